@@ -1,0 +1,14 @@
+"""spectra: the spectral norm ``||A||_2`` with certified error bounds.
+
+>>> import numpy as np, spectra
+>>> r = spectra.norm(np.eye(3) * 2.0)
+>>> r.value, r.confidence
+(2.0, 1.0)
+"""
+
+from ._api import norm, normalize
+from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
+from ._result import NormEstimate
+
+__all__ = ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+__version__ = "0.1.0"

@@ -1,0 +1,230 @@
+"""Scalar error-bound formulas (``docs/bounds.md`` has the derivations and sources).
+
+Everything here works on Python floats or on small host NumPy arrays (one entry per matrix
+of a stack); nothing touches the matrix or a backend. Section numbers refer to ``docs/bounds.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "beta_threshold",
+    "block_dixon_threshold",
+    "certified_product_lower",
+    "christoffel_overshoot",
+    "christoffel_upper",
+    "gamma",
+    "krylov_rounding_pad",
+    "power_steps_for",
+    "power_upper",
+    "probe_threshold",
+    "svd_interval",
+    "unit_roundoff",
+]
+
+
+def unit_roundoff(dtype) -> float:
+    """Unit roundoff ``u`` (half the machine epsilon) of a real or complex dtype."""
+    return float(np.finfo(np.dtype(dtype)).eps) / 2.0
+
+
+def gamma(p, u: float):
+    """Higham's ``gamma_p = p u / (1 - p u)``; infinite when ``p u >= 1``."""
+    pu = np.asarray(p, dtype=np.float64) * u
+    with np.errstate(divide="ignore"):
+        out = np.where(pu < 1.0, pu / np.maximum(1.0 - pu, 0.0), np.inf)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def beta_threshold(N: int, delta: float, complex_start: bool = False) -> float:
+    """Threshold ``t(N, delta)`` with ``P(|z^H b| < t) = delta`` for ``b`` uniform on the unit sphere (§1).
+
+    For a real start ``(z^T b)^2 ~ Beta(1/2, (N-1)/2)``; for a complex start
+    ``|z^H b|^2 ~ Beta(1, N-1)``. For ``N == 1`` the start is parallel to ``z`` and ``t = 1``.
+
+    Examples
+    --------
+    >>> round(beta_threshold(10_000, 1e-3), 9)
+    1.2534e-05
+    """
+    if N <= 1:
+        return 1.0
+    if complex_start:
+        return math.sqrt(-math.expm1(math.log1p(-delta) / (N - 1)))
+    return math.sqrt(float(special.betaincinv(0.5, (N - 1) / 2.0, delta)))
+
+
+def power_upper(log_growth_sum, i: int, t: float):
+    """Dixon-type power bound (§2b): ``t^(-1/i) * exp(sum(log nu_l) / i)`` after ``i`` single products."""
+    return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
+
+
+def power_steps_for(rtol: float, t: float) -> int:
+    """Single products after which the power bound's width ``t^(-1/i) - 1`` is at most ``rtol`` (§2b)."""
+    return max(1, math.ceil(-math.log(t) / math.log1p(rtol)))
+
+
+def svd_interval(s, m: int, n: int, u: float):
+    """Interval ``s/(1 + p u), s/(1 - p u)``, ``p = max(m, n)``, for a LAPACK singular value (§6b)."""
+    c = max(m, n, 1) * u
+    s = np.asarray(s, dtype=np.float64)
+    return s / (1.0 + c), s / max(1.0 - c, 0.0)
+
+
+def certified_product_lower(norm_y, norm_x, abs_err, m: int, n: int, u: float):
+    """Rounding-safe lower bound of ``||A x|| / ||x||`` from computed norms (§6c).
+
+    ``norm_y`` and ``norm_x`` are the computed 2-norms of ``y = fl(A x)`` and ``x``, ``abs_err`` a bound
+    on ``||y - A x||`` (``gamma_p F ||x||``), ``m``/``n`` the lengths of ``y``/``x`` and ``u`` the unit
+    roundoff of the norm computations.
+    """
+    num = np.asarray(norm_y, dtype=np.float64) * (1.0 - gamma(m + 2, u)) - abs_err
+    den = np.asarray(norm_x, dtype=np.float64) * (1.0 + gamma(n + 2, u))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return np.maximum(out, 0.0)
+
+
+def krylov_rounding_pad(k, u: float):
+    """Relative pad ``10 k u`` for Krylov upper bounds computed in floating point (§6d, heuristic)."""
+    return 10.0 * np.asarray(k, dtype=np.float64) * u
+
+
+def christoffel_overshoot(k: int, t: float) -> float:
+    """A-priori cap ``eta_k`` with ``lambda_up <= lambda_1 (1 + eta_k)`` for the Christoffel bound (§3b)."""
+    return (math.cosh(math.acosh(1.0 / t) / k) - 1.0) / 2.0
+
+
+def block_dixon_threshold(b: int, delta: float, complex_start: bool = False) -> float:
+    """``x_delta`` with ``P(||Omega^H z||^2 < x_delta) = delta`` for a Gaussian block (§4c).
+
+    Real ``Omega``: ``||g||^2 ~ chi2(b)``. Complex ``Omega`` with ``E|w|^2 = 1``: ``||g||^2 ~ chi2(2b)/2``.
+    """
+    if complex_start:
+        return float(stats.chi2.ppf(delta, 2 * b)) / 2.0
+    return float(stats.chi2.ppf(delta, b))
+
+
+def probe_threshold(r: int, delta: float, complex_probe: bool = False) -> float:
+    """``s`` with ``P(max_i ||B w_i|| < s ||B||) <= delta`` for ``r`` Gaussian probes (§4a, exact form)."""
+    q = delta ** (1.0 / r)
+    if complex_probe:
+        return math.sqrt(-math.log1p(-q))
+    return math.sqrt(2.0) * float(special.erfinv(q))
+
+
+# --------------------------------------------------------------------------------------------
+# Christoffel bound (§3b): the root of  C_k(lam) = sum_j p_j(lam)^2 = 1/t^2  above the top Ritz value.
+
+
+def _christoffel_sum(lam, a, b):
+    """``C_k(lam)`` and ``C_k'(lam)`` by the three-term recurrence (sequences of per-step entries).
+
+    Stops early, returning ``inf``, once the sum is astronomically large: such a point lies above
+    the root, and stopping avoids overflow.
+    """
+    scalar = isinstance(lam, float)
+    p_prev, p = 0.0 * lam, 1.0 + 0.0 * lam
+    dp_prev, dp = 0.0 * lam, 0.0 * lam
+    c, dc = 1.0 + 0.0 * lam, 0.0 * lam
+    b_prev = 0.0
+    for j, (aj, bj) in enumerate(zip(a, b)):
+        shift = lam - aj
+        p_new = (shift * p - b_prev * p_prev) / bj
+        dp_new = (p + shift * dp - b_prev * dp_prev) / bj
+        c = c + p_new * p_new
+        dc = dc + 2.0 * p_new * dp_new
+        p_prev, p, dp_prev, dp, b_prev = p, p_new, dp, dp_new, bj
+        if scalar:
+            if c > 1e250:
+                return math.inf, math.inf
+        elif j % 16 == 15 and np.all(c > 1e250):
+            break
+    if not scalar:
+        c = np.where(np.isnan(c) | (c > 1e250), np.inf, c)
+        dc = np.where(np.isnan(dc), np.inf, dc)
+    return c, dc
+
+
+def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-13):
+    """Christoffel upper bound on ``lambda_1`` of ``M = A^H A`` from a Lanczos tridiagonal (§3b).
+
+    Parameters
+    ----------
+    a, b : sequences of floats, or of host arrays (one entry per matrix of a stack)
+        Diagonal ``a_1..a_k`` and off-diagonal ``b_1..b_k`` of the Lanczos tridiagonal of ``M``
+        (``b_k`` couples to the next, not yet computed, Lanczos vector); all ``b_j > 0``.
+    t : float
+        Start-vector threshold ``t(N, delta)``.
+    theta : float or array
+        Top eigenvalue of the tridiagonal (the largest zero of ``p_k``); ``C_k`` increases on ``[theta, inf)``.
+    start : float or array, optional
+        A point with ``C_k(start) >= 1/t^2``, e.g. the previous step's bound (``C_k >= C_{k-1}``).
+    rtol : float
+        Stop when a Newton step is below ``rtol`` relative.
+
+    Returns
+    -------
+    float or array
+        ``lam_up`` with ``C_k(lam_up) >= 1/t^2`` verified by evaluation, hence ``lam_up >= root``.
+
+    Notes
+    -----
+    ``C_k`` is increasing and convex on ``[theta, inf)`` (every ``p_j`` is a product of increasing
+    linear factors there), so Newton's method started above the root descends monotonically onto
+    it; every accepted iterate is checked, and a rejected one turns into a bisection step.
+
+    Examples
+    --------
+    >>> lam = christoffel_upper([1.0], [0.1], t=0.1, theta=1.0)   # one Lanczos step
+    >>> 1.0 < lam < 2.0
+    True
+    """
+    target = 1.0 / (t * t)
+    scalar = np.ndim(theta) == 0
+    if scalar:
+        lo = float(theta)
+        a = [float(x) for x in a]
+        b = [float(x) for x in b]
+
+        def ev(x):
+            return _christoffel_sum(float(x), a, b)
+    else:
+        lo = np.asarray(theta, dtype=np.float64).copy()
+
+        def ev(x):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return _christoffel_sum(np.asarray(x, dtype=np.float64), a, b)
+
+    tiny = np.finfo(np.float64).tiny
+    c_lo, _ = ev(lo)
+    hi = lo * 1.25 + tiny if start is None else np.maximum(start, lo)
+    c_hi, dc_hi = ev(hi)
+    for _ in range(2100):  # grow until hi is above the root
+        below = c_hi < target
+        if not np.any(below):
+            break
+        lo = np.where(below, hi, lo) if not scalar else hi
+        hi = np.where(below, hi + 2.0 * (hi - lo) + 0.25 * hi + tiny, hi) if not scalar else 2.25 * hi + tiny
+        c_hi, dc_hi = ev(hi)
+    for _ in range(100):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            step = (c_hi - target) / dc_hi
+        ok = np.isfinite(step) & (step >= 0)
+        if np.all(ok & (step <= rtol * hi)) or np.all(hi - lo <= rtol * hi):
+            break
+        new = np.where(ok & (hi - step > lo), hi - step, 0.5 * (lo + hi))
+        new = np.where(ok & (step <= rtol * hi), hi, new)  # converged entries stay put
+        c_new, dc_new = ev(new)
+        above = c_new >= target
+        hi, c_hi, dc_hi = (np.where(above, new, hi), np.where(above, c_new, c_hi), np.where(above, dc_new, dc_hi))
+        lo = np.where(above, lo, new)
+        if scalar:
+            hi, c_hi, dc_hi, lo = float(hi), float(c_hi), float(dc_hi), float(lo)
+    # theta itself qualifies when the sum is already above the target there (converged / broken down)
+    hi = np.where(np.asarray(c_lo) >= target, np.asarray(theta, dtype=np.float64), hi)
+    return float(hi) if scalar else hi

@@ -1,0 +1,233 @@
+"""The matrix as the methods see it: products with a scaled, possibly adjoint, operator.
+
+An :class:`Operand` wraps the validated input and a backend. It
+- works on ``A^H`` when ``A`` is wide, so every method starts on the smaller side (``n <= m``);
+- applies a per-matrix power-of-two scale through the vectors (never by copying ``A``), so that
+  entries near 1e+-300 or subnormal entries neither overflow nor underflow;
+- counts products (a block of ``k`` vectors counts ``k``);
+- carries the entry statistics used for deterministic bounds and rounding analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from . import _bounds
+from .backends._base import AbsStats, _row_chunks, namespace_dtype_name
+
+__all__ = ["Operand", "make_operand"]
+
+_SAFE_EXPONENT = {4: 20, 8: 100}  # |a_ij| in [2^-E, 2^E] needs no scaling (by itemsize of the real type)
+
+
+@dataclass
+class Operand:
+    backend: Any
+    data: Any
+    kind: str  # "dense" | "sparse" | "operator"
+    m: int  # rows of the effective operator (>= n)
+    n: int
+    batch_shape: tuple
+    transposed: bool
+    dtype: Any  # working dtype in the namespace of the data
+    np_dtype: np.dtype  # the same as a NumPy dtype, for host-side arithmetic
+    xp: Any
+    scale_exp: np.ndarray  # (B,) host ints: the effective operator is 2**scale_exp * A
+    stats: AbsStats | None
+    check_finite: bool
+    _c1: Any = None
+    _c2: Any = None
+    matvecs: int = 0
+    extra: dict = field(default_factory=dict)
+
+    # -------------------------------------------------------------- shape facts
+    @property
+    def B(self) -> int:
+        return int(np.prod(self.batch_shape)) if self.batch_shape else 1
+
+    @property
+    def is_complex(self) -> bool:
+        return self.np_dtype.kind == "c"
+
+    @property
+    def split_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        """Two host factors ``c1 * c2 = 2**scale_exp``, each representable in the working precision."""
+        e = self.scale_exp
+        return np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2)
+
+    def unscale(self, x: np.ndarray) -> np.ndarray:
+        """Values of the effective operator back to the scale of ``A`` (exact: powers of two)."""
+        return np.ldexp(np.asarray(x, dtype=np.float64), -self.scale_exp)
+
+    @property
+    def u(self) -> float:
+        return _bounds.unit_roundoff(self.np_dtype)
+
+    # -------------------------------------------------------------- products with the effective operator
+    def _scaled(self, f, X):
+        if self._c1 is None:
+            return f(self.data, X)
+        return f(self.data, X * self._c1) * self._c2
+
+    def matmat(self, X):
+        """``Â X`` for ``X`` of shape ``batch + (n, k)``."""
+        self.matvecs += X.shape[-1]
+        f = self.backend.rmatmat if self.transposed else self.backend.matmat
+        return self._scaled(f, X)
+
+    def rmatmat(self, Y):
+        """``Â^H Y`` for ``Y`` of shape ``batch + (m, k)``."""
+        self.matvecs += Y.shape[-1]
+        f = self.backend.matmat if self.transposed else self.backend.rmatmat
+        return self._scaled(f, Y)
+
+    # -------------------------------------------------------------- host/device helpers
+    def to_host(self, x) -> np.ndarray:
+        return self.backend.to_host(x)
+
+    def from_host(self, x: np.ndarray):
+        """Host array with a leading flattened batch axis ``(B, ...)`` -> device ``batch + (...)``."""
+        x = np.asarray(x, dtype=self.np_dtype)
+        arr = x.reshape(self.batch_shape + x.shape[1:])
+        if self.kind != "dense":
+            return arr
+        return self.backend.from_host(arr, self.data)
+
+    def host_batch(self, x) -> np.ndarray:
+        """Device ``batch + (...)`` -> host ``(B, ...)``."""
+        h = np.asarray(self.to_host(x))
+        return h.reshape((self.B,) + h.shape[len(self.batch_shape):])
+
+    def col_norms(self, X) -> np.ndarray:
+        """2-norms of the columns of ``X`` (``batch + (l, k)``) as a host ``(B, k)`` float64 array."""
+        xp = self.xp
+        nrm = xp.linalg.vector_norm(X, axis=-2)
+        out = self.host_batch(nrm).astype(np.float64)
+        if self.check_finite and not np.all(np.isfinite(out)):
+            raise ValueError(
+                "the products with A produced non-finite values (an entry or the LinearOperator returned "
+                "NaN or Inf); check A, or pass check_finite=False to skip this check"
+            )
+        return out
+
+    def random(self, rng: np.random.Generator, k: int, side: str = "right") -> np.ndarray:
+        """Standard (complex) Gaussian block on the host, shape ``(B, n or m, k)``, ``E|w|^2 = 1``."""
+        rows = self.n if side == "right" else self.m
+        g = rng.standard_normal((self.B, rows, k))
+        if self.is_complex:
+            g = (g + 1j * rng.standard_normal((self.B, rows, k))) / math.sqrt(2.0)
+        return g
+
+    # -------------------------------------------------------------- certification (docs/bounds.md §6c)
+    def certified_lower(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Rounding-safe lower bound and plain estimate of ``||Â x|| / ||x||`` for ``X`` (``batch + (n, 1)``).
+
+        Single-precision dense and sparse inputs are multiplied in float64 here, so the certificate is
+        not limited by float32 rounding. For a LinearOperator the bound holds up to the rounding
+        error of its own matvec.
+        """
+        xp = self.xp
+        u_prod = self.u
+        if self.kind == "operator" or self.u < 1e-10:  # already double precision
+            Y = self.matmat(X)
+            Xd = X
+        else:  # single precision: one product in double precision
+            self.matvecs += 1
+            u_prod = _bounds.unit_roundoff(np.float64)
+            Xd, Y = self._double_product(X)
+        ny = self.col_norms(Y)[:, 0]
+        nx = self.col_norms(Xd)[:, 0]
+        err = 0.0
+        if self.stats is not None:
+            p = self.stats.p_col if self.transposed else self.stats.p_row
+            err = _bounds.gamma(max(p, 1), u_prod) * self.stats.fro * nx
+        with np.errstate(divide="ignore", invalid="ignore"):
+            estimate = np.where(nx > 0, ny / np.where(nx > 0, nx, 1.0), 0.0)
+        return _bounds.certified_product_lower(ny, nx, err, self.m, self.n, u_prod), estimate
+
+    def _double_product(self, X):
+        xp = self.xp
+        wide = xp.complex128 if self.is_complex else xp.float64
+        Xd = xp.astype(X, wide)
+        c1, c2 = self.split_scale
+        if self.kind == "dense":
+            c1 = self.backend.from_host(c1.reshape(self.batch_shape + (1, 1)), Xd)
+            c2 = self.backend.from_host(c2.reshape(self.batch_shape + (1, 1)), Xd)
+        else:
+            c1, c2 = float(c1[0]), float(c2[0])
+        if self.kind == "sparse":
+            A = self.data.astype(np.complex128 if self.is_complex else np.float64)
+            f = self.backend.rmatmat if self.transposed else self.backend.matmat
+            return Xd, f(A, Xd * c1) * c2
+        Xd = Xd * c1
+        parts = []
+        offset = 0
+        for chunk in _row_chunks(self.data):
+            Ad = xp.astype(chunk, wide)
+            r = chunk.shape[-2]
+            if self.transposed:  # y = A^H x = sum over row blocks of A_blk^H x_blk
+                part = self.backend.rmatmat(Ad, Xd[..., offset:offset + r, :])
+                parts = [part] if not parts else [parts[0] + part]
+            else:
+                parts.append(self.backend.matmat(Ad, Xd))
+            offset += r
+        Y = parts[0] if self.transposed else xp.concat(parts, axis=-2)
+        return Xd / c1, Y * c2
+
+
+def _scale_exponent(maxabs: np.ndarray, real_itemsize: int) -> np.ndarray:
+    """Per-matrix exponent ``-e`` so that ``2^-e max|a_ij|`` lies in [1/2, 1), or 0 when no scaling is needed."""
+    safe = _SAFE_EXPONENT.get(real_itemsize, 20)
+    ok = np.isfinite(maxabs) & (maxabs > 0)
+    _, e = np.frexp(np.where(ok, maxabs, 1.0))
+    need = ok & ((maxabs > 2.0**safe) | (maxabs < 2.0**-safe))
+    return np.where(need, -e, 0).astype(np.int64)
+
+
+def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
+    """Wrap a validated input (see :mod:`spectra._validate`) for the methods."""
+    if kind == "dense":
+        xp = array_api_compat.array_namespace(A)
+        dtype = A.dtype
+        np_dtype = np.dtype(namespace_dtype_name(dtype))
+        batch = tuple(A.shape[:-2])
+    else:
+        xp = array_api_compat.numpy
+        dtype = np.dtype(A.dtype)
+        np_dtype = dtype
+        batch = ()
+    m0, n0 = int(A.shape[-2]), int(A.shape[-1])
+    transposed = m0 < n0
+    m, n = (n0, m0) if transposed else (m0, n0)
+    B = int(np.prod(batch)) if batch else 1
+    stats = None
+    scale_exp = np.zeros(B, dtype=np.int64)
+    if kind != "operator" and m0 * n0 > 0:
+        maxabs = backend.max_abs(A)
+        if check_finite and not np.all(np.isfinite(maxabs)):
+            raise ValueError(
+                "A contains NaN or Inf; clean the input, or pass check_finite=False to skip this check "
+                "(the result is then undefined)"
+            )
+        if np.all(np.isfinite(maxabs)):
+            real_itemsize = np_dtype.itemsize // (2 if np_dtype.kind == "c" else 1)
+            scale_exp = _scale_exponent(maxabs, real_itemsize)
+            e = scale_exp
+            stats = backend.abs_stats(A, np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2))
+    op = Operand(backend, A, kind, m, n, batch, transposed, dtype, np_dtype, xp, scale_exp, stats, check_finite)
+    if np.any(scale_exp != 0):
+        c1, c2 = op.split_scale
+        if kind == "dense":
+            shape = batch + (1, 1)
+            op._c1 = xp.astype(backend.from_host(c1.reshape(shape), A), dtype)
+            op._c2 = xp.astype(backend.from_host(c2.reshape(shape), A), dtype)
+        else:
+            op._c1, op._c2 = float(c1[0]), float(c2[0])
+    return op

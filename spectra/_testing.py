@@ -1,0 +1,121 @@
+"""Matrices with prescribed singular values, for tests, benchmarks and documentation.
+
+Their spectral norm is known exactly (``max(s)``), so accuracy can be measured without trusting
+any solver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["SPECTRA", "matrix_with_singular_values", "sparse_with_singular_values", "spectrum"]
+
+
+def _spectrum_flat(k: int, rng) -> np.ndarray:
+    # sigma^2 uniform on [0, 1]: no gap anywhere, the hardest case for Krylov methods
+    s = np.sqrt(np.sort(rng.uniform(0.0, 1.0, k))[::-1])
+    return s / s[0] if k else s
+
+
+#: Named singular-value profiles; each maps ``(k, rng)`` to ``k`` non-negative values, largest first.
+SPECTRA = {
+    "outlier": lambda k, rng: np.r_[1.0, 0.5 * np.linspace(1.0, 0.0, k)[: k - 1]][:k],
+    "repeated": lambda k, rng: np.r_[1.0, 1.0, 0.5 * np.linspace(1.0, 0.0, k)[: max(k - 2, 0)]][:k],
+    "clustered": lambda k, rng: np.r_[1.0 - 1e-4 * np.arange(min(k, 5)), 0.5 * np.linspace(1, 0, k)[5:]][:k],
+    "flat": _spectrum_flat,
+    "decaying": lambda k, rng: 1.0 / np.arange(1, k + 1) ** 2,
+    "geometric": lambda k, rng: 0.9 ** np.arange(k),
+    "rank_one": lambda k, rng: np.r_[1.0, np.zeros(k - 1)][:k],
+    "lowrank_noise": lambda k, rng: np.r_[np.linspace(1.0, 0.5, min(k, 10)), 1e-3 * np.ones(max(k - 10, 0))],
+}
+
+
+def spectrum(name: str, k: int, seed=0) -> np.ndarray:
+    """The ``k`` singular values of profile ``name`` (see :data:`SPECTRA`), largest equal to 1.
+
+    Examples
+    --------
+    >>> spectrum("repeated", 4)
+    array([1.        , 1.        , 0.5       , 0.33333333])
+    """
+    if name not in SPECTRA:
+        raise ValueError(f"spectrum name must be one of {sorted(SPECTRA)}, got {name!r}")
+    s = np.asarray(SPECTRA[name](k, np.random.default_rng(seed)), dtype=np.float64)
+    return s
+
+
+def _haar(n: int, k: int, rng, complex_: bool) -> np.ndarray:
+    g = rng.standard_normal((n, k))
+    if complex_:
+        g = g + 1j * rng.standard_normal((n, k))
+    q, r = np.linalg.qr(g)
+    d = np.diagonal(r)
+    return q * (d / np.where(np.abs(d) > 0, np.abs(d), 1.0))
+
+
+def matrix_with_singular_values(s, m: int, n: int, *, dtype=np.float64, seed=0) -> np.ndarray:
+    """Dense ``m x n`` matrix ``U diag(s) V^H`` with Haar-random orthonormal ``U``, ``V``.
+
+    Parameters
+    ----------
+    s : array_like
+        Singular values; ``len(s) <= min(m, n)`` (missing ones are zero).
+    m, n : int
+        Shape.
+    dtype : dtype
+        Output dtype; complex dtypes give complex factors.
+    seed : int or Generator
+        Seed for the factors.
+
+    Examples
+    --------
+    >>> A = matrix_with_singular_values([2.0, 1.0], 5, 3, seed=1)
+    >>> bool(np.allclose(np.linalg.svd(A, compute_uv=False), [2.0, 1.0, 0.0]))
+    True
+    """
+    s = np.asarray(s, dtype=np.float64)
+    k = s.size
+    if k > min(m, n):
+        raise ValueError(f"len(s)={k} exceeds min(m, n)={min(m, n)}")
+    rng = np.random.default_rng(seed)
+    complex_ = np.dtype(dtype).kind == "c"
+    if k == 0:
+        return np.zeros((m, n), dtype=dtype)
+    u = _haar(m, k, rng, complex_)
+    v = _haar(n, k, rng, complex_)
+    return ((u * s) @ v.conj().T).astype(dtype)
+
+
+def sparse_with_singular_values(s, m: int, n: int, *, density_extra: float = 0.0, fmt: str = "csr",
+                                dtype=np.float64, seed=0):
+    """Sparse ``m x n`` matrix whose singular values are exactly ``|s|`` (a permuted, signed diagonal).
+
+    ``density_extra > 0`` adds couplings inside 2 x 2 rotation blocks (still exact singular values).
+
+    Examples
+    --------
+    >>> A = sparse_with_singular_values([3.0, 2.0, 1.0], 4, 3)
+    >>> float(np.linalg.norm(A.toarray(), 2))
+    3.0
+    """
+    s = np.asarray(s, dtype=np.float64)
+    k = s.size
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(m)[:k]
+    cols = rng.permutation(n)[:k]
+    signs = rng.choice([-1.0, 1.0], size=k)
+    D = sp.coo_array((s * signs, (rows, cols)), shape=(m, n)).astype(dtype)
+    if density_extra > 0.0:
+        # Left-multiply by a block-diagonal orthogonal matrix of 2x2 rotations: exact spectrum kept.
+        angles = rng.uniform(0, 2 * np.pi, m // 2)
+        c, s_ = np.cos(angles), np.sin(angles)
+        i = np.arange(m // 2) * 2
+        r = np.r_[i, i, i + 1, i + 1]
+        cc = np.r_[i, i + 1, i, i + 1]
+        vals = np.r_[c, -s_, s_, c]
+        if m % 2:
+            r, cc, vals = np.r_[r, m - 1], np.r_[cc, m - 1], np.r_[vals, 1.0]
+        Q = sp.coo_array((vals, (r, cc)), shape=(m, m))
+        D = (Q @ D.tocsr()).astype(dtype)
+    return D.asformat(fmt)

@@ -1,0 +1,174 @@
+"""Every argument of :func:`spectra.norm` checked and standardised once; errors name the parameter."""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Any
+
+import array_api_compat
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from .backends._base import namespace_dtype_name
+
+__all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
+
+METHODS = ("auto", "svd", "power", "lanczos", "randomized")
+
+# Sparse formats used as they are; the others are converted to CSR once (a copy of the nonzeros).
+_NATIVE_SPARSE = ("csr", "csc", "bsr")
+
+
+def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
+    kind = dtype.kind
+    if kind in "biu":
+        return np.dtype(np.float64)
+    if kind == "f":
+        if dtype.itemsize <= 2:
+            return np.dtype(np.float32)
+        return np.dtype(np.float64) if dtype.itemsize > 8 else dtype
+    if kind == "c":
+        return np.dtype(np.complex128) if dtype.itemsize > 16 else dtype
+    raise TypeError(
+        f"A must have a numeric dtype (bool, integer, floating or complex), got dtype {dtype}; "
+        "convert it with A.astype(float)"
+    )
+
+
+def standardize_matrix(A: Any) -> tuple[Any, str]:
+    """Return ``(A, kind)`` with ``kind`` in ``"dense"``, ``"sparse"``, ``"operator"``.
+
+    Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32,
+    extended precision to float64), sparse formats without fast products (COO, DIA, DOK, LIL to CSR),
+    and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy them on every product).
+    """
+    if isinstance(A, LinearOperator):
+        if len(A.shape) != 2:
+            raise ValueError(f"A must be 2-D, got a LinearOperator of shape {A.shape}")
+        dt = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
+        _numpy_working_dtype(dt)
+        return A, "operator"
+    if sp.issparse(A):
+        if A.ndim != 2:
+            raise ValueError(f"A must be 2-D, got a sparse array of shape {A.shape}")
+        wd = _numpy_working_dtype(np.dtype(A.dtype))
+        if A.format not in _NATIVE_SPARSE:
+            A = A.tocsr()
+        if A.dtype != wd:
+            A = A.astype(wd)
+        return A, "sparse"
+    if isinstance(A, (list, tuple)):
+        try:
+            A = np.asarray(A)
+        except ValueError as exc:
+            raise ValueError(f"A could not be read as a rectangular array: {exc}") from None
+    if isinstance(A, np.ndarray) or np.isscalar(A):
+        A = np.asarray(A)
+        wd = _numpy_working_dtype(A.dtype)
+        if A.ndim < 2:
+            raise ValueError(
+                f"A must have at least 2 dimensions (a matrix or a stack of matrices), got shape {A.shape}; "
+                "for a vector use A.reshape(1, -1) or numpy.linalg.norm"
+            )
+        if A.dtype != wd:
+            A = A.astype(wd)
+        if not (A.flags.c_contiguous or A.flags.f_contiguous):
+            A = np.ascontiguousarray(A)
+        return A, "dense"
+    try:
+        xp = array_api_compat.array_namespace(A)
+    except TypeError:
+        raise TypeError(
+            "A must be an array (NumPy, CuPy, PyTorch, JAX, any array-API namespace), a nested list, a "
+            f"scipy.sparse matrix or a scipy.sparse.linalg.LinearOperator; got {type(A).__name__}"
+        ) from None
+    if A.ndim < 2:
+        raise ValueError(f"A must have at least 2 dimensions, got shape {tuple(A.shape)}")
+    dt = A.dtype
+    if xp.isdtype(dt, "bool") or xp.isdtype(dt, "integral"):
+        A = xp.astype(A, xp.float64)
+    elif namespace_dtype_name(dt) in ("float16", "bfloat16"):
+        A = xp.astype(A, xp.float32)
+    elif not (xp.isdtype(dt, "real floating") or xp.isdtype(dt, "complex floating")):
+        raise TypeError(f"A must have a numeric dtype, got {dt}")
+    return A, "dense"
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_positive_int(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer or None, got {value!r}")
+    value = operator.index(value)
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer or None, got {value}")
+    return value
+
+
+def validate_options(*, method, backend, rtol, certify, confidence, maxiter, block_size, seed,
+                     return_vectors, check_finite, progress, backend_names) -> dict:
+    """Check the scalar options; return them standardised (``rng`` is a NumPy Generator)."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    names = ("auto", *backend_names)
+    if not isinstance(backend, str) or backend not in names:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, names))}; got {backend!r}")
+    if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real):
+        raise TypeError(f"rtol must be a positive float, got {rtol!r}")
+    rtol = float(rtol)
+    if not (np.isfinite(rtol) and rtol > 0):
+        raise ValueError(f"rtol must be a positive finite float (e.g. 1e-6), got {rtol}")
+    if certify is not None:
+        certify = _check_bool("certify", certify)
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, numbers.Real):
+        raise TypeError(f"confidence must be a float in (0, 1), got {confidence!r}")
+    confidence = float(confidence)
+    if not (0.0 < confidence < 1.0):
+        raise ValueError(
+            f"confidence must lie strictly between 0 and 1 (e.g. 0.999), got {confidence}; "
+            "randomized bounds cannot hold with probability 1"
+        )
+    maxiter = _check_positive_int("maxiter", maxiter)
+    block_size = _check_positive_int("block_size", block_size)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got {seed!r} ({exc})") \
+            from None
+    return dict(
+        method=method, backend=backend, rtol=rtol, certify=certify, confidence=confidence,
+        maxiter=maxiter, block_size=block_size, rng=rng,
+        return_vectors=_check_bool("return_vectors", return_vectors),
+        check_finite=_check_bool("check_finite", check_finite),
+        progress=_check_bool("progress", progress),
+    )
+
+
+def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host) -> np.ndarray:
+    """Warm start as a host array ``(B, n0)``; ``v0`` may have shape ``(n0,)`` or ``batch + (n0,)``."""
+    try:
+        h = np.asarray(to_host(v0) if not isinstance(v0, (list, tuple)) else v0)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise TypeError(f"v0 must be an array, got {type(v0).__name__} ({exc})") from None
+    if h.dtype.kind not in "biufc":
+        raise TypeError(f"v0 must be numeric, got dtype {h.dtype}")
+    if h.shape not in ((n0,), batch_shape + (n0,)):
+        raise ValueError(
+            f"v0 must have shape ({n0},) or {batch_shape + (n0,)} (a vector on the right side of A, such as "
+            f"a previous result's .v); got {h.shape}"
+        )
+    if not np.all(np.isfinite(h)):
+        raise ValueError("v0 contains NaN or Inf")
+    B = int(np.prod(batch_shape)) if batch_shape else 1
+    h = np.broadcast_to(h, batch_shape + (n0,)).reshape(B, n0)
+    if np.any(np.all(h == 0, axis=1)):
+        raise ValueError("v0 must not be the zero vector")
+    return h

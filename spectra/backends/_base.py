@@ -1,0 +1,155 @@
+"""Generic array-API backend: the primitives every method is written against.
+
+A backend overrides only what it accelerates. Everything here uses the array-API standard through
+``array_api_compat`` so it serves NumPy, array-api-strict, PyTorch, JAX and CuPy alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = ["AbsStats", "ArrayAPIBackend"]
+
+_CHUNK_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class AbsStats:
+    """Entry-wise statistics of each matrix of a (scaled) stack, as host float64 arrays of shape ``(B,)``.
+
+    ``fro`` is ``||A||_F``, ``gersh`` is ``sqrt(max_j (|A|^T |A| 1)_j)``, ``maxcol``/``maxrow`` the
+    largest column/row 2-norms, ``p_row``/``p_col`` the largest number of nonzeros in a row/column.
+    All are exact up to float64 rounding (the callers pad them).
+    """
+
+    fro: np.ndarray
+    gersh: np.ndarray
+    maxcol: np.ndarray
+    maxrow: np.ndarray
+    p_row: int
+    p_col: int
+
+
+class ArrayAPIBackend:
+    """Reference implementation of the backend primitives for any array-API namespace."""
+
+    name = "array_api"
+
+    # ------------------------------------------------------------------ products with A
+    def matmat(self, A, X):
+        """``A @ X`` (batched over leading dimensions)."""
+        return array_api_compat.array_namespace(X).matmul(A, X)
+
+    def rmatmat(self, A, Y):
+        """``A^H @ Y`` without forming ``A^H``."""
+        xp = array_api_compat.array_namespace(Y)
+        if not xp.isdtype(A.dtype, "complex floating"):
+            return xp.matmul(xp.matrix_transpose(A), Y)
+        return xp.conj(xp.matrix_transpose(xp.matmul(xp.matrix_transpose(xp.conj(Y)), A)))
+
+    def gram(self, A, X, inner=None):
+        """``A^H (c A X)`` with an optional scalar (or per-matrix) factor ``c`` on the intermediate."""
+        Y = self.matmat(A, X)
+        if inner is not None:
+            Y = Y * inner
+        return self.rmatmat(A, Y)
+
+    # ------------------------------------------------------------------ dense helpers
+    def svd(self, A, compute_uv: bool):
+        xp = array_api_compat.array_namespace(A)
+        if compute_uv:
+            return xp.linalg.svd(A, full_matrices=False)
+        return xp.linalg.svdvals(A)
+
+    def qr(self, X):
+        xp = array_api_compat.array_namespace(X)
+        return xp.linalg.qr(X)
+
+    # ------------------------------------------------------------------ host transfer
+    def to_host(self, x) -> np.ndarray:
+        """Copy an array to a host NumPy array (the only synchronisation point)."""
+        if isinstance(x, np.ndarray):
+            return x
+        if array_api_compat.is_torch_array(x):
+            return x.detach().cpu().numpy()
+        if array_api_compat.is_cupy_array(x):
+            return x.get()
+        try:
+            return np.asarray(x)
+        except Exception:  # pragma: no cover - namespaces without __array__
+            return np.from_dlpack(x)
+
+    def from_host(self, x: np.ndarray, like):
+        """Host array to the namespace and device of ``like``."""
+        xp = array_api_compat.array_namespace(like)
+        return xp.asarray(x, device=array_api_compat.device(like))
+
+    # ------------------------------------------------------------------ entry statistics
+    def max_abs(self, A) -> np.ndarray:
+        """Largest ``|a_ij|`` of each matrix, shape ``(B,)`` (NaN if an entry is NaN)."""
+        xp = array_api_compat.array_namespace(A)
+        out = []
+        for chunk in _row_chunks(A):
+            out.append(self.to_host(xp.max(xp.abs(chunk), axis=(-2, -1))))
+        mx = np.max(np.stack([np.asarray(o, dtype=np.float64).reshape(-1) for o in out]), axis=0)
+        return mx
+
+    def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
+        """:class:`AbsStats` of ``c1 * c2 * A`` (factors per matrix, host arrays ``(B,)``), in float64."""
+        xp = array_api_compat.array_namespace(A)
+        batch = tuple(A.shape[:-2])
+        m, n = A.shape[-2], A.shape[-1]
+        real = xp.float64
+        s1 = xp.astype(self.from_host(c1.reshape(batch + (1, 1)), A), real)
+        s2 = xp.astype(self.from_host(c2.reshape(batch + (1, 1)), A), real)
+        fro2 = colsq = gers = rowsq_max = None
+        for chunk in _row_chunks(A):
+            a = xp.abs(xp.astype(chunk, xp.complex128) if xp.isdtype(chunk.dtype, "complex floating")
+                       else xp.astype(chunk, real)) * s1 * s2
+            a = xp.astype(a, real)
+            r = xp.sum(a, axis=-1, keepdims=True)  # row sums of |A|
+            g = xp.matmul(xp.matrix_transpose(a), r)[..., 0]  # contribution to |A|^T |A| 1
+            sq = a * a
+            rs = xp.max(xp.sum(sq, axis=-1), axis=-1)
+            cs = xp.sum(sq, axis=-2)
+            fro2 = xp.sum(cs, axis=-1) if fro2 is None else fro2 + xp.sum(cs, axis=-1)
+            colsq = cs if colsq is None else colsq + cs
+            gers = g if gers is None else gers + g
+            rowsq_max = rs if rowsq_max is None else xp.maximum(rowsq_max, rs)
+        B = int(np.prod(batch)) if batch else 1
+        if fro2 is None:  # m == 0
+            z = np.zeros(B)
+            return AbsStats(z, z, z, z, 0, 0)
+
+        def host(x):
+            return np.asarray(self.to_host(x), dtype=np.float64).reshape(B, -1)
+
+        return AbsStats(
+            fro=np.sqrt(host(fro2)[:, 0]),
+            gersh=np.sqrt(np.max(host(gers), axis=1)) if n else np.zeros(B),
+            maxcol=np.sqrt(np.max(host(colsq), axis=1)) if n else np.zeros(B),
+            maxrow=np.sqrt(host(rowsq_max)[:, 0]),
+            p_row=n,
+            p_col=m,
+        )
+
+
+def _row_chunks(A):
+    """Row blocks of about 8 MiB (per matrix of the stack) so temporaries stay small."""
+    m, n = A.shape[-2], A.shape[-1]
+    itemsize = np.dtype(namespace_dtype_name(A.dtype)).itemsize
+    batch = int(np.prod(A.shape[:-2])) if A.ndim > 2 else 1
+    rows = max(1, _CHUNK_BYTES // max(1, n * itemsize * batch))
+    for i0 in range(0, m, rows):
+        yield A[..., i0:min(m, i0 + rows), :]
+
+
+def namespace_dtype_name(dtype: Any) -> str:
+    """Canonical name (``"float32"``...) of a dtype of any namespace."""
+    if isinstance(dtype, np.dtype):
+        return dtype.name
+    return str(dtype).split(".")[-1].strip("'\">) ")

@@ -1,0 +1,91 @@
+"""NumPy/SciPy backend: dense NumPy arrays, every ``scipy.sparse`` format and ``LinearOperator``.
+
+Dense arrays use the generic array-API primitives (BLAS through NumPy); this module adds what only
+SciPy objects need. Sparse matrices are never densified.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from ._base import AbsStats, ArrayAPIBackend
+
+__all__ = ["NumPyBackend"]
+
+
+class NumPyBackend(ArrayAPIBackend):
+    """Reference backend for NumPy arrays, SciPy sparse arrays/matrices and LinearOperators."""
+
+    name = "numpy"
+
+    def matmat(self, A, X):
+        if isinstance(A, LinearOperator):
+            return _operator_product(A.matmat, X, A.shape[0])
+        if sp.issparse(A):
+            return A @ X
+        return np.matmul(A, X)
+
+    def rmatmat(self, A, Y):
+        if isinstance(A, LinearOperator):
+            return _operator_product(A.rmatmat, Y, A.shape[1])
+        if sp.issparse(A):
+            # A.T is a free re-interpretation (CSR <-> CSC); conjugate the small side only
+            if np.iscomplexobj(A):
+                return (A.T @ Y.conj()).conj()
+            return A.T @ Y
+        At = np.swapaxes(A, -1, -2)
+        if np.iscomplexobj(A):
+            return np.matmul(Y.conj().swapaxes(-1, -2), A).conj().swapaxes(-1, -2)
+        return np.matmul(At, Y)
+
+    def svd(self, A, compute_uv: bool):
+        if compute_uv:
+            return np.linalg.svd(A, full_matrices=False)
+        return np.linalg.svd(A, compute_uv=False)
+
+    def qr(self, X):
+        return np.linalg.qr(X)
+
+    def from_host(self, x, like):
+        return np.asarray(x)
+
+    def max_abs(self, A) -> np.ndarray:
+        if sp.issparse(A):
+            data = A.data
+            return np.array([float(np.max(np.abs(data))) if data.size else 0.0])
+        return super().max_abs(A)
+
+    def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
+        if not sp.issparse(A):
+            return super().abs_stats(A, c1, c2)
+        a = abs(A).astype(np.float64) * float(c1[0]) * float(c2[0])
+        a = sp.csr_array(a)
+        m, n = a.shape
+        r = a @ np.ones(n)
+        sq = a.multiply(a)
+        nnz_rows = np.diff(a.indptr)
+        nnz_cols = np.bincount(a.indices, minlength=n) if n else np.zeros(0, dtype=int)
+        def top(x):
+            return float(np.max(x)) if x.size else 0.0
+        return AbsStats(
+            fro=np.array([np.sqrt(float(sq.sum()))]),
+            gersh=np.array([np.sqrt(top(a.T @ r))]),
+            maxcol=np.array([np.sqrt(top(sq.T @ np.ones(m)))]),
+            maxrow=np.array([np.sqrt(top(sq @ np.ones(n)))]),
+            p_row=int(top(nnz_rows)),
+            p_col=int(top(nnz_cols)),
+        )
+
+
+def _operator_product(f, X, out_rows):
+    """Apply a LinearOperator's matmat to a ``(n, k)`` block, checking what it returns."""
+    Y = np.asarray(f(X))
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.shape != (out_rows, X.shape[1]):
+        raise ValueError(
+            f"the LinearOperator returned an array of shape {Y.shape}, expected {(out_rows, X.shape[1])}"
+        )
+    return Y

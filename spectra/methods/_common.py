@@ -1,0 +1,237 @@
+"""What every method shares: options, the result record, start vectors, stopping and progress."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _bounds
+from .._operand import Operand
+
+__all__ = ["MethodResult", "Options", "Stopper", "deterministic_bounds", "start_vector"]
+
+
+@dataclass
+class Options:
+    """Validated arguments of :func:`spectra.norm` that the methods read."""
+
+    rtol: float
+    certify: bool
+    confidence: float
+    maxiter: int
+    maxiter_given: bool
+    block_size: int | None
+    v0: Any  # None, or host array (B, n0) on the ORIGINAL right side
+    rng: np.random.Generator
+    return_vectors: bool
+    progress: bool
+
+    @property
+    def delta(self) -> float:
+        return 1.0 - self.confidence
+
+
+@dataclass
+class MethodResult:
+    """Host float64 arrays of shape ``(B,)`` for the effective (scaled, maybe adjoint) operator."""
+
+    value: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    deterministic: np.ndarray  # True where the interval needs no random event
+    converged: np.ndarray
+    iterations: int
+    u: Any = None  # device, batch + (m, 1), effective orientation
+    v: Any = None  # device, batch + (n, 1)
+
+
+def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
+    """Cheap certified bounds from the entries (docs/bounds.md §5): max column/row norm, ``||A||_F``, Gershgorin."""
+    if op.stats is None:
+        return np.zeros(op.B), np.full(op.B, np.inf)
+    s = op.stats
+    u = _bounds.unit_roundoff(np.float64)
+    count = max(op.m, 1) * max(op.n, 1) + 2
+    upper = np.minimum(s.fro, s.gersh) * (1.0 + 2.0 * _bounds.gamma(count, u))
+    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, u))
+    return lower, upper
+
+
+def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
+    """Unit start vector on the right side of the effective operator and its threshold ``t`` (§1).
+
+    Without a warm start: ``b`` uniform on the unit sphere, ``t = t(N, delta)``. With ``v0``: the
+    start is ``x0 = v0/||v0|| + b``. For any fixed ``v0`` the density of ``z^H b`` is symmetric and
+    unimodal (real ``N >= 3``, complex ``N >= 2``), so by Anderson's inequality
+    ``P(|z^H x0| < t) <= P(|z^H b| < t) = delta``; hence ``|z^H x0| / ||x0|| >= t / ||x0||`` on the same
+    event and ``t_eff = t / ||x0||`` (``||x0|| <= 2``) keeps the confidence. For real ``N <= 2`` the density
+    is not unimodal and ``v0`` is not used.
+    """
+    N = op.n
+    t = _bounds.beta_threshold(N, opts.delta, op.is_complex)
+    g = op.random(opts.rng, 1)[:, :, 0]
+    b = g / np.linalg.norm(g, axis=1, keepdims=True)
+    x = b
+    t_eff = np.full(op.B, t)
+    if opts.v0 is not None and (op.is_complex and N >= 2 or N >= 3):
+        v0 = op.from_host(opts.v0[..., None])
+        if op.transposed:  # v0 lives on the original right side = effective left side
+            v0 = op.rmatmat(v0)
+        w = op.host_batch(v0)[:, :, 0].astype(np.complex128 if op.is_complex else np.float64)
+        nw = np.linalg.norm(w, axis=1, keepdims=True)
+        w = np.where(nw > 0, w / np.where(nw > 0, nw, 1.0), 0.0)
+        x = w + b
+        nx = np.linalg.norm(x, axis=1)
+        t_eff = t / nx
+        x = x / nx[:, None]
+    return op.from_host(x[:, :, None]), t_eff
+
+
+class Stopper:
+    """Tracks the interval of each matrix and decides when to stop.
+
+    ``certify=True``: stop when ``upper <= (1 + rtol) * lower``. ``certify=False``: stop when the
+    a-posteriori residual estimate is ``<= rtol`` (or the certified test passes). ``rtol`` is raised
+    to the floor the working precision can certify (twice the rounding pads), see docs/design.md.
+    """
+
+    def __init__(self, op: Operand, opts: Options, method: str):
+        self.op, self.opts, self.method = op, opts, method
+        self.det_lower, self.det_upper = deterministic_bounds(op)
+        self.lower = self.det_lower.copy()
+        self.upper = self.det_upper.copy()
+        self.prob_upper = np.full(op.B, np.inf)
+        self.residual = np.full(op.B, np.inf)
+        self.done = np.zeros(op.B, dtype=bool)
+        self._last_print = 0.0
+        self._t0 = time.perf_counter()
+
+    def cert_error(self) -> np.ndarray:
+        """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
+        op = self.op
+        if op.stats is None:
+            return np.zeros(op.B)
+        u = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
+        p = op.stats.p_col if op.transposed else op.stats.p_row
+        return _bounds.gamma(max(p, 1), u) * op.stats.fro
+
+    def safe_lower(self, estimate: np.ndarray) -> np.ndarray:
+        """The certified lower bound that ``estimate = ||A x||/||x||`` will turn into."""
+        op = self.op
+        u = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
+        return _bounds.certified_product_lower(estimate, 1.0, self.cert_error(), op.m, op.n, u)
+
+    def update(self, lower_est=None, prob_upper=None, det_upper=None, residual=None, products: int = 0):
+        if lower_est is not None:
+            self.lower = np.maximum(self.lower, self.safe_lower(lower_est))
+        if prob_upper is not None:
+            self.prob_upper = np.minimum(self.prob_upper, prob_upper)
+        if det_upper is not None:
+            self.det_upper = np.minimum(self.det_upper, det_upper)
+        self.upper = np.minimum(self.prob_upper, self.det_upper)
+        if residual is not None:
+            self.residual = residual
+        rtol = self.effective_rtol(products)
+        certified = self.upper <= (1.0 + rtol) * self.lower
+        if self.opts.certify:
+            self.done = certified
+        else:
+            self.done = certified | (self.residual <= rtol)
+        self.lower_for_width = self.lower
+        if self.opts.progress:
+            self._report(products)
+        return self.done
+
+    def effective_rtol(self, products: int) -> np.ndarray:
+        pad = _bounds.krylov_rounding_pad(max(products, 1), self.op.u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cert = np.where(self.lower > 0, self.cert_error() / np.where(self.lower > 0, self.lower, 1), 0.0)
+        return np.maximum(self.opts.rtol, 2.0 * (pad + cert))
+
+    @property
+    def deterministic(self) -> np.ndarray:
+        return self.det_upper <= self.prob_upper
+
+    def _report(self, products: int, final: bool = False):
+        now = time.perf_counter()
+        if not final and now - self._last_print < 0.2:
+            return
+        self._last_print = now
+        lo, up = self.op.unscale(self.lower), self.op.unscale(self.upper)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            width = np.where(lo > 0, (up - lo) / np.where(lo > 0, lo, 1), np.inf)
+        worst = int(np.argmax(width)) if width.size else 0
+        print(
+            f"spectra {self.method}: products={products:>6d} lower={lo[worst]:.10g} upper={up[worst]:.10g} "
+            f"width={width[worst]:.2e} done={int(self.done.sum())}/{self.done.size} "
+            f"t={now - self._t0:.2f}s",
+            file=sys.stderr,
+        )
+
+    def finish(self, products: int):
+        if self.opts.progress:
+            self._report(products, final=True)
+
+
+def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:
+    """(maxiter, given): the budget in iterations and whether the caller chose it."""
+    defaults = {"power": 1000, "lanczos": 1000, "randomized": 100}
+    if opts_maxiter is None:
+        return defaults.get(method, 1), False
+    return opts_maxiter, True
+
+
+def log_or_neg_inf(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+def isqrt_ceil(x: float) -> int:
+    return int(math.ceil(math.sqrt(x)))
+
+
+def frobenius_deflation(op: Operand, ritz_values: np.ndarray, steps: int) -> np.ndarray | None:
+    """``sqrt(||A||_F^2 - sum_{i>=2} theta_i^2)`` (§5), each ``theta_i`` first lowered by its rounding slack."""
+    if op.stats is None or ritz_values is None:
+        return None
+    fro = op.stats.fro * (1.0 + 2.0 * _bounds.gamma(op.m * op.n + 2, _bounds.unit_roundoff(np.float64)))
+    slack = _bounds.krylov_rounding_pad(steps, op.u) * ritz_values[:, :1]
+    rest = np.maximum(ritz_values[:, 1:] - slack, 0.0)
+    tail = np.sum(rest * rest, axis=1) * (1.0 - 4.0 * ritz_values.shape[1] * _bounds.unit_roundoff(np.float64))
+    return np.sqrt(np.maximum(fro * fro - tail, 0.0))
+
+
+def exact_if_exhausted(gkl, theta: np.ndarray, pad, other: np.ndarray | None) -> np.ndarray | None:
+    """Once the right basis spans the whole space the projection is ``A`` itself: ``theta`` is exact."""
+    if not gkl.exhausted:
+        return other
+    exact = theta * pad
+    return exact if other is None else np.minimum(exact, other)
+
+
+def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:
+    """Certify the top Ritz vector (one more product, §6d) and package the result."""
+    theta, x, y, _ = gkl.ritz()
+    xr = gkl.right_vector(y)
+    certified, estimate = op.certified_lower(xr)
+    lower = np.maximum(certified, stop.det_lower)
+    upper = np.maximum(stop.upper, lower)
+    value = np.clip(estimate, lower, upper)
+    stop.lower = lower
+    stop.finish(products)
+    rtol = stop.effective_rtol(products)
+    converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
+    converged = converged | gkl.breakdown
+    u_vec = v_vec = None
+    if opts.return_vectors:
+        v_vec = xr
+        u_vec = gkl.left_vector(x)
+    return MethodResult(
+        value=value, lower=lower, upper=upper, deterministic=stop.deterministic, converged=converged,
+        iterations=gkl.steps, u=u_vec, v=v_vec,
+    )

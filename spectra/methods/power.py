@@ -1,0 +1,76 @@
+"""``method="power"``: alternating products with A and A^H from a random start (docs/bounds.md §2b).
+
+With ``nu_i`` the growth factor of the i-th single product (i counts products with A or A^H):
+
+- lower = the certified growth factor of the last product (§6c), and the deterministic caps;
+- upper = ``min_i t^(-1/i) * geomean(nu_1..nu_i)`` on the single event ``|z^H b| >= t`` (§1), padded
+  for rounding (§6d) and capped by the deterministic bounds of §5.
+
+``certify=False`` stops on the residual ``||A^H u - sigma v|| <= rtol * sigma``; ``certify=True`` stops on
+the certified width, which shrinks only like ``t^(-1/i)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _bounds
+from .._operand import Operand
+from ._common import MethodResult, Options, Stopper, log_or_neg_inf, start_vector
+
+__all__ = ["run"]
+
+
+def _normalise(op: Operand, w, nu: np.ndarray):
+    inv = np.where(nu > 0, 1.0 / np.where(nu > 0, nu, 1.0), 0.0)
+    return w * op.from_host(inv[:, None, None])
+
+
+def run(op: Operand, opts: Options) -> MethodResult:
+    stop = Stopper(op, opts, "power")
+    v, t = start_vector(op, opts)  # right side, unit
+    log_sum = np.zeros(op.B)
+    products = 0
+    nu_right = np.zeros(op.B)
+    iterations = 0
+    u = None
+    for iterations in range(1, opts.maxiter + 1):
+        w = op.matmat(v)  # A v
+        nu_right = op.col_norms(w)[:, 0]
+        products += 1
+        log_sum += log_or_neg_inf(nu_right)
+        upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+        stop.update(lower_est=nu_right, prob_upper=upper, products=products)
+        u = _normalise(op, w, nu_right)
+
+        z = op.rmatmat(u)  # A^H u
+        nu_left = op.col_norms(z)[:, 0]
+        products += 1
+        log_sum += log_or_neg_inf(nu_left)
+        upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+        # residual ||A^H u - sigma v|| / sigma with sigma = ||A v||
+        sigma = op.from_host(nu_right[:, None, None])
+        res = op.col_norms(z - sigma * v)[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(nu_right > 0, res / np.where(nu_right > 0, nu_right, 1.0), 0.0)
+        done = stop.update(lower_est=nu_left, prob_upper=upper, residual=rel, products=products)
+        v = _normalise(op, z, nu_left)
+        if done.all():
+            break
+    # certify the final right vector with one more product (in double precision for float32 input)
+    certified, estimate = op.certified_lower(v)
+    lower = np.maximum(certified, stop.det_lower)
+    upper = np.maximum(stop.upper, lower)
+    value = np.clip(estimate, lower, upper)
+    stop.lower = lower
+    stop.finish(products)
+    rtol = stop.effective_rtol(products)
+    converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
+    u_vec = None
+    if opts.return_vectors:
+        w = op.matmat(v)
+        u_vec = _normalise(op, w, op.col_norms(w)[:, 0])
+    return MethodResult(
+        value=value, lower=lower, upper=upper, deterministic=stop.deterministic, converged=converged,
+        iterations=iterations, u=u_vec, v=v if opts.return_vectors else None,
+    )
