@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import array_api_compat
+import array_api_compat.numpy
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
@@ -191,6 +192,28 @@ def _scale_exponent(maxabs: np.ndarray, real_itemsize: int) -> np.ndarray:
     return np.where(need, -e, 0).astype(np.int64)
 
 
+def _operator_scale_exponent(op: Operand) -> np.ndarray:
+    """Scale of a matrix-free operator from one product with a fixed vector (counted in ``matvecs``).
+
+    Entries are unknown, so ``||A x|| / ||x||`` for a fixed pseudo-random ``x`` (independent of the
+    caller's seed and of every random draw behind the bounds) sets the power of two.
+    """
+    x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
+    y = np.abs(op.host_batch(op.matmat(x)).astype(np.complex128 if op.is_complex else np.float64))
+    if not np.all(np.isfinite(y)):
+        if op.check_finite:
+            raise ValueError(
+                "the LinearOperator returned NaN or Inf; check it, or pass check_finite=False to skip this check"
+            )
+        return np.zeros(1, dtype=np.int64)
+    top = float(np.max(y)) if y.size else 0.0
+    if top == 0.0:
+        return np.zeros(1, dtype=np.int64)
+    nu = top * float(np.linalg.norm(y / top)) / float(np.linalg.norm(x))
+    real_itemsize = op.np_dtype.itemsize // (2 if op.is_complex else 1)
+    return _scale_exponent(np.array([nu]), real_itemsize)
+
+
 def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
     """Wrap a validated input (see :mod:`spectra._validate`) for the methods."""
     if kind == "dense":
@@ -222,6 +245,8 @@ def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
             e = scale_exp
             stats = backend.abs_stats(A, np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2))
     op = Operand(backend, A, kind, m, n, batch, transposed, dtype, np_dtype, xp, scale_exp, stats, check_finite)
+    if kind == "operator" and m * n > 0:
+        op.scale_exp = scale_exp = _operator_scale_exponent(op)
     if np.any(scale_exp != 0):
         c1, c2 = op.split_scale
         if kind == "dense":

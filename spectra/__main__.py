@@ -1,0 +1,8 @@
+"""``python -m spectra``: see :mod:`spectra._cli`."""
+
+import sys
+
+from ._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
