@@ -144,6 +144,11 @@ def norm(
     op = make_operand(A, kind, be, check_finite=opts_in["check_finite"])
     if op.stats is not None and np.all(op.stats.fro == 0):
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
+    if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
+        nan = np.full(op.B, np.nan)
+        res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
+        return _assemble(op, res, method, Options(opts_in["rtol"], True, opts_in["confidence"], 0, True,
+                                                  None, None, opts_in["rng"], False, False))
     opts = Options(
         rtol=opts_in["rtol"], certify=certify_eff, confidence=opts_in["confidence"], maxiter=maxiter_eff,
         maxiter_given=given, block_size=opts_in["block_size"], v0=v0_host, rng=opts_in["rng"],

@@ -11,7 +11,7 @@ An :class:`Operand` wraps the validated input and a backend. It
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
@@ -46,7 +46,8 @@ class Operand:
     _c1: Any = None
     _c2: Any = None
     matvecs: int = 0
-    extra: dict = field(default_factory=dict)
+    #: NaN/Inf found while check_finite=False: the result is undefined and reported as NaN
+    nonfinite: bool = False
 
     # -------------------------------------------------------------- shape facts
     @property
@@ -205,7 +206,7 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
             raise ValueError(
                 "the LinearOperator returned NaN or Inf; check it, or pass check_finite=False to skip this check"
             )
-        return np.zeros(1, dtype=np.int64)
+        return None
     top = float(np.max(y)) if y.size else 0.0
     if top == 0.0:
         return np.zeros(1, dtype=np.int64)
@@ -245,8 +246,12 @@ def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
             e = scale_exp
             stats = backend.abs_stats(A, np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2))
     op = Operand(backend, A, kind, m, n, batch, transposed, dtype, np_dtype, xp, scale_exp, stats, check_finite)
+    op.nonfinite = kind != "operator" and m0 * n0 > 0 and stats is None
     if kind == "operator" and m * n > 0:
         op.scale_exp = scale_exp = _operator_scale_exponent(op)
+        op.nonfinite = scale_exp is None
+        if op.nonfinite:
+            op.scale_exp = scale_exp = np.zeros(1, dtype=np.int64)
     if np.any(scale_exp != 0):
         c1, c2 = op.split_scale
         if kind == "dense":

@@ -29,7 +29,13 @@ class NumPyBackend(ArrayAPIBackend):
 
     def rmatmat(self, A, Y):
         if isinstance(A, LinearOperator):
-            return _operator_product(A.rmatmat, Y, A.shape[1])
+            try:
+                return _operator_product(A.rmatmat, Y, A.shape[1])
+            except (TypeError, NotImplementedError) as exc:
+                raise TypeError(
+                    f"the LinearOperator's product with A^H failed ({exc}); spectra needs both products: "
+                    "create it with rmatvec= (or rmatmat=)"
+                ) from exc
         if sp.issparse(A):
             # A.T is a free re-interpretation (CSR <-> CSC); conjugate the small side only
             if np.iscomplexobj(A):

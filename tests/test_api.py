@@ -1,0 +1,167 @@
+"""Behaviour of the public API: warnings, seeds, warm starts, vectors, progress, normalize, the result object."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import spectra
+from spectra._testing import matrix_with_singular_values, spectrum
+
+from .conftest import oracle
+
+A = matrix_with_singular_values(2.0 * spectrum("flat", 60, seed=1), 80, 60, seed=7)
+
+
+def test_public_names():
+    assert sorted(spectra.__all__) == sorted(
+        ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+    )
+
+
+def test_convergence_warning_only_with_the_default_budget():
+    with pytest.warns(spectra.ConvergenceWarning, match="default budget"):
+        r = spectra.norm(A, method="power", certify=True, seed=0)
+    assert not r.converged and r.lower <= 2.0 <= r.upper
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = spectra.norm(A, method="power", certify=True, seed=0, maxiter=5)
+    assert not r.converged and r.iterations == 5
+
+
+def test_no_warning_when_converged():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = spectra.norm(A, method="lanczos", seed=0)
+    assert r.converged
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+def test_same_seed_same_result(method):
+    r1 = spectra.norm(A, method=method, seed=123, maxiter=4)
+    r2 = spectra.norm(A, method=method, seed=123, maxiter=4)
+    assert r1 == r2
+    r3 = spectra.norm(A, method=method, seed=np.random.default_rng(124), maxiter=4)
+    assert r3.upper != r1.upper
+
+
+def test_seed_gives_same_estimate_on_every_backend():
+    import array_api_strict as xs
+
+    r1 = spectra.norm(A, method="lanczos", seed=5, maxiter=6)
+    r2 = spectra.norm(xs.asarray(A), method="lanczos", seed=5, maxiter=6)
+    assert r2.backend == "array_api"
+    assert r1.value == pytest.approx(r2.value, rel=1e-13)
+    assert r1.upper == pytest.approx(r2.upper, rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+def test_certify_false_stops_earlier_with_valid_bounds(method):
+    rc = spectra.norm(A, method=method, seed=0, certify=True, maxiter=300)
+    rf = spectra.norm(A, method=method, seed=0, certify=False, maxiter=300)
+    assert rf.matvecs <= rc.matvecs
+    assert rf.lower <= 2.0 <= rf.upper
+
+
+def test_rtol_controls_cost_and_width():
+    loose = spectra.norm(A, method="lanczos", seed=0, rtol=1e-2)
+    tight = spectra.norm(A, method="lanczos", seed=0, rtol=1e-10)
+    assert loose.matvecs < tight.matvecs
+    assert loose.upper <= (1 + 1e-2) * loose.lower
+    assert tight.upper <= (1 + 1e-10) * tight.lower
+
+
+def test_confidence_is_reported_and_changes_the_bound():
+    r3 = spectra.norm(aslinearoperator(A), method="lanczos", seed=0, maxiter=5, confidence=0.9)
+    r9 = spectra.norm(aslinearoperator(A), method="lanczos", seed=0, maxiter=5, confidence=0.999999)
+    assert (r3.confidence, r9.confidence) == (0.9, 0.999999)
+    assert r3.upper < r9.upper
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+def test_warm_start_helps_and_keeps_bounds_honest(method):
+    first = spectra.norm(A, method=method, seed=0, return_vectors=True)
+    cold = spectra.norm(A, method=method, seed=1, maxiter=2)
+    warm = spectra.norm(A, method=method, seed=1, maxiter=2, v0=first.v)
+    truth = oracle(A)
+    assert warm.lower <= truth <= warm.upper
+    assert abs(warm.value - truth) <= abs(cold.value - truth)
+
+
+def test_warm_start_wide_matrix_and_stack():
+    W = A.T.copy()
+    first = spectra.norm(W, method="power", seed=0, return_vectors=True)
+    warm = spectra.norm(W, method="power", seed=1, maxiter=3, v0=first.v)
+    assert warm.lower <= oracle(W) <= warm.upper
+    S = np.stack([A, 2 * A])
+    v0 = spectra.norm(S, method="lanczos", seed=0, return_vectors=True).v
+    assert v0.shape == (2, 60)
+    r = spectra.norm(S, method="power", seed=0, v0=v0, maxiter=2)
+    assert np.all(r.lower <= oracle(S)) and np.all(oracle(S) <= r.upper)
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+@pytest.mark.parametrize("shape", [(80, 60), (60, 80)])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_return_vectors(method, shape, dtype):
+    M = matrix_with_singular_values(spectrum("outlier", 60), *shape, dtype=dtype, seed=3)
+    r = spectra.norm(M, method=method, seed=0, return_vectors=True)
+    assert r.u.shape == (shape[0],) and r.v.shape == (shape[1],)
+    np.testing.assert_allclose(np.linalg.norm(r.u), 1.0, rtol=1e-10)
+    np.testing.assert_allclose(np.linalg.norm(r.v), 1.0, rtol=1e-10)
+    np.testing.assert_allclose(M @ r.v, r.value * r.u, atol=1e-5)
+    assert spectra.norm(M, method=method, seed=0).u is None
+
+
+def test_progress_prints_to_stderr(capsys):
+    spectra.norm(A, method="lanczos", seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "spectra lanczos" in err and "width=" in err
+
+
+def test_result_object():
+    r = spectra.norm(A, method="svd")
+    assert dataclasses.is_dataclass(r)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.value = 1.0
+    assert float(r) == r.value
+    text = repr(r)
+    for part in ("value=", "interval=[", "confidence=", "method='svd'", "backend='numpy'", "matvecs="):
+        assert part in text
+    stack = spectra.norm(np.stack([A, A]), method="svd")
+    with pytest.raises(TypeError, match="stack"):
+        float(stack)
+
+
+@pytest.mark.parametrize("method", ["svd", "lanczos"])
+def test_normalize(method):
+    W = spectra.normalize(A, method=method, seed=0)
+    assert isinstance(W, np.ndarray)
+    assert oracle(W) <= 1.0
+    assert oracle(W) >= 1.0 - 1e-5
+    S = spectra.normalize(sp.csr_array(A), seed=0)
+    assert sp.issparse(S) and oracle(S.toarray()) <= 1.0
+    stack = spectra.normalize(np.stack([A, 3 * A]), method="svd")
+    assert np.all(oracle(stack) <= 1.0)
+    Z = spectra.normalize(np.zeros((3, 3)))
+    assert np.all(Z == 0)
+
+
+def test_auto_method_choice():
+    assert spectra.norm(A).method == "svd"
+    big = matrix_with_singular_values(spectrum("outlier", 250), 300, 250, seed=0)
+    assert spectra.norm(big, seed=0).method == "lanczos"
+    assert spectra.norm(sp.csr_array(A), seed=0).method == "lanczos"
+    assert spectra.norm(aslinearoperator(A), seed=0).method == "lanczos"
+    assert spectra.norm(A, block_size=4, seed=0).method == "randomized"
+
+
+def test_block_size_is_used():
+    r4 = spectra.norm(A, method="randomized", block_size=4, seed=0, maxiter=2)
+    r2 = spectra.norm(A, method="randomized", block_size=2, seed=0, maxiter=2)
+    assert r4.matvecs > r2.matvecs

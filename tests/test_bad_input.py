@@ -1,0 +1,142 @@
+"""DESIGN.md §5: every bad input gives the documented exception with a message naming the parameter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import spectra
+
+A = np.arange(12.0).reshape(4, 3)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+def test_non_finite_entries(bad, method):
+    B = A.copy()
+    B[1, 2] = bad
+    with pytest.raises(ValueError, match="NaN or Inf.*check_finite"):
+        spectra.norm(B, method=method)
+
+
+def test_non_finite_sparse():
+    S = sp.csr_array(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="check_finite"):
+        spectra.norm(S)
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_check_finite_false_gives_nan(method, bad):
+    """No exception: the norm of a matrix with NaN/Inf is undefined and reported as NaN, at once."""
+    B = A.copy()
+    B[0, 0] = bad
+    r = spectra.norm(B, method=method, check_finite=False, seed=0)
+    assert np.isnan(r.value) and np.isnan(r.upper) and not r.converged
+    assert r.iterations == 0
+
+
+@pytest.mark.parametrize("bad", [np.array([["a", "b"], ["c", "d"]]), np.array([[object(), 1]], dtype=object),
+                                 np.zeros((2, 2), dtype="datetime64[s]")])
+def test_non_numeric_dtype(bad):
+    with pytest.raises(TypeError, match="numeric dtype"):
+        spectra.norm(bad)
+
+
+def test_not_an_array():
+    with pytest.raises(TypeError, match="must be an array"):
+        spectra.norm({"a": 1})
+
+
+@pytest.mark.parametrize("shape", [(), (5,)])
+def test_too_few_dimensions(shape):
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        spectra.norm(np.ones(shape))
+
+
+def test_ragged_list():
+    with pytest.raises(ValueError, match="rectangular"):
+        spectra.norm([[1.0, 2.0], [3.0]])
+
+
+def test_unknown_method_lists_valid_names():
+    with pytest.raises(ValueError, match="method must be one of 'auto', 'svd', 'power', 'lanczos', 'randomized'"):
+        spectra.norm(A, method="arpack")
+
+
+def test_unknown_backend_lists_valid_names():
+    with pytest.raises(ValueError, match="backend must be one of 'auto', 'numpy'"):
+        spectra.norm(A, backend="gpu")
+
+
+def test_numpy_backend_refuses_foreign_arrays():
+    import array_api_strict as xs
+
+    with pytest.raises(ValueError, match="backend='numpy'.*no silent device transfers"):
+        spectra.norm(xs.asarray(A), backend="numpy")
+
+
+def test_array_api_backend_refuses_sparse():
+    with pytest.raises(ValueError, match="backend='array_api' needs a dense array"):
+        spectra.norm(sp.csr_array(A), backend="array_api")
+
+
+@pytest.mark.parametrize(("kw", "exc", "pattern"), [
+    (dict(rtol=0.0), ValueError, "rtol must be a positive"),
+    (dict(rtol=-1e-3), ValueError, "rtol must be a positive"),
+    (dict(rtol=np.nan), ValueError, "rtol must be a positive"),
+    (dict(rtol="1e-6"), TypeError, "rtol must be a positive float"),
+    (dict(confidence=1.0), ValueError, "confidence must lie strictly between 0 and 1"),
+    (dict(confidence=0.0), ValueError, "confidence must lie strictly between 0 and 1"),
+    (dict(confidence=1.5), ValueError, "confidence must lie strictly between 0 and 1"),
+    (dict(confidence=True), TypeError, "confidence must be a float"),
+    (dict(maxiter=0), ValueError, "maxiter must be a positive integer"),
+    (dict(maxiter=-3), ValueError, "maxiter must be a positive integer"),
+    (dict(maxiter=2.5), TypeError, "maxiter must be a positive integer"),
+    (dict(maxiter=True), TypeError, "maxiter must be a positive integer"),
+    (dict(block_size=0), ValueError, "block_size must be a positive integer"),
+    (dict(certify="yes"), TypeError, "certify must be True or False"),
+    (dict(return_vectors=1), TypeError, "return_vectors must be True or False"),
+    (dict(check_finite=None), TypeError, "check_finite must be True or False"),
+    (dict(progress="no"), TypeError, "progress must be True or False"),
+    (dict(seed="abc"), TypeError, "seed must be"),
+])
+def test_bad_options(kw, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        spectra.norm(A, method="lanczos", **kw)
+
+
+def test_block_size_only_for_randomized():
+    with pytest.raises(ValueError, match="block_size applies to method='randomized'"):
+        spectra.norm(A, method="lanczos", block_size=4)
+
+
+@pytest.mark.parametrize("kw", [dict(maxiter=3), dict(v0=np.ones(3))])
+def test_iteration_options_do_not_apply_to_svd(kw):
+    with pytest.raises(ValueError, match="does not apply to method='svd'"):
+        spectra.norm(A, method="svd", **kw)
+
+
+@pytest.mark.parametrize("operand", [sp.csr_array(A), aslinearoperator(A)])
+def test_svd_needs_dense(operand):
+    with pytest.raises(ValueError, match="method='svd' needs a dense array"):
+        spectra.norm(operand, method="svd")
+
+
+@pytest.mark.parametrize(("v0", "exc", "pattern"), [
+    (np.ones(4), ValueError, r"v0 must have shape \(3,\)"),
+    (np.zeros(3), ValueError, "v0 must not be the zero vector"),
+    (np.array([1.0, np.nan, 0.0]), ValueError, "v0 contains NaN"),
+    (np.array(["a", "b", "c"]), TypeError, "v0 must be numeric"),
+])
+def test_bad_v0(v0, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        spectra.norm(A, method="power", v0=v0)
+
+
+def test_errors_are_spectra_or_builtin():
+    assert issubclass(spectra.BackendUnavailableError, spectra.SpectraError)
+    assert issubclass(spectra.BackendUnavailableError, ImportError)
+    assert issubclass(spectra.ConvergenceWarning, UserWarning)
