@@ -111,9 +111,18 @@ def norm(
     (3.0, True, 1.0)
     """
     opts_in = validate_options(
-        method=method, backend=backend, rtol=rtol, certify=certify, confidence=confidence,
-        maxiter=maxiter, block_size=block_size, seed=seed, return_vectors=return_vectors,
-        check_finite=check_finite, progress=progress, backend_names=tuple(backends.BACKENDS),
+        method=method,
+        backend=backend,
+        rtol=rtol,
+        certify=certify,
+        confidence=confidence,
+        maxiter=maxiter,
+        block_size=block_size,
+        seed=seed,
+        return_vectors=return_vectors,
+        check_finite=check_finite,
+        progress=progress,
+        backend_names=tuple(backends.BACKENDS),
     )
     A, kind = standardize_matrix(A)
     be = backends.resolve(A, opts_in["backend"])
@@ -147,12 +156,23 @@ def norm(
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
         res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
-        return _assemble(op, res, method, Options(opts_in["rtol"], True, opts_in["confidence"], 0, True,
-                                                  None, None, opts_in["rng"], False, False))
+        return _assemble(
+            op,
+            res,
+            method,
+            Options(opts_in["rtol"], True, opts_in["confidence"], 0, True, None, None, opts_in["rng"], False, False),
+        )
     opts = Options(
-        rtol=opts_in["rtol"], certify=certify_eff, confidence=opts_in["confidence"], maxiter=maxiter_eff,
-        maxiter_given=given, block_size=opts_in["block_size"], v0=v0_host, rng=opts_in["rng"],
-        return_vectors=opts_in["return_vectors"], progress=opts_in["progress"],
+        rtol=opts_in["rtol"],
+        certify=certify_eff,
+        confidence=opts_in["confidence"],
+        maxiter=maxiter_eff,
+        maxiter_given=given,
+        block_size=opts_in["block_size"],
+        v0=v0_host,
+        rng=opts_in["rng"],
+        return_vectors=opts_in["return_vectors"],
+        progress=opts_in["progress"],
     )
     res = methods.get(method)(op, opts)
     if not given and not np.all(res.converged):
@@ -179,9 +199,17 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
     converged = res.converged
     if not op.batch_shape:
         return NormEstimate(
-            value=float(value[0]), lower=float(lower[0]), upper=float(upper[0]), confidence=float(conf[0]),
-            converged=bool(converged[0]), method=method, backend=op.backend.name, iterations=int(iterations),
-            matvecs=int(matvecs), u=u, v=v,
+            value=float(value[0]),
+            lower=float(lower[0]),
+            upper=float(upper[0]),
+            confidence=float(conf[0]),
+            converged=bool(converged[0]),
+            method=method,
+            backend=op.backend.name,
+            iterations=int(iterations),
+            matvecs=int(matvecs),
+            u=u,
+            v=v,
         )
 
     def wrap(x, dtype=None):
@@ -190,10 +218,17 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
 
     shape = op.batch_shape
     return NormEstimate(
-        value=wrap(value), lower=wrap(lower), upper=wrap(upper), confidence=wrap(conf),
-        converged=wrap(converged, bool), method=method, backend=op.backend.name,
-        iterations=wrap(np.full(shape, iterations), np.int64), matvecs=wrap(np.full(shape, matvecs), np.int64),
-        u=u, v=v,
+        value=wrap(value),
+        lower=wrap(lower),
+        upper=wrap(upper),
+        confidence=wrap(conf),
+        converged=wrap(converged, bool),
+        method=method,
+        backend=op.backend.name,
+        iterations=wrap(np.full(shape, iterations), np.int64),
+        matvecs=wrap(np.full(shape, matvecs), np.int64),
+        u=u,
+        v=v,
     )
 
 
@@ -204,17 +239,25 @@ def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstim
         if kind == "dense":
             xp = array_api_compat.array_namespace(A)
             dev = array_api_compat.device(A)
-            u = xp.zeros(batch + (m0,), dtype=A.dtype, device=dev)
-            v = xp.zeros(batch + (n0,), dtype=A.dtype, device=dev)
+            u = xp.zeros((*batch, m0), dtype=A.dtype, device=dev)
+            v = xp.zeros((*batch, n0), dtype=A.dtype, device=dev)
         else:
             u, v = np.zeros(m0, dtype=A.dtype), np.zeros(n0, dtype=A.dtype)
     if not batch:
         return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, be.name, 0, 0, u, v)
     z = be.from_host(np.zeros(batch), A)
     return NormEstimate(
-        z, z, z, be.from_host(np.ones(batch), A), be.from_host(np.ones(batch, dtype=bool), A), method,
-        be.name, be.from_host(np.zeros(batch, dtype=np.int64), A),
-        be.from_host(np.zeros(batch, dtype=np.int64), A), u, v,
+        z,
+        z,
+        z,
+        be.from_host(np.ones(batch), A),
+        be.from_host(np.ones(batch, dtype=bool), A),
+        method,
+        be.name,
+        be.from_host(np.zeros(batch, dtype=np.int64), A),
+        be.from_host(np.zeros(batch, dtype=np.int64), A),
+        u,
+        v,
     )
 
 

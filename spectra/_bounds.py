@@ -132,7 +132,7 @@ def _christoffel_sum(lam, a, b):
     dp_prev, dp = 0.0 * lam, 0.0 * lam
     c, dc = 1.0 + 0.0 * lam, 0.0 * lam
     b_prev = 0.0
-    for j, (aj, bj) in enumerate(zip(a, b)):
+    for j, (aj, bj) in enumerate(zip(a, b, strict=False)):
         shift = lam - aj
         p_new = (shift * p - b_prev * p_prev) / bj
         dp_new = (p + shift * dp - b_prev * dp_prev) / bj

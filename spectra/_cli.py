@@ -45,8 +45,18 @@ def _load(path: str, key: str | None):
 
 
 def _row(name: str, r, seconds: float) -> dict:
-    return dict(method=r.method, backend=r.backend, value=r.value, lower=r.lower, upper=r.upper,
-                confidence=r.confidence, converged=r.converged, matvecs=r.matvecs, seconds=seconds, name=name)
+    return dict(
+        method=r.method,
+        backend=r.backend,
+        value=r.value,
+        lower=r.lower,
+        upper=r.upper,
+        confidence=r.confidence,
+        converged=r.converged,
+        matvecs=r.matvecs,
+        seconds=seconds,
+        name=name,
+    )
 
 
 def _print_table(rows: list[dict], truth: float | None) -> None:
@@ -55,9 +65,11 @@ def _print_table(rows: list[dict], truth: float | None) -> None:
         head += f"{'rel. error':>12}"
     print(head)
     for r in rows:
-        line = (f"{r['method']:<11}{r['value']:>22.16g}{r['lower']:>22.16g}{r['upper']:>22.16g}"
-                f"{r['confidence']:>7.4g}{'yes' if r['converged'] else 'no':>6}{r['matvecs']:>9d}"
-                f"{r['seconds'] * 1e3:>8.1f}ms")
+        line = (
+            f"{r['method']:<11}{r['value']:>22.16g}{r['lower']:>22.16g}{r['upper']:>22.16g}"
+            f"{r['confidence']:>7.4g}{'yes' if r['converged'] else 'no':>6}{r['matvecs']:>9d}"
+            f"{r['seconds'] * 1e3:>8.1f}ms"
+        )
         if truth is not None:
             line += f"{abs(r['value'] - truth) / truth:>12.1e}"
         print(line)
@@ -68,8 +80,9 @@ def _demo(args) -> int:
     s = 3.0 * spectrum("clustered", n)
     A = matrix_with_singular_values(s, m, n, seed=0)
     truth = float(s.max())
-    print(f"spectra demo: {m} x {n} float64 matrix with prescribed singular values, ||A||_2 = {truth!r}")
-    print("(top singular values clustered within 1e-4: a hard case for power iteration)\n")
+    if not args.json:
+        print(f"spectra demo: {m} x {n} float64 matrix with prescribed singular values, ||A||_2 = {truth!r}")
+        print("(top singular values clustered within 1e-4: a hard case for power iteration)\n")
     rows = []
     for method in ("svd", "lanczos", "randomized", "power"):
         t0 = time.perf_counter()
@@ -81,8 +94,7 @@ def _demo(args) -> int:
         print(json.dumps(dict(truth=truth, results=rows), indent=2))
     else:
         _print_table(rows, truth)
-        print("\nEvery interval [lower, upper] contains ||A||_2 with probability >= conf.;"
-              " lower is guaranteed.")
+        print("\nEvery interval [lower, upper] contains ||A||_2 with probability >= conf.; lower is guaranteed.")
     return 0
 
 
@@ -91,8 +103,15 @@ def _norm(args) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        r = _api.norm(A, method=args.method, rtol=args.rtol, confidence=args.confidence, seed=args.seed,
-                      maxiter=args.maxiter, progress=args.progress)
+        r = _api.norm(
+            A,
+            method=args.method,
+            rtol=args.rtol,
+            confidence=args.confidence,
+            seed=args.seed,
+            maxiter=args.maxiter,
+            progress=args.progress,
+        )
     row = _row(args.file, r, time.perf_counter() - t0)
     if np.ndim(r.value):
         raise ValueError("the file holds a stack of matrices; the command line handles one matrix")

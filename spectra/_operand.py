@@ -17,8 +17,6 @@ from typing import Any
 import array_api_compat
 import array_api_compat.numpy
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
 from . import _bounds
 from .backends._base import AbsStats, _row_chunks, namespace_dtype_name
@@ -105,7 +103,7 @@ class Operand:
     def host_batch(self, x) -> np.ndarray:
         """Device ``batch + (...)`` -> host ``(B, ...)``."""
         h = np.asarray(self.to_host(x))
-        return h.reshape((self.B,) + h.shape[len(self.batch_shape):])
+        return h.reshape((self.B, *h.shape[len(self.batch_shape) :]))
 
     def col_norms(self, X) -> np.ndarray:
         """2-norms of the columns of ``X`` (``batch + (l, k)``) as a host ``(B, k)`` float64 array."""
@@ -135,7 +133,6 @@ class Operand:
         not limited by float32 rounding. For a LinearOperator the bound holds up to the rounding
         error of its own matvec.
         """
-        xp = self.xp
         u_prod = self.u
         if self.kind == "operator" or self.u < 1e-10:  # already double precision
             Y = self.matmat(X)
@@ -160,8 +157,8 @@ class Operand:
         Xd = xp.astype(X, wide)
         c1, c2 = self.split_scale
         if self.kind == "dense":
-            c1 = self.backend.from_host(c1.reshape(self.batch_shape + (1, 1)), Xd)
-            c2 = self.backend.from_host(c2.reshape(self.batch_shape + (1, 1)), Xd)
+            c1 = self.backend.from_host(c1.reshape((*self.batch_shape, 1, 1)), Xd)
+            c2 = self.backend.from_host(c2.reshape((*self.batch_shape, 1, 1)), Xd)
         else:
             c1, c2 = float(c1[0]), float(c2[0])
         if self.kind == "sparse":
@@ -175,7 +172,7 @@ class Operand:
             Ad = xp.astype(chunk, wide)
             r = chunk.shape[-2]
             if self.transposed:  # y = A^H x = sum over row blocks of A_blk^H x_blk
-                part = self.backend.rmatmat(Ad, Xd[..., offset:offset + r, :])
+                part = self.backend.rmatmat(Ad, Xd[..., offset : offset + r, :])
                 parts = [part] if not parts else [parts[0] + part]
             else:
                 parts.append(self.backend.matmat(Ad, Xd))
@@ -255,7 +252,7 @@ def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
     if np.any(scale_exp != 0):
         c1, c2 = op.split_scale
         if kind == "dense":
-            shape = batch + (1, 1)
+            shape = (*batch, 1, 1)
             op._c1 = xp.astype(backend.from_host(c1.reshape(shape), A), dtype)
             op._c2 = xp.astype(backend.from_host(c2.reshape(shape), A), dtype)
         else:

@@ -87,8 +87,9 @@ def matrix_with_singular_values(s, m: int, n: int, *, dtype=np.float64, seed=0) 
     return ((u * s) @ v.conj().T).astype(dtype)
 
 
-def sparse_with_singular_values(s, m: int, n: int, *, density_extra: float = 0.0, fmt: str = "csr",
-                                dtype=np.float64, seed=0):
+def sparse_with_singular_values(
+    s, m: int, n: int, *, density_extra: float = 0.0, fmt: str = "csr", dtype=np.float64, seed=0
+):
     """Sparse ``m x n`` matrix whose singular values are exactly ``|s|`` (a permuted, signed diagonal).
 
     ``density_extra > 0`` adds couplings inside 2 x 2 rotation blocks (still exact singular values).

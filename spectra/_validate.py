@@ -113,8 +113,21 @@ def _check_positive_int(name: str, value: Any) -> int | None:
     return value
 
 
-def validate_options(*, method, backend, rtol, certify, confidence, maxiter, block_size, seed,
-                     return_vectors, check_finite, progress, backend_names) -> dict:
+def validate_options(
+    *,
+    method,
+    backend,
+    rtol,
+    certify,
+    confidence,
+    maxiter,
+    block_size,
+    seed,
+    return_vectors,
+    check_finite,
+    progress,
+    backend_names,
+) -> dict:
     """Check the scalar options; return them standardised (``rng`` is a NumPy Generator)."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
@@ -141,11 +154,16 @@ def validate_options(*, method, backend, rtol, certify, confidence, maxiter, blo
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got {seed!r} ({exc})") \
-            from None
+        raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got {seed!r} ({exc})") from None
     return dict(
-        method=method, backend=backend, rtol=rtol, certify=certify, confidence=confidence,
-        maxiter=maxiter, block_size=block_size, rng=rng,
+        method=method,
+        backend=backend,
+        rtol=rtol,
+        certify=certify,
+        confidence=confidence,
+        maxiter=maxiter,
+        block_size=block_size,
+        rng=rng,
         return_vectors=_check_bool("return_vectors", return_vectors),
         check_finite=_check_bool("check_finite", check_finite),
         progress=_check_bool("progress", progress),
@@ -160,15 +178,15 @@ def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host) -> np.ndarray:
         raise TypeError(f"v0 must be an array, got {type(v0).__name__} ({exc})") from None
     if h.dtype.kind not in "biufc":
         raise TypeError(f"v0 must be numeric, got dtype {h.dtype}")
-    if h.shape not in ((n0,), batch_shape + (n0,)):
+    if h.shape not in ((n0,), (*batch_shape, n0)):
         raise ValueError(
-            f"v0 must have shape ({n0},) or {batch_shape + (n0,)} (a vector on the right side of A, such as "
+            f"v0 must have shape ({n0},) or {(*batch_shape, n0)} (a vector on the right side of A, such as "
             f"a previous result's .v); got {h.shape}"
         )
     if not np.all(np.isfinite(h)):
         raise ValueError("v0 contains NaN or Inf")
     B = int(np.prod(batch_shape)) if batch_shape else 1
-    h = np.broadcast_to(h, batch_shape + (n0,)).reshape(B, n0)
+    h = np.broadcast_to(h, (*batch_shape, n0)).reshape(B, n0)
     if np.any(np.all(h == 0, axis=1)):
         raise ValueError("v0 must not be the zero vector")
     return h

@@ -38,8 +38,14 @@ def test_check_finite_false_gives_nan(method, bad):
     assert r.iterations == 0
 
 
-@pytest.mark.parametrize("bad", [np.array([["a", "b"], ["c", "d"]]), np.array([[object(), 1]], dtype=object),
-                                 np.zeros((2, 2), dtype="datetime64[s]")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([["a", "b"], ["c", "d"]]),
+        np.array([[object(), 1]], dtype=object),
+        np.zeros((2, 2), dtype="datetime64[s]"),
+    ],
+)
 def test_non_numeric_dtype(bad):
     with pytest.raises(TypeError, match="numeric dtype"):
         spectra.norm(bad)
@@ -83,26 +89,29 @@ def test_array_api_backend_refuses_sparse():
         spectra.norm(sp.csr_array(A), backend="array_api")
 
 
-@pytest.mark.parametrize(("kw", "exc", "pattern"), [
-    (dict(rtol=0.0), ValueError, "rtol must be a positive"),
-    (dict(rtol=-1e-3), ValueError, "rtol must be a positive"),
-    (dict(rtol=np.nan), ValueError, "rtol must be a positive"),
-    (dict(rtol="1e-6"), TypeError, "rtol must be a positive float"),
-    (dict(confidence=1.0), ValueError, "confidence must lie strictly between 0 and 1"),
-    (dict(confidence=0.0), ValueError, "confidence must lie strictly between 0 and 1"),
-    (dict(confidence=1.5), ValueError, "confidence must lie strictly between 0 and 1"),
-    (dict(confidence=True), TypeError, "confidence must be a float"),
-    (dict(maxiter=0), ValueError, "maxiter must be a positive integer"),
-    (dict(maxiter=-3), ValueError, "maxiter must be a positive integer"),
-    (dict(maxiter=2.5), TypeError, "maxiter must be a positive integer"),
-    (dict(maxiter=True), TypeError, "maxiter must be a positive integer"),
-    (dict(block_size=0), ValueError, "block_size must be a positive integer"),
-    (dict(certify="yes"), TypeError, "certify must be True or False"),
-    (dict(return_vectors=1), TypeError, "return_vectors must be True or False"),
-    (dict(check_finite=None), TypeError, "check_finite must be True or False"),
-    (dict(progress="no"), TypeError, "progress must be True or False"),
-    (dict(seed="abc"), TypeError, "seed must be"),
-])
+@pytest.mark.parametrize(
+    ("kw", "exc", "pattern"),
+    [
+        (dict(rtol=0.0), ValueError, "rtol must be a positive"),
+        (dict(rtol=-1e-3), ValueError, "rtol must be a positive"),
+        (dict(rtol=np.nan), ValueError, "rtol must be a positive"),
+        (dict(rtol="1e-6"), TypeError, "rtol must be a positive float"),
+        (dict(confidence=1.0), ValueError, "confidence must lie strictly between 0 and 1"),
+        (dict(confidence=0.0), ValueError, "confidence must lie strictly between 0 and 1"),
+        (dict(confidence=1.5), ValueError, "confidence must lie strictly between 0 and 1"),
+        (dict(confidence=True), TypeError, "confidence must be a float"),
+        (dict(maxiter=0), ValueError, "maxiter must be a positive integer"),
+        (dict(maxiter=-3), ValueError, "maxiter must be a positive integer"),
+        (dict(maxiter=2.5), TypeError, "maxiter must be a positive integer"),
+        (dict(maxiter=True), TypeError, "maxiter must be a positive integer"),
+        (dict(block_size=0), ValueError, "block_size must be a positive integer"),
+        (dict(certify="yes"), TypeError, "certify must be True or False"),
+        (dict(return_vectors=1), TypeError, "return_vectors must be True or False"),
+        (dict(check_finite=None), TypeError, "check_finite must be True or False"),
+        (dict(progress="no"), TypeError, "progress must be True or False"),
+        (dict(seed="abc"), TypeError, "seed must be"),
+    ],
+)
 def test_bad_options(kw, exc, pattern):
     with pytest.raises(exc, match=pattern):
         spectra.norm(A, method="lanczos", **kw)
@@ -125,12 +134,15 @@ def test_svd_needs_dense(operand):
         spectra.norm(operand, method="svd")
 
 
-@pytest.mark.parametrize(("v0", "exc", "pattern"), [
-    (np.ones(4), ValueError, r"v0 must have shape \(3,\)"),
-    (np.zeros(3), ValueError, "v0 must not be the zero vector"),
-    (np.array([1.0, np.nan, 0.0]), ValueError, "v0 contains NaN"),
-    (np.array(["a", "b", "c"]), TypeError, "v0 must be numeric"),
-])
+@pytest.mark.parametrize(
+    ("v0", "exc", "pattern"),
+    [
+        (np.ones(4), ValueError, r"v0 must have shape \(3,\)"),
+        (np.zeros(3), ValueError, "v0 must not be the zero vector"),
+        (np.array([1.0, np.nan, 0.0]), ValueError, "v0 contains NaN"),
+        (np.array(["a", "b", "c"]), TypeError, "v0 must be numeric"),
+    ],
+)
 def test_bad_v0(v0, exc, pattern):
     with pytest.raises(exc, match=pattern):
         spectra.norm(A, method="power", v0=v0)

@@ -40,7 +40,12 @@ def _diag_operator(name, n=200, scale=1.0):
 
 
 CASES = [
-    ("power", 1), ("power", 3), ("lanczos", 2), ("lanczos", 4), ("randomized", 1), ("randomized", 2),
+    ("power", 1),
+    ("power", 3),
+    ("lanczos", 2),
+    ("lanczos", 4),
+    ("randomized", 1),
+    ("randomized", 2),
 ]
 
 

@@ -29,7 +29,7 @@ class _NoDensify:
         raise AssertionError("a sparse matrix was densified")
 
 
-@pytest.mark.parametrize("method", ITERATIVE + ["auto"])
+@pytest.mark.parametrize("method", [*ITERATIVE, "auto"])
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", ["array", "matrix"])
 def test_sparse_formats(method, fmt, kind, monkeypatch):
@@ -57,7 +57,7 @@ def test_sparse_with_empty_rows_and_columns():
     assert abs(r.value - np.sqrt(17.0)) < 1e-12
 
 
-@pytest.mark.parametrize("method", ITERATIVE + ["auto"])
+@pytest.mark.parametrize("method", [*ITERATIVE, "auto"])
 @pytest.mark.parametrize("shape", [(60, 35), (35, 60)])
 def test_linear_operator(method, shape):
     A = matrix_with_singular_values(spectrum("outlier", min(shape)), *shape, seed=2)
@@ -82,8 +82,9 @@ def test_linear_operator_without_rmatvec_is_a_clear_error():
 
 
 def test_linear_operator_returning_nan():
-    op = LinearOperator((4, 4), matvec=lambda x: np.full(4, np.nan), rmatvec=lambda x: np.full(4, np.nan),
-                        dtype=np.float64)
+    op = LinearOperator(
+        (4, 4), matvec=lambda x: np.full(4, np.nan), rmatvec=lambda x: np.full(4, np.nan), dtype=np.float64
+    )
     with pytest.raises(ValueError, match="check_finite"):
         spectra.norm(op, method="power")
 

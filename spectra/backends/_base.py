@@ -104,12 +104,19 @@ class ArrayAPIBackend:
         batch = tuple(A.shape[:-2])
         m, n = A.shape[-2], A.shape[-1]
         real = xp.float64
-        s1 = xp.astype(self.from_host(c1.reshape(batch + (1, 1)), A), real)
-        s2 = xp.astype(self.from_host(c2.reshape(batch + (1, 1)), A), real)
+        s1 = xp.astype(self.from_host(c1.reshape((*batch, 1, 1)), A), real)
+        s2 = xp.astype(self.from_host(c2.reshape((*batch, 1, 1)), A), real)
         fro2 = colsq = gers = rowsq_max = None
         for chunk in _row_chunks(A):
-            a = xp.abs(xp.astype(chunk, xp.complex128) if xp.isdtype(chunk.dtype, "complex floating")
-                       else xp.astype(chunk, real)) * s1 * s2
+            a = (
+                xp.abs(
+                    xp.astype(chunk, xp.complex128)
+                    if xp.isdtype(chunk.dtype, "complex floating")
+                    else xp.astype(chunk, real)
+                )
+                * s1
+                * s2
+            )
             a = xp.astype(a, real)
             r = xp.sum(a, axis=-1, keepdims=True)  # row sums of |A|
             g = xp.matmul(xp.matrix_transpose(a), r)[..., 0]  # contribution to |A|^T |A| 1
@@ -145,7 +152,7 @@ def _row_chunks(A):
     batch = int(np.prod(A.shape[:-2])) if A.ndim > 2 else 1
     rows = max(1, _CHUNK_BYTES // max(1, n * itemsize * batch))
     for i0 in range(0, m, rows):
-        yield A[..., i0:min(m, i0 + rows), :]
+        yield A[..., i0 : min(m, i0 + rows), :]
 
 
 def namespace_dtype_name(dtype: Any) -> str:

@@ -73,8 +73,10 @@ class NumPyBackend(ArrayAPIBackend):
         sq = a.multiply(a)
         nnz_rows = np.diff(a.indptr)
         nnz_cols = np.bincount(a.indices, minlength=n) if n else np.zeros(0, dtype=int)
+
         def top(x):
             return float(np.max(x)) if x.size else 0.0
+
         return AbsStats(
             fro=np.array([np.sqrt(float(sq.sum()))]),
             gersh=np.array([np.sqrt(top(a.T @ r))]),
@@ -91,7 +93,5 @@ def _operator_product(f, X, out_rows):
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.shape != (out_rows, X.shape[1]):
-        raise ValueError(
-            f"the LinearOperator returned an array of shape {Y.shape}, expected {(out_rows, X.shape[1])}"
-        )
+        raise ValueError(f"the LinearOperator returned an array of shape {Y.shape}, expected {(out_rows, X.shape[1])}")
     return Y

@@ -78,7 +78,7 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
     b = g / np.linalg.norm(g, axis=1, keepdims=True)
     x = b
     t_eff = np.full(op.B, t)
-    if opts.v0 is not None and (op.is_complex and N >= 2 or N >= 3):
+    if opts.v0 is not None and ((op.is_complex and N >= 2) or N >= 3):
         v0 = op.from_host(opts.v0[..., None])
         if op.transposed:  # v0 lives on the original right side = effective left side
             v0 = op.rmatmat(v0)
@@ -192,7 +192,7 @@ def log_or_neg_inf(x: np.ndarray) -> np.ndarray:
 
 
 def isqrt_ceil(x: float) -> int:
-    return int(math.ceil(math.sqrt(x)))
+    return math.ceil(math.sqrt(x))
 
 
 def frobenius_deflation(op: Operand, ritz_values: np.ndarray, steps: int) -> np.ndarray | None:
@@ -216,7 +216,7 @@ def exact_if_exhausted(gkl, theta: np.ndarray, pad, other: np.ndarray | None) ->
 
 def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:
     """Certify the top Ritz vector (one more product, §6d) and package the result."""
-    theta, x, y, _ = gkl.ritz()
+    _theta, x, y, _ = gkl.ritz()
     xr = gkl.right_vector(y)
     certified, estimate = op.certified_lower(xr)
     lower = np.maximum(certified, stop.det_lower)
@@ -232,6 +232,12 @@ def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int)
         v_vec = xr
         u_vec = gkl.left_vector(x)
     return MethodResult(
-        value=value, lower=lower, upper=upper, deterministic=stop.deterministic, converged=converged,
-        iterations=gkl.steps, u=u_vec, v=v_vec,
+        value=value,
+        lower=lower,
+        upper=upper,
+        deterministic=stop.deterministic,
+        converged=converged,
+        iterations=gkl.steps,
+        u=u_vec,
+        v=v_vec,
     )

@@ -84,7 +84,7 @@ class BlockGKL:
         nU = 0 if self.U is None else self.U.shape[-1]
         nV = self.V.shape[-1]
         nP = self.n_pending
-        P = op.matmat(self.V[..., nV - nP:nV])
+        P = op.matmat(self.V[..., nV - nP : nV])
         cu = min(nP, op.m - nU)
         Un, H, R = self._orthonormalise(P, self.U, cu)
         self.U = Un if self.U is None else xp.concat([self.U, Un], axis=-1)
@@ -93,8 +93,8 @@ class BlockGKL:
             K = np.zeros((op.B, nU + cu, nV), dtype=self.K.dtype)
             K[:, :nU, :nV] = self.K
             if H is not None:
-                K[:, :nU, nV - nP:nV] = H
-            K[:, nU:, nV - nP:nV] = R
+                K[:, :nU, nV - nP : nV] = H
+            K[:, nU:, nV - nP : nV] = R
             self.K, self.n_pending, self.exhausted = K, 0, True
             self.breakdown[:] = True
             return
@@ -103,8 +103,8 @@ class BlockGKL:
         K = np.zeros((op.B, nU + cu, nV + cv), dtype=self.K.dtype)
         K[:, :nU, :nV] = self.K
         if H is not None:
-            K[:, :nU, nV - nP:nV] = H
-        K[:, nU:, nV - nP:nV] = R
+            K[:, :nU, nV - nP : nV] = H
+        K[:, nU:, nV - nP : nV] = R
         K[:, nU:, nV:] = np.conj(np.swapaxes(R2, -1, -2))
         self.V = xp.concat([self.V, Vn], axis=-1)
         self.K, self.n_pending = K, cv
@@ -155,7 +155,7 @@ class BlockGKL:
 
     def pending(self) -> np.ndarray:
         """``U^H Â V_next``: the coupling of the basis to the block not yet multiplied."""
-        return self.K[:, :, self.K.shape[1]:]
+        return self.K[:, :, self.K.shape[1] :]
 
     def residual(self, x: np.ndarray) -> np.ndarray:
         """``||Â^H u - theta v||`` for the Ritz pair with left coordinates ``x`` (host, per matrix)."""

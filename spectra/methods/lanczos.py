@@ -64,7 +64,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
             gkl.restart(keep)
             frozen[:] = True
         gkl.step()
-        theta, x, y, allv = gkl.ritz(need_all=op.stats is not None)
+        theta, x, _y, allv = gkl.ritz(need_all=op.stats is not None)
         pad = 1.0 + _bounds.krylov_rounding_pad(it, op.u)
         prob_up = None
         if not frozen.all():
@@ -77,8 +77,11 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = np.where(theta > 0, gkl.residual(x) / np.where(theta > 0, theta, 1.0), 0.0)
         done = stop.update(
-            lower_est=theta, prob_upper=prob_up, det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it)),
-            residual=residual, products=op.matvecs,
+            lower_est=theta,
+            prob_upper=prob_up,
+            det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it)),
+            residual=residual,
+            products=op.matvecs,
         )
         if np.all(done | gkl.breakdown):
             break

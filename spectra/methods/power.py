@@ -34,7 +34,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
     nu_right = np.zeros(op.B)
     iterations = 0
     u = None
-    for iterations in range(1, opts.maxiter + 1):
+    for iterations in range(1, opts.maxiter + 1):  # noqa: B007 (the count is reported)
         w = op.matmat(v)  # A v
         nu_right = op.col_norms(w)[:, 0]
         products += 1
@@ -71,6 +71,12 @@ def run(op: Operand, opts: Options) -> MethodResult:
         w = op.matmat(v)
         u_vec = _normalise(op, w, op.col_norms(w)[:, 0])
     return MethodResult(
-        value=value, lower=lower, upper=upper, deterministic=stop.deterministic, converged=converged,
-        iterations=iterations, u=u_vec, v=v if opts.return_vectors else None,
+        value=value,
+        lower=lower,
+        upper=upper,
+        deterministic=stop.deterministic,
+        converged=converged,
+        iterations=iterations,
+        u=u_vec,
+        v=v if opts.return_vectors else None,
     )

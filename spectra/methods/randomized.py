@@ -69,7 +69,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
             frozen = True
         gkl.step()
         K = gkl.K
-        nU = K.shape[1]
+        K.shape[1]
         pad = 1.0 + _bounds.krylov_rounding_pad(it * b, op.u)
         candidates = []
         if not frozen:  # W_{2it-1} = Â W_{2it-2} and W_{2it} = Â^H W_{2it-1}, in basis coordinates
@@ -90,7 +90,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         s_j = _bounds.probe_threshold(r, delta2 * 6.0 / (math.pi**2 * it**2), op.is_complex)
         head = _spectral_norms(K)  # ||U^H Â||
         candidates.append(np.sqrt(head**2 + (resid / s_j) ** 2) * pad)
-        theta, x, y, allv = gkl.ritz(need_all=True)
+        theta, x, _y, allv = gkl.ritz(need_all=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = np.where(theta > 0, gkl.residual(x) / np.where(theta > 0, theta, 1.0), 0.0)
         full_breakdown = np.linalg.norm(gkl.pending().reshape(op.B, -1), axis=1) <= 8 * op.u * theta
@@ -98,8 +98,11 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         if gkl.breakdown.any():  # invariant block Krylov space: the Ritz value is sigma_1 (a.s.)
             candidates.append(np.where(gkl.breakdown, theta * pad, np.inf))
         done = stop.update(
-            lower_est=theta, prob_upper=np.min(candidates, axis=0),
-            det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it * b)), residual=residual, products=op.matvecs,
+            lower_est=theta,
+            prob_upper=np.min(candidates, axis=0),
+            det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it * b)),
+            residual=residual,
+            products=op.matvecs,
         )
         if np.all(done | gkl.breakdown):
             break

@@ -41,6 +41,12 @@ def run(op: Operand, opts: Options) -> MethodResult:
 
         print(f"spectra svd: done, largest singular value {s1.max():.10g} (scaled)", file=sys.stderr)
     return MethodResult(
-        value=s1, lower=lower, upper=upper, deterministic=np.ones(op.B, dtype=bool),
-        converged=np.ones(op.B, dtype=bool), iterations=1, u=u_vec, v=v_vec,
+        value=s1,
+        lower=lower,
+        upper=upper,
+        deterministic=np.ones(op.B, dtype=bool),
+        converged=np.ones(op.B, dtype=bool),
+        iterations=1,
+        u=u_vec,
+        v=v_vec,
     )
