@@ -16,6 +16,7 @@ __all__ = [
     "block_dixon_threshold",
     "certified_product_lower",
     "christoffel_overshoot",
+    "christoffel_reaches",
     "christoffel_upper",
     "gamma",
     "krylov_rounding_pad",
@@ -150,7 +151,20 @@ def _christoffel_sum(lam, a, b):
     return c, dc
 
 
-def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-13):
+def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
+    """Whether ``C_k(lam) >= 1/t^2``, i.e. whether ``lam`` (at or above the top Ritz value) bounds ``lambda_1`` (§3b).
+
+    One ``O(k)`` evaluation: the cheap per-step test of whether the certified width is reached.
+    """
+    if np.ndim(lam) == 0:
+        c, _ = _christoffel_sum(float(lam), [float(x) for x in a], [float(x) for x in b])
+        return c >= 1.0 / (t * t)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        c, _ = _christoffel_sum(np.asarray(lam, dtype=np.float64), a, b)
+    return c >= 1.0 / (np.asarray(t) ** 2)
+
+
+def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-9):
     """Christoffel upper bound on ``lambda_1`` of ``M = A^H A`` from a Lanczos tridiagonal (§3b).
 
     Parameters
@@ -165,7 +179,7 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-13):
     start : float or array, optional
         A point with ``C_k(start) >= 1/t^2``, e.g. the previous step's bound (``C_k >= C_{k-1}``).
     rtol : float
-        Stop when a Newton step is below ``rtol`` relative.
+        The last Newton step taken is below ``rtol`` relative (the remaining error is about its square).
 
     Returns
     -------
@@ -201,7 +215,6 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-13):
                 return _christoffel_sum(np.asarray(x, dtype=np.float64), a, b)
 
     tiny = np.finfo(np.float64).tiny
-    c_lo, _ = ev(lo)
     hi = lo * 1.25 + tiny if start is None else np.maximum(start, lo)
     c_hi, dc_hi = ev(hi)
     for _ in range(2100):  # grow until hi is above the root
@@ -215,16 +228,24 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-13):
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             step = (c_hi - target) / dc_hi
         ok = np.isfinite(step) & (step >= 0)
-        if np.all(ok & (step <= rtol * hi)) or np.all(hi - lo <= rtol * hi):
+        last = np.all(ok & (step <= rtol * hi))  # take this small step and stop: the error is ~step^2
+        if np.all(hi - lo <= 1e-15 * hi):
             break
         new = np.where(ok & (hi - step > lo), hi - step, 0.5 * (lo + hi))
-        new = np.where(ok & (step <= rtol * hi), hi, new)  # converged entries stay put
         c_new, dc_new = ev(new)
         above = c_new >= target
         hi, c_hi, dc_hi = (np.where(above, new, hi), np.where(above, c_new, c_hi), np.where(above, dc_new, dc_hi))
         lo = np.where(above, lo, new)
         if scalar:
             hi, c_hi, dc_hi, lo = float(hi), float(c_hi), float(dc_hi), float(lo)
-    # theta itself qualifies when the sum is already above the target there (converged / broken down)
-    hi = np.where(np.asarray(c_lo) >= target, np.asarray(theta, dtype=np.float64), hi)
+        if last:
+            if not np.all(above):  # Newton landed on the root to rounding: nudge just above it
+                nudged = np.where(above, hi, new * (1.0 + 8.0 * np.finfo(np.float64).eps))
+                c_n, _ = ev(nudged)
+                hi = np.where(c_n >= target, nudged, hi)
+                hi = float(hi) if scalar else hi
+            break
+    # theta itself qualifies when the sum already reaches the target there (converged or broken down)
+    at_theta = np.asarray(ev(theta if scalar else np.asarray(theta, dtype=np.float64))[0]) >= target
+    hi = np.where(at_theta, np.asarray(theta, dtype=np.float64), hi)
     return float(hi) if scalar else hi

@@ -154,7 +154,7 @@ def test_normalize(method):
 
 def test_auto_method_choice():
     assert spectra.norm(A).method == "svd"
-    big = matrix_with_singular_values(spectrum("outlier", 250), 300, 250, seed=0)
+    big = matrix_with_singular_values(spectrum("outlier", 480), 500, 480, seed=0)
     assert spectra.norm(big, seed=0).method == "lanczos"
     assert spectra.norm(sp.csr_array(A), seed=0).method == "lanczos"
     assert spectra.norm(aslinearoperator(A), seed=0).method == "lanczos"

@@ -110,21 +110,22 @@ class Stopper:
         self.done = np.zeros(op.B, dtype=bool)
         self._last_print = 0.0
         self._t0 = time.perf_counter()
+        # the final certificate's rounding slack (§6c), constant for the problem
+        self._u_cert = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
+        if op.stats is None:
+            self._cert_error = np.zeros(op.B)
+        else:
+            p = op.stats.p_col if op.transposed else op.stats.p_row
+            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.stats.fro
 
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
-        op = self.op
-        if op.stats is None:
-            return np.zeros(op.B)
-        u = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
-        p = op.stats.p_col if op.transposed else op.stats.p_row
-        return _bounds.gamma(max(p, 1), u) * op.stats.fro
+        return self._cert_error
 
     def safe_lower(self, estimate: np.ndarray) -> np.ndarray:
         """The certified lower bound that ``estimate = ||A x||/||x||`` will turn into."""
         op = self.op
-        u = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
-        return _bounds.certified_product_lower(estimate, 1.0, self.cert_error(), op.m, op.n, u)
+        return _bounds.certified_product_lower(estimate, 1.0, self._cert_error, op.m, op.n, self._u_cert)
 
     def update(self, lower_est=None, prob_upper=None, det_upper=None, residual=None, products: int = 0):
         if lower_est is not None:

@@ -147,6 +147,12 @@ class BlockGKL:
 
     def bidiagonal(self) -> tuple[np.ndarray, np.ndarray]:
         """``alpha_1..alpha_k`` and ``beta_1..beta_k`` (block size 1, before any restart)."""
+        if getattr(self, "_bidiag_at", None) == self.steps:
+            return self._bidiag
+        self._bidiag_at, self._bidiag = self.steps, self._bidiagonal()
+        return self._bidiag
+
+    def _bidiagonal(self) -> tuple[np.ndarray, np.ndarray]:
         k = self.K.shape[1]
         idx = np.arange(k)
         Kp = np.zeros((self.K.shape[0], k, k + 1), dtype=self.K.dtype)

@@ -34,45 +34,83 @@ MAX_BASIS = 300
 KEEP = 20
 
 
-def christoffel_step(gkl: BlockGKL, t: np.ndarray, theta: np.ndarray, start) -> np.ndarray:
-    """Christoffel bound on ``lambda_1 = sigma_1^2`` from the current bidiagonal (per matrix)."""
+def _tridiagonal(gkl: BlockGKL):
+    """Lanczos tridiagonal of ``M = Â^H Â``: diagonal ``a`` and off-diagonal ``b`` (``b_k`` included), per matrix."""
     alpha, beta = gkl.bidiagonal()
     a = alpha**2 + np.concatenate([np.zeros((alpha.shape[0], 1)), beta[:, :-1] ** 2], axis=1)
     b = alpha * beta
-    b = np.where(b > 0, b, 1e-300)  # exact breakdown: the bound collapses onto theta, as in the limit
+    return a, np.where(b > 0, b, 1e-300)  # exact breakdown: the bound collapses onto theta, as in the limit
+
+
+def christoffel_root(gkl: BlockGKL, t: np.ndarray, theta: np.ndarray, start) -> np.ndarray:
+    """The Christoffel bound on ``lambda_1 = sigma_1^2`` (§3b) for each matrix."""
+    a, b = _tridiagonal(gkl)
     lam0 = theta**2
-    if a.shape[0] == 1:
-        s = None if start is None else float(start[0])
-        return np.array([_bounds.christoffel_upper(a[0], b[0], float(t[0]), float(lam0[0]), start=s)])
-    # batched: a common threshold is needed by the vectorised recurrence only through target = 1/t^2
     out = np.empty_like(lam0)
-    for tv in np.unique(t):
-        sel = t == tv
+    for tv in np.unique(t):  # the vectorised recurrence needs one threshold per call
+        sel = np.flatnonzero(t == tv)
         st = None if start is None else start[sel]
-        out[sel] = _bounds.christoffel_upper(list(a[sel].T), list(b[sel].T), float(tv), lam0[sel], start=st)
+        if sel.size == 1:
+            i = int(sel[0])
+            s0 = None if st is None or not np.isfinite(st[0]) else float(st[0])
+            out[i] = _bounds.christoffel_upper(a[i], b[i], float(tv), float(lam0[i]), start=s0)
+        else:
+            st = None if st is None else np.where(np.isfinite(st), st, lam0[sel] * 1.25)
+            out[sel] = _bounds.christoffel_upper(list(a[sel].T), list(b[sel].T), float(tv), lam0[sel], start=st)
     return out
 
 
+def christoffel_check(gkl: BlockGKL, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation)."""
+    a, b = _tridiagonal(gkl)
+    if lam.size == 1:
+        return np.array([_bounds.christoffel_reaches(a[0], b[0], float(t[0]), float(lam[0]))])
+    return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
+
+
 def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = KEEP) -> MethodResult:
+    """GKL until the certified width (or residual) test passes or the budget is spent.
+
+    The Christoffel roots are non-increasing in ``k`` (``C_k >= C_{k-1}``), so the minimum over steps is
+    the root at the last step before the first restart. Each step therefore only evaluates ``C_k`` once,
+    at the bound that would meet ``rtol``; the root itself is computed when the iteration stops (or
+    before a restart freezes it), and at every step when ``progress=True``.
+    """
     stop = Stopper(op, opts, "lanczos")
     v, t = start_vector(op, opts)
     gkl = BlockGKL(op, v, max_basis)
-    lam_up = None
     frozen = np.zeros(op.B, dtype=bool)
+    verified = np.full(op.B, np.inf)  # a point known to lie above the current root (warm start)
+    theta = np.zeros(op.B)
+    pad = 1.0
+
+    def settle_root():
+        live = ~frozen
+        if live.any() and gkl.steps:
+            lam = christoffel_root(gkl, t, theta, verified)
+            stop.update(prob_upper=np.where(live, np.sqrt(lam) * pad, np.inf), products=op.matvecs)
+            verified[:] = np.where(live, lam, verified)
+
     for it in range(1, opts.maxiter + 1):
         if gkl.full():
+            settle_root()
             gkl.restart(keep)
             frozen[:] = True
         gkl.step()
-        theta, x, _y, allv = gkl.ritz(need_all=op.stats is not None)
+        theta, x, y, allv = gkl.ritz(need_all=op.stats is not None)
         pad = 1.0 + _bounds.krylov_rounding_pad(it, op.u)
         prob_up = None
         if not frozen.all():
-            lam = christoffel_step(gkl, t, theta, lam_up)
-            lam_up = lam if lam_up is None else np.minimum(lam, lam_up)
-            prob_up = np.where(frozen, np.inf, np.sqrt(lam) * pad)
             _, beta = gkl.bidiagonal()
             gkl.breakdown |= beta[:, -1] <= 8.0 * op.u * np.maximum(theta, np.finfo(np.float64).tiny)
+            if opts.progress or gkl.breakdown.any():
+                settle_root()
+            else:
+                goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
+                lam_goal = np.maximum(goal, theta) ** 2
+                ok = christoffel_check(gkl, t, lam_goal) & ~frozen
+                verified = np.where(ok, np.minimum(verified, lam_goal), verified)
+                prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
             frozen |= gkl.breakdown
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = np.where(theta > 0, gkl.residual(x) / np.where(theta > 0, theta, 1.0), 0.0)
@@ -85,4 +123,6 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         )
         if np.all(done | gkl.breakdown):
             break
+    frozen &= ~gkl.breakdown | frozen  # broken-down matrices were settled when they broke down
+    settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)
