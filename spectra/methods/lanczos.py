@@ -97,7 +97,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
             gkl.restart(keep)
             frozen[:] = True
         gkl.step()
-        theta, x, y, allv = gkl.ritz(need_all=op.stats is not None)
+        theta, x, _, allv = gkl.ritz(need_all=op.stats is not None)
         pad = 1.0 + _bounds.krylov_rounding_pad(it, op.u)
         prob_up = None
         if not frozen.all():
@@ -123,6 +123,5 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         )
         if np.all(done | gkl.breakdown):
             break
-    frozen &= ~gkl.breakdown | frozen  # broken-down matrices were settled when they broke down
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)
