@@ -180,8 +180,8 @@ def norm(
     if not given and not np.all(res.converged):
         warnings.warn(
             f"spectra.norm(method={method!r}) used its default budget of {maxiter_eff} iterations before the "
-            f"interval reached rtol={opts.rtol:g}; the bounds are valid but wider. Pass a larger maxiter, "
-            "a larger rtol, or method='lanczos'.",
+            f"interval reached rtol={opts.rtol:g}; the bounds are valid but wider. Pass a larger maxiter or a "
+            f"larger rtol{'' if method == 'lanczos' else ', or use method=' + repr('lanczos')}.",
             ConvergenceWarning,
             stacklevel=2,
         )

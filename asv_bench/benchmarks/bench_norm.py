@@ -1,0 +1,137 @@
+"""spectra.norm over method x backend x problem: time, accuracy, certified width, cost, coverage."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import spectra
+from spectra.backends import available_backends
+
+from .common import DENSE, SPARSE, dense_problem, rel_error, sparse_problem
+
+METHODS = ["svd", "power", "lanczos", "randomized"]
+BACKENDS = [b for b in ("numpy", "numba") if b in available_backends()]
+
+
+def _run(A, method, backend, rtol=1e-6, seed=0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spectra.ConvergenceWarning)
+        return spectra.norm(A, method=method, backend=backend, rtol=rtol, seed=seed)
+
+
+class DenseNorm:
+    """Dense problems with known norm; ``time_`` is skipped when the answer leaves its own interval."""
+
+    params = (METHODS, BACKENDS, list(DENSE), ["float64", "float32"])
+    param_names = ["method", "backend", "problem", "dtype"]
+    timeout = 300
+
+    def setup(self, method, backend, problem, dtype):
+        self.A, self.truth = dense_problem(problem, dtype)
+        self.result = _run(self.A, method, backend)
+
+    def time_norm(self, method, backend, problem, dtype):
+        _run(self.A, method, backend)
+
+    def track_rel_error(self, method, backend, problem, dtype):
+        return rel_error(self.result.value, self.truth)
+
+    track_rel_error.unit = "relative error"
+
+    def track_certified_width(self, method, backend, problem, dtype):
+        return (self.result.upper - self.result.lower) / self.result.lower
+
+    track_certified_width.unit = "(upper - lower) / lower"
+
+    def track_matvecs(self, method, backend, problem, dtype):
+        return self.result.matvecs
+
+    track_matvecs.unit = "products with A or A^H"
+
+    def track_interval_holds(self, method, backend, problem, dtype):
+        slack = 8 * max(self.A.shape) * np.finfo(np.float64).eps
+        return int(self.result.lower <= self.truth * (1 + slack) and self.truth <= self.result.upper * (1 + slack))
+
+    track_interval_holds.unit = "1 if lower <= ||A|| <= upper"
+
+
+class SparseNorm:
+    params = (["power", "lanczos", "randomized"], BACKENDS, list(SPARSE))
+    param_names = ["method", "backend", "problem"]
+    timeout = 600
+
+    def setup(self, method, backend, problem):
+        self.A, self.truth = sparse_problem(problem)
+        self.result = _run(self.A, method, backend, rtol=1e-4)
+
+    def time_norm(self, method, backend, problem):
+        _run(self.A, method, backend, rtol=1e-4)
+
+    def peakmem_norm(self, method, backend, problem):
+        _run(self.A, method, backend, rtol=1e-4)
+
+    def track_rel_error(self, method, backend, problem):
+        return rel_error(self.result.value, self.truth)
+
+    track_rel_error.unit = "relative error"
+
+    def track_certified_width(self, method, backend, problem):
+        return (self.result.upper - self.result.lower) / self.result.lower
+
+    track_certified_width.unit = "(upper - lower) / lower"
+
+    def track_matvecs(self, method, backend, problem):
+        return self.result.matvecs
+
+    track_matvecs.unit = "products with A or A^H"
+
+
+class Coverage:
+    """Bound coverage on a small seed sweep at confidence 0.9, a tiny budget and an isolated top value.
+
+    The rate must stay <= 0.1 (within sampling error); ~0.1 shows the bound carries no hidden slack.
+    """
+
+    params = (["power", "lanczos", "randomized"], ["outlier", "repeated"])
+    param_names = ["method", "spectrum"]
+
+    def setup(self, method, name):
+        from scipy.sparse import diags_array
+        from scipy.sparse.linalg import aslinearoperator
+
+        from spectra._testing import spectrum
+
+        self.op = aslinearoperator(diags_array(spectrum(name, 200)))
+
+    def track_violation_rate(self, method, name):
+        bad = 0
+        seeds = 100
+        for seed in range(seeds):
+            r = spectra.norm(self.op, method=method, maxiter=2, confidence=0.9, seed=seed)
+            bad += not (r.lower <= 1.0 <= r.upper)
+        return bad / seeds
+
+    track_violation_rate.unit = "fraction of seeds with ||A|| outside [lower, upper]"
+
+
+class Stacks:
+    """Many small matrices at once (one batched iteration, not a Python loop)."""
+
+    params = (["svd", "power", "lanczos"], [(1000, 32, 32)])
+    param_names = ["method", "shape"]
+
+    def setup(self, method, shape):
+        rng = np.random.default_rng(0)
+        self.A = rng.standard_normal(shape)
+        self.truth = np.linalg.svd(self.A, compute_uv=False)[..., 0]
+
+    def time_norm(self, method, shape):
+        _run(self.A, method, "numpy", rtol=1e-6)
+
+    def track_max_rel_error(self, method, shape):
+        r = _run(self.A, method, "numpy", rtol=1e-6)
+        return float(np.max(np.abs(r.value - self.truth) / self.truth))
+
+    track_max_rel_error.unit = "relative error"

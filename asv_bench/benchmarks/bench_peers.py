@@ -1,0 +1,84 @@
+"""Peers on the same problems, so their speed and accuracy sit beside spectra's on the dashboard.
+
+A peer returns a number without an interval; ``track_rel_error`` records how wrong it is. ``time_`` is
+skipped (NotImplementedError, as in SciPy's suite) when a peer's answer is wrong beyond its own tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.linalg.interpolative as sli
+from scipy.sparse.linalg import svds
+
+from .common import DENSE, SPARSE, dense_problem, has, rel_error, sparse_problem
+
+#: name -> (function, the relative accuracy it claims or is asked for)
+PEERS = {
+    "numpy.linalg.norm": (lambda A: np.linalg.norm(A, 2), 1e-12),
+    "scipy.linalg.svdvals": (lambda A: scipy.linalg.svdvals(A)[0], 1e-12),
+    "svds-arpack": (lambda A: svds(A, k=1, solver="arpack", tol=1e-6, return_singular_vectors=False,
+                                   random_state=0)[0], 1e-6),
+    "svds-lobpcg": (lambda A: svds(A, k=1, solver="lobpcg", tol=1e-6, return_singular_vectors=False,
+                                   random_state=0)[0], 1e-6),
+    "svds-propack": (lambda A: svds(A, k=1, solver="propack", tol=1e-6, return_singular_vectors=False,
+                                    random_state=0)[0], 1e-6),
+    "interpolative.estimate_spectral_norm": (lambda A: sli.estimate_spectral_norm(
+        __import__("scipy.sparse.linalg", fromlist=["aslinearoperator"]).aslinearoperator(A), its=20), 1e-2),
+}
+if has("sklearn"):
+    from sklearn.utils.extmath import randomized_svd
+
+    PEERS["sklearn.randomized_svd"] = (
+        lambda A: randomized_svd(A, n_components=1, n_iter=7, random_state=0)[1][0], 1e-3)
+if has("torch"):
+    import torch
+
+    PEERS["torch.linalg.matrix_norm"] = (lambda A: float(torch.linalg.matrix_norm(torch.from_numpy(A), ord=2)),
+                                         1e-12)
+DENSE_ONLY = {"numpy.linalg.norm", "scipy.linalg.svdvals", "torch.linalg.matrix_norm"}
+
+
+class DensePeers:
+    params = (sorted(PEERS), list(DENSE))
+    param_names = ["peer", "problem"]
+    timeout = 600
+
+    def setup(self, peer, problem):
+        self.A, self.truth = dense_problem(problem)
+        self.f, self.tol = PEERS[peer]
+        self.value = float(self.f(self.A))
+
+    def time_norm(self, peer, problem):
+        if rel_error(self.value, self.truth) > 10 * self.tol:
+            raise NotImplementedError("answer outside the peer's own tolerance: see track_rel_error")
+        self.f(self.A)
+
+    def track_rel_error(self, peer, problem):
+        return rel_error(self.value, self.truth)
+
+    track_rel_error.unit = "relative error"
+
+
+class SparsePeers:
+    params = (sorted(set(PEERS) - DENSE_ONLY), list(SPARSE))
+    param_names = ["peer", "problem"]
+    timeout = 600
+
+    def setup(self, peer, problem):
+        self.A, self.truth = sparse_problem(problem)
+        self.f, self.tol = PEERS[peer]
+        self.value = float(self.f(self.A))
+
+    def time_norm(self, peer, problem):
+        if rel_error(self.value, self.truth) > 10 * self.tol:
+            raise NotImplementedError("answer outside the peer's own tolerance: see track_rel_error")
+        self.f(self.A)
+
+    def peakmem_norm(self, peer, problem):
+        self.f(self.A)
+
+    def track_rel_error(self, peer, problem):
+        return rel_error(self.value, self.truth)
+
+    track_rel_error.unit = "relative error"
