@@ -31,7 +31,7 @@ class Operand:
     backend: Any
     data: Any
     kind: str  # "dense" | "sparse" | "operator"
-    m: int  # rows of the effective operator (>= n)
+    m: int  # rows of the effective operator (>= n unless a fused Gram pass prefers the larger side)
     n: int
     batch_shape: tuple
     transposed: bool
@@ -81,6 +81,21 @@ class Operand:
         self.matvecs += X.shape[-1]
         f = self.backend.rmatmat if self.transposed else self.backend.matmat
         return self._scaled(f, X)
+
+    def gram(self, X, *, with_image: bool = False):
+        """``Â^H (Â X)`` (and ``Â X`` with ``with_image=True``), in one read of ``A`` where the backend fuses it."""
+        if self._c1 is None:
+            self.matvecs += 2 * X.shape[-1]
+            Y, Z = self.backend.gram(self.data, X, None, adjoint=self.transposed)
+        elif np.all(np.abs(self.scale_exp) < np.finfo(self.np_dtype).maxexp - 2):
+            # Â^H Â X = c2 A^H (c1 c2 A (c1 X)): every intermediate stays in range
+            self.matvecs += 2 * X.shape[-1]
+            Y, Z = self.backend.gram(self.data, X * self._c1, self._c1 * self._c2, adjoint=self.transposed)
+            Y, Z = Y * self._c2, Z * self._c2
+        else:  # the factor c1 c2 itself is not representable (subnormal A): two separately scaled products
+            Y = self.matmat(X)
+            Z = self.rmatmat(Y)
+        return (Y, Z) if with_image else Z
 
     def rmatmat(self, Y):
         """``Â^H Y`` for ``Y`` of shape ``batch + (m, k)``."""
@@ -225,7 +240,9 @@ def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
         np_dtype = dtype
         batch = ()
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
-    transposed = m0 < n0
+    fused = backend.fused_gram_adjoint(A) if kind != "operator" else None
+    # start on the smaller side, unless the backend reads A once for the Gram product of the other side
+    transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)
     B = int(np.prod(batch)) if batch else 1
     stats = None

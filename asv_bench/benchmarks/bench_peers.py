@@ -17,25 +17,36 @@ from .common import DENSE, SPARSE, dense_problem, has, rel_error, sparse_problem
 PEERS = {
     "numpy.linalg.norm": (lambda A: np.linalg.norm(A, 2), 1e-12),
     "scipy.linalg.svdvals": (lambda A: scipy.linalg.svdvals(A)[0], 1e-12),
-    "svds-arpack": (lambda A: svds(A, k=1, solver="arpack", tol=1e-6, return_singular_vectors=False,
-                                   random_state=0)[0], 1e-6),
-    "svds-lobpcg": (lambda A: svds(A, k=1, solver="lobpcg", tol=1e-6, return_singular_vectors=False,
-                                   random_state=0)[0], 1e-6),
-    "svds-propack": (lambda A: svds(A, k=1, solver="propack", tol=1e-6, return_singular_vectors=False,
-                                    random_state=0)[0], 1e-6),
-    "interpolative.estimate_spectral_norm": (lambda A: sli.estimate_spectral_norm(
-        __import__("scipy.sparse.linalg", fromlist=["aslinearoperator"]).aslinearoperator(A), its=20), 1e-2),
+    "svds-arpack": (
+        lambda A: svds(A, k=1, solver="arpack", tol=1e-6, return_singular_vectors=False, random_state=0)[0],
+        1e-6,
+    ),
+    "svds-lobpcg": (
+        lambda A: svds(A, k=1, solver="lobpcg", tol=1e-6, return_singular_vectors=False, random_state=0)[0],
+        1e-6,
+    ),
+    "svds-propack": (
+        lambda A: svds(A, k=1, solver="propack", tol=1e-6, return_singular_vectors=False, random_state=0)[0],
+        1e-6,
+    ),
+    "interpolative.estimate_spectral_norm": (
+        lambda A: sli.estimate_spectral_norm(
+            __import__("scipy.sparse.linalg", fromlist=["aslinearoperator"]).aslinearoperator(A), its=20
+        ),
+        1e-2,
+    ),
 }
 if has("sklearn"):
     from sklearn.utils.extmath import randomized_svd
 
     PEERS["sklearn.randomized_svd"] = (
-        lambda A: randomized_svd(A, n_components=1, n_iter=7, random_state=0)[1][0], 1e-3)
+        lambda A: randomized_svd(A, n_components=1, n_iter=7, random_state=0)[1][0],
+        1e-3,
+    )
 if has("torch"):
     import torch
 
-    PEERS["torch.linalg.matrix_norm"] = (lambda A: float(torch.linalg.matrix_norm(torch.from_numpy(A), ord=2)),
-                                         1e-12)
+    PEERS["torch.linalg.matrix_norm"] = (lambda A: float(torch.linalg.matrix_norm(torch.from_numpy(A), ord=2)), 1e-12)
 DENSE_ONLY = {"numpy.linalg.norm", "scipy.linalg.svdvals", "torch.linalg.matrix_norm"}
 
 

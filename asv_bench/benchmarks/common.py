@@ -8,8 +8,8 @@ LAPACK in float64 and cached with it.
 from __future__ import annotations
 
 import hashlib
-import os
 import importlib.util
+import os
 import tempfile
 from pathlib import Path
 

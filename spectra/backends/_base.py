@@ -51,12 +51,20 @@ class ArrayAPIBackend:
             return xp.matmul(xp.matrix_transpose(A), Y)
         return xp.conj(xp.matrix_transpose(xp.matmul(xp.matrix_transpose(xp.conj(Y)), A)))
 
-    def gram(self, A, X, inner=None):
-        """``A^H (c A X)`` with an optional scalar (or per-matrix) factor ``c`` on the intermediate."""
-        Y = self.matmat(A, X)
-        if inner is not None:
-            Y = Y * inner
-        return self.rmatmat(A, Y)
+    def gram(self, A, X, inner=None, adjoint: bool = False):
+        """``(Y, Z)`` with ``Y = A X`` and ``Z = A^H (c Y)`` (``adjoint``: ``Y = A^H X``, ``Z = A (c Y)``).
+
+        ``c`` (``inner``) is an optional scalar or per-matrix factor on the intermediate. Backends that
+        can, compute both in one read of ``A`` (see :meth:`fused_gram_adjoint`).
+        """
+        first, second = (self.rmatmat, self.matmat) if adjoint else (self.matmat, self.rmatmat)
+        Y = first(A, X)
+        return Y, second(A, Y if inner is None else Y * inner)
+
+    def fused_gram_adjoint(self, A) -> bool | None:
+        """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,
+        ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""
+        return None
 
     # ------------------------------------------------------------------ dense helpers
     def svd(self, A, compute_uv: bool):

@@ -230,8 +230,7 @@ def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int)
     converged = converged | gkl.breakdown
     u_vec = v_vec = None
     if opts.return_vectors:
-        v_vec = xr
-        u_vec = gkl.left_vector(x)
+        u_vec, v_vec = gkl.singular_vectors(x, y)
     return MethodResult(
         value=value,
         lower=lower,

@@ -14,19 +14,16 @@ import scipy.linalg as sla
 
 from .._operand import Operand
 
-__all__ = ["BlockGKL"]
+__all__ = ["BlockGKL", "KrylovBasis"]
 
 
-class BlockGKL:
-    """Krylov bases ``U`` (left), ``V`` (right, last block pending) and projection ``K`` for a batch."""
+class KrylovBasis:
+    """State and Gram-Schmidt helpers shared by the Krylov engines (one per batch of matrices)."""
 
     def __init__(self, op: Operand, V1, max_basis: int):
         self.op = op
-        xp = op.xp
         self.b = V1.shape[-1]
         self.V = V1
-        self.U = None
-        self.K = np.zeros((op.B, 0, self.b), dtype=np.complex128 if op.is_complex else np.float64)
         self.steps = 0
         self.restarts = 0
         self.n_pending = self.b
@@ -34,7 +31,16 @@ class BlockGKL:
         self.exhausted = False
         self.max_basis = max(max_basis, 3 * self.b)
         self.breakdown = np.zeros(op.B, dtype=bool)
-        self._xp = xp
+        self._xp = op.xp
+        self._dtype = np.complex128 if op.is_complex else np.float64
+
+    def right_vector(self, y: np.ndarray):
+        """Device ``V[:, :k] y`` (``batch + (n, 1)``) for host coordinates ``y`` ``(B, k)``."""
+        k = y.shape[1]
+        return self._xp.matmul(self.V[..., :k], self.op.from_host(y[:, :, None]))
+
+    def full(self) -> bool:
+        return not self.exhausted and self.V.shape[-1] + self.b > self.max_basis
 
     # ---------------------------------------------------------------- linear algebra helpers
     def _project_out(self, W, Q):
@@ -75,6 +81,15 @@ class BlockGKL:
             Wn, R = Wn[..., :cols], R[:, :cols, :]
         Ch = None if C is None else op.host_batch(C)
         return Wn, Ch, R
+
+
+class BlockGKL(KrylovBasis):
+    """Block Golub-Kahan-Lanczos: bases ``U`` (left), ``V`` (right, last block pending), projection ``K``."""
+
+    def __init__(self, op: Operand, V1, max_basis: int):
+        super().__init__(op, V1, max_basis)
+        self.U = None
+        self.K = np.zeros((op.B, 0, self.b), dtype=self._dtype)
 
     # ---------------------------------------------------------------- one step
     def step(self) -> None:
@@ -163,22 +178,15 @@ class BlockGKL:
         """``U^H Â V_next``: the coupling of the basis to the block not yet multiplied."""
         return self.K[:, :, self.K.shape[1] :]
 
-    def residual(self, x: np.ndarray) -> np.ndarray:
+    def residual(self, x: np.ndarray, y=None) -> np.ndarray:
         """``||Â^H u - theta v||`` for the Ritz pair with left coordinates ``x`` (host, per matrix)."""
         r = np.einsum("bij,bi->bj", np.conj(self.pending()), x)
         return np.linalg.norm(r, axis=1)
 
     # ---------------------------------------------------------------- vectors and restart
-    def right_vector(self, y: np.ndarray):
-        """Device ``V[:, :nU] y`` (``batch + (n, 1)``) for host coordinates ``y`` ``(B, nU)``."""
-        nU = y.shape[1]
-        return self._xp.matmul(self.V[..., :nU], self.op.from_host(y[:, :, None]))
-
-    def left_vector(self, x: np.ndarray):
-        return self._xp.matmul(self.U, self.op.from_host(x[:, :, None]))
-
-    def full(self) -> bool:
-        return not self.exhausted and self.V.shape[-1] + self.b > self.max_basis
+    def singular_vectors(self, x: np.ndarray, y: np.ndarray):
+        """Device left and right Ritz vectors for host coordinates ``x``, ``y``."""
+        return self._xp.matmul(self.U, self.op.from_host(x[:, :, None])), self.right_vector(y)
 
     def restart(self, keep: int) -> None:
         """Thick restart: keep the top ``keep`` Ritz vectors and the pending block.

@@ -1,4 +1,7 @@
-"""``method="lanczos"``: Golub-Kahan-Lanczos bidiagonalisation with full reorthogonalisation.
+"""``method="lanczos"``: Lanczos with full reorthogonalisation on ``M = Â^H Â``.
+
+Mathematically this is Golub-Kahan-Lanczos bidiagonalisation (``B_k^H B_k`` is the same tridiagonal),
+run on the Gram operator so that each step is ONE pass over ``A`` on backends with a fused Gram kernel.
 
 - lower: ``||Â x|| / ||x||`` for the top Ritz vector, certified for rounding (docs/bounds.md §6c, §6d);
 - upper: the minimum over steps of the a-posteriori Christoffel bound (§3b) on the single event
@@ -24,7 +27,7 @@ from ._common import (
     krylov_finish,
     start_vector,
 )
-from ._gkl import BlockGKL
+from ._gram_lanczos import GramLanczos
 
 __all__ = ["KEEP", "MAX_BASIS", "run"]
 
@@ -34,15 +37,13 @@ MAX_BASIS = 300
 KEEP = 20
 
 
-def _tridiagonal(gkl: BlockGKL):
+def _tridiagonal(gkl: GramLanczos):
     """Lanczos tridiagonal of ``M = Â^H Â``: diagonal ``a`` and off-diagonal ``b`` (``b_k`` included), per matrix."""
-    alpha, beta = gkl.bidiagonal()
-    a = alpha**2 + np.concatenate([np.zeros((alpha.shape[0], 1)), beta[:, :-1] ** 2], axis=1)
-    b = alpha * beta
+    a, b = gkl.tridiagonal()
     return a, np.where(b > 0, b, 1e-300)  # exact breakdown: the bound collapses onto theta, as in the limit
 
 
-def christoffel_root(gkl: BlockGKL, t: np.ndarray, theta: np.ndarray, start) -> np.ndarray:
+def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start) -> np.ndarray:
     """The Christoffel bound on ``lambda_1 = sigma_1^2`` (§3b) for each matrix."""
     a, b = _tridiagonal(gkl)
     lam0 = theta**2
@@ -60,7 +61,7 @@ def christoffel_root(gkl: BlockGKL, t: np.ndarray, theta: np.ndarray, start) -> 
     return out
 
 
-def christoffel_check(gkl: BlockGKL, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation)."""
     a, b = _tridiagonal(gkl)
     if lam.size == 1:
@@ -78,7 +79,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
     """
     stop = Stopper(op, opts, "lanczos")
     v, t = start_vector(op, opts)
-    gkl = BlockGKL(op, v, max_basis)
+    gkl = GramLanczos(op, v, max_basis)
     frozen = np.zeros(op.B, dtype=bool)
     verified = np.full(op.B, np.inf)  # a point known to lie above the current root (warm start)
     theta = np.zeros(op.B)
@@ -97,12 +98,12 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
             gkl.restart(keep)
             frozen[:] = True
         gkl.step()
-        theta, x, _, allv = gkl.ritz(need_all=op.stats is not None)
+        theta, x, y, allv = gkl.ritz(need_all=op.stats is not None)
         pad = 1.0 + _bounds.krylov_rounding_pad(it, op.u)
         prob_up = None
         if not frozen.all():
-            _, beta = gkl.bidiagonal()
-            gkl.breakdown |= beta[:, -1] <= 8.0 * op.u * np.maximum(theta, np.finfo(np.float64).tiny)
+            _, b = gkl.tridiagonal()
+            gkl.breakdown |= b[:, -1] <= 8.0 * op.u * np.maximum(theta**2, np.finfo(np.float64).tiny)
             if opts.progress or gkl.breakdown.any():
                 settle_root()
             else:
@@ -113,7 +114,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
                 prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
             frozen |= gkl.breakdown
         with np.errstate(divide="ignore", invalid="ignore"):
-            residual = np.where(theta > 0, gkl.residual(x) / np.where(theta > 0, theta, 1.0), 0.0)
+            residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
         done = stop.update(
             lower_est=theta,
             prob_upper=prob_up,
