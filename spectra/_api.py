@@ -62,7 +62,9 @@ def norm(
         and ``"lanczos"`` otherwise
         (``"randomized"`` when ``block_size`` is given).
     backend : str
-        ``"auto"`` (from the input's type), ``"numpy"`` or ``"array_api"``.
+        ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
+        is installed and the problem is large enough to gain, ``"array_api"`` for other namespaces),
+        ``"numpy"``, ``"numba"`` or ``"array_api"``.
     rtol : float
         Target relative accuracy. Raised to the floor the working precision can certify.
     certify : bool or None
@@ -133,6 +135,10 @@ def norm(
     method = opts_in["method"]
     if method == "auto":
         method = _choose_method(kind, m0, n0, opts_in["block_size"])
+    if opts_in["backend"] == "auto" and be.name == "numpy":
+        faster = backends.accelerated(A, kind, method)
+        if faster is not None:
+            be = backends.resolve(A, faster)
     if opts_in["block_size"] is not None and method != "randomized":
         raise ValueError(f"block_size applies to method='randomized' only (method is {method!r})")
     if method == "svd":
@@ -152,7 +158,7 @@ def norm(
 
     if m0 == 0 or n0 == 0:
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
-    op = make_operand(A, kind, be, check_finite=opts_in["check_finite"])
+    op = make_operand(A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos"))
     if op.stats is not None and np.all(op.stats.fro == 0):
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
@@ -176,7 +182,8 @@ def norm(
         return_vectors=opts_in["return_vectors"],
         progress=opts_in["progress"],
     )
-    res = methods.get(method)(op, opts)
+    with be.context():
+        res = methods.get(method)(op, opts)
     if not given and not np.all(res.converged):
         warnings.warn(
             f"spectra.norm(method={method!r}) used its default budget of {maxiter_eff} iterations before the "

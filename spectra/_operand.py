@@ -227,8 +227,11 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     return _scale_exponent(np.array([nu]), real_itemsize)
 
 
-def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
-    """Wrap a validated input (see :mod:`spectra._validate`) for the methods."""
+def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True) -> Operand:
+    """Wrap a validated input (see :mod:`spectra._validate`) for the methods.
+
+    ``uses_gram``: the method iterates with the Gram product, so a backend's fused side is preferred.
+    """
     if kind == "dense":
         xp = array_api_compat.array_namespace(A)
         dtype = A.dtype
@@ -240,7 +243,7 @@ def make_operand(A, kind: str, backend, *, check_finite: bool) -> Operand:
         np_dtype = dtype
         batch = ()
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
-    fused = backend.fused_gram_adjoint(A) if kind != "operator" else None
+    fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
     # start on the smaller side, unless the backend reads A once for the Gram product of the other side
     transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)

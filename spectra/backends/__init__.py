@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 import array_api_compat
@@ -16,12 +17,13 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._errors import BackendUnavailableError
 
-__all__ = ["BACKENDS", "available_backends", "resolve"]
+__all__ = ["BACKENDS", "accelerated", "available_backends", "resolve"]
 
 #: name -> (module, class, pip extra or None)
 BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "numpy": ("spectra.backends.numpy", "NumPyBackend", None),
     "array_api": ("spectra.backends._base", "ArrayAPIBackend", None),
+    "numba": ("spectra.backends.numba", "NumbaBackend", "numba"),
 }
 
 _cache: dict[str, Any] = {}
@@ -52,6 +54,29 @@ def available_backends() -> list[str]:
     return names
 
 
+#: ``backend="auto"`` moves NumPy/SciPy inputs to numba (when installed) from this many stored entries
+#: on: below it NumPy's BLAS passes are as fast (measured, docs/performance.md)
+NUMBA_MIN_ENTRIES = 2_000_000
+
+
+def accelerated(A: Any, kind: str, method: str) -> str | None:
+    """The faster backend for a NumPy/SciPy problem under ``backend="auto"``, or None to stay on numpy.
+
+    Only the Gram-based methods (power, lanczos) gain from a fused pass, and only for large inputs
+    whose layout has a fused kernel.
+    """
+    if method not in ("power", "lanczos") or kind == "operator" or importlib.util.find_spec("numba") is None:
+        return None
+    size = A.nnz if sp.issparse(A) else A.size
+    if size < NUMBA_MIN_ENTRIES:
+        return None
+    try:
+        backend = _load("numba")
+    except BackendUnavailableError:
+        return None
+    return "numba" if backend.fused_gram_adjoint(A) is not None else None
+
+
 def is_scipy_input(A: Any) -> bool:
     return isinstance(A, (np.ndarray, LinearOperator)) or sp.issparse(A)
 
@@ -63,9 +88,9 @@ def resolve(A: Any, name: str):
             return _load("numpy")
         return _load("array_api")
     backend = _load(name)
-    if name == "numpy" and not is_scipy_input(A):
+    if name in ("numpy", "numba") and not is_scipy_input(A):
         raise ValueError(
-            f"backend='numpy' takes NumPy arrays, SciPy sparse matrices and LinearOperators, not "
+            f"backend={name!r} takes NumPy arrays, SciPy sparse matrices and LinearOperators, not "
             f"{type(A).__module__}.{type(A).__name__}; use backend='auto' (no silent device transfers)"
         )
     if name == "array_api" and (sp.issparse(A) or isinstance(A, LinearOperator)):

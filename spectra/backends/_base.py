@@ -6,6 +6,7 @@ A backend overrides only what it accelerates. Everything here uses the array-API
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,10 @@ class ArrayAPIBackend:
         first, second = (self.rmatmat, self.matmat) if adjoint else (self.matmat, self.rmatmat)
         Y = first(A, X)
         return Y, second(A, Y if inner is None else Y * inner)
+
+    def context(self):
+        """Context entered around a whole computation (e.g. thread-pool settings); none by default."""
+        return contextlib.nullcontext()
 
     def fused_gram_adjoint(self, A) -> bool | None:
         """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,

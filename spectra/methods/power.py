@@ -33,17 +33,15 @@ def run(op: Operand, opts: Options) -> MethodResult:
     products = 0
     nu_right = np.zeros(op.B)
     iterations = 0
-    u = None
     for iterations in range(1, opts.maxiter + 1):  # noqa: B007 (the count is reported)
-        w = op.matmat(v)  # A v
+        w, z = op.gram(v, with_image=True)  # A v and A^H (A v): one read of A where the backend fuses it
         nu_right = op.col_norms(w)[:, 0]
         products += 1
         log_sum += log_or_neg_inf(nu_right)
         upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
         stop.update(lower_est=nu_right, prob_upper=upper, products=products)
-        u = _normalise(op, w, nu_right)
+        z = _normalise(op, z, nu_right)  # = A^H u for the unit left vector u = A v / ||A v||
 
-        z = op.rmatmat(u)  # A^H u
         nu_left = op.col_norms(z)[:, 0]
         products += 1
         log_sum += log_or_neg_inf(nu_left)
