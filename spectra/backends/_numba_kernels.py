@@ -17,23 +17,37 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
 
 __all__ = ["csr_gram", "dense_gram", "dense_gram_batched", "jit_kernel"]
 
-_DTYPES = ("float32", "float64", "complex64", "complex128")
-_REAL = {"float32": "float32", "float64": "float64", "complex64": "float32", "complex128": "float64"}
+_DTYPES = (
+    (types.float32, types.float32),
+    (types.float64, types.float64),
+    (types.complex64, types.float32),
+    (types.complex128, types.float64),
+)
 
 
-def jit_kernel(signature_template: str):
+def _in(dtype, ndim):
+    """Input arrays are typed read-only: read-only and memory-mapped inputs are accepted as they are."""
+    return types.Array(dtype, ndim, "C", readonly=True)
+
+
+def _out(dtype, ndim):
+    return types.Array(dtype, ndim, "C")
+
+
+def jit_kernel(signature):
     """The JIT policy in one place: explicit signatures for the four dtypes, on-disk cache, parallel, nogil.
 
-    ``signature_template`` uses ``{T}`` for the data type and ``{R}`` for its real type.
+    ``signature(T, R)`` builds the signature for data type ``T`` with real type ``R``.
     """
-    sigs = [signature_template.format(T=t, R=_REAL[t]) for t in _DTYPES]
+    sigs = [signature(t, r) for t, r in _DTYPES]
     return numba.njit(sigs, cache=True, nogil=True, parallel=True, error_model="numpy")
 
 
-@jit_kernel("void({T}[:, ::1], {T}[:, ::1], {R}, {T}[:, ::1], {T}[:, ::1], int64)")
+@jit_kernel(lambda T, R: types.void(_in(T, 2), _in(T, 2), R, _out(T, 2), _out(T, 2), types.int64))
 def dense_gram(B, X, c, Y, Z, nb):
     m, n = B.shape
     k = X.shape[1]
@@ -77,7 +91,7 @@ def dense_gram(B, X, c, Y, Z, nb):
             Z[j, col] = t
 
 
-@jit_kernel("void({T}[:, :, ::1], {T}[:, :, ::1], {R}[::1], {T}[:, :, ::1], {T}[:, :, ::1])")
+@jit_kernel(lambda T, R: types.void(_in(T, 3), _in(T, 3), _in(R, 1), _out(T, 3), _out(T, 3)))
 def dense_gram_batched(B, X, c, Y, Z):
     nmat, m, n = B.shape
     k = X.shape[2]
@@ -96,7 +110,19 @@ def dense_gram_batched(B, X, c, Y, Z):
                     z[j] += np.conj(bi[j]) * s
 
 
-@jit_kernel("void(int32[::1], int32[::1], {T}[::1], int64, {T}[:, ::1], {R}, {T}[:, ::1], {T}[:, ::1], int64)")
+@jit_kernel(
+    lambda T, R: types.void(
+        _in(types.int32, 1),
+        _in(types.int32, 1),
+        _in(T, 1),
+        types.int64,
+        _in(T, 2),
+        R,
+        _out(T, 2),
+        _out(T, 2),
+        types.int64,
+    )
+)
 def csr_gram(indptr, indices, data, n, X, c, Y, Z, nb):
     m = indptr.shape[0] - 1
     k = X.shape[1]

@@ -1,0 +1,203 @@
+"""Numba kernels against the NumPy oracle, the backend's dispatch rules, and the pure-Python fallback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import spectra
+from spectra._testing import matrix_with_singular_values, spectrum
+from spectra.backends import NUMBA_MIN_ENTRIES
+from spectra.backends.numba import NumbaBackend
+
+ROOT = Path(__file__).resolve().parents[1]
+DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61)]
+
+
+def _rand(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(shape)
+    return A.astype(dtype)
+
+
+def _tol(dtype):
+    return 2e-5 if np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.complex64)) else 1e-13
+
+
+def _check(Y, Z, A, X, c, adjoint, dtype):
+    Ah = A.conj().swapaxes(-1, -2)
+    Yo = (Ah if adjoint else A) @ X
+    Zo = (A if adjoint else Ah) @ (c * Yo)
+    scale_y = max(np.abs(Yo).max(), 1.0)
+    scale_z = max(np.abs(Zo).max(), 1.0)
+    np.testing.assert_allclose(Y, Yo, atol=_tol(dtype) * scale_y * 10)
+    np.testing.assert_allclose(Z, Zo, atol=_tol(dtype) * scale_z * 10)
+    assert Y.dtype == A.dtype and Z.dtype == A.dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_dense_gram_matches_numpy(dtype, shape, order, k):
+    be = NumbaBackend()
+    A = np.asarray(_rand(shape, dtype), order=order)
+    adjoint = be.fused_gram_adjoint(A)
+    assert adjoint is (order == "F") or (shape[0] == 1 or shape[1] == 1)  # vectors are both C and F
+    X = _rand((shape[1] if not adjoint else shape[0], k), dtype, seed=1)
+    Y, Z = be.gram(A, X, inner=0.5, adjoint=adjoint)
+    _check(Y, Z, A, X, 0.5, adjoint, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("k", [1, 4])
+def test_sparse_gram_matches_numpy(dtype, fmt, k):
+    be = NumbaBackend()
+    S = sp.random_array((40, 30), density=0.2, format=fmt, rng=2).astype(dtype)
+    S = S.tolil()
+    S[5, :] = 0  # empty row
+    S[:, 7] = 0  # empty column
+    S = S.asformat(fmt)
+    adjoint = be.fused_gram_adjoint(S)
+    assert adjoint is (fmt == "csc")
+    X = _rand((S.shape[0] if adjoint else S.shape[1], k), dtype, seed=3)
+    Y, Z = be.gram(S, X, inner=2.0, adjoint=adjoint)
+    _check(Y, Z, S.toarray(), X, 2.0, adjoint, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_gram(dtype):
+    be = NumbaBackend()
+    A = _rand((3, 2, 8, 5), dtype)
+    X = _rand((3, 2, 5, 2), dtype, seed=4)
+    c = np.arange(1.0, 7.0).reshape(3, 2, 1, 1)
+    Y, Z = be.gram(A, X, inner=c, adjoint=False)
+    Yo = A @ X
+    Zo = A.conj().swapaxes(-1, -2) @ (Yo * c)
+    np.testing.assert_allclose(Y, Yo, atol=_tol(dtype) * 50)
+    np.testing.assert_allclose(Z, Zo, atol=_tol(dtype) * 500)
+
+
+def test_unfused_layouts_fall_back():
+    be = NumbaBackend()
+    A = _rand((6, 4), np.float64)
+    assert be.fused_gram_adjoint(np.asfortranarray(np.stack([A, A]))) is None  # F-ordered stack
+    assert be.fused_gram_adjoint(sp.bsr_array(A)) is None
+    assert be.fused_gram_adjoint(A.astype(np.int64)) is None
+    X = _rand((4, 1), np.float64)
+    Y, Z = be.gram(sp.bsr_array(A), X)
+    np.testing.assert_allclose(Z, A.T @ (A @ X))
+
+
+def test_deterministic_for_fixed_threads():
+    be = NumbaBackend()
+    A = _rand((500, 300), np.float64)
+    X = _rand((300, 1), np.float64, seed=1)
+    Z1 = be.gram(A, X)[1]
+    Z2 = be.gram(A, X)[1]
+    assert np.array_equal(Z1, Z2)
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+def test_stack_of_many_small_matrices(method):
+    A = np.stack(
+        [matrix_with_singular_values(spectrum("outlier", 16) * (1 + i % 5), 16, 16, seed=i) for i in range(200)]
+    )
+    r = spectra.norm(A, method=method, backend="numba", seed=0)
+    np.testing.assert_allclose(r.value, 1 + np.arange(200) % 5, rtol=1e-5)
+
+
+def test_readonly_and_strided_inputs():
+    base = matrix_with_singular_values(spectrum("outlier", 40), 80, 60, seed=1)
+    ro = base.copy()
+    ro.setflags(write=False)
+    for A in (ro, base[::2, ::2]):
+        r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+        assert abs(r.value - np.linalg.norm(A, 2)) < 1e-12
+
+
+def test_auto_moves_large_problems_to_numba():
+    small = np.ones((10, 10))
+    assert spectra.norm(small, method="lanczos").backend == "numpy"
+    n = int(np.ceil(np.sqrt(NUMBA_MIN_ENTRIES)))
+    big = matrix_with_singular_values(spectrum("outlier", 50), n, n, seed=0)
+    r = spectra.norm(big, method="lanczos", seed=0)
+    assert r.backend == "numba" and abs(r.value - 1.0) < 1e-12
+    assert spectra.norm(big, method="randomized", seed=0, maxiter=2).backend == "numpy"  # no Gram kernel use
+    assert spectra.norm(big, method="lanczos", backend="numpy", seed=0).backend == "numpy"
+
+
+def test_numba_backend_refuses_foreign_arrays():
+    import array_api_strict as xs
+
+    with pytest.raises(ValueError, match="backend='numba' takes NumPy arrays"):
+        spectra.norm(xs.asarray(np.eye(3)), backend="numba")
+
+
+def _run(code: str, env_extra: dict):
+    env = dict(os.environ, **env_extra)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+
+
+def test_kernels_under_disable_jit():
+    """The kernels' logic, run as plain Python (NUMBA_DISABLE_JIT=1) on tiny inputs."""
+    code = """
+        import numpy as np, scipy.sparse as sp
+        from spectra.backends.numba import NumbaBackend
+        be = NumbaBackend()
+        rng = np.random.default_rng(0)
+        for dt in (np.float64, np.complex128):
+            for order in "CF":
+                A = np.asarray(rng.standard_normal((7, 5)).astype(dt), order=order)
+                adj = be.fused_gram_adjoint(A)
+                X = rng.standard_normal((A.shape[1] if not adj else A.shape[0], 2)).astype(dt)
+                Y, Z = be.gram(A, X, inner=0.5, adjoint=adj)
+                Ah = A.conj().T
+                Yo = (Ah if adj else A) @ X
+                assert np.allclose(Y, Yo) and np.allclose(Z, (A if adj else Ah) @ (0.5 * Yo))
+            S = sp.random_array((9, 6), density=0.4, format="csr", rng=1).astype(dt)
+            X = rng.standard_normal((6, 1)).astype(dt)
+            Y, Z = be.gram(S, X)
+            assert np.allclose(Z, S.toarray().conj().T @ (S.toarray() @ X))
+            A3 = rng.standard_normal((2, 4, 3)).astype(dt)
+            X3 = rng.standard_normal((2, 3, 1)).astype(dt)
+            Y, Z = be.gram(A3, X3)
+            assert np.allclose(Z, A3.conj().swapaxes(-1, -2) @ (A3 @ X3))
+        import numba
+        assert numba.config.DISABLE_JIT
+        print("ok")
+    """
+    proc = _run(code, {"NUMBA_DISABLE_JIT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_missing_numba_names_the_extra():
+    code = """
+        import sys
+        sys.modules["numba"] = None  # as if numba were not installed
+        import numpy as np, spectra
+        r = spectra.norm(np.ones((3000, 1000)), method="lanczos", seed=0)  # auto stays on numpy
+        assert r.backend == "numpy", r.backend
+        try:
+            spectra.norm(np.eye(3), backend="numba")
+        except spectra.BackendUnavailableError as exc:
+            assert isinstance(exc, ImportError)
+            print(exc)
+    """
+    proc = _run(code, {})
+    assert proc.returncode == 0, proc.stderr
+    assert 'pip install "spectra[numba]"' in proc.stdout
