@@ -38,13 +38,18 @@ def _out(dtype, ndim):
     return types.Array(dtype, ndim, "C")
 
 
-def jit_kernel(signature):
+def jit_kernel(signature, index_types=(None,)):
     """The JIT policy in one place: explicit signatures for the four dtypes, on-disk cache, parallel, nogil.
 
-    ``signature(T, R)`` builds the signature for data type ``T`` with real type ``R``.
+    ``signature(T, R)`` (or ``signature(T, R, I)`` with ``index_types``) builds the signature for data
+    type ``T`` with real type ``R`` (and index type ``I``). Floating-point reassociation is allowed so
+    the inner products vectorise: the rounding analysis (docs/bounds.md §6c) holds for any summation order,
+    and the order is fixed for a given build and thread count.
     """
-    sigs = [signature(t, r) for t, r in _DTYPES]
-    return numba.njit(sigs, cache=True, nogil=True, parallel=True, error_model="numpy")
+    sigs = [signature(t, r) if i is None else signature(t, r, i) for t, r in _DTYPES for i in index_types]
+    return numba.njit(
+        sigs, cache=True, nogil=True, parallel=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"}
+    )
 
 
 @jit_kernel(lambda T, R: types.void(_in(T, 2), _in(T, 2), R, _out(T, 2), _out(T, 2), types.int64))
@@ -111,17 +116,10 @@ def dense_gram_batched(B, X, c, Y, Z):
 
 
 @jit_kernel(
-    lambda T, R: types.void(
-        _in(types.int32, 1),
-        _in(types.int32, 1),
-        _in(T, 1),
-        types.int64,
-        _in(T, 2),
-        R,
-        _out(T, 2),
-        _out(T, 2),
-        types.int64,
-    )
+    lambda T, R, I: types.void(
+        _in(I, 1), _in(I, 1), _in(T, 1), types.int64, _in(T, 2), R, _out(T, 2), _out(T, 2), types.int64
+    ),
+    index_types=(types.int32, types.int64),
 )
 def csr_gram(indptr, indices, data, n, X, c, Y, Z, nb):
     m = indptr.shape[0] - 1

@@ -1,0 +1,141 @@
+"""One Gram pass ``A^H (A x)`` per backend, against NumPy's two products and a parallel read of A.
+
+An iterative method costs (passes over A) x (time of one pass), and one pass cannot beat reading A
+once. ``track_`` benchmarks report the ratios measured in the same process, so they do not depend on
+how busy the machine was between benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from spectra.backends import available_backends
+from spectra.backends.numpy import NumPyBackend
+
+from .common import SMALL, sparse_problem
+
+_CORES = os.cpu_count() or 1
+_POOL = ThreadPoolExecutor(max_workers=_CORES)
+
+
+def _parallel_read(a):
+    """Sum of every entry, split over all cores (NumPy's SIMD reduction releases the GIL): one read of A."""
+    parts = np.array_split(a.reshape(-1, order="A"), _CORES)
+    return sum(_POOL.map(np.sum, parts))
+
+
+def _read_time(a) -> float:
+    """Best of a single-threaded and an all-core read: the floor for one pass over ``a``."""
+    flat = a.reshape(-1, order="A")
+    return min(_best(lambda: flat.sum()), _best(lambda: _parallel_read(flat)))
+
+
+BACKENDS = [b for b in ("numpy", "numba") if b in available_backends()]
+SHAPES = {
+    "3000x3000-C": (3000, 3000, "C"),
+    "3000x3000-F": (3000, 3000, "F"),
+    "8000x2000-C": (8000, 2000, "C"),
+    "2000x8000-C": (2000, 8000, "C"),
+}
+if SMALL:
+    SHAPES = {k: (m // 10, n // 10, o) for k, (m, n, o) in SHAPES.items()}
+
+
+def _backend(name):
+    if name == "numba":
+        from spectra.backends.numba import NumbaBackend
+
+        return NumbaBackend()
+    return NumPyBackend()
+
+
+def _best(f, repeat=15):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+class DenseGramPass:
+    params = (BACKENDS, list(SHAPES))
+    param_names = ["backend", "shape"]
+
+    def setup(self, backend, shape):
+        m, n, order = SHAPES[shape]
+        self.A = np.asarray(np.random.default_rng(0).standard_normal((m, n)), order=order)
+        self.be = _backend(backend)
+        fused = self.be.fused_gram_adjoint(self.A)
+        self.adjoint = bool(fused)
+        self.x = np.random.default_rng(1).standard_normal((m if self.adjoint else n, 1))
+        self.ctx = self.be.context()
+        self.ctx.__enter__()
+        self.be.gram(self.A, self.x, adjoint=self.adjoint)  # warm the JIT cache
+
+    def teardown(self, backend, shape):
+        self.ctx.__exit__(None, None, None)
+
+    def time_gram(self, backend, shape):
+        self.be.gram(self.A, self.x, adjoint=self.adjoint)
+
+    def track_speedup_vs_numpy_two_products(self, backend, shape):
+        ref = NumPyBackend()
+        t_ref = _best(lambda: ref.gram(self.A, self.x, adjoint=self.adjoint))
+        return t_ref / _best(lambda: self.be.gram(self.A, self.x, adjoint=self.adjoint))
+
+    track_speedup_vs_numpy_two_products.unit = "x"
+
+    def track_fraction_of_read_bandwidth(self, backend, shape):
+        return _read_time(self.A) / _best(lambda: self.be.gram(self.A, self.x, adjoint=self.adjoint))
+
+    track_fraction_of_read_bandwidth.unit = "read time / pass time"
+
+
+class ReadBandwidth:
+    """GB/s of reading a 3000 x 3000 float64 matrix once (best of one core and all cores): a pass's floor."""
+
+    def setup(self):
+        m = 300 if SMALL else 3000
+        self.a = np.random.default_rng(0).standard_normal(m * m)
+
+    def time_read(self):
+        _parallel_read(self.a)
+
+    def track_gbytes_per_second(self):
+        return self.a.nbytes / _read_time(self.a) / 1e9
+
+    track_gbytes_per_second.unit = "GB/s"
+
+
+class SparseGramPass:
+    params = (BACKENDS, ["csr", "csc"])
+    param_names = ["backend", "format"]
+
+    def setup(self, backend, fmt):
+        A, _ = sparse_problem("graph")
+        self.A = A.asformat(fmt)
+        self.be = _backend(backend)
+        self.adjoint = bool(self.be.fused_gram_adjoint(self.A))
+        self.x = np.random.default_rng(1).standard_normal((self.A.shape[0], 1))
+        self.ctx = self.be.context()
+        self.ctx.__enter__()
+        self.be.gram(self.A, self.x, adjoint=self.adjoint)
+
+    def teardown(self, backend, fmt):
+        self.ctx.__exit__(None, None, None)
+
+    def time_gram(self, backend, fmt):
+        self.be.gram(self.A, self.x, adjoint=self.adjoint)
+
+    def track_speedup_vs_scipy_two_products(self, backend, fmt):
+        A_csr = sp.csr_array(self.A)
+        t_ref = _best(lambda: A_csr.T @ (A_csr @ self.x), repeat=7)
+        return t_ref / _best(lambda: self.be.gram(self.A, self.x, adjoint=self.adjoint), repeat=7)
+
+    track_speedup_vs_scipy_two_products.unit = "x"
