@@ -41,8 +41,8 @@ def _out(dtype, ndim):
 def jit_kernel(signature, index_types=(None,)):
     """The JIT policy in one place: explicit signatures for the four dtypes, on-disk cache, parallel, nogil.
 
-    ``signature(T, R)`` (or ``signature(T, R, I)`` with ``index_types``) builds the signature for data
-    type ``T`` with real type ``R`` (and index type ``I``). Floating-point reassociation is allowed so
+    ``signature(T, R)`` (or ``signature(T, R, Ix)`` with ``index_types``) builds the signature for data
+    type ``T`` with real type ``R`` (and index type ``Ix``). Floating-point reassociation is allowed so
     the inner products vectorise: the rounding analysis (docs/bounds.md §6c) holds for any summation order,
     and the order is fixed for a given build and thread count.
     """
@@ -116,8 +116,8 @@ def dense_gram_batched(B, X, c, Y, Z):
 
 
 @jit_kernel(
-    lambda T, R, I: types.void(
-        _in(I, 1), _in(I, 1), _in(T, 1), types.int64, _in(T, 2), R, _out(T, 2), _out(T, 2), types.int64
+    lambda T, R, Ix: types.void(
+        _in(Ix, 1), _in(Ix, 1), _in(T, 1), types.int64, _in(T, 2), R, _out(T, 2), _out(T, 2), types.int64
     ),
     index_types=(types.int32, types.int64),
 )
