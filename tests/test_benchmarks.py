@@ -1,0 +1,88 @@
+"""The asv suite stays runnable, so a broken benchmark fails CI.
+
+`asv check` discovers every benchmark; a quick `asv run` executes a cheap subset end to end; and every
+benchmark class runs in-process once, on its first parameter combination, with shrunken problems
+(SPECTRA_BENCH_SMALL=1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "asv_bench"
+
+
+def _asv(*args, timeout=600):
+    asv = shutil.which("asv")
+    assert asv is not None, "asv is part of the test extra: pip install -e '.[test]'"
+    env = dict(os.environ, SPECTRA_BENCH_SMALL="1")
+    subprocess.run([asv, "machine", "--yes"], cwd=BENCH, capture_output=True, env=env, timeout=120)
+    return subprocess.run([asv, *args], cwd=BENCH, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_asv_check():
+    proc = _asv("check", "--python=same")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No problems found" in proc.stdout
+
+
+def test_asv_quick_run():
+    proc = _asv(
+        "run",
+        "--python=same",
+        "--quick",
+        "--dry-run",
+        "--show-stderr",
+        "-b",
+        r"bench_primitives.ReadBandwidth|bench_norm.Coverage.track",
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "failed" not in out.lower(), out
+
+
+def _benchmark_classes():
+    os.environ["SPECTRA_BENCH_SMALL"] = "1"
+    sys.path.insert(0, str(BENCH))
+    try:
+        for name in ("bench_norm", "bench_peers", "bench_primitives"):
+            module = importlib.import_module(f"benchmarks.{name}")
+            for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+                if cls.__module__ == module.__name__ and any(
+                    m.startswith(("time_", "track_", "peakmem_")) for m in dir(cls)
+                ):
+                    yield pytest.param(cls, id=f"{name}.{cls_name}")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.mark.parametrize("cls", list(_benchmark_classes()))
+def test_benchmark_class_runs(cls, monkeypatch):
+    monkeypatch.setenv("SPECTRA_BENCH_SMALL", "1")
+    params = getattr(cls, "params", None)
+    if params is None:
+        args = ()
+    elif params and isinstance(params[0], list):
+        args = tuple(p[0] for p in params)
+    else:
+        args = (params[0],)
+    bench = cls()
+    if hasattr(bench, "setup"):
+        bench.setup(*args)
+    try:
+        for name in dir(bench):
+            if name.startswith(("time_", "track_", "peakmem_")):
+                result = getattr(bench, name)(*args)
+                if name.startswith("track_"):
+                    assert isinstance(result, (int, float))
+    finally:
+        if hasattr(bench, "teardown"):
+            bench.teardown(*args)
