@@ -164,7 +164,7 @@ def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
     return c >= 1.0 / (np.asarray(t) ** 2)
 
 
-def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-9):
+def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     """Christoffel upper bound on ``lambda_1`` of ``M = A^H A`` from a Lanczos tridiagonal (§3b).
 
     Parameters
@@ -179,7 +179,7 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-9):
     start : float or array, optional
         A point with ``C_k(start) >= 1/t^2``, e.g. the previous step's bound (``C_k >= C_{k-1}``).
     rtol : float
-        The last Newton step taken is below ``rtol`` relative (the remaining error is about its square).
+        Relative width of the final bracket.
 
     Returns
     -------
@@ -189,8 +189,10 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-9):
     Notes
     -----
     ``C_k`` is increasing and convex on ``[theta, inf)`` (every ``p_j`` is a product of increasing
-    linear factors there), so Newton's method started above the root descends monotonically onto
-    it; every accepted iterate is checked, and a rejected one turns into a bisection step.
+    linear factors there). The root is bracketed: Newton on ``log C_k`` from the upper end lands close
+    to the root (usually below it), and Newton on ``C_k`` from the lower end overshoots to a point at or
+    above it, by convexity. Every point is evaluated before it moves an end of the bracket, so the
+    returned upper end always satisfies ``C_k >= 1/t^2``.
 
     Examples
     --------
@@ -215,6 +217,7 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-9):
                 return _christoffel_sum(np.asarray(x, dtype=np.float64), a, b)
 
     tiny = np.finfo(np.float64).tiny
+    log_target = math.log(target)
     hi = lo * 1.25 + tiny if start is None else np.maximum(start, lo)
     c_hi, dc_hi = ev(hi)
     for _ in range(2100):  # grow until hi is above the root
@@ -224,27 +227,37 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-9):
         lo = np.where(below, hi, lo) if not scalar else hi
         hi = np.where(below, hi + 2.0 * (hi - lo) + 0.25 * hi + tiny, hi) if not scalar else 2.25 * hi + tiny
         c_hi, dc_hi = ev(hi)
-    for _ in range(100):
+    c_lo, dc_lo = ev(lo)
+
+    def accept(point, c, dc, hi, c_hi, dc_hi, lo, c_lo, dc_lo):
+        above = c >= target
+        inside = (point > lo) & (point < hi)
+        take_hi, take_lo = above & inside, ~above & inside
+        return (
+            np.where(take_hi, point, hi),
+            np.where(take_hi, c, c_hi),
+            np.where(take_hi, dc, dc_hi),
+            np.where(take_lo, point, lo),
+            np.where(take_lo, c, c_lo),
+            np.where(take_lo, dc, dc_lo),
+        )
+
+    for _ in range(200):
+        if np.all(hi - lo <= rtol * hi):
+            break
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            step = (c_hi - target) / dc_hi
-        ok = np.isfinite(step) & (step >= 0)
-        last = np.all(ok & (step <= rtol * hi))  # take this small step and stop: the error is ~step^2
-        if np.all(hi - lo <= 1e-15 * hi):
-            break
-        new = np.where(ok & (hi - step > lo), hi - step, 0.5 * (lo + hi))
-        c_new, dc_new = ev(new)
-        above = c_new >= target
-        hi, c_hi, dc_hi = (np.where(above, new, hi), np.where(above, c_new, c_hi), np.where(above, dc_new, dc_hi))
-        lo = np.where(above, lo, new)
+            # from above, Newton on log C (concave-like for a high-degree polynomial) lands near, often below
+            step = (np.log(c_hi) - log_target) * c_hi / dc_hi
+            p1 = np.where(np.isfinite(step) & (hi - step > lo), hi - step, lo + (hi - lo) / 8.0)
+        state = accept(p1, *ev(p1), hi, c_hi, dc_hi, lo, c_lo, dc_lo)
+        hi, c_hi, dc_hi, lo, c_lo, dc_lo = state
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # from below, Newton on the convex C overshoots: its point is at or above the root
+            p2 = lo + (target - c_lo) / dc_lo
+            p2 = np.where(np.isfinite(p2) & (p2 > lo) & (p2 < hi), p2, 0.5 * (lo + hi))
+        hi, c_hi, dc_hi, lo, c_lo, dc_lo = accept(p2, *ev(p2), hi, c_hi, dc_hi, lo, c_lo, dc_lo)
         if scalar:
-            hi, c_hi, dc_hi, lo = float(hi), float(c_hi), float(dc_hi), float(lo)
-        if last:
-            if not np.all(above):  # Newton landed on the root to rounding: nudge just above it
-                nudged = np.where(above, hi, new * (1.0 + 8.0 * np.finfo(np.float64).eps))
-                c_n, _ = ev(nudged)
-                hi = np.where(c_n >= target, nudged, hi)
-                hi = float(hi) if scalar else hi
-            break
+            hi, c_hi, dc_hi, lo, c_lo, dc_lo = (float(x) for x in (hi, c_hi, dc_hi, lo, c_lo, dc_lo))
     # theta itself qualifies when the sum already reaches the target there (converged or broken down)
     at_theta = np.asarray(ev(theta if scalar else np.asarray(theta, dtype=np.float64))[0]) >= target
     hi = np.where(at_theta, np.asarray(theta, dtype=np.float64), hi)

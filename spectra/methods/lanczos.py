@@ -124,5 +124,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         )
         if np.all(done | gkl.breakdown):
             break
+        if frozen.all() and np.all(done | (residual <= 1e3 * op.u)):
+            break  # upper bound frozen by the restart, lower bound converged: more steps change nothing
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)
