@@ -77,7 +77,7 @@ def norm(
         Iteration budget (power/Lanczos steps, randomized passes). When the default budget runs out a
         :class:`ConvergenceWarning` is emitted; an explicit ``maxiter`` is a deliberate budget and is silent.
     block_size : int, optional
-        Block size of ``"randomized"`` (default 8).
+        Block size of ``"randomized"`` (default 16, measured in docs/performance.md).
     v0 : array_like, optional
         Warm start on the right side of ``A`` (e.g. a previous result's ``v``), shape ``(n,)`` or
         ``(..., n)``. A random component is mixed in so the upper bound keeps its confidence.

@@ -34,7 +34,7 @@ from ._gkl import BlockGKL
 __all__ = ["DEFAULT_BLOCK_SIZE", "PROBES", "run"]
 
 #: block size when ``block_size`` is not given (see docs/performance.md)
-DEFAULT_BLOCK_SIZE = 8
+DEFAULT_BLOCK_SIZE = 16
 #: residual probes drawn once per call
 PROBES = 10
 MAX_BASIS = 320
