@@ -75,6 +75,13 @@ def test_benchmark_class_runs(cls, monkeypatch):
     else:
         args = (params[0],)
     bench = cls()
+    if hasattr(bench, "setup_cache"):  # asv passes the cached value first; compute it on the smallest grid
+        cls_params = cls.params
+        cls.params = tuple([p[0]] for p in cls_params)
+        try:
+            args = (bench.setup_cache(), *args)
+        finally:
+            cls.params = cls_params
     if hasattr(bench, "setup"):
         bench.setup(*args)
     try:
