@@ -52,6 +52,18 @@ def jit_kernel(signature, index_types=(None,)):
     )
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _reduce_blocks(acc, Z):
+    """``Z[j, col] = sum_blk acc[blk, col, j]`` in a fixed order (deterministic for a fixed block count)."""
+    nb, k, n = acc.shape
+    for j in numba.prange(n):
+        for col in range(k):
+            t = acc[0, col, j]
+            for blk in range(1, nb):
+                t += acc[blk, col, j]
+            Z[j, col] = t
+
+
 @jit_kernel(lambda T, R: types.void(_in(T, 2), _in(T, 2), R, _out(T, 2), _out(T, 2), types.int64))
 def dense_gram(B, X, c, Y, Z, nb):
     m, n = B.shape
@@ -88,12 +100,7 @@ def dense_gram(B, X, c, Y, Z, nb):
                 for j in range(n):
                     za[j] += np.conj(bi[j]) * s
                 i += 1
-    for j in numba.prange(n):  # fixed-order reduction over the blocks
-        for col in range(k):
-            t = acc[0, col, j]
-            for blk in range(1, nb):
-                t += acc[blk, col, j]
-            Z[j, col] = t
+    _reduce_blocks(acc, Z)
 
 
 @jit_kernel(lambda T, R: types.void(_in(T, 3), _in(T, 3), _in(R, 1), _out(T, 3), _out(T, 3)))
@@ -139,9 +146,4 @@ def csr_gram(indptr, indices, data, n, X, c, Y, Z, nb):
                 s = s * c
                 for p in range(p0, p1):
                     za[indices[p]] += np.conj(data[p]) * s
-    for j in numba.prange(n):
-        for col in range(k):
-            t = acc[0, col, j]
-            for blk in range(1, nb):
-                t += acc[blk, col, j]
-            Z[j, col] = t
+    _reduce_blocks(acc, Z)

@@ -108,6 +108,7 @@ class Stopper:
         self.prob_upper = np.full(op.B, np.inf)
         self.residual = np.full(op.B, np.inf)
         self.done = np.zeros(op.B, dtype=bool)
+        self.iterations = 0
         self._last_print = 0.0
         self._t0 = time.perf_counter()
         # the final certificate's rounding slack (§6c), constant for the problem
@@ -215,29 +216,46 @@ def exact_if_exhausted(gkl, theta: np.ndarray, pad, other: np.ndarray | None) ->
     return exact if other is None else np.minimum(exact, other)
 
 
-def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:
-    """Certify the top Ritz vector (one more product, §6d) and package the result."""
-    _theta, x, y, _ = gkl.ritz()
-    xr = gkl.right_vector(y)
-    certified, estimate = op.certified_lower(xr)
+def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact=None, left_vector=None):
+    """Certify the final right vector ``v`` (one more product, §6c/§6d) and package the result.
+
+    ``exact`` marks matrices whose interval is final for structural reasons (Krylov breakdown);
+    ``left_vector()`` returns the matching left singular vector when ``return_vectors=True``.
+    """
+    certified, estimate = op.certified_lower(v)
     lower = np.maximum(certified, stop.det_lower)
     upper = np.maximum(stop.upper, lower)
-    value = np.clip(estimate, lower, upper)
     stop.lower = lower
     stop.finish(products)
     rtol = stop.effective_rtol(products)
     converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
-    converged = converged | gkl.breakdown
+    if exact is not None:
+        converged = converged | exact
     u_vec = v_vec = None
     if opts.return_vectors:
-        u_vec, v_vec = gkl.singular_vectors(x, y)
+        u_vec, v_vec = left_vector(), v
     return MethodResult(
-        value=value,
+        value=np.clip(estimate, lower, upper),
         lower=lower,
         upper=upper,
         deterministic=stop.deterministic,
         converged=converged,
-        iterations=gkl.steps,
+        iterations=stop.iterations,
         u=u_vec,
         v=v_vec,
+    )
+
+
+def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:
+    """:func:`finish` for the top Ritz vector of a Krylov engine."""
+    _theta, x, y, _ = gkl.ritz()
+    stop.iterations = gkl.steps
+    return finish(
+        op,
+        stop,
+        gkl.right_vector(y),
+        opts,
+        products,
+        exact=gkl.breakdown,
+        left_vector=lambda: gkl.singular_vectors(x, y)[0],
     )

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _bounds
 from .._operand import Operand
-from ._common import MethodResult, Options, Stopper, log_or_neg_inf, start_vector
+from ._common import MethodResult, Options, Stopper, finish, log_or_neg_inf, start_vector
 
 __all__ = ["run"]
 
@@ -55,26 +55,10 @@ def run(op: Operand, opts: Options) -> MethodResult:
         v = _normalise(op, z, nu_left)
         if done.all():
             break
-    # certify the final right vector with one more product (in double precision for float32 input)
-    certified, estimate = op.certified_lower(v)
-    lower = np.maximum(certified, stop.det_lower)
-    upper = np.maximum(stop.upper, lower)
-    value = np.clip(estimate, lower, upper)
-    stop.lower = lower
-    stop.finish(products)
-    rtol = stop.effective_rtol(products)
-    converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
-    u_vec = None
-    if opts.return_vectors:
+    stop.iterations = iterations
+
+    def left_vector():
         w = op.matmat(v)
-        u_vec = _normalise(op, w, op.col_norms(w)[:, 0])
-    return MethodResult(
-        value=value,
-        lower=lower,
-        upper=upper,
-        deterministic=stop.deterministic,
-        converged=converged,
-        iterations=iterations,
-        u=u_vec,
-        v=v if opts.return_vectors else None,
-    )
+        return _normalise(op, w, op.col_norms(w)[:, 0])
+
+    return finish(op, stop, v, opts, products, left_vector=left_vector)
