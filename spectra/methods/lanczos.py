@@ -7,9 +7,10 @@ run on the Gram operator so that each step is ONE pass over ``A`` on backends wi
 - upper: the minimum over steps of the a-posteriori Christoffel bound (§3b) on the single event
   ``|z^H b| >= t``, padded for rounding (§6d), capped by Frobenius deflation and the other
   deterministic bounds (§5);
-- memory: at most :data:`MAX_BASIS` vectors per side; past it a thick restart keeps the top
-  :data:`KEEP` Ritz vectors. The Christoffel bound needs the unrestarted Lanczos recurrence, so it is
-  frozen at its value before the first restart (§8); the lower bound keeps improving.
+- memory: the basis keeps as many vectors as fit in 256 MiB, at least 300 and at most 2000
+  (:func:`basis_size`); past it a thick restart keeps the top :data:`KEEP` Ritz vectors. The
+  Christoffel bound needs the unrestarted Lanczos recurrence, so it is frozen at its value before the
+  first restart (§8); the lower bound keeps improving.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from ._common import (
 )
 from ._gram_lanczos import GramLanczos
 
-__all__ = ["KEEP", "MAX_BASIS", "run"]
+__all__ = ["BASIS_BYTES", "KEEP", "MAX_BASIS", "MIN_BASIS", "basis_size", "run"]
 
-#: basis vectors kept per side before a thick restart (memory ``(m + n) * MAX_BASIS`` numbers)
-MAX_BASIS = 300
+#: the basis holds at least MIN_BASIS and at most MAX_BASIS vectors before a thick restart, as many as
+#: fit in BASIS_BYTES (e.g. 2000 for n = 3000; 300 for n >= 56 000 in float64)
+MIN_BASIS, MAX_BASIS, BASIS_BYTES = 300, 2000, 256 << 20
 #: Ritz vectors kept at a restart
 KEEP = 20
 
@@ -69,7 +71,13 @@ def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray) -> np.nd
     return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
 
 
-def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = KEEP) -> MethodResult:
+def basis_size(op: Operand) -> int:
+    """Vectors kept before a restart: as many as fit in :data:`BASIS_BYTES`, within [MIN_BASIS, MAX_BASIS]."""
+    per_vector = max(1, op.n * op.B * op.np_dtype.itemsize)
+    return int(np.clip(BASIS_BYTES // per_vector, MIN_BASIS, MAX_BASIS))
+
+
+def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int = KEEP) -> MethodResult:
     """GKL until the certified width (or residual) test passes or the budget is spent.
 
     The Christoffel roots are non-increasing in ``k`` (``C_k >= C_{k-1}``), so the minimum over steps is
@@ -79,7 +87,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
     """
     stop = Stopper(op, opts, "lanczos")
     v, t = start_vector(op, opts)
-    gkl = GramLanczos(op, v, max_basis)
+    gkl = GramLanczos(op, v, basis_size(op) if max_basis is None else max_basis)
     frozen = np.zeros(op.B, dtype=bool)
     verified = np.full(op.B, np.inf)  # a point known to lie above the current root (warm start)
     theta = np.zeros(op.B)
