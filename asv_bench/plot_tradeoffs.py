@@ -46,7 +46,7 @@ def plot(results: dict, outdir: Path) -> list[Path]:
     errors = results.get("bench_norm.DenseNorm.track_rel_error", {})
     widths = results.get("bench_norm.DenseNorm.track_certified_width", {})
     products = results.get("bench_norm.DenseNorm.track_matvecs", {})
-    peer_times = results.get("bench_peers.DensePeers.time_norm", {})
+    peer_times = results.get("bench_peers.TimeDensePeers.time_norm", {})
     peer_errors = results.get("bench_peers.DensePeers.track_rel_error", {})
     problems = sorted({k[2] for k in errors})
     outdir.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ def test_load_and_plot(tmp_path):
             "bench_norm.DenseNorm.track_rel_error": [[1e-15, 1e-5], params],
             "bench_norm.DenseNorm.track_certified_width": [[1e-7, 0.1], params],
             "bench_norm.DenseNorm.track_matvecs": [[179, 2001], params],
-            "bench_peers.DensePeers.time_norm": [[0.7], [["'svds-arpack'"], ["'gaussian'"]]],
+            "bench_peers.TimeDensePeers.time_norm": [[0.7], [["'svds-arpack'"], ["'gaussian'"]]],
             "bench_peers.DensePeers.track_rel_error": [[1e-14], [["'svds-arpack'"], ["'gaussian'"]]],
         },
     }
