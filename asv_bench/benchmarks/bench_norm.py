@@ -75,32 +75,56 @@ class DenseNorm:
 
 
 class SparseNorm:
+    """Large sparse problems at ``rtol=1e-4``; outcomes computed once per run in ``setup_cache``.
+
+    ``randomized`` gets 20 passes: on these non-decaying spectra it cannot certify ``1e-4`` sooner than
+    its Krylov space is exhausted (docs/performance.md), and the budget keeps the suite's run time bounded.
+    """
+
     params = (["power", "lanczos", "randomized"], BACKENDS, list(SPARSE))
     param_names = ["method", "backend", "problem"]
-    timeout = 600
+    timeout = 1800
 
-    def setup(self, method, backend, problem):
-        self.A, self.truth = sparse_problem(problem)
-        self.result = _run(self.A, method, backend, rtol=1e-4)
+    @staticmethod
+    def _call(A, method, backend):
+        maxiter = 20 if method == "randomized" else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", spectra.ConvergenceWarning)
+            return spectra.norm(A, method=method, backend=backend, rtol=1e-4, seed=0, maxiter=maxiter)
 
-    def time_norm(self, method, backend, problem):
-        _run(self.A, method, backend, rtol=1e-4)
+    def setup_cache(self):
+        outcomes = {}
+        for problem in self.params[2]:
+            A, truth = sparse_problem(problem)
+            for method, backend in itertools.product(self.params[0], self.params[1]):
+                r = self._call(A, method, backend)
+                outcomes[(method, backend, problem)] = dict(
+                    rel_error=rel_error(r.value, truth), width=(r.upper - r.lower) / r.lower, matvecs=r.matvecs
+                )
+        return outcomes
 
-    def peakmem_norm(self, method, backend, problem):
-        _run(self.A, method, backend, rtol=1e-4)
+    def setup(self, outcomes, method, backend, problem):
+        self.outcome = outcomes[(method, backend, problem)]
+        self.A, _ = sparse_problem(problem)
 
-    def track_rel_error(self, method, backend, problem):
-        return rel_error(self.result.value, self.truth)
+    def time_norm(self, outcomes, method, backend, problem):
+        self._call(self.A, method, backend)
+
+    def peakmem_norm(self, outcomes, method, backend, problem):
+        self._call(self.A, method, backend)
+
+    def track_rel_error(self, outcomes, method, backend, problem):
+        return self.outcome["rel_error"]
 
     track_rel_error.unit = "relative error"
 
-    def track_certified_width(self, method, backend, problem):
-        return (self.result.upper - self.result.lower) / self.result.lower
+    def track_certified_width(self, outcomes, method, backend, problem):
+        return self.outcome["width"]
 
     track_certified_width.unit = "(upper - lower) / lower"
 
-    def track_matvecs(self, method, backend, problem):
-        return self.result.matvecs
+    def track_matvecs(self, outcomes, method, backend, problem):
+        return self.outcome["matvecs"]
 
     track_matvecs.unit = "products with A or A^H"
 
