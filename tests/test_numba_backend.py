@@ -62,13 +62,18 @@ def test_dense_gram_matches_numpy(dtype, shape, order, k):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("k", [1, 4])
-def test_sparse_gram_matches_numpy(dtype, fmt, k):
+@pytest.mark.parametrize("index", ["int32", "int64", "mixed"])
+def test_sparse_gram_matches_numpy(dtype, fmt, k, index):
     be = NumbaBackend()
     S = sp.random_array((40, 30), density=0.2, format=fmt, rng=2).astype(dtype)
     S = S.tolil()
     S[5, :] = 0  # empty row
     S[:, 7] = 0  # empty column
+    S[-3:, :] = 0  # trailing empty rows (the last nonzero-balanced block must still end at the last row)
+    S[:, -3:] = 0
     S = S.asformat(fmt)
+    S.indptr = S.indptr.astype("int32" if index == "int32" else "int64")
+    S.indices = S.indices.astype("int64" if index == "int64" else "int32")
     adjoint = be.fused_gram_adjoint(S)
     assert adjoint is (fmt == "csc")
     X = _rand((S.shape[0] if adjoint else S.shape[1], k), dtype, seed=3)
@@ -98,6 +103,31 @@ def test_unfused_layouts_fall_back():
     X = _rand((4, 1), np.float64)
     _, Z = be.gram(sp.bsr_array(A), X)
     np.testing.assert_allclose(Z, A.T @ (A @ X))
+
+
+def test_sparse_indices_are_never_narrowed(monkeypatch):
+    """Regression: int64 index arrays used to be cast to int32, which wraps for more than 2**31 nonzeros."""
+    import spectra.backends.numba as nb_backend
+
+    seen = []
+    kernel = nb_backend.kernels.csr_gram
+
+    def spy(indptr, indices, *args):
+        seen.append((indptr.dtype, indices.dtype, np.shares_memory(indices, S.indices)))
+        return kernel(indptr, indices, *args)
+
+    monkeypatch.setattr(nb_backend.kernels, "csr_gram", spy)
+    S = sp.random_array((30, 20), density=0.3, format="csr", rng=4)
+    S.indptr, S.indices = S.indptr.astype(np.int64), S.indices.astype(np.int64)
+    NumbaBackend().gram(S, np.ones((20, 1)))
+    assert seen == [(np.dtype(np.uint64), np.dtype(np.uint64), True)]  # same bytes, no copy per call
+
+
+def test_sparse_gram_without_nonzeros():
+    be = NumbaBackend()
+    S = sp.csr_array((5, 4))
+    Y, Z = be.gram(S, np.ones((4, 2)))
+    assert not Y.any() and not Z.any() and Z.shape == (4, 2)
 
 
 def test_deterministic_for_fixed_threads():
@@ -201,3 +231,42 @@ def test_missing_numba_names_the_extra():
     proc = _run(code, {})
     assert proc.returncode == 0, proc.stderr
     assert 'pip install "spectra[numba]"' in proc.stdout
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("shape", [(37, 23), (23, 37), (1, 9), (9, 1)])
+def test_entry_statistics_match_numpy(dtype, order, shape):
+    """One-read max |a| and entry statistics against the generic NumPy reductions (float64 oracle)."""
+    A = np.asarray(_rand(shape, dtype) * 1e-3, order=order)
+    be, ref = NumbaBackend(), spectra.backends.numpy.NumPyBackend()
+    exact = np.abs(A.astype(np.complex128)).max()  # complex64 moduli are formed in float64
+    np.testing.assert_allclose(be.max_abs(A), [exact], rtol=1e-15)
+    np.testing.assert_allclose(ref.max_abs(A), [exact], rtol=1e-7)
+    c1, c2 = np.array([2.0**10]), np.array([2.0**-3])
+    got, want = be.abs_stats(A, c1, c2), ref.abs_stats(A, c1, c2)
+    a = np.abs(A.astype(np.complex128)) * 2.0**7
+    np.testing.assert_allclose(got.fro, [np.sqrt((a**2).sum())], rtol=1e-13)
+    np.testing.assert_allclose(got.maxcol, want.maxcol, rtol=1e-13)
+    np.testing.assert_allclose(got.maxrow, want.maxrow, rtol=1e-13)
+    assert (got.p_row, got.p_col) == (want.p_row, want.p_col)
+    # Gershgorin of |A|^T|A| (C order) or of |A||A|^T (F order): both bound ||A||^2
+    G = a.T @ a if order == "C" or 1 in shape else a @ a.T
+    np.testing.assert_allclose(got.gersh, [np.sqrt(G.sum(axis=1).max())], rtol=1e-13)
+    assert got.gersh[0] >= np.linalg.norm(a, 2) * (1 - 1e-13)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_max_abs_non_finite_entries(bad):
+    A = _rand((50, 40), np.float64)
+    A[17, 3] = bad
+    got = NumbaBackend().max_abs(A)
+    assert np.isnan(got[0]) if np.isnan(bad) else got[0] == np.inf
+
+
+def test_entry_statistics_with_split_scale_fall_back():
+    """A scale 2**1100 only exists split in two factors: the one-read kernel is skipped, the result kept."""
+    A = np.full((4, 3), 2.0**-1070)
+    c = np.array([2.0**550])
+    got = NumbaBackend().abs_stats(A, c, c)
+    np.testing.assert_allclose(got.fro, [np.sqrt(12) * 2.0**30])

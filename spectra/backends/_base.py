@@ -22,7 +22,8 @@ _CHUNK_BYTES = 8 << 20
 class AbsStats:
     """Entry-wise statistics of each matrix of a (scaled) stack, as host float64 arrays of shape ``(B,)``.
 
-    ``fro`` is ``||A||_F``, ``gersh`` is ``sqrt(max_j (|A|^T |A| 1)_j)``, ``maxcol``/``maxrow`` the
+    ``fro`` is ``||A||_F``, ``gersh`` is ``sqrt(max_j (|A|^T |A| 1)_j)`` (or the same for ``|A| |A|^T``:
+    both bound ``||A||_2^2``; a backend picks the one its memory layout reads in one pass), ``maxcol``/``maxrow`` the
     largest column/row 2-norms, ``p_row``/``p_col`` the largest number of nonzeros in a row/column.
     All are exact up to float64 rounding (the callers pad them).
     """

@@ -21,12 +21,15 @@ otherwise take the cores from the Numba workers.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from . import _numba_kernels as kernels
+from ._base import AbsStats
 from .numpy import NumPyBackend
 
 __all__ = ["NumbaBackend"]
@@ -36,6 +39,20 @@ _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "comp
 
 def _blocks(rows: int) -> int:
     return max(1, min(rows, numba.get_num_threads() * 4))
+
+
+def _row_bounds(rows: int) -> np.ndarray:
+    """One block of rows per thread."""
+    nb = max(1, min(rows, numba.get_num_threads()))
+    return np.arange(nb + 1, dtype=np.int64) * rows // nb
+
+
+def _nnz_blocks(indptr) -> np.ndarray:
+    """One block of rows per thread, balanced by nonzeros: each block owns an accumulator as long as a column."""
+    nb = max(1, min(len(indptr) - 1, numba.get_num_threads()))
+    bounds = np.searchsorted(indptr, np.arange(nb + 1) * int(indptr[-1]) // nb).astype(np.int64)
+    bounds[0], bounds[-1] = 0, len(indptr) - 1
+    return bounds
 
 
 class NumbaBackend(NumPyBackend):
@@ -48,7 +65,7 @@ class NumbaBackend(NumPyBackend):
 
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):
-            return {"csr": False, "csc": True}.get(A.format)
+            return {"csr": False, "csc": True}.get(A.format) if A.dtype in _KERNEL_DTYPES else None
         if not isinstance(A, np.ndarray) or A.dtype not in _KERNEL_DTYPES or A.size == 0:
             return None
         if A.flags.c_contiguous:
@@ -56,6 +73,52 @@ class NumbaBackend(NumPyBackend):
         if A.ndim == 2 and A.flags.f_contiguous:
             return True
         return None
+
+    # ------------------------------------------------------------------ entry statistics in one read
+    def _rows_view(self, A):
+        """``(C-ordered 2-D view, transposed?)`` of a dense matrix the kernels read, else ``None``."""
+        if not isinstance(A, np.ndarray) or A.ndim != 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
+            return None
+        if A.flags.c_contiguous:
+            return A, False
+        if A.flags.f_contiguous:
+            return A.T, True
+        return None
+
+    def max_abs(self, A) -> np.ndarray:
+        view = self._rows_view(A)
+        if view is None:
+            return super().max_abs(A)
+        B = view[0]
+        bounds = _row_bounds(B.shape[0])
+        out = np.empty((len(bounds) - 1, 2))
+        kernels.max_abs_rows(B, out, bounds)
+        if not np.isfinite(out[:, 1]).all():  # an entry is NaN or infinite: NumPy's NaN-aware reduction
+            return super().max_abs(A)
+        return np.array([out[:, 0].max()])
+
+    def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
+        view = self._rows_view(A)
+        scale = float(c1[0]) * float(c2[0])
+        if view is None or not (0.0 < scale < np.inf):  # the split scale is needed: generic path
+            return super().abs_stats(A, c1, c2)
+        B, transposed = view
+        bounds = _row_bounds(B.shape[0])
+        nb, n = len(bounds) - 1, B.shape[1]
+        colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
+        kernels.abs_stats_rows(B, scale, colsq, gers, rows, bounds)
+        maxcol = np.sqrt(colsq.sum(axis=0).max())
+        maxrow = np.sqrt(rows[:, 1].max())
+        if transposed:  # statistics of A^T: rows and columns swap; Gershgorin is then that of |A| |A|^T
+            maxcol, maxrow = maxrow, maxcol
+        return AbsStats(
+            fro=np.array([np.sqrt(rows[:, 0].sum())]),
+            gersh=np.array([np.sqrt(gers.sum(axis=0).max())]),
+            maxcol=np.array([maxcol]),
+            maxrow=np.array([maxrow]),
+            p_row=A.shape[1],
+            p_col=A.shape[0],
+        )
 
     def gram(self, A, X, inner=None, adjoint: bool = False):
         fused = self.fused_gram_adjoint(A)
@@ -84,20 +147,14 @@ class NumbaBackend(NumPyBackend):
             return Y.reshape(shape[:-2] + Y.shape[1:]), Z.reshape(shape[:-2] + Z.shape[1:])
         c = real.type(1) if inner is None else real.type(np.asarray(inner).reshape(-1)[0])
         if sp.issparse(B):
+            B = _CSRRows(B.indptr, B.indices, B.data, B.shape)
+        if isinstance(B, _CSRRows):
             m, n = B.shape
             Y = np.empty((m, X.shape[1]), dtype=B.dtype)
             Z = np.empty((n, X.shape[1]), dtype=B.dtype)
-            kernels.csr_gram(
-                B.indptr.astype(np.int32, copy=False),
-                B.indices.astype(np.int32, copy=False),
-                B.data,
-                n,
-                X,
-                c,
-                Y,
-                Z,
-                _blocks(m),
-            )
+            width = max(B.indptr.dtype.itemsize, B.indices.dtype.itemsize)
+            indptr, indices = (a.astype(f"i{width}", copy=False).view(f"u{width}") for a in (B.indptr, B.indices))
+            kernels.csr_gram(indptr, indices, B.data, X, c, Y, Z, _nnz_blocks(B.indptr))  # unsigned: see the kernel
             return Y, Z
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)
@@ -106,8 +163,21 @@ class NumbaBackend(NumPyBackend):
         return Y, Z
 
 
+class _CSRRows(NamedTuple):
+    """The arrays of a CSR matrix, without SciPy's per-construction format checks."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+
 def _transpose_view(A):
-    """``A^T`` as a C-ordered object without copying (F-ordered array or CSC matrix)."""
+    """``A^T`` as a C-ordered object without copying (F-ordered array, or CSC matrix read as CSR rows)."""
     if sp.issparse(A):
-        return sp.csr_array((A.data, A.indices, A.indptr), shape=(A.shape[1], A.shape[0]))
+        return _CSRRows(A.indptr, A.indices, A.data, (A.shape[1], A.shape[0]))
     return A.T
