@@ -35,6 +35,9 @@ def unit_roundoff(dtype) -> float:
 
 def gamma(p, u: float):
     """Higham's ``gamma_p = p u / (1 - p u)``; infinite when ``p u >= 1``."""
+    if isinstance(p, (int, float)):  # the common scalar case, called every iteration
+        pu = float(p) * u
+        return pu / (1.0 - pu) if pu < 1.0 else math.inf
     pu = np.asarray(p, dtype=np.float64) * u
     with np.errstate(divide="ignore"):
         out = np.where(pu < 1.0, pu / np.maximum(1.0 - pu, 0.0), np.inf)

@@ -108,3 +108,57 @@ def test_gaussian_3000_certifies_in_250_products():
     r = spectra.norm(A, method="lanczos", rtol=1e-6, seed=0)
     assert r.converged and r.upper <= (1 + 1e-6) * r.lower
     assert r.matvecs <= 250
+
+
+@pytest.mark.parametrize("kind", ["outlier", "low_rank", "flat", "decaying"])
+@pytest.mark.parametrize("shape", [(60, 40), (40, 200)])
+def test_deflation_gate_changes_no_result(monkeypatch, kind, shape):
+    """Skipping the full Ritz spectrum when Frobenius deflation cannot help leaves every number unchanged."""
+    s = spectrum(kind, min(shape)) if kind != "low_rank" else np.r_[3.0, 2.0, 1.0, np.zeros(min(shape) - 3)]
+    A = matrix_with_singular_values(s, *shape, seed=7)
+    calls = []
+    gate = lanczos.deflation_may_help
+    monkeypatch.setattr(lanczos, "deflation_may_help", lambda *a: calls.append(gate(*a)) or calls[-1])
+    gated = spectra.norm(A, method="lanczos", seed=1, maxiter=25)
+    monkeypatch.setattr(lanczos, "deflation_may_help", lambda *a: True)
+    full = spectra.norm(A, method="lanczos", seed=1, maxiter=25)
+    assert (gated.value, gated.lower, gated.upper, gated.matvecs) == (full.value, full.lower, full.upper, full.matvecs)
+    if kind == "low_rank":
+        assert any(calls)  # the Krylov space captures the whole spectrum: deflation matters and is computed
+    if kind == "flat":
+        assert not all(calls)  # ... and the gate does skip steps where it cannot
+
+
+@pytest.mark.parametrize("storage", ["row buffer", "concatenated"])
+def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage):
+    """The Lanczos basis (kept as rows of a buffer on NumPy, concatenated elsewhere) stays orthonormal,
+    and ``M V_known = V K`` holds, before and after a thick restart."""
+    from spectra.methods._gram_lanczos import GramLanczos
+
+    A = _gapped_matrix()
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    v1 = np.random.default_rng(0).standard_normal((A.shape[1], 1))
+    v1 /= np.linalg.norm(v1)
+    if storage == "concatenated":
+        monkeypatch.setattr(GramLanczos, "__init__", _concat_init(GramLanczos.__init__))
+    g = GramLanczos(op, v1, max_basis=25)
+    assert (g._rows is None) == (storage == "concatenated")
+    M = A.T @ A
+    for step in range(40):
+        if g.full():
+            g.restart(8)
+        g.step()
+        V, nK = g.V, g.known
+        assert np.max(np.abs(V.T @ V - np.eye(V.shape[1]))) < 1e-13, step
+        np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13)
+    assert g.restarts >= 1
+
+
+def _concat_init(init):
+    def wrapped(self, op, v1, max_basis):
+        init(self, op, v1, max_basis)
+        V = self.V.copy()
+        self._rows = None
+        self.V = V
+
+    return wrapped

@@ -83,6 +83,20 @@ class ArrayAPIBackend:
         xp = array_api_compat.array_namespace(X)
         return xp.linalg.qr(X)
 
+    def project_out(self, W, Q):
+        """``W - Q (Q^H W)`` twice (classical Gram-Schmidt with one reorthogonalisation) and ``Q^H W``.
+
+        ``Q`` has orthonormal columns; returns the projected ``W`` and the total coefficients ``C``
+        (``W_in = Q C + W_out``).
+        """
+        xp = array_api_compat.array_namespace(W, Q)
+        Qh = xp.conj(xp.matrix_transpose(Q))
+        c1 = xp.matmul(Qh, W)
+        W = W - xp.matmul(Q, c1)
+        c2 = xp.matmul(Qh, W)
+        W = W - xp.matmul(Q, c2)
+        return W, c1 + c2
+
     # ------------------------------------------------------------------ host transfer
     def to_host(self, x) -> np.ndarray:
         """Copy an array to a host NumPy array (the only synchronisation point)."""

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 
-__all__ = ["MethodResult", "Options", "Stopper", "deterministic_bounds", "start_vector"]
+__all__ = ["MethodResult", "Options", "Stopper", "deterministic_bounds", "padded_frobenius", "start_vector"]
 
 
 @dataclass
@@ -197,11 +197,16 @@ def isqrt_ceil(x: float) -> int:
     return math.ceil(math.sqrt(x))
 
 
+def padded_frobenius(op: Operand) -> np.ndarray:
+    """``||A||_F`` rounded up for the float64 rounding of its computation."""
+    return op.stats.fro * (1.0 + 2.0 * _bounds.gamma(op.m * op.n + 2, _bounds.unit_roundoff(np.float64)))
+
+
 def frobenius_deflation(op: Operand, ritz_values: np.ndarray, steps: int) -> np.ndarray | None:
     """``sqrt(||A||_F^2 - sum_{i>=2} theta_i^2)`` (§5), each ``theta_i`` first lowered by its rounding slack."""
     if op.stats is None or ritz_values is None:
         return None
-    fro = op.stats.fro * (1.0 + 2.0 * _bounds.gamma(op.m * op.n + 2, _bounds.unit_roundoff(np.float64)))
+    fro = padded_frobenius(op)
     slack = _bounds.krylov_rounding_pad(steps, op.u) * ritz_values[:, :1]
     rest = np.maximum(ritz_values[:, 1:] - slack, 0.0)
     tail = np.sum(rest * rest, axis=1) * (1.0 - 4.0 * ritz_values.shape[1] * _bounds.unit_roundoff(np.float64))

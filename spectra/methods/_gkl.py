@@ -45,15 +45,9 @@ class KrylovBasis:
     # ---------------------------------------------------------------- linear algebra helpers
     def _project_out(self, W, Q):
         """``W - Q (Q^H W)`` twice (classical Gram-Schmidt with one reorthogonalisation); coefficients."""
-        xp = self._xp
         if Q is None:
             return W, None
-        Qh = xp.conj(xp.matrix_transpose(Q))
-        c1 = xp.matmul(Qh, W)
-        W = W - xp.matmul(Q, c1)
-        c2 = xp.matmul(Qh, W)
-        W = W - xp.matmul(Q, c2)
-        return W, c1 + c2
+        return self.op.backend.project_out(W, Q)
 
     def _orthonormalise(self, W, Q, cols: int):
         """Orthonormal basis of ``W`` against ``Q``: ``W = Q C + W_new R``; returns (W_new, C, R) with R on host.

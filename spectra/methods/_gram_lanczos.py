@@ -21,15 +21,44 @@ class GramLanczos(KrylovBasis):
     """Single-vector Lanczos on ``Â^H Â`` for a batch of matrices."""
 
     def __init__(self, op: Operand, v1, max_basis: int):
+        self._rows = None
         super().__init__(op, v1, max_basis)
+        if isinstance(v1, np.ndarray):
+            # NumPy: the basis vectors are the rows of one buffer, appended in place (no copy of the basis per
+            # step); pages of the buffer that are never reached are never touched
+            self._rows = np.empty((*v1.shape[:-2], self.max_basis + 1, v1.shape[-2]), dtype=v1.dtype)
+            self.V = v1
         self.K = np.zeros((op.B, 1, 0), dtype=self._dtype)
+        self._tridiagonal = None
+
+    @property
+    def V(self):
+        """The basis ``batch + (n, nV)``: a view of the row buffer on NumPy."""
+        if self._rows is None:
+            return self._V
+        return np.swapaxes(self._rows[..., : self._nV, :], -1, -2)
+
+    @V.setter
+    def V(self, value) -> None:
+        if self._rows is None:
+            self._V = value
+            return
+        self._nV = value.shape[-1]
+        self._rows[..., : self._nV, :] = np.swapaxes(value, -1, -2)
+
+    def _append(self, w) -> None:
+        if self._rows is None:
+            self.V = self._xp.concat([self.V, w], axis=-1)
+            return
+        self._rows[..., self._nV, :] = w[..., 0]
+        self._nV += 1
 
     @property
     def known(self) -> int:
         return self.K.shape[2]
 
     def step(self) -> None:
-        op, xp = self.op, self._xp
+        op = self.op
         nV, nK = self.V.shape[-1], self.known
         W = op.gram(self.V[..., nK : nK + 1])
         W, C = self._project_out(W, self.V)
@@ -48,18 +77,21 @@ class GramLanczos(KrylovBasis):
         K[:, :nV, :nK] = self.K
         K[:, :nV, nK] = C[:, :, 0]
         K[:, nV, nK] = beta
-        self.V = xp.concat([self.V, W * op.from_host(inv[:, None, None])], axis=-1)
+        self._append(W * op.from_host(inv[:, None, None]))
         self.K = K
 
     # ---------------------------------------------------------------- Ritz values
     def tridiagonal(self) -> tuple[np.ndarray, np.ndarray]:
         """Lanczos tridiagonal of ``M``: ``a_1..a_k`` and ``b_1..b_k`` (``b_k`` couples to the pending vector)."""
+        if self._tridiagonal is not None and self._tridiagonal[0] is self.K:
+            return self._tridiagonal[1]  # K is replaced, never modified, by step() and restart()
         nK = self.known
         idx = np.arange(nK)
         a = np.real(self.K[:, idx, idx])
         b = np.zeros_like(a)
         rows = np.minimum(idx + 1, self.K.shape[1] - 1)
         b[:, :] = np.where(idx + 1 < self.K.shape[1], np.abs(self.K[:, rows, idx]), 0.0)
+        self._tridiagonal = (self.K, (a, b))
         return a, b
 
     def ritz(self, need_all: bool = False):

@@ -26,6 +26,7 @@ from ._common import (
     exact_if_exhausted,
     frobenius_deflation,
     krylov_finish,
+    padded_frobenius,
     start_vector,
 )
 from ._gram_lanczos import GramLanczos
@@ -71,6 +72,23 @@ def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray) -> np.nd
     return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
 
 
+def deflation_may_help(gkl: GramLanczos, op: Operand, upper: np.ndarray, theta_prev: np.ndarray) -> bool:
+    """Could Frobenius deflation (§5) lower ``upper`` at this step? Decides whether all Ritz values are needed.
+
+    The sum of all squared Ritz values is the trace of the projected ``M``, and the top one is at least
+    ``theta_prev`` (Ritz values only grow), so the deflated tail is at most ``trace - theta_prev^2``
+    (padded far beyond the eigensolver's rounding). If even that tail leaves the deflation bound at or
+    above ``upper``, the full eigendecomposition it needs (the costliest host step) is skipped.
+    """
+    if op.stats is None:
+        return False
+    nK = gkl.known
+    trace = np.real(np.trace(gkl.K[:, :nK, :nK], axis1=1, axis2=2))
+    tail = np.maximum(trace - theta_prev**2, 0.0) + 1e-8 * np.abs(trace)
+    best_case = np.sqrt(np.maximum(padded_frobenius(op) ** 2 - tail, 0.0))
+    return bool(np.any(best_case < upper))
+
+
 def basis_size(op: Operand) -> int:
     """Vectors kept before a restart: as many as fit in :data:`BASIS_BYTES`, within [MIN_BASIS, MAX_BASIS]."""
     per_vector = max(1, op.n * op.B * op.np_dtype.itemsize)
@@ -106,7 +124,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             gkl.restart(keep)
             frozen[:] = True
         gkl.step()
-        theta, x, y, allv = gkl.ritz(need_all=op.stats is not None)
+        theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta))
         pad = 1.0 + _bounds.krylov_rounding_pad(it, op.u)
         prob_up = None
         if not frozen.all():
