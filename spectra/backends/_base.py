@@ -90,7 +90,9 @@ class ArrayAPIBackend:
         (``W_in = Q C + W_out``).
         """
         xp = array_api_compat.array_namespace(W, Q)
-        Qh = xp.conj(xp.matrix_transpose(Q))
+        Qh = xp.matrix_transpose(Q)
+        if xp.isdtype(Q.dtype, "complex floating"):
+            Qh = xp.conj(Qh)  # not for real Q: conj would copy the whole basis
         c1 = xp.matmul(Qh, W)
         W = W - xp.matmul(Q, c1)
         c2 = xp.matmul(Qh, W)
