@@ -48,7 +48,7 @@ def _check(Y, Z, A, X, c, adjoint, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("k", [1, 3, 16])
 def test_dense_gram_matches_numpy(dtype, shape, order, k):
     be = NumbaBackend()
     A = np.asarray(_rand(shape, dtype), order=order)

@@ -6,10 +6,15 @@ skipped (NotImplementedError, as in SciPy's suite) when a peer's answer is wrong
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import scipy.linalg
 import scipy.linalg.interpolative as sli
 from scipy.sparse.linalg import svds
+
+import spectra
+from spectra.backends import available_backends
 
 from .common import DENSE, SPARSE, dense_problem, has, rel_error, sparse_problem
 
@@ -106,3 +111,35 @@ class TimeSparsePeers(TimeDensePeers):
 
     def peakmem_norm(self, peer, problem):
         self.f(self.A)
+
+
+class LanczosAgainstArpack:
+    """Certified Lanczos (``rtol=1e-6``) against ``svds(A, k=1, solver="arpack")`` (default tolerance) on
+    the 3000 x 3000 Gaussian, timed alternately in one process (best of 3 each): the ratio does not depend
+    on how busy the machine was between benchmarks. ARPACK runs with its usual BLAS threads."""
+
+    params = [b for b in ("numpy", "numba") if b in available_backends()]
+    param_names = ["backend"]
+    timeout = 600
+
+    def setup(self, backend):
+        self.A, _ = dense_problem("gaussian")
+        self.spectra = lambda: spectra.norm(self.A, method="lanczos", backend=backend, rtol=1e-6)
+        self.arpack = lambda: svds(self.A, k=1, solver="arpack", return_singular_vectors=False, random_state=0)
+        self.spectra()  # JIT and thread-pool set-up outside the timings
+        self.arpack()
+
+    def track_time_ratio(self, backend):
+        t_spectra, t_arpack = np.inf, np.inf
+        for _ in range(3):
+            t_arpack = min(t_arpack, _seconds(self.arpack))
+            t_spectra = min(t_spectra, _seconds(self.spectra))
+        return t_spectra / t_arpack
+
+    track_time_ratio.unit = "spectra time / ARPACK time"
+
+
+def _seconds(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0

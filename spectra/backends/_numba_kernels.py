@@ -6,11 +6,14 @@
 
 in one read of every row, over ``nb`` row blocks (``nb`` is passed in: a kernel that asks Numba for its
 thread count cannot be cached): each row's dot products are formed, scaled by ``c``, and immediately
-scattered into a per-block accumulator of ``Z`` while the row is still in cache. Rows are processed eight at
-a time so every accumulator update serves eight rows. Blocks run in parallel; their accumulators are
-reduced in a fixed order, so the result is deterministic for a fixed thread count. The batched kernel
-runs one small matrix per task. The adjoint products (``A (A^H X)`` for a Fortran-ordered ``A`` or a
-CSC matrix) reuse the same kernels through ``conj(B conj(X))`` identities in :mod:`spectra.backends.numba`.
+scattered into a per-block accumulator of ``Z`` while the row is still in cache. Rows are processed eight
+at a time so every accumulator update serves eight rows, and each group of eight serves every column of
+``X`` while it is in cache, so ``A`` is read once whatever the number of columns. Blocks run in parallel;
+their accumulators are reduced in a fixed order, so the result is deterministic for a fixed thread count.
+The batched kernel runs one small matrix per task. The adjoint products (``A (A^H X)`` for a
+Fortran-ordered ``A`` or a CSC matrix) reuse the same kernels through ``conj(B conj(X))`` identities in
+:mod:`spectra.backends.numba`. The entry-statistics kernels read ``A`` once for ``max |a_ij|`` and for
+the deterministic bounds' sums.
 """
 
 from __future__ import annotations
@@ -69,17 +72,18 @@ def _reduce_blocks(acc, Z):
 def dense_gram(B, X, c, Y, Z, nb):
     m, n = B.shape
     k = X.shape[1]
+    XT = np.ascontiguousarray(X.T)  # unit-stride columns of X let the dot products vectorise
     acc = np.zeros((nb, k, n), dtype=Z.dtype)
     for blk in numba.prange(nb):
         r0 = blk * m // nb
         r1 = (blk + 1) * m // nb
-        for col in range(k):
-            x = np.ascontiguousarray(X[:, col])  # a unit-stride x lets the dot products vectorise
-            za = acc[blk, col]
-            i = r0
-            while i + 8 <= r1:  # eight rows per sweep: every accumulator update serves eight rows
-                b0, b1, b2, b3 = B[i], B[i + 1], B[i + 2], B[i + 3]
-                b4, b5, b6, b7 = B[i + 4], B[i + 5], B[i + 6], B[i + 7]
+        i = r0
+        while i + 8 <= r1:  # eight rows per sweep, used for every column of X while in cache: A is read once
+            b0, b1, b2, b3 = B[i], B[i + 1], B[i + 2], B[i + 3]
+            b4, b5, b6, b7 = B[i + 4], B[i + 5], B[i + 6], B[i + 7]
+            for col in range(k):
+                x = XT[col]
+                za = acc[blk, col]
                 s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = za[0] * 0
                 for j in range(n):
                     xj = x[j]
@@ -105,9 +109,12 @@ def dense_gram(B, X, c, Y, Z, nb):
                         + np.conj(b6[j]) * s6
                         + np.conj(b7[j]) * s7
                     )
-                i += 8
-            while i < r1:
-                bi = B[i]
+            i += 8
+        while i < r1:
+            bi = B[i]
+            for col in range(k):
+                x = XT[col]
+                za = acc[blk, col]
                 s = za[0] * 0
                 for j in range(n):
                     s += bi[j] * x[j]
@@ -115,7 +122,7 @@ def dense_gram(B, X, c, Y, Z, nb):
                 s = s * c
                 for j in range(n):
                     za[j] += np.conj(bi[j]) * s
-                i += 1
+            i += 1
     _reduce_blocks(acc, Z)
 
 
