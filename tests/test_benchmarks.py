@@ -97,3 +97,29 @@ def test_benchmark_class_runs(cls, monkeypatch):
     finally:
         if hasattr(bench, "teardown"):
             bench.teardown(*args)
+
+
+def test_reference_products_run_with_their_own_blas_threads(monkeypatch):
+    """Regression: the NumPy reference of the Gram-pass benchmarks was timed inside the numba backend's
+    context, with BLAS limited to one thread, which inflated the reported speedups (3.3x instead of 1.7x)."""
+    pytest.importorskip("numba")
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    baseline = blas_threads()
+    if baseline == 1:
+        pytest.skip("BLAS runs one thread here: nothing to tell apart")
+    monkeypatch.setenv("SPECTRA_BENCH_SMALL", "1")
+    monkeypatch.syspath_prepend(str(BENCH))
+    bench_primitives = importlib.import_module("benchmarks.bench_primitives")
+    bench = bench_primitives.DenseGramPass()
+    bench.setup("numba", next(iter(bench_primitives.SHAPES)))
+    try:
+        seen = []
+        bench._reference_best(lambda: seen.append(blas_threads()), repeat=1)
+        assert seen == [baseline]
+        assert blas_threads() == 1  # spectra's side is still timed inside the context
+    finally:
+        bench.teardown()
