@@ -1,7 +1,9 @@
 """Numba backend: the Gram product ``A^H (A x)`` (or ``A (A^H x)``) in ONE read of ``A``.
 
-Overrides only what it accelerates (:meth:`gram` for dense 2-D arrays, stacks and CSR/CSC matrices);
-everything else is the NumPy/SciPy reference. Which side is fused follows the memory layout:
+Overrides only what it accelerates (:meth:`gram` for dense 2-D arrays, stacks and CSR/CSC matrices;
+:meth:`max_abs` and :meth:`abs_stats`, the entry statistics behind the scaling and the deterministic
+bounds, in one read of a dense matrix); everything else is the NumPy/SciPy reference. Which side is
+fused follows the memory layout:
 
 ===============  ==========================  =====================================
 input            one-read Gram product       kernel
