@@ -10,7 +10,7 @@ process (best of three calls each) and prints the ratios; ARPACK's products are 
 from __future__ import annotations
 
 import sys
-import time
+import timeit
 
 import numpy as np
 import scipy.sparse.linalg as sla
@@ -19,12 +19,7 @@ import spectra
 
 
 def best_of(f, repeat: int = 3) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return min(timeit.repeat(f, number=1, repeat=repeat))
 
 
 def main(rounds: int = 5) -> None:
