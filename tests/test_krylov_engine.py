@@ -130,7 +130,8 @@ def test_deflation_gate_changes_no_result(monkeypatch, kind, shape):
 
 
 @pytest.mark.parametrize("storage", ["row buffer", "concatenated"])
-def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage):
+@pytest.mark.parametrize("max_basis", [25, 150])
+def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage, max_basis):
     """The Lanczos basis (kept as rows of a buffer on NumPy, concatenated elsewhere) stays orthonormal,
     and ``M V_known = V K`` holds, before and after a thick restart."""
     from spectra.methods._gram_lanczos import GramLanczos
@@ -141,17 +142,21 @@ def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage):
     v1 /= np.linalg.norm(v1)
     if storage == "concatenated":
         monkeypatch.setattr(GramLanczos, "__init__", _concat_init(GramLanczos.__init__))
-    g = GramLanczos(op, v1, max_basis=25)
+    g = GramLanczos(op, v1, max_basis=max_basis)
     assert (g._rows is None) == (storage == "concatenated")
+    if g._rows is not None:  # regression: the buffer once reserved max_basis rows up front (24 GB for n = 1e7)
+        assert g._rows.shape[-2] <= 64
     M = A.T @ A
-    for step in range(40):
+    for step in range(90):
         if g.full():
             g.restart(8)
         g.step()
         V, nK = g.V, g.known
         assert np.max(np.abs(V.T @ V - np.eye(V.shape[1]))) < 1e-13, step
         np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13)
-    assert g.restarts >= 1
+    assert g.restarts >= (1 if max_basis == 25 else 0)
+    if g._rows is not None and max_basis == 150:
+        assert g._rows.shape[-2] == 128  # grew by doubling, past its first 64 rows
 
 
 def _concat_init(init):

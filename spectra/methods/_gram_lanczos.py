@@ -16,6 +16,9 @@ from ._gkl import KrylovBasis
 
 __all__ = ["GramLanczos"]
 
+#: rows the basis buffer starts with (it doubles when full)
+_FIRST_ROWS = 64
+
 
 class GramLanczos(KrylovBasis):
     """Single-vector Lanczos on ``Â^H Â`` for a batch of matrices."""
@@ -24,9 +27,10 @@ class GramLanczos(KrylovBasis):
         self._rows = None
         super().__init__(op, v1, max_basis)
         if isinstance(v1, np.ndarray):
-            # NumPy: the basis vectors are the rows of one buffer, appended in place (no copy of the basis per
-            # step); pages of the buffer that are never reached are never touched
-            self._rows = np.empty((*v1.shape[:-2], self.max_basis + 1, v1.shape[-2]), dtype=v1.dtype)
+            # NumPy: the basis vectors are the rows of a buffer, appended in place instead of copying the
+            # whole basis at every step; the buffer doubles when full, up to the basis limit, so it never
+            # holds much more than the vectors computed
+            self._rows = np.empty((*v1.shape[:-2], min(self.max_basis + 1, _FIRST_ROWS), v1.shape[-2]), v1.dtype)
             self.V = v1
         self.K = np.zeros((op.B, 1, 0), dtype=self._dtype)
         self._tridiagonal = None
@@ -50,6 +54,12 @@ class GramLanczos(KrylovBasis):
         if self._rows is None:
             self.V = self._xp.concat([self.V, w], axis=-1)
             return
+        cap = self._rows.shape[-2]
+        if self._nV == cap:
+            shape = (*self._rows.shape[:-2], min(2 * cap, self.max_basis + 1), self._rows.shape[-1])
+            grown = np.empty(shape, dtype=self._rows.dtype)
+            grown[..., :cap, :] = self._rows
+            self._rows = grown
         self._rows[..., self._nV, :] = w[..., 0]
         self._nV += 1
 
