@@ -206,6 +206,18 @@ def test_kernels_under_disable_jit():
             X3 = rng.standard_normal((2, 3, 1)).astype(dt)
             Y, Z = be.gram(A3, X3)
             assert np.allclose(Z, A3.conj().swapaxes(-1, -2) @ (A3 @ X3))
+            for order in "CF":  # one-read entry statistics
+                A = np.asarray(rng.standard_normal((7, 5)).astype(dt), order=order)
+                a = np.abs(A)
+                assert np.isclose(be.max_abs(A)[0], a.max())
+                st = be.abs_stats(A, np.array([2.0]), np.array([0.5]))
+                assert np.isclose(st.fro[0], np.sqrt((a**2).sum()))
+                assert np.isclose(st.maxcol[0], np.sqrt((a**2).sum(axis=0).max()))
+                assert np.isclose(st.maxrow[0], np.sqrt((a**2).sum(axis=1).max()))
+                G = a.T @ a if order == "C" else a @ a.T
+                assert np.isclose(st.gersh[0], np.sqrt(G.sum(axis=1).max()))
+                A[2, 3] = np.nan
+                assert np.isnan(be.max_abs(A)[0])
         import numba
         assert numba.config.DISABLE_JIT
         print("ok")

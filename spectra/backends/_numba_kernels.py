@@ -193,7 +193,7 @@ def csr_gram(indptr, indices, data, X, c, Y, Z, bounds):
     _reduce_blocks(acc.transpose(0, 2, 1), Z)
 
 
-def _wide_abs(x):  # pragma: no cover - replaced by the overload below inside kernels
+def _wide_abs(x):  # plain Python (NUMBA_DISABLE_JIT); compiled kernels use the overload below
     return abs(np.complex128(x)) if np.iscomplexobj(x) else abs(np.float64(x))
 
 
