@@ -9,8 +9,9 @@ import spectra
 from spectra._operand import make_operand
 from spectra._testing import matrix_with_singular_values, spectrum
 from spectra.backends.numpy import NumPyBackend
-from spectra.methods import _gkl, lanczos
+from spectra.methods import lanczos
 from spectra.methods._common import Options
+from spectra.methods._gram_lanczos import GramLanczos
 
 from .conftest import oracle
 
@@ -25,7 +26,7 @@ def _run_engine(A, steps, b=1):
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
     rng = np.random.default_rng(0)
     V1, _ = np.linalg.qr(rng.standard_normal((A.shape[1], b)))
-    g = _gkl.BlockGKL(op, V1, max_basis=10_000)
+    g = GramLanczos(op, V1, max_basis=10_000, keep_images=True)
     for _ in range(steps):
         g.step()
     return g
@@ -41,7 +42,9 @@ def test_bases_stay_orthonormal_and_projection_exact(b):
     A = _gapped_matrix()
     g = _run_engine(A, 30, b)
     assert _orthogonality_loss(g) < 1e-13
-    np.testing.assert_allclose(g.U.T @ A @ g.V, g.K[0], atol=1e-14)
+    nK = g.known
+    np.testing.assert_allclose(A.T @ A @ g.V[:, :nK], g.V @ g.K[0], atol=1e-14)
+    np.testing.assert_allclose(g.images, A @ g.V[:, :nK], atol=1e-14)  # the images are A V_known
     theta = g.ritz()[0]
     assert theta[0] <= 1.0 * (1 + 1e-14)
 
@@ -58,7 +61,7 @@ def test_guard_fails_without_reorthogonalisation(monkeypatch):
         full[..., -1:, :] = c
         return W - last @ c, full
 
-    monkeypatch.setattr(_gkl.BlockGKL, "_project_out", local_only)
+    monkeypatch.setattr(GramLanczos, "_project_out", local_only)
     g = _run_engine(_gapped_matrix(), 30)
     assert _orthogonality_loss(g) > 1e-3
 
@@ -134,8 +137,6 @@ def test_deflation_gate_changes_no_result(monkeypatch, kind, shape):
 def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage, max_basis):
     """The Lanczos basis (kept as rows of a buffer on NumPy, concatenated elsewhere) stays orthonormal,
     and ``M V_known = V K`` holds, before and after a thick restart."""
-    from spectra.methods._gram_lanczos import GramLanczos
-
     A = _gapped_matrix()
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
     v1 = np.random.default_rng(0).standard_normal((A.shape[1], 1))
@@ -143,9 +144,10 @@ def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage, max
     if storage == "concatenated":
         monkeypatch.setattr(GramLanczos, "__init__", _concat_init(GramLanczos.__init__))
     g = GramLanczos(op, v1, max_basis=max_basis)
-    assert (g._rows is None) == (storage == "concatenated")
-    if g._rows is not None:  # regression: the buffer once reserved max_basis rows up front (24 GB for n = 1e7)
-        assert g._rows.shape[-2] <= 64
+    rows = lambda: g._store._rows  # noqa: E731
+    assert (rows() is None) == (storage == "concatenated")
+    if rows() is not None:  # regression: the buffer once reserved max_basis rows up front (24 GB for n = 1e7)
+        assert rows().shape[-2] <= 64
     M = A.T @ A
     for step in range(90):
         if g.full():
@@ -155,15 +157,84 @@ def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage, max
         assert np.max(np.abs(V.T @ V - np.eye(V.shape[1]))) < 1e-13, step
         np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13)
     assert g.restarts >= (1 if max_basis == 25 else 0)
-    if g._rows is not None and max_basis == 150:
-        assert g._rows.shape[-2] == 128  # grew by doubling, past its first 64 rows
+    if rows() is not None and max_basis == 150:
+        assert rows().shape[-2] == 128  # grew by doubling, past its first 64 rows
 
 
 def _concat_init(init):
     def wrapped(self, op, v1, max_basis):
         init(self, op, v1, max_basis)
         V = self.V.copy()
-        self._rows = None
+        self._store._rows = None
         self.V = V
 
     return wrapped
+
+
+@pytest.mark.parametrize("b", [3, 8])
+def test_block_gram_lanczos_restart_keeps_projection_and_images(b):
+    """Block engine (randomized): ``M V_known = V K`` and ``images = Â V_known`` hold across thick restarts."""
+    A = _gapped_matrix()
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    V1, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((A.shape[1], b)))
+    g = GramLanczos(op, V1, max_basis=6 * b, keep_images=True)
+    M = A.T @ A
+    for step in range(12):
+        if g.full():
+            g.restart(2 * b)
+        g.step()
+        V, nK = g.V, g.known
+        assert V.shape[1] == nK + g.n_pending
+        assert np.max(np.abs(V.T @ V - np.eye(V.shape[1]))) < 1e-13, step
+        np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13)
+        np.testing.assert_allclose(g.images, A @ V[:, :nK], atol=1e-13)
+    assert g.restarts >= 2
+    theta = g.ritz()[0][0]
+    assert abs(theta - oracle(A)) <= 1e-12 * oracle(A)
+
+
+@pytest.mark.parametrize("store_kind", ["buffer", "concatenated"])
+def test_column_store_matches_concatenation(store_kind):
+    """Appends (chunked transposing copies, doubling growth up to the limit) give the concatenated columns."""
+    from spectra.methods._krylov import FIRST_ROWS, ColumnStore
+
+    rng = np.random.default_rng(5)
+    n = 10_000  # more rows than one copy chunk
+    blocks = [rng.standard_normal((2, n, k)) for k in (3, 1, 40, 16, 30)]
+    store = ColumnStore(blocks[0], limit=90, xp=np)
+    if store_kind == "concatenated":
+        store._rows, store._cols = None, blocks[0]
+    for blk in blocks[1:]:
+        store.append(blk)
+    np.testing.assert_array_equal(store.array, np.concatenate(blocks, axis=-1))
+    if store_kind == "buffer":
+        assert store._rows.shape[-2] == 90  # 64 -> capped at the limit
+        assert FIRST_ROWS == 64
+    store.array = blocks[2]  # replacing (a restart) keeps the buffer
+    np.testing.assert_array_equal(store.array, blocks[2])
+
+
+@pytest.mark.parametrize("rank", [5, 200])
+def test_block_engine_qr_paths(monkeypatch, rank):
+    """Full-rank blocks take CholeskyQR2; rank-deficient ones fall back to Householder. Both keep the basis
+    orthonormal and ``M V_known = V K`` exact to rounding."""
+    s = np.r_[np.linspace(2.0, 1.0, rank), np.zeros(200 - rank)]
+    A = matrix_with_singular_values(s, 260, 200, seed=4)
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    householder = []
+    qr = op.backend.qr
+    monkeypatch.setattr(op.backend, "qr", lambda X: householder.append(1) or qr(X))
+    V1, _ = np.linalg.qr(np.random.default_rng(2).standard_normal((200, 8)))
+    g = GramLanczos(op, V1, max_basis=10_000)
+    M = A.T @ A
+    for _ in range(3):
+        g.step()
+        V, nK = g.V, g.known
+        assert np.max(np.abs(V.T @ V - np.eye(V.shape[1]))) < 1e-13
+        np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13 * 4)
+    # rank 5: the first step's image is already rank-deficient; rank 200: no Householder at all
+    assert (len(householder) > 0) == (rank == 5)
+    theta = g.ritz()[0][0]
+    assert theta <= 2.0 * (1 + 1e-14)
+    if rank == 5:  # the block of 8 captured the whole range at the first step
+        assert abs(theta - 2.0) <= 1e-12 * 2

@@ -1,12 +1,17 @@
 """``method="randomized"``: block Krylov from a Gaussian block, Rayleigh-Ritz over the whole space.
 
+The engine is block Lanczos on ``M = Â^H Â`` (:class:`._gram_lanczos.GramLanczos` with block size ``b``):
+one Gram pass per step, which fused backends compute in one read of ``A`` for the whole block. The pass
+also returns the images ``Â V``, which are kept (no extra product).
+
 - lower: ``||Â x|| / ||x||`` for the top Ritz vector of the block Krylov space, certified (§6c);
 - upper: the minimum of
   * the block-Dixon bound (docs/bounds.md §4c) on the event ``||Omega^H z_1||^2 >= x_delta``, with
-    ``||W_i||`` computed exactly from the projection (``W_i = (Â or Â^H)^i Omega`` lies in the bases);
-  * the residual-probe bound (§4b) ``sqrt(||U^H Â||^2 + R^2)`` with :data:`PROBES` fresh Gaussian
-    probes; checked after every pass, so check ``j`` is given ``delta_2 * 6 / (pi^2 j^2)`` (a union
-    bound valid for adaptive stopping);
+    ``||W_i||`` computed exactly from the projection: ``W_2i = M^i Omega`` lies in the basis and
+    ``||W_2i+1||^2 = ||W_2i^H M W_2i||``;
+  * the residual-probe bound (§4b) ``sqrt(||Â V||^2 + R^2)`` with :data:`PROBES` fresh Gaussian probes
+    ``w``, ``R`` from ``||Â (I - V V^H) w|| = ||Â w - (Â V)(V^H w)||``; checked after every pass, so
+    check ``j`` is given ``delta_2 * 6 / (pi^2 j^2)`` (a union bound valid for adaptive stopping);
   * Frobenius deflation and the other deterministic bounds (§5).
 
 The failure probability is split only across the two independent draws: ``delta_1 = delta_2 = delta/2``.
@@ -29,7 +34,7 @@ from ._common import (
     frobenius_deflation,
     krylov_finish,
 )
-from ._gkl import BlockGKL
+from ._gram_lanczos import GramLanczos
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "PROBES", "run"]
 
@@ -46,6 +51,29 @@ def _spectral_norms(c: np.ndarray) -> np.ndarray:
     return np.linalg.svd(c, compute_uv=False)[:, 0]
 
 
+def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int, x_delta: float, pad: float):
+    """Block-Dixon bounds (§4c) from ``W_2it-1`` and ``W_2it``, and the coordinates of ``W_2it``.
+
+    ``c_v`` holds the coordinates of ``W_2it-2 / exp(log_w)`` in the known basis (spectral norm 1), and
+    ``M V_known = V K``. Then ``||W_2it-1||^2 = ||c^H T c||`` with ``T = V_known^H M V_known``, and
+    ``W_2it = V (K c)``.
+    """
+    nK = K.shape[2]
+    T = K[:, :nK, :]
+    T = 0.5 * (T + np.conj(np.swapaxes(T, 1, 2)))
+    G = np.conj(np.swapaxes(c_v, 1, 2)) @ T @ c_v
+    odd = np.sqrt(np.maximum(np.linalg.eigvalsh(G)[:, -1], 0.0))
+    c_v = K @ c_v
+    nrm = _spectral_norms(c_v)
+    with np.errstate(divide="ignore"):
+        log_odd = log_w + np.log(odd)
+        log_w = log_w + np.log(nrm)
+    c_v = c_v / np.where(nrm > 0, nrm, 1.0)[:, None, None]
+    half = 0.5 * math.log(x_delta)
+    candidates = [np.exp((log_odd - half) / (2 * it - 1)) * pad, np.exp((log_w - half) / (2 * it)) * pad]
+    return candidates, c_v, log_w
+
+
 def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = KEEP) -> MethodResult:
     stop = Stopper(op, opts, "randomized")
     b = min(opts.block_size or DEFAULT_BLOCK_SIZE, op.n)
@@ -59,42 +87,34 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
     c_v = c_v / np.exp(log_w)[:, None, None]
 
     r = PROBES
-    Z = op.matmat(op.from_host(op.random(opts.rng, r)))  # Â w for fresh probes, kept for every check
+    probes = op.from_host(op.random(opts.rng, r))
+    Z = op.matmat(probes)  # Â w for fresh probes, kept for every check
 
-    gkl = BlockGKL(op, V1, max_basis)
+    xp = op.xp
+    gkl = GramLanczos(op, V1, max_basis, keep_images=True)
     frozen = False
     for it in range(1, opts.maxiter + 1):
         if gkl.full():
             gkl.restart(keep)
             frozen = True
         gkl.step()
-        K = gkl.K
-        K.shape[1]
+        nK = gkl.known
         pad = 1.0 + _bounds.krylov_rounding_pad(it * b, op.u)
+        theta, x, y, allv = gkl.ritz(need_all=True)
         candidates = []
-        if not frozen:  # W_{2it-1} = Â W_{2it-2} and W_{2it} = Â^H W_{2it-1}, in basis coordinates
-            rows = c_v.shape[1]
-            for i, mat in ((2 * it - 1, K[:, :, :rows]), (2 * it, np.conj(np.swapaxes(K, 1, 2)))):
-                c_v = mat @ c_v
-                nrm = _spectral_norms(c_v)
-                with np.errstate(divide="ignore"):
-                    log_w = log_w + np.log(nrm)
-                c_v = c_v / np.where(nrm > 0, nrm, 1.0)[:, None, None]
-                candidates.append(np.exp((log_w - 0.5 * math.log(x_delta)) / i) * pad)
-        # residual probes: ||(I - U U^H) Â w_l||, projected against the current left basis
-        xp = op.xp
-        Uh = xp.conj(xp.matrix_transpose(gkl.U))
-        Zp = Z - xp.matmul(gkl.U, xp.matmul(Uh, Z))
-        Zp = Zp - xp.matmul(gkl.U, xp.matmul(Uh, Zp))
-        resid = np.max(op.col_norms(Zp), axis=1)
+        if not frozen:  # W_i in basis coordinates
+            dixon, c_v, log_w = _dixon_candidates(gkl.K, c_v, log_w, it, x_delta, pad)
+            candidates += dixon
+        # residual probes: ||Â (I - V V^H) w_l|| = ||Â w_l - (Â V)(V^H w_l)||, with the kept images Â V
+        Vk = gkl.V[..., :nK]
+        coef = xp.matmul(xp.conj(xp.matrix_transpose(Vk)) if op.is_complex else xp.matrix_transpose(Vk), probes)
+        resid = np.max(op.col_norms(Z - xp.matmul(gkl.images, coef)), axis=1)
         s_j = _bounds.probe_threshold(r, delta2 * 6.0 / (math.pi**2 * it**2), op.is_complex)
-        head = _spectral_norms(K)  # ||U^H Â||
-        candidates.append(np.sqrt(head**2 + (resid / s_j) ** 2) * pad)
-        theta, x, _y, allv = gkl.ritz(need_all=True)
+        candidates.append(np.sqrt(theta**2 + (resid / s_j) ** 2) * pad)
         with np.errstate(divide="ignore", invalid="ignore"):
-            residual = np.where(theta > 0, gkl.residual(x) / np.where(theta > 0, theta, 1.0), 0.0)
-        full_breakdown = np.linalg.norm(gkl.pending().reshape(op.B, -1), axis=1) <= 8 * op.u * theta
-        gkl.breakdown |= full_breakdown
+            residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
+        coupling = np.linalg.norm(gkl.K[:, nK:, :].reshape(op.B, -1), axis=1)
+        gkl.breakdown |= coupling <= 8 * op.u * np.maximum(theta**2, np.finfo(np.float64).tiny)
         if gkl.breakdown.any():  # invariant block Krylov space: the Ritz value is sigma_1 (a.s.)
             candidates.append(np.where(gkl.breakdown, theta * pad, np.inf))
         done = stop.update(

@@ -1,0 +1,164 @@
+"""State and Gram-Schmidt helpers of the Krylov engines (:mod:`._gram_lanczos`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._operand import Operand
+
+__all__ = ["ColumnStore", "KrylovBasis"]
+
+#: rows a column store starts with (it doubles when full)
+FIRST_ROWS = 64
+#: rows of the source copied at a time when a block is transposed into the store (cache-sized chunks)
+_CHUNK = 4096
+
+
+class ColumnStore:
+    """Columns ``batch + (n, k)`` appended over time, e.g. a Krylov basis.
+
+    On NumPy the columns are the rows of a buffer, appended in place instead of copying every column at
+    each append; the buffer doubles when full, up to ``limit`` rows, so it never holds much more than
+    the columns stored. Other namespaces concatenate.
+    """
+
+    def __init__(self, first, limit: int, xp):
+        self._xp, self._limit = xp, limit
+        self._rows = None
+        if isinstance(first, np.ndarray):
+            rows = min(limit, max(FIRST_ROWS, first.shape[-1]))
+            self._rows = np.empty((*first.shape[:-2], rows, first.shape[-2]), first.dtype)
+        self.array = first
+
+    @property
+    def array(self):
+        """The columns ``batch + (n, k)``: a view of the row buffer on NumPy."""
+        if self._rows is None:
+            return self._cols
+        return np.swapaxes(self._rows[..., : self._k, :], -1, -2)
+
+    @array.setter
+    def array(self, value) -> None:
+        if self._rows is None:
+            self._cols = value
+            return
+        self._k = 0
+        self.append(value)
+
+    def append(self, w) -> None:
+        if self._rows is None:
+            self._cols = self._xp.concat([self._cols, w], axis=-1)
+            return
+        cap, new = self._rows.shape[-2], w.shape[-1]
+        if self._k + new > cap:
+            rows = min(max(2 * cap, self._k + new), max(self._limit, self._k + new))
+            grown = np.empty((*self._rows.shape[:-2], rows, self._rows.shape[-1]), dtype=self._rows.dtype)
+            grown[..., : self._k, :] = self._rows[..., : self._k, :]
+            self._rows = grown
+        dest = self._rows[..., self._k : self._k + new, :]
+        for i in range(0, w.shape[-2], _CHUNK):  # a transposing copy in cache-sized chunks (3x faster)
+            dest[..., i : i + _CHUNK] = np.swapaxes(w[..., i : i + _CHUNK, :], -1, -2)
+        self._k += new
+
+
+class KrylovBasis:
+    """State and Gram-Schmidt helpers shared by the Krylov engines (one per batch of matrices)."""
+
+    def __init__(self, op: Operand, V1, max_basis: int):
+        self.op = op
+        self.b = V1.shape[-1]
+        self.V = V1
+        self.steps = 0
+        self.restarts = 0
+        self.n_pending = self.b
+        #: the right basis spans the whole space: the projection is A itself (exact Ritz values)
+        self.exhausted = False
+        self.max_basis = max(max_basis, 3 * self.b)
+        self.breakdown = np.zeros(op.B, dtype=bool)
+        self._xp = op.xp
+        self._dtype = np.complex128 if op.is_complex else np.float64
+
+    def right_vector(self, y: np.ndarray):
+        """Device ``V[:, :k] y`` (``batch + (n, 1)``) for host coordinates ``y`` ``(B, k)``."""
+        k = y.shape[1]
+        return self._xp.matmul(self.V[..., :k], self.op.from_host(y[:, :, None]))
+
+    def full(self) -> bool:
+        return not self.exhausted and self.V.shape[-1] + self.b > self.max_basis
+
+    # ---------------------------------------------------------------- linear algebra helpers
+    def _project_out(self, W, Q):
+        """``W - Q (Q^H W)`` twice (classical Gram-Schmidt with one reorthogonalisation); coefficients."""
+        if Q is None:
+            return W, None
+        return self.op.backend.project_out(W, Q)
+
+    def _orthonormalise(self, W, Q, cols: int):
+        """Orthonormal basis of ``W`` against ``Q``: ``W = Q C + W_new R``; returns (W_new, C, R) with R on host.
+
+        Only ``cols`` new directions are kept: when the complement of ``Q`` has fewer dimensions than
+        ``W`` has columns, the rest is rounding noise.
+        """
+        op = self.op
+        W, C = self._project_out(W, Q)
+        C = None if C is None else op.host_batch(C)
+        if W.shape[-1] == 1:
+            r = op.col_norms(W)[:, 0]
+            tiny = r <= 0
+            inv = np.where(tiny, 0.0, 1.0 / np.where(tiny, 1.0, r))
+            Wn = W * op.from_host(inv[:, None, None])
+            R = r[:, None, None]
+        else:
+            Wn, R, C2, R1 = self._block_qr(W, Q)
+            if C2 is not None:  # W = Q C + Wn1 R1 and Wn1 = Q C2 + Wn R2
+                C = C + op.host_batch(C2) @ R1
+            Wn, R = Wn[..., :cols], R[:, :cols, :]
+        return Wn, C, R
+
+    def _block_qr(self, W, Q):
+        """``W = Wn1 R1``, ``Wn1 = Q C2 + Wn R2`` (two passes, the second against rounding noise).
+
+        Returns ``(Wn, R2 R1, C2, R1)`` with ``R`` on the host. Tries CholeskyQR2 first (two Gram
+        products, one BLAS-3 read of ``W`` each, instead of Householder's ``b`` level-2 passes): it is
+        accepted only if the first Cholesky factor is well conditioned (diagonal ratio >= 1e-5) and the
+        Gram matrix of the second pass is within 1/2 of the identity, which makes the second pass
+        orthogonal to working precision (Yamamoto et al., ETNA 44, 2015). Otherwise, and for
+        rank-deficient blocks, Householder QR.
+        """
+        op = self.op
+        first = self._cholesky_qr(W, min_ratio=1e-5)
+        if first is not None:
+            Wn1, R1 = first
+            Wn1, C2 = self._project_out(Wn1, Q)
+            second = self._cholesky_qr(Wn1, near_identity=True)
+            if second is not None:
+                Wn, R2 = second
+                return Wn, R2 @ R1, C2, R1
+        Wn1, Rd1 = op.backend.qr(W)
+        R1 = op.host_batch(Rd1)
+        # a rank-deficient block leaves directions made of rounding noise: orthogonalise them again
+        Wn1, C2 = self._project_out(Wn1, Q)
+        Wn, Rd2 = op.backend.qr(Wn1)
+        return Wn, op.host_batch(Rd2) @ R1, C2, R1
+
+    def _cholesky_qr(self, W, *, min_ratio: float = 0.0, near_identity: bool = False):
+        """``(W R^-1, R)`` from the Cholesky factor of ``W^H W``, or ``None`` where it is not trustworthy."""
+        op, xp = self.op, self._xp
+        Wh = xp.matrix_transpose(W)
+        if op.is_complex:
+            Wh = xp.conj(Wh)
+        G = op.host_batch(xp.matmul(Wh, W)).astype(self._dtype)
+        G = 0.5 * (G + np.conj(np.swapaxes(G, -1, -2)))
+        b = G.shape[-1]
+        if near_identity and np.max(np.abs(G - np.eye(b))) > 0.5 / b:  # ||G - I||_2 <= b max|g_ij| <= 1/2
+            return None
+        try:
+            L = np.linalg.cholesky(G)
+        except np.linalg.LinAlgError:
+            return None
+        d = np.real(np.diagonal(L, axis1=-2, axis2=-1))
+        if not np.all(np.isfinite(d)) or np.any(d.min(axis=-1) <= min_ratio * d.max(axis=-1)):
+            return None
+        R = np.conj(np.swapaxes(L, -1, -2))
+        Rinv = np.linalg.inv(R)
+        return xp.matmul(W, op.from_host(Rinv)), R
