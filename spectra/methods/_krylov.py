@@ -56,8 +56,9 @@ class ColumnStore:
             grown[..., : self._k, :] = self._rows[..., : self._k, :]
             self._rows = grown
         dest = self._rows[..., self._k : self._k + new, :]
-        for i in range(0, w.shape[-2], _CHUNK):  # a transposing copy in cache-sized chunks (3x faster)
-            dest[..., i : i + _CHUNK] = np.swapaxes(w[..., i : i + _CHUNK, :], -1, -2)
+        step = max(w.shape[-2], 1) if new == 1 else _CHUNK  # one column is a plain copy
+        for i in range(0, w.shape[-2], step):  # a transposing copy in cache-sized chunks (3x faster)
+            dest[..., i : i + step] = np.swapaxes(w[..., i : i + step, :], -1, -2)
         self._k += new
 
 
