@@ -137,6 +137,9 @@ def test_deflation_gate_changes_no_result(monkeypatch, kind, shape):
 def test_gram_lanczos_basis_orthonormal_across_restart(monkeypatch, storage, max_basis):
     """The Lanczos basis (kept as rows of a buffer on NumPy, concatenated elsewhere) stays orthonormal,
     and ``M V_known = V K`` holds, before and after a thick restart."""
+    from spectra.methods import _krylov
+
+    monkeypatch.setattr(_krylov, "RESERVE_BYTES", 0)  # as for a huge n: start small and double
     A = _gapped_matrix()
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
     v1 = np.random.default_rng(0).standard_normal((A.shape[1], 1))
@@ -208,10 +211,24 @@ def test_column_store_matches_concatenation(store_kind):
         store.append(blk)
     np.testing.assert_array_equal(store.array, np.concatenate(blocks, axis=-1))
     if store_kind == "buffer":
-        assert store._rows.shape[-2] == 90  # 64 -> capped at the limit
+        assert store._rows.shape[-2] == 90  # the whole limit (2 x 90 x 10 000 x 8 bytes) was reserved at once
         assert FIRST_ROWS == 64
     store.array = blocks[2]  # replacing (a restart) keeps the buffer
     np.testing.assert_array_equal(store.array, blocks[2])
+
+
+def test_column_store_reserves_only_what_fits(monkeypatch):
+    """Regression: the limit is reserved at once only within RESERVE_BYTES (24 GB once for n = 1e7)."""
+    from spectra.methods import _krylov
+
+    first = np.zeros((1000, 1))
+    assert _krylov.ColumnStore(first, 300, np)._rows.shape[-2] == 300
+    monkeypatch.setattr(_krylov, "RESERVE_BYTES", 300 * 1000 * 8 - 1)
+    store = _krylov.ColumnStore(first, 300, np)
+    assert store._rows.shape[-2] == 64
+    for _ in range(70):
+        store.append(np.ones((1000, 1)))
+    assert store._rows.shape[-2] == 128 and store.array.shape == (1000, 71)
 
 
 @pytest.mark.parametrize("rank", [5, 200])
@@ -238,3 +255,55 @@ def test_block_engine_qr_paths(monkeypatch, rank):
     assert theta <= 2.0 * (1 + 1e-14)
     if rank == 5:  # the block of 8 captured the whole range at the first step
         assert abs(theta - 2.0) <= 1e-12 * 2
+
+
+def test_randomized_incremental_probe_residual_matches_full(monkeypatch):
+    """The probe residual ``Â (I - V V^H) w``, updated block by block and rebuilt after each restart, equals
+    the residual computed from scratch at every check."""
+    from spectra._operand import Operand
+    from spectra.methods import randomized
+
+    class Spy(GramLanczos):
+        last = None
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            Spy.last = self
+
+    record, diffs = {}, []
+    matmat, col_norms = Operand.matmat, Operand.col_norms
+
+    def spy_matmat(self, X):
+        Y = matmat(self, X)
+        if X.shape[-1] == randomized.PROBES and "probes" not in record:
+            record.update(probes=X, Z=Y)
+        return Y
+
+    def spy_col_norms(self, X):
+        g = Spy.last
+        if g is not None and X.shape == record["Z"].shape and g.images is not None:
+            V = g.V[:, : g.known]
+            full = record["Z"] - g.images @ (V.T @ record["probes"])
+            diffs.append(np.max(np.abs(X - full)) / np.max(np.abs(record["Z"])))
+        return col_norms(self, X)
+
+    monkeypatch.setattr(randomized, "GramLanczos", Spy)
+    monkeypatch.setattr(Operand, "matmat", spy_matmat)
+    monkeypatch.setattr(Operand, "col_norms", spy_col_norms)
+    A = matrix_with_singular_values(spectrum("flat", 150, seed=2), 180, 150, seed=3)
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    opts = Options(
+        rtol=1e-12,
+        certify=True,
+        confidence=0.99,
+        maxiter=12,
+        maxiter_given=True,
+        block_size=8,
+        v0=None,
+        rng=np.random.default_rng(0),
+        return_vectors=False,
+        progress=False,
+    )
+    randomized.run(op, opts, max_basis=40, keep=8)
+    assert Spy.last.restarts >= 2 and len(diffs) == 12
+    assert max(diffs) < 1e-13, diffs

@@ -67,6 +67,10 @@ class ArrayAPIBackend:
         """Context entered around a whole computation (e.g. thread-pool settings); none by default."""
         return contextlib.nullcontext()
 
+    def block_algebra(self):
+        """Context around BLAS-3 host work on blocks of vectors inside :meth:`context`; none by default."""
+        return contextlib.nullcontext()
+
     def fused_gram_adjoint(self, A) -> bool | None:
         """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,
         ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""

@@ -54,6 +54,13 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+@functools.cache
+def _blas_threads() -> int:
+    """BLAS's own thread count, read once before any limit is applied."""
+    counts = [lib.num_threads for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
+    return max(counts, default=1)
+
+
 def _row_bounds(rows: int) -> np.ndarray:
     """One block of rows per thread."""
     nb = max(1, min(rows, numba.get_num_threads()))
@@ -74,7 +81,14 @@ class NumbaBackend(NumPyBackend):
     name = "numba"
 
     def context(self):
+        _blas_threads()  # read before the limit
         return _blas_controller().limit(limits=1, user_api="blas")
+
+    def block_algebra(self):
+        """BLAS-3 work on blocks (orthonormalising a block of 16 against the basis) gets BLAS's threads back:
+        it gains more than the idle threads' spinning then costs the next kernel (measured in
+        docs/performance.md). Single vectors keep the one-thread limit."""
+        return _blas_controller().limit(limits=_blas_threads(), user_api="blas")
 
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):

@@ -78,7 +78,11 @@ class GramLanczos(KrylovBasis):
             self.breakdown[:] = True
             return
         cv = min(self.b, op.n - nV)
-        Wn, C, R = self._orthonormalise(W, self.V, cv)
+        if nP > 1:
+            with op.backend.block_algebra():
+                Wn, C, R = self._orthonormalise(W, self.V, cv)
+        else:
+            Wn, C, R = self._orthonormalise(W, self.V, cv)
         K = np.zeros((op.B, nV + cv, nK + nP), dtype=self._dtype)
         K[:, :nV, :nK] = self.K
         K[:, :nV, nK:] = C

@@ -8,8 +8,11 @@ from .._operand import Operand
 
 __all__ = ["ColumnStore", "KrylovBasis"]
 
-#: rows a column store starts with (it doubles when full)
+#: rows a column store starts with (it doubles when full) ...
 FIRST_ROWS = 64
+#: ... unless its whole limit fits in this many bytes: then the limit is reserved at once. The pages are
+#: only committed when written, and no growth copies the stored columns again.
+RESERVE_BYTES = 1 << 30
 #: rows of the source copied at a time when a block is transposed into the store (cache-sized chunks)
 _CHUNK = 4096
 
@@ -18,15 +21,17 @@ class ColumnStore:
     """Columns ``batch + (n, k)`` appended over time, e.g. a Krylov basis.
 
     On NumPy the columns are the rows of a buffer, appended in place instead of copying every column at
-    each append; the buffer doubles when full, up to ``limit`` rows, so it never holds much more than
-    the columns stored. Other namespaces concatenate.
+    each append. The buffer reserves ``limit`` rows when they fit in :data:`RESERVE_BYTES`; otherwise it
+    starts with :data:`FIRST_ROWS` and doubles when full, up to ``limit``, so it never holds much more
+    than the columns stored. Other namespaces concatenate.
     """
 
     def __init__(self, first, limit: int, xp):
         self._xp, self._limit = xp, limit
         self._rows = None
         if isinstance(first, np.ndarray):
-            rows = min(limit, max(FIRST_ROWS, first.shape[-1]))
+            whole = limit * first.size // max(first.shape[-1], 1) * first.dtype.itemsize
+            rows = limit if whole <= RESERVE_BYTES else min(limit, max(FIRST_ROWS, first.shape[-1]))
             self._rows = np.empty((*first.shape[:-2], rows, first.shape[-2]), first.dtype)
         self.array = first
 
@@ -116,6 +121,23 @@ class KrylovBasis:
             Wn, R = Wn[..., :cols], R[:, :cols, :]
         return Wn, C, R
 
+    def _reproject(self, W, Q):
+        """:meth:`_project_out` for an orthonormalised block that is already orthogonal to ``Q`` up to
+        rounding: one product ``Q^H W`` decides; if every coefficient is at most ``8u`` the block is left
+        as it is (coefficients 0), otherwise both passes run (reusing that product)."""
+        if Q is None:
+            return W, None
+        xp = self._xp
+        Qh = xp.matrix_transpose(Q)
+        if self.op.is_complex:
+            Qh = xp.conj(Qh)
+        c1 = xp.matmul(Qh, W)
+        if float(np.max(np.abs(self.op.host_batch(c1)))) <= 8.0 * self.op.u:
+            return W, xp.zeros_like(c1)
+        W = W - xp.matmul(Q, c1)
+        c2 = xp.matmul(Qh, W)
+        return W - xp.matmul(Q, c2), c1 + c2
+
     def _block_qr(self, W, Q):
         """``W = Wn1 R1``, ``Wn1 = Q C2 + Wn R2`` (two passes, the second against rounding noise).
 
@@ -130,7 +152,7 @@ class KrylovBasis:
         first = self._cholesky_qr(W, min_ratio=1e-5)
         if first is not None:
             Wn1, R1 = first
-            Wn1, C2 = self._project_out(Wn1, Q)
+            Wn1, C2 = self._reproject(Wn1, Q)
             second = self._cholesky_qr(Wn1, near_identity=True)
             if second is not None:
                 Wn, R2 = second

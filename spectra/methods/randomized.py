@@ -89,6 +89,7 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
     r = PROBES
     probes = op.from_host(op.random(opts.rng, r))
     Z = op.matmat(probes)  # Â w for fresh probes, kept for every check
+    Zp, probed, probed_restarts = Z, 0, 0  # Â (I - V V^H) w for the first `probed` basis vectors
 
     xp = op.xp
     gkl = GramLanczos(op, V1, max_basis, keep_images=True)
@@ -105,10 +106,15 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         if not frozen:  # W_i in basis coordinates
             dixon, c_v, log_w = _dixon_candidates(gkl.K, c_v, log_w, it, x_delta, pad)
             candidates += dixon
-        # residual probes: ||Â (I - V V^H) w_l|| = ||Â w_l - (Â V)(V^H w_l)||, with the kept images Â V
-        Vk = gkl.V[..., :nK]
-        coef = xp.matmul(xp.conj(xp.matrix_transpose(Vk)) if op.is_complex else xp.matrix_transpose(Vk), probes)
-        resid = np.max(op.col_norms(Z - xp.matmul(gkl.images, coef)), axis=1)
+        # residual probes: ||Â (I - V V^H) w_l|| = ||Â w_l - (Â V)(V^H w_l)||, with the kept images Â V;
+        # the blocks added since the last check are subtracted (all of them after a restart rotated V)
+        if gkl.restarts != probed_restarts:
+            Zp, probed, probed_restarts = Z, 0, gkl.restarts
+        Vn = gkl.V[..., probed:nK]
+        coef = xp.matmul(xp.conj(xp.matrix_transpose(Vn)) if op.is_complex else xp.matrix_transpose(Vn), probes)
+        Zp = Zp - xp.matmul(gkl.images[..., probed:nK], coef)
+        probed = nK
+        resid = np.max(op.col_norms(Zp), axis=1)
         s_j = _bounds.probe_threshold(r, delta2 * 6.0 / (math.pi**2 * it**2), op.is_complex)
         candidates.append(np.sqrt(theta**2 + (resid / s_j) ** 2) * pad)
         with np.errstate(divide="ignore", invalid="ignore"):
