@@ -19,6 +19,11 @@ from ._krylov import ColumnStore, KrylovBasis
 
 __all__ = ["GramLanczos"]
 
+#: a block is orthonormalised inside the backend's ``block_algebra`` context (numba: all BLAS threads)
+#: once the basis takes this many bytes; below, the projection is too short to repay the idle BLAS
+#: threads' spinning during the next kernel (measured in docs/performance.md)
+_LARGE_BASIS = 32 << 20
+
 
 class GramLanczos(KrylovBasis):
     """Block Lanczos on ``Â^H Â`` for a batch of matrices; block size ``b`` = columns of ``v1``."""
@@ -78,7 +83,7 @@ class GramLanczos(KrylovBasis):
             self.breakdown[:] = True
             return
         cv = min(self.b, op.n - nV)
-        if nP > 1:
+        if nP > 1 and self.V.size * self.V.dtype.itemsize >= _LARGE_BASIS:
             with op.backend.block_algebra():
                 Wn, C, R = self._orthonormalise(W, self.V, cv)
         else:
