@@ -320,3 +320,38 @@ def test_randomized_uses_the_block_kernels(monkeypatch, kind, kernel):
     truth = np.array([1.0, 2.0, 3.0]) if kind == "stack" else 1.0
     assert np.all(r.lower <= truth * (1 + 1e-14)) and np.all(truth <= r.upper * (1 + 1e-14))
     assert np.all(r.converged)
+
+
+def test_block_algebra_restores_blas_threads_inside_the_context():
+    """Inside the backend's context BLAS runs on one thread; ``block_algebra`` gives back BLAS's own count
+    and the one-thread limit returns after it."""
+    from threadpoolctl import threadpool_info
+
+    from spectra.backends import numba as nb
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    backend = NumbaBackend()
+    with backend.context():
+        assert blas_threads() == {1}
+        with backend.block_algebra():
+            assert blas_threads() == {nb._blas_threads()} and nb._blas_threads() == max(before)
+        assert blas_threads() == {1}
+    assert blas_threads() == before
+
+
+@pytest.mark.parametrize("large", [0, None])
+def test_block_projections_lift_the_blas_limit_only_for_large_bases(monkeypatch, large):
+    from spectra.methods import _gram_lanczos
+
+    if large is not None:
+        monkeypatch.setattr(_gram_lanczos, "_LARGE_BASIS", large)
+    calls = []
+    original = NumbaBackend.block_algebra
+    monkeypatch.setattr(NumbaBackend, "block_algebra", lambda self: calls.append(1) or original(self))
+    A = matrix_with_singular_values(spectrum("decaying", 60), 90, 60, seed=3)
+    r = spectra.norm(A, method="randomized", backend="numba", block_size=6, seed=0)
+    assert r.lower <= 1.0 <= r.upper
+    assert bool(calls) == (large == 0)  # a 90 x 60 basis is far below the default 32 MiB
