@@ -16,6 +16,22 @@ from spectra.methods._gram_lanczos import GramLanczos
 from .conftest import oracle
 
 
+def _options(*, rtol, confidence, maxiter, block_size=None):
+    """Method options as :func:`spectra.norm` builds them, for calling a method's ``run`` directly."""
+    return Options(
+        rtol=rtol,
+        certify=True,
+        confidence=confidence,
+        maxiter=maxiter,
+        maxiter_given=True,
+        block_size=block_size,
+        v0=None,
+        rng=np.random.default_rng(0),
+        return_vectors=False,
+        progress=False,
+    )
+
+
 def _gapped_matrix():
     """A huge gap: plain Lanczos loses orthogonality after a few steps (Paige) and produces ghosts."""
     s = np.r_[1.0, 1e-3 * np.linspace(1.0, 0.1, 199)]
@@ -69,18 +85,7 @@ def test_guard_fails_without_reorthogonalisation(monkeypatch):
 def test_restart_keeps_bounds_valid_and_converges():
     A = matrix_with_singular_values(spectrum("flat", 400, seed=3), 500, 400, seed=1)
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
-    opts = Options(
-        rtol=1e-9,
-        certify=True,
-        confidence=0.999,
-        maxiter=400,
-        maxiter_given=True,
-        block_size=None,
-        v0=None,
-        rng=np.random.default_rng(0),
-        return_vectors=False,
-        progress=False,
-    )
+    opts = _options(rtol=1e-9, confidence=0.999, maxiter=400)
     res = lanczos.run(op, opts, max_basis=40, keep=8)
     truth = oracle(A)
     assert res.lower[0] <= truth <= res.upper[0]
@@ -292,18 +297,7 @@ def test_randomized_incremental_probe_residual_matches_full(monkeypatch):
     monkeypatch.setattr(Operand, "col_norms", spy_col_norms)
     A = matrix_with_singular_values(spectrum("flat", 150, seed=2), 180, 150, seed=3)
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
-    opts = Options(
-        rtol=1e-12,
-        certify=True,
-        confidence=0.99,
-        maxiter=12,
-        maxiter_given=True,
-        block_size=8,
-        v0=None,
-        rng=np.random.default_rng(0),
-        return_vectors=False,
-        progress=False,
-    )
+    opts = _options(rtol=1e-12, confidence=0.99, maxiter=12, block_size=8)
     randomized.run(op, opts, max_basis=40, keep=8)
     assert Spy.last.restarts >= 2 and len(diffs) == 12
     assert max(diffs) < 1e-13, diffs
