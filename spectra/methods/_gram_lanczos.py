@@ -11,6 +11,8 @@ residual probes); they cost no extra product.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -83,7 +85,7 @@ class GramLanczos(KrylovBasis):
             self.breakdown[:] = True
             return
         cv = min(self.b, op.n - nV)
-        if nP > 1 and self.V.size * self.V.dtype.itemsize >= _LARGE_BASIS:
+        if nP > 1 and math.prod(self.V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
             with op.backend.block_algebra():
                 Wn, C, R = self._orthonormalise(W, self.V, cv)
         else:
