@@ -301,3 +301,21 @@ def test_randomized_incremental_probe_residual_matches_full(monkeypatch):
     randomized.run(op, opts, max_basis=40, keep=8)
     assert Spy.last.restarts >= 2 and len(diffs) == 12
     assert max(diffs) < 1e-13, diffs
+
+
+def test_project_out_skips_only_blocks_already_orthogonal():
+    """``project_out(..., tol)`` returns a block orthogonal to ``Q`` within ``tol`` untouched (C = 0) and
+    projects every other block as without ``tol``."""
+    rng = np.random.default_rng(8)
+    Q, _ = np.linalg.qr(rng.standard_normal((300, 20)))
+    W = rng.standard_normal((300, 4))
+    inside = W - Q @ (Q.T @ W)
+    inside -= Q @ (Q.T @ inside)
+    backend = NumPyBackend()
+    out, C = backend.project_out(inside, Q, tol=1e-14)
+    assert out is inside and not C.any()
+    out, C = backend.project_out(W, Q, tol=1e-14)
+    ref, Cref = backend.project_out(W, Q)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(C, Cref)
+    assert np.max(np.abs(Q.T @ out)) < 1e-14

@@ -93,11 +93,11 @@ class KrylovBasis:
         return not self.exhausted and self.V.shape[-1] + self.b > self.max_basis
 
     # ---------------------------------------------------------------- linear algebra helpers
-    def _project_out(self, W, Q):
+    def _project_out(self, W, Q, tol: float | None = None):
         """``W - Q (Q^H W)`` twice (classical Gram-Schmidt with one reorthogonalisation); coefficients."""
         if Q is None:
             return W, None
-        return self.op.backend.project_out(W, Q)
+        return self.op.backend.project_out(W, Q, tol)
 
     def _orthonormalise(self, W, Q, cols: int):
         """Orthonormal basis of ``W`` against ``Q``: ``W = Q C + W_new R``; returns (W_new, C, R) with R on host.
@@ -121,23 +121,6 @@ class KrylovBasis:
             Wn, R = Wn[..., :cols], R[:, :cols, :]
         return Wn, C, R
 
-    def _reproject(self, W, Q):
-        """:meth:`_project_out` for an orthonormalised block that is already orthogonal to ``Q`` up to
-        rounding: one product ``Q^H W`` decides; if every coefficient is at most ``8u`` the block is left
-        as it is (coefficients 0), otherwise both passes run (reusing that product)."""
-        if Q is None:
-            return W, None
-        xp = self._xp
-        Qh = xp.matrix_transpose(Q)
-        if self.op.is_complex:
-            Qh = xp.conj(Qh)
-        c1 = xp.matmul(Qh, W)
-        if float(np.max(np.abs(self.op.host_batch(c1)))) <= 8.0 * self.op.u:
-            return W, xp.zeros_like(c1)
-        W = W - xp.matmul(Q, c1)
-        c2 = xp.matmul(Qh, W)
-        return W - xp.matmul(Q, c2), c1 + c2
-
     def _block_qr(self, W, Q):
         """``W = Wn1 R1``, ``Wn1 = Q C2 + Wn R2`` (two passes, the second against rounding noise).
 
@@ -152,7 +135,8 @@ class KrylovBasis:
         first = self._cholesky_qr(W, min_ratio=1e-5)
         if first is not None:
             Wn1, R1 = first
-            Wn1, C2 = self._reproject(Wn1, Q)
+            # already orthogonal to rounding after the first pass (flat spectra): one product decides
+            Wn1, C2 = self._project_out(Wn1, Q, tol=8.0 * self.op.u)
             second = self._cholesky_qr(Wn1, near_identity=True)
             if second is not None:
                 Wn, R2 = second
