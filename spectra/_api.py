@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import array_api_compat
@@ -13,24 +14,12 @@ from scipy.sparse.linalg import LinearOperator
 from . import backends, methods
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
+from ._plan import GRAM_METHODS, Plan, make_plan
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .methods._common import MethodResult, Options, default_maxiter
 
 __all__ = ["norm", "normalize"]
-
-#: dense matrices with m * n * min(m, n) up to this use the full SVD under method="auto"
-#: (crossover measured against certified Lanczos at rtol=1e-6, docs/performance.md)
-AUTO_SVD_MAX_WORK = 1e8
-
-
-def _choose_method(kind: str, m: int, n: int, block_size) -> str:
-    if block_size is not None:
-        return "randomized"
-    if kind == "dense" and m * n * min(m, n) <= AUTO_SVD_MAX_WORK:
-        return "svd"
-    return "lanczos"
-
 
 def norm(
     A: Any,
@@ -63,8 +52,9 @@ def norm(
         (``"randomized"`` when ``block_size`` is given).
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
-        is installed and the problem is large enough to gain, ``"array_api"`` for other namespaces),
-        ``"numpy"``, ``"numba"`` or ``"array_api"``.
+        is installed and the problem is large enough to gain, ``"dask"`` for ``dask.array`` arrays,
+        ``"array_api"`` for other namespaces), ``"numpy"``, ``"numba"``, ``"dask"`` or ``"array_api"``.
+        The choice (and the method's, and the Gram side's) is recorded in the result's ``plan``.
     rtol : float
         Target relative accuracy. Raised to the floor the working precision can certify.
     certify : bool or None
@@ -95,7 +85,7 @@ def norm(
     -------
     NormEstimate
         ``value``, ``lower``, ``upper``, ``confidence``, ``converged``, ``method``, ``backend``,
-        ``iterations``, ``matvecs`` and optionally ``u``, ``v``.
+        ``iterations``, ``matvecs``, optionally ``u``, ``v``, and the ``plan`` that ran.
 
     Raises
     ------
@@ -129,16 +119,12 @@ def norm(
         backend_names=tuple(backends.BACKENDS),
     )
     A, kind = standardize_matrix(A)
-    be = backends.resolve(A, opts_in["backend"])
+    plan, be = make_plan(
+        A, kind, method=opts_in["method"], backend=opts_in["backend"], block_size=opts_in["block_size"]
+    )
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     batch = tuple(int(d) for d in A.shape[:-2]) if kind == "dense" else ()
-    method = opts_in["method"]
-    if method == "auto":
-        method = _choose_method(kind, m0, n0, opts_in["block_size"])
-    if opts_in["backend"] == "auto" and be.name == "numpy":
-        faster = backends.accelerated(A, kind, method)
-        if faster is not None:
-            be = backends.resolve(A, faster)
+    method = plan.method
     if opts_in["block_size"] is not None and method != "randomized":
         raise ValueError(f"block_size applies to method='randomized' only (method is {method!r})")
     if method == "svd":
@@ -157,17 +143,23 @@ def norm(
         v0_host = validate_v0(v0, batch, n0, be.to_host)
 
     if m0 == 0 or n0 == 0:
-        return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
+        return replace(_exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"]), plan=plan)
     op = make_operand(
-        A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
+        be.prepare(A, plan),
+        kind,
+        be,
+        check_finite=opts_in["check_finite"],
+        uses_gram=method in GRAM_METHODS,
+        transposed=plan.transposed,
     )
     if op.stats is not None and np.all(op.stats.fro == 0):
-        return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
+        return replace(_exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"]), plan=plan)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
         res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
         return _assemble(
             op,
+            plan,
             res,
             method,
             Options(opts_in["rtol"], True, opts_in["confidence"], 0, True, None, None, opts_in["rng"], False, False),
@@ -194,10 +186,10 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return _assemble(op, res, method, opts)
+    return _assemble(op, plan, res, method, opts)
 
 
-def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> NormEstimate:
+def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Options) -> NormEstimate:
     value, lower, upper = (op.unscale(x) for x in (res.value, res.lower, res.upper))
     conf = np.where(res.deterministic, 1.0, opts.confidence)
     if method == "svd":
@@ -221,6 +213,7 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
             matvecs=int(matvecs),
             u=u,
             v=v,
+            plan=plan,
         )
 
     def wrap(x, dtype=None):
@@ -240,6 +233,7 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
         matvecs=wrap(np.full(shape, matvecs), np.int64),
         u=u,
         v=v,
+        plan=plan,
     )
 
 

@@ -19,7 +19,7 @@ import array_api_compat.numpy
 import numpy as np
 
 from . import _bounds
-from .backends._base import AbsStats, _row_chunks, namespace_dtype_name
+from .backends._base import AbsStats, namespace_dtype_name
 
 __all__ = ["Operand", "make_operand"]
 
@@ -181,18 +181,7 @@ class Operand:
             f = self.backend.rmatmat if self.transposed else self.backend.matmat
             return Xd, f(A, Xd * c1) * c2
         Xd = Xd * c1
-        parts = []
-        offset = 0
-        for chunk in _row_chunks(self.data):
-            Ad = xp.astype(chunk, wide)
-            r = chunk.shape[-2]
-            if self.transposed:  # y = A^H x = sum over row blocks of A_blk^H x_blk
-                part = self.backend.rmatmat(Ad, Xd[..., offset : offset + r, :])
-                parts = [part] if not parts else [parts[0] + part]
-            else:
-                parts.append(self.backend.matmat(Ad, Xd))
-            offset += r
-        Y = parts[0] if self.transposed else xp.concat(parts, axis=-2)
+        Y = self.backend.wide_product(self.data, Xd, self.transposed)
         return Xd / c1, Y * c2
 
 
@@ -227,13 +216,16 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     return _scale_exponent(np.array([nu]), real_itemsize)
 
 
-def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True) -> Operand:
+def make_operand(
+    A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True, transposed: bool | None = None
+) -> Operand:
     """Wrap a validated input (see :mod:`spectra._validate`) for the methods.
 
     ``uses_gram``: the method iterates with the Gram product, so a backend's fused side is preferred.
+    ``transposed``: the side chosen by the plan (:mod:`spectra._plan`); ``None`` chooses it here the same way.
     """
     if kind == "dense":
-        xp = array_api_compat.array_namespace(A)
+        xp = backend.vector_namespace(A)
         dtype = A.dtype
         np_dtype = np.dtype(namespace_dtype_name(dtype))
         batch = tuple(A.shape[:-2])
@@ -243,9 +235,10 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
         np_dtype = dtype
         batch = ()
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
-    fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
-    # start on the smaller side, unless the backend reads A once for the Gram product of the other side
-    transposed = (m0 < n0) if fused is None else fused
+    if transposed is None:
+        fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
+        # start on the smaller side, unless the backend reads A once for the Gram product of the other side
+        transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)
     B = int(np.prod(batch)) if batch else 1
     stats = None

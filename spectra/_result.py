@@ -37,6 +37,8 @@ class NormEstimate:
         Products with ``A`` or ``A^H``; a block of ``k`` vectors counts ``k``.
     u, v : array or None
         Top left/right singular vectors when ``return_vectors=True``, else ``None``.
+    plan : Plan or None
+        What ran, on what, and why (backend, method, Gram side and the reasons), see ``spectra._plan``.
 
     Examples
     --------
@@ -59,6 +61,7 @@ class NormEstimate:
     matvecs: Any
     u: Any = None
     v: Any = None
+    plan: Any = None
 
     def __float__(self) -> float:
         try:
@@ -78,5 +81,7 @@ class NormEstimate:
         return (
             f"NormEstimate(value={fmt(self.value)}, interval=[{fmt(self.lower)}, {fmt(self.upper)}], "
             f"confidence={fmt(self.confidence)}, converged={self.converged}, method={self.method!r}, "
-            f"backend={self.backend!r}, iterations={self.iterations}, matvecs={self.matvecs})"
+            f"backend={self.backend!r}, iterations={self.iterations}, matvecs={self.matvecs}"
+            + ("" if self.plan is None else f", plan='{self.plan}'")
+            + ")"
         )

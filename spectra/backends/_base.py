@@ -71,6 +71,37 @@ class ArrayAPIBackend:
         """Context around BLAS-3 host work on blocks of vectors inside :meth:`context`; none by default."""
         return contextlib.nullcontext()
 
+    def prepare(self, A, plan):
+        """The array the methods run on, made once per call from the validated input (``A`` itself here;
+        the Dask backend lays it out in panels and keeps it on the workers)."""
+        return A
+
+    def vector_namespace(self, A):
+        """Array namespace of the vectors the methods build for ``A`` (the input's own by default)."""
+        return array_api_compat.array_namespace(A)
+
+    def avoid_svd(self, shape: tuple[int, ...]) -> str:
+        """Why ``method="auto"`` should not pick the full SVD for a small enough matrix ("" if it may)."""
+        return ""
+
+    def wide_product(self, A, X, adjoint: bool):
+        """``A X`` (``adjoint``: ``Aᴴ X``) with ``A`` read in float64/complex128 row blocks of about 8 MiB
+        (no full copy of ``A``); ``X`` is already wide."""
+        xp = array_api_compat.array_namespace(X)
+        wide = X.dtype
+        parts = []
+        offset = 0
+        for chunk in _row_chunks(A):
+            Ad = xp.astype(chunk, wide)
+            r = chunk.shape[-2]
+            if adjoint:  # y = A^H x = sum over row blocks of A_blk^H x_blk
+                part = self.rmatmat(Ad, X[..., offset : offset + r, :])
+                parts = [part] if not parts else [parts[0] + part]
+            else:
+                parts.append(self.matmat(Ad, X))
+            offset += r
+        return parts[0] if adjoint else xp.concat(parts, axis=-2)
+
     def fused_gram_adjoint(self, A) -> bool | None:
         """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,
         ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""

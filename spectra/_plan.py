@@ -1,0 +1,133 @@
+"""What runs, on what, and why: the one place where backend, method and Gram side are chosen.
+
+:func:`make_plan` turns a validated input and the caller's ``method``/``backend`` into a :class:`Plan`
+(and the backend object that carries it out). :func:`spectra.norm`, :func:`spectra.normalize` (through
+``norm``) and the command line all go through it, and the plan is shown on the result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from . import backends
+
+__all__ = ["AUTO_SVD_MAX_WORK", "GRAM_METHODS", "Plan", "make_plan", "shape_of"]
+
+#: dense matrices with m * n * min(m, n) up to this use the full SVD under method="auto"
+#: (crossover measured against certified Lanczos at rtol=1e-6, docs/performance.md)
+AUTO_SVD_MAX_WORK = 1e8
+
+#: methods that iterate with the Gram product ``Âᴴ(Â X)`` (a backend's fused side is preferred for them)
+GRAM_METHODS = ("power", "lanczos", "randomized")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The decisions behind one call of :func:`spectra.norm`.
+
+    Attributes
+    ----------
+    backend : str
+        Backend that runs (after resolving ``"auto"``).
+    method : str
+        Method that runs (after resolving ``"auto"``).
+    transposed : bool
+        ``True``: the method works on ``Aᴴ`` (Gram operator ``A Aᴴ``); ``False``: on ``A`` (``AᴴA``).
+    why_backend, why_method : str
+        Short reasons for the two choices.
+
+    Examples
+    --------
+    >>> import numpy as np, spectra
+    >>> p = spectra.norm(np.ones((4, 3)), method="lanczos", seed=0).plan
+    >>> p.backend, p.method, p.transposed
+    ('numpy', 'lanczos', False)
+    >>> str(p)
+    'lanczos on numpy, AᴴA (smaller side)'
+    """
+
+    backend: str
+    method: str
+    transposed: bool
+    why_backend: str
+    why_method: str
+    why_side: str = ""
+
+    def __str__(self) -> str:
+        if self.method == "svd":
+            return f"{self.method} on {self.backend}"
+        side = "AAᴴ" if self.transposed else "AᴴA"
+        return f"{self.method} on {self.backend}, {side} ({self.why_side})"
+
+
+def shape_of(A: Any) -> tuple[int, ...]:
+    """``A.shape`` as Python ints; a clear error for unknown dimensions (a Dask array after a filter)."""
+    shape = tuple(A.shape)
+    if any(d is None or (isinstance(d, float) and math.isnan(d)) for d in shape):
+        raise ValueError(
+            f"A has unknown dimensions (shape {shape}), e.g. a Dask array after boolean indexing; "
+            "call A.compute_chunk_sizes() first (or build it with known chunks)"
+        )
+    return tuple(int(d) for d in shape)
+
+
+def _method(kind: str, shape: tuple[int, ...], block_size, backend) -> tuple[str, str]:
+    m, n = shape[-2], shape[-1]
+    if block_size is not None:
+        return "randomized", "block_size given"
+    if kind != "dense":
+        return "lanczos", f"{kind} input"
+    work = m * n * min(m, n)
+    if work > AUTO_SVD_MAX_WORK:
+        return "lanczos", f"m·n·min(m,n) = {work:.1e} > {AUTO_SVD_MAX_WORK:.0e}"
+    reason = backend.avoid_svd(shape)
+    if reason:
+        return "lanczos", reason
+    return "svd", f"m·n·min(m,n) = {work:.1e} <= {AUTO_SVD_MAX_WORK:.0e}"
+
+
+def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int | None) -> tuple[Plan, Any]:
+    """The :class:`Plan` for a standardised input (see :func:`spectra._validate.standardize_matrix`).
+
+    Parameters
+    ----------
+    A : array, sparse matrix or LinearOperator
+        The standardised input (``kind`` from the validation).
+    kind : {"dense", "sparse", "operator"}
+    method, backend : str
+        As validated; ``"auto"`` is resolved here.
+    block_size : int or None
+
+    Returns
+    -------
+    (Plan, backend object)
+
+    Raises
+    ------
+    ValueError
+        Unknown dimensions, or a backend that does not take this input.
+    BackendUnavailableError
+        The backend's optional dependency is missing.
+    """
+    shape = shape_of(A)
+    be = backends.resolve(A, backend)
+    why_backend = "requested" if backend != "auto" else f"{type(A).__module__.split('.')[0]} input"
+    if method == "auto":
+        method, why_method = _method(kind, shape, block_size, be)
+    else:
+        why_method = "requested"
+    if backend == "auto" and be.name == "numpy":
+        faster = backends.accelerated(A, kind, method)
+        if faster is not None:
+            be = backends.resolve(A, faster)
+            why_backend = f"fused Gram kernel, {math.prod(shape)} entries >= {backends.NUMBA_MIN_ENTRIES}"
+    m, n = shape[-2], shape[-1]
+    # start on the smaller side, unless the backend reads A once for the Gram product of the other side
+    fused = be.fused_gram_adjoint(A) if kind != "operator" and method in GRAM_METHODS else None
+    if fused is None:
+        transposed, why_side = m < n, "smaller side"
+    else:
+        transposed, why_side = fused, "one read of A per step"
+    return Plan(be.name, method, transposed, why_backend, why_method, why_side), be
