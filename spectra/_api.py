@@ -21,6 +21,7 @@ from .methods._common import MethodResult, Options, default_maxiter
 
 __all__ = ["norm", "normalize"]
 
+
 def norm(
     A: Any,
     /,
