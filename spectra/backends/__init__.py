@@ -24,6 +24,7 @@ BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "numpy": ("spectra.backends.numpy", "NumPyBackend", None),
     "array_api": ("spectra.backends._base", "ArrayAPIBackend", None),
     "numba": ("spectra.backends.numba", "NumbaBackend", "numba"),
+    "dask": ("spectra.backends.dask", "DaskBackend", "dask"),
 }
 
 _cache: dict[str, Any] = {}
@@ -86,8 +87,15 @@ def resolve(A: Any, name: str):
     if name == "auto":
         if is_scipy_input(A):
             return _load("numpy")
+        if array_api_compat.is_dask_array(A):
+            return _load("dask")
         return _load("array_api")
     backend = _load(name)
+    if name == "dask" and not array_api_compat.is_dask_array(A):
+        raise ValueError(
+            f"backend='dask' takes dask.array arrays, not {type(A).__module__}.{type(A).__name__}; "
+            "wrap the input with dask.array.from_array(A, chunks=...) (or use backend='auto')"
+        )
     if name in ("numpy", "numba") and not is_scipy_input(A):
         raise ValueError(
             f"backend={name!r} takes NumPy arrays, SciPy sparse matrices and LinearOperators, not "

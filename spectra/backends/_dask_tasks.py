@@ -1,0 +1,126 @@
+"""What the Dask workers run: per-panel Gram partials and entry statistics, and their tree sums.
+
+Plain NumPy functions (no Dask import), shipped to the workers by reference. A panel is a block of
+whole rows of ``A`` (or of whole columns, passed here as the rows of ``Aᵀ``), or, for a stack, a block of
+whole matrices. The local product is the numba backend's fused one-read kernel when numba imports on the
+worker, NumPy's BLAS otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+from ._base import _row_chunks
+
+__all__ = ["combine_gram", "combine_stats", "panel_gram", "panel_stats", "stack_stats"]
+
+
+@functools.cache
+def _local_backend():
+    """The fastest local backend this worker can import (numba if installed, else NumPy)."""
+    from .._errors import BackendUnavailableError
+    from . import _load
+
+    try:
+        return _load("numba")
+    except BackendUnavailableError:
+        return _load("numpy")
+
+
+def _one_thread():
+    """Numba kernels use one thread per task: Dask already runs one task per worker thread."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is optional on the workers
+        return
+    numba.set_num_threads(1)
+
+
+def panel_gram(block, X, inner, adjoint: bool, offset: int, rows: int):
+    """``(pieces, Z_p, seconds)`` for one panel: ``pieces = [(offset, Y_p)]`` and ``Z_p`` its Gram partial.
+
+    Row panel ``A_p`` (``adjoint=False``): ``Y_p = A_p X``, ``Z_p = A_pᴴ (c Y_p)``. Column panel ``A_q``
+    (``adjoint=True``): ``Y_q = A_qᴴ X``, ``Z_q = A_q (c Y_q)``. For a stack block ``X`` and ``inner`` are
+    already the block's slices and ``Z_p`` is its part of ``Z`` (nothing to sum).
+    """
+    t0 = time.perf_counter()
+    be = _local_backend()
+    _one_thread()
+    with be.context():
+        Y, Z = be.gram(block, X, inner, adjoint=adjoint)
+    return [(offset, rows, Y)], Z, time.perf_counter() - t0
+
+
+def combine_gram(*parts):
+    """Tree-sum node: concatenate the ``Y`` pieces, add the ``Z`` partials, add the task times."""
+    pieces, Z, seconds = [], None, 0.0
+    for p, z, s in parts:
+        pieces += p
+        Z = z if Z is None else Z + z
+        seconds += s
+    return pieces, Z, seconds
+
+
+def _frexp_exponent(x: float) -> int:
+    return int(np.frexp(x)[1]) if x > 0 else 0
+
+
+def panel_stats(block, transposed: bool):
+    """Entry statistics of one panel, in float64, scaled by the panel's own power of two.
+
+    Returns ``(maxabs, e, fro2, colsq, gers, rowmax)`` for the panel's rows ``B`` (``block`` or, for a
+    column panel, ``blockᵀ``) scaled by ``2^-e`` (``e`` the exponent of ``maxabs``): ``fro2 = ||B||_F²``,
+    ``colsq`` the squared column norms, ``gers = |B|ᵀ |B| 1`` and ``rowmax`` the largest squared row norm.
+    Sums over panels (:func:`combine_stats`) give the statistics of the whole matrix. ``maxabs`` is NaN
+    (and the rest None) when an entry is NaN or infinite.
+    """
+    B = block.T if transposed else block
+    wide = np.complex128 if np.iscomplexobj(B) else np.float64
+    mx = 0.0
+    for chunk in _row_chunks(B):
+        mx = max(mx, float(np.max(np.abs(chunk.astype(wide, copy=False)), initial=0.0)))
+    if not np.isfinite(mx):
+        return np.nan, 0, None, None, None, None
+    e = _frexp_exponent(mx)
+    s = np.ldexp(1.0, -e)
+    n = B.shape[1]
+    colsq, gers, rowmax = np.zeros(n), np.zeros(n), 0.0
+    for chunk in _row_chunks(B):
+        a = np.abs(chunk.astype(wide, copy=False)).astype(np.float64, copy=False) * s
+        gers += a.T @ a.sum(axis=1)
+        sq = a * a
+        if sq.shape[0]:
+            rowmax = max(rowmax, float(sq.sum(axis=1).max()))
+        colsq += sq.sum(axis=0)
+    return mx, e, float(colsq.sum()), colsq, gers, rowmax
+
+
+def combine_stats(*parts):
+    """Tree-sum node of :func:`panel_stats` results: brought to the largest exponent, then added."""
+    if any(not np.isfinite(p[0]) for p in parts):
+        return np.nan, 0, None, None, None, None
+    e = max(p[1] for p in parts)
+    mx, fro2, colsq, gers, rowmax = 0.0, 0.0, 0.0, 0.0, 0.0
+    for pmx, pe, pfro2, pcol, pgers, prow in parts:
+        f = np.ldexp(1.0, 2 * (pe - e))  # quadratic quantities scale with 4^(pe - e)
+        mx = max(mx, pmx)
+        fro2 += pfro2 * f
+        colsq = colsq + pcol * f
+        gers = gers + pgers * f
+        rowmax = max(rowmax, prow * f)
+    return mx, e, fro2, colsq, gers, rowmax
+
+
+def stack_stats(block):
+    """Per-matrix ``(maxabs, e, AbsStats of 2^-e A_i)`` for a block of whole matrices ``(..., m, n)``."""
+    be = _local_backend()
+    B3 = block.reshape(-1, block.shape[-2], block.shape[-1])
+    mx = np.asarray(be.max_abs(B3), dtype=np.float64).reshape(-1)
+    ok = np.isfinite(mx)
+    e = np.where(ok & (mx > 0), np.frexp(np.where(ok, mx, 1.0))[1], 0).astype(np.int64)
+    if not ok.all():
+        return mx, e, None
+    return mx, e, be.abs_stats(B3, np.ldexp(1.0, -(e // 2)), np.ldexp(1.0, -(e - e // 2)))
