@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-#: input flavours: NumPy inputs on every backend that takes them, and array-api-strict inputs.
+#: input flavours: NumPy inputs on every backend that takes them, array-api-strict inputs, and Dask arrays
+#: (on a 2-worker LocalCluster, see ``dask_client``).
 #: Every backend is tested; a missing optional dependency fails here instead of being skipped.
-FLAVOURS = ["numpy", "numba", "array_api", "array_api_strict"]
+FLAVOURS = ["numpy", "numba", "array_api", "array_api_strict", "dask"]
 
 
 def as_flavour(A: np.ndarray, flavour: str):
@@ -15,6 +16,11 @@ def as_flavour(A: np.ndarray, flavour: str):
         import array_api_strict as xs
 
         return xs.asarray(A)
+    if flavour == "dask":
+        import dask.array as da
+
+        # about three blocks per axis, the last one ragged: the backend has to rechunk into panels
+        return da.from_array(A, chunks=tuple(max(1, -(-d // 3)) for d in A.shape))
     return A
 
 
@@ -41,8 +47,28 @@ def oracle_slack(A) -> float:
     return 8.0 * max(A.shape[-2:]) * 2.0**-53
 
 
+@pytest.fixture(scope="session")
+def dask_client():
+    """A ``distributed.LocalCluster`` of 2 worker processes (1 thread each) for the whole test session.
+
+    While it is open it is Dask's default scheduler; tests that want another one say so
+    (``dask.config.set(scheduler="threads")``).
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
 @pytest.fixture(params=FLAVOURS)
 def flavour(request):
+    if request.param == "dask":
+        request.getfixturevalue("dask_client")
+        # panels of a few rows, so that even the small test matrices are summed over several workers
+        request.getfixturevalue("monkeypatch").setattr("spectra.backends._dask_layout.PANEL_BYTES", 2048)
     return request.param
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 
 import array_api_compat
 import array_api_compat.numpy
@@ -190,7 +191,9 @@ class DaskBackend(NumPyBackend):
             return np.linalg.svd(A.compute(), full_matrices=False)
         if max(m, n) >= TALL_RATIO * min(m, n):
             B = A.rechunk({1: -1}) if m >= n else A.rechunk({0: -1})
-            U, s, Vh = da.linalg.svd(B)
+            with warnings.catch_warnings():  # dask's TSQR casts a complex meta array to real (metadata only)
+                warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+                U, s, Vh = da.linalg.svd(B)
             return dask.compute(U, s, Vh) if compute_uv else s.compute()
         return super().svd(A.compute(), compute_uv)
 
