@@ -92,7 +92,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     elif namespace_dtype_name(dt) in ("float16", "bfloat16"):
         A = xp.astype(A, xp.float32)
     elif not (xp.isdtype(dt, "real floating") or xp.isdtype(dt, "complex floating")):
-        raise TypeError(f"A must have a numeric dtype, got {dt}")
+        raise TypeError(f"A must have a numeric dtype, got {dt}; convert it with A.astype(float)")
     return A, "dense"
 
 

@@ -22,8 +22,8 @@ __all__ = ["PANEL_BYTES", "PERSIST_FRACTION", "Panels", "active_client", "lay_ou
 
 #: target size of one panel (rows or columns of A, or whole matrices of a stack)
 PANEL_BYTES = 64 << 20
-#: existing row/column chunks are kept as panels unless they are this much smaller than PANEL_BYTES
-SMALL_PANEL_FACTOR = 16
+#: existing row/column chunks are kept as panels unless they are this much smaller, or larger, than PANEL_BYTES
+SMALL_PANEL_FACTOR, LARGE_PANEL_FACTOR = 16, 4
 #: A is kept on the workers when it takes at most this fraction of their memory
 PERSIST_FRACTION = 0.5
 
@@ -97,7 +97,8 @@ def lay_out(A, transposed: bool) -> Panels:
         size = _panel_size(A.shape[other], itemsize, A.shape[axis])
         split = len(A.chunks[other]) > 1
         tiny = len(A.chunks[axis]) > 1 and np.mean(A.chunks[axis]) * SMALL_PANEL_FACTOR < size
-        if split or tiny:
+        huge = max(A.chunks[axis]) > LARGE_PANEL_FACTOR * size
+        if split or tiny or huge:
             A = A.rechunk({axis: size, other: -1})
     else:
         axis = None
@@ -121,5 +122,5 @@ def block_slices(chunks: tuple) -> list[tuple[tuple[int, ...], tuple[slice, ...]
     offsets = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in chunks]
     out = []
     for idx in np.ndindex(*[len(c) for c in chunks]):
-        out.append((idx, tuple(slice(int(o[i]), int(o[i + 1])) for o, i in zip(offsets, idx))))
+        out.append((idx, tuple(slice(int(o[i]), int(o[i + 1])) for o, i in zip(offsets, idx, strict=True))))
     return out

@@ -81,9 +81,10 @@ def panel_stats(block, transposed: bool):
     wide = np.complex128 if np.iscomplexobj(B) else np.float64
     mx = 0.0
     for chunk in _row_chunks(B):
-        mx = max(mx, float(np.max(np.abs(chunk.astype(wide, copy=False)), initial=0.0)))
-    if not np.isfinite(mx):
-        return np.nan, 0, None, None, None, None
+        top = float(np.max(np.abs(chunk.astype(wide, copy=False)), initial=0.0))
+        if not np.isfinite(top):  # (Python's max() would drop a NaN)
+            return np.nan, 0, None, None, None, None
+        mx = max(mx, top)
     e = _frexp_exponent(mx)
     s = np.ldexp(1.0, -e)
     n = B.shape[1]

@@ -137,7 +137,7 @@ class DaskBackend(NumPyBackend):
         xkey = (name, "x")
         layer = {xkey: X}
         keys = []
-        for (idx, sl), key in zip(block_slices(arr.chunks), _flat_keys(arr)):
+        for idx, sl, key in _blocks(arr):
             rows = sl[A.axis]
             pkey = (name, "part", idx[A.axis])
             layer[pkey] = (tasks.panel_gram, key, xkey, inner, adjoint, rows.start, rows.stop - rows.start)
@@ -158,7 +158,7 @@ class DaskBackend(NumPyBackend):
         t0 = time.perf_counter()
         layer, keys, where = {}, [], []
         per_matrix = isinstance(inner, np.ndarray) and inner.ndim > 2
-        for (idx, sl), key in zip(block_slices(arr.chunks), _flat_keys(arr)):
+        for idx, sl, key in _blocks(arr):
             bs = sl[:-2]
             pkey = (name, "part", *idx)
             c = inner[bs] if per_matrix else inner
@@ -170,7 +170,7 @@ class DaskBackend(NumPyBackend):
         Y = np.empty((*arr.shape[:-2], first.shape[-2], X.shape[-1]), dtype=first.dtype)
         Z = np.empty(X.shape, dtype=first.dtype)
         seconds = 0.0
-        for bs, (pieces, z, s) in zip(where, results):
+        for bs, (pieces, z, s) in zip(where, results, strict=True):
             Y[bs], Z[bs] = pieces[0][2], z
             seconds += s
         A.step_seconds.append(time.perf_counter() - t0)
@@ -203,7 +203,7 @@ class DaskBackend(NumPyBackend):
 
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         A = _panels(A)
-        mx, e, raw = self._stats(A)
+        _, e, raw = self._stats(A)
         f = np.ldexp(c1 * c2, e)  # the panels' statistics are of 2^-e A; scaled A = c1 c2 A
         m, n = A.shape[-2], A.shape[-1]
         if isinstance(raw, AbsStats):  # a stack: per-matrix statistics of 2^-e A_i
@@ -229,7 +229,7 @@ class DaskBackend(NumPyBackend):
         arr = A.array
         name = "spectra-stats-" + uuid.uuid4().hex
         layer, keys = {}, []
-        for (idx, _), key in zip(block_slices(arr.chunks), _flat_keys(arr)):
+        for idx, _, key in _blocks(arr):
             pkey = (name, "part", *idx)
             layer[pkey] = (tasks.stack_stats, key) if A.axis is None else (tasks.panel_stats, key, A.axis == 1)
             keys.append(pkey)
@@ -242,12 +242,12 @@ class DaskBackend(NumPyBackend):
         return A.stats
 
 
-def _flat_keys(arr) -> list:
-    """The block keys of ``arr`` in C order of the chunk grid."""
+def _blocks(arr) -> list:
+    """``(block index, slices, key)`` of every block of ``arr``, in C order of the chunk grid."""
     keys = arr.__dask_keys__()
     for _ in range(arr.ndim - 1):
         keys = [k for sub in keys for k in sub]
-    return keys
+    return [(idx, sl, key) for (idx, sl), key in zip(block_slices(arr.chunks), keys, strict=True)]
 
 
 def _stack_stats(results: list, arr):
@@ -258,7 +258,7 @@ def _stack_stats(results: list, arr):
     mx, e = np.empty(B), np.zeros(B, dtype=np.int64)
     fields = {k: np.empty(B) for k in ("fro", "gersh", "maxcol", "maxrow")}
     finite = True
-    for (_, sl), (bmx, be, st) in zip(block_slices(arr.chunks), results):
+    for (_, sl, _), (bmx, be, st) in zip(_blocks(arr), results, strict=True):
         where = grid[sl[:-2]].reshape(-1)
         mx[where], e[where] = bmx, be
         if st is None:

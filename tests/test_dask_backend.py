@@ -1,0 +1,275 @@
+"""The Dask backend: same seed -> NumPy's interval, odd chunkings, a worker lost mid-run, bad input, out of core.
+
+The method contract suite runs on Dask inputs through the ``dask`` flavour (tests/conftest.py); these are
+the Dask-specific properties. ``threads`` tests run Dask's threaded scheduler without a Client; ``cluster``
+tests run on the session's 2-worker LocalCluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+import spectra
+from spectra import backends
+from spectra._testing import matrix_with_singular_values, spectrum
+from spectra.backends import _dask_layout
+from spectra.backends.dask import DaskBackend
+
+from .conftest import assert_interval, oracle, oracle_slack
+
+
+def _matrix(shape, dtype=np.float64, name="outlier", seed=0):
+    m, n = shape
+    return matrix_with_singular_values(3.0 * spectrum(name, min(m, n)), m, n, dtype=dtype, seed=seed)
+
+
+@pytest.fixture
+def threads():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+def _same_as_numpy(A, D, method, rtol, **kw):
+    ref = spectra.norm(A, method=method, seed=7, **kw)
+    got = spectra.norm(D, method=method, seed=7, **kw)
+    assert got.backend == "dask" and got.plan.backend == "dask"
+    for field in ("value", "lower", "upper"):
+        assert _rel(getattr(got, field), getattr(ref, field)) <= rtol, field
+    np.testing.assert_array_equal(got.iterations, ref.iterations)
+    np.testing.assert_array_equal(got.confidence, ref.confidence)
+    assert_interval(got, oracle(A), oracle_slack(A))
+    return got
+
+
+# ---------------------------------------------------------------------------------------------- seeds
+#: the largest relative difference to the NumPy backend seen on these problems: 2e-15 in double precision;
+#: single precision differs in the last bits of the float32 Gram products (fused kernel vs BLAS), <3e-8
+RTOL = {np.float64: 1e-13, np.complex128: 1e-13, np.float32: 1e-6, np.complex64: 1e-6}
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized", "svd"])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+@pytest.mark.parametrize("shape", [(90, 40), (40, 90)])
+def test_same_seed_same_interval_as_numpy(threads, method, dtype, shape):
+    A = _matrix(shape, dtype)
+    _same_as_numpy(A, da.from_array(A, chunks=(17, 13)), method, RTOL[dtype])
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [(90, 40), (1, 40), (1, 1), (25, 40), (90, 7)],
+    ids=["one-chunk", "1-row", "1x1", "ragged-last", "column-split"],
+)
+def test_odd_chunkings(threads, chunks, monkeypatch):
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 10)  # panels of 10 rows: several per matrix
+    A = _matrix((90, 40))
+    _same_as_numpy(A, da.from_array(A, chunks=chunks), "lanczos", 1e-13)
+
+
+def test_stack_chunked_along_batch(threads, monkeypatch):
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 12 * 9 * 8 * 2)  # two matrices per block
+    A = np.stack([_matrix((12, 9), seed=s) * (s + 1) for s in range(6)]).reshape(3, 2, 12, 9)
+    for chunks in [(1, 2, 12, 9), (2, 1, 5, 9), (3, 2, 12, 9)]:
+        for method in ("lanczos", "randomized", "svd"):
+            r = _same_as_numpy(A, da.from_array(A, chunks=chunks), method, 1e-13)
+            assert isinstance(r.value, np.ndarray) and r.value.shape == (3, 2)
+
+
+def test_stack_layout_keeps_whole_matrices(monkeypatch):
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 12 * 9 * 8 * 2)
+    D = da.zeros((3, 2, 12, 9), chunks=(1, 1, 5, 4))
+    P = _dask_layout.lay_out(D, transposed=False)
+    assert P.axis is None and P.array.chunks[-2:] == ((12,), (9,))
+    assert max(np.prod([len(c) for c in P.array.chunks[:-2]]), 1) == 3  # two whole matrices per block
+
+
+def test_on_the_cluster_same_as_numpy(dask_client, monkeypatch):
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 10)
+    A = _matrix((90, 40), np.complex128)
+    r = _same_as_numpy(A, da.from_array(A, chunks=(17, 40)), "lanczos", 1e-13)
+    assert "dask" in repr(r) and "AᴴA" in repr(r)
+    S = np.stack([_matrix((12, 9), seed=s) for s in range(4)])
+    _same_as_numpy(S, da.from_array(S, chunks=(1, 12, 9)), "lanczos", 1e-13)
+
+
+def test_one_step_is_one_graph_with_a_tree_sum(threads, monkeypatch):
+    """The Gram pass: one compute per step, one task per panel plus the tree-sum nodes, X sent once."""
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 4)  # 23 panels of 4 rows (the last 2)
+    A = _matrix((90, 40))
+    P = _dask_layout.lay_out(da.from_array(A, chunks=(90, 40)), transposed=False)
+    assert len(P.array.chunks[0]) == 23 and P.persisted
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    from dask.callbacks import Callback
+
+    started = []
+    with Callback(pretask=lambda key, dsk, state: started.append(key)):
+        Y, Z = DaskBackend().gram(P, X)
+    np.testing.assert_allclose(Y, A @ X, rtol=1e-13)
+    np.testing.assert_allclose(Z, A.T @ (A @ X), rtol=1e-13)
+    names = {k[0] if isinstance(k, tuple) else k for k in started}
+    assert len(names) == 1, names  # nothing but the step's own layer: A is not re-read or rechunked
+    assert sum(1 for k in started if k[1] == "part") == 23
+    assert sum(1 for k in started if k[1] == "sum") == 3 + 1  # 23 -> 3 -> 1 with 8 inputs per node
+    assert len(P.step_seconds) == 1 and P.task_seconds[0] > 0
+
+
+def test_entry_statistics_one_pass_reused(threads):
+    A = _matrix((60, 45)) * 1e200  # scaled: the statistics combine panels of different exponents
+    A[:7] *= 1e-150
+    D = da.from_array(A, chunks=(7, 45))
+    be = DaskBackend()
+    P = _dask_layout.Panels(D, 0, False)
+    from dask.callbacks import Callback
+
+    calls = []
+    with Callback(pretask=lambda key, dsk, state: calls.append(key)):
+        mx = be.max_abs(P)
+        e = -int(np.frexp(mx[0])[1])
+        c1, c2 = np.ldexp(1.0, [e // 2]), np.ldexp(1.0, [e - e // 2])
+        st = be.abs_stats(P, c1, c2)
+    assert sum(1 for k in calls if k[1] == "part") == 9  # one pass over the 9 panels for both
+    ref = backends._load("numpy").abs_stats(A, c1, c2)
+    assert mx[0] == np.max(np.abs(A))
+    for field in ("fro", "gersh", "maxcol", "maxrow"):
+        np.testing.assert_allclose(getattr(st, field), getattr(ref, field), rtol=1e-13)
+
+
+def test_wide_column_panels(threads, monkeypatch):
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 10)
+    A = _matrix((40, 90))
+    r = _same_as_numpy(A, da.from_array(A, chunks=(13, 17)), "lanczos", 1e-13)
+    assert r.plan.transposed and "AAᴴ" in str(r.plan)
+
+
+# ---------------------------------------------------------------------------------------------- svd
+def test_auto_takes_tsqr_only_for_tall_and_skinny(threads):
+    tall = _matrix((400, 20))
+    r = spectra.norm(da.from_array(tall, chunks=(50, 20)))
+    assert r.method == "svd" and r.confidence == 1.0
+    assert_interval(r, oracle(tall), oracle_slack(tall))
+    square = _matrix((60, 60))
+    r = spectra.norm(da.from_array(square, chunks=(20, 20)), seed=0)
+    assert r.method == "lanczos" and "gather" in r.plan.why_method
+    assert spectra.norm(square, seed=0).method == "svd"  # the NumPy backend's choice for the same matrix
+
+
+# ---------------------------------------------------------------------------------------------- faults
+def test_worker_killed_mid_run(dask_client, monkeypatch):
+    """A worker process dies after the third Gram pass: Dask recomputes its lost panels, the run goes on."""
+    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 120 * 20)
+    A = _matrix((300, 120), name="clustered")
+    D = da.from_array(A, chunks=(20, 120))
+    pids = dask_client.run(os.getpid)
+    gram = DaskBackend.gram
+    calls = []
+
+    def gram_then_kill(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+        return gram(self, *args, **kwargs)
+
+    monkeypatch.setattr(DaskBackend, "gram", gram_then_kill)
+    r = spectra.norm(D, method="lanczos", seed=2)
+    ref = spectra.norm(A, method="lanczos", seed=2)
+    assert len(calls) > 3 and r.converged
+    assert _rel(r.upper, ref.upper) <= 1e-13 and _rel(r.lower, ref.lower) <= 1e-13
+    assert_interval(r, oracle(A), oracle_slack(A))
+    dask_client.wait_for_workers(2, timeout=60)
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def _no_task_runs():
+    from dask.callbacks import Callback
+
+    def fail(key, dsk, state):
+        raise AssertionError(f"computed {key} although the error is known from the metadata")
+
+    return Callback(pretask=fail)
+
+
+def test_unknown_chunk_sizes_named_before_computing(threads):
+    A = da.from_array(_matrix((30, 20)), chunks=10)
+    B = A[A[:, 0] > 0]
+    assert np.isnan(B.shape[0])
+    with _no_task_runs(), pytest.raises(ValueError, match="compute_chunk_sizes"):
+        spectra.norm(B)
+
+
+def test_non_numeric_dtype_named_before_computing(threads):
+    S = da.from_array(np.array([["a", "b"], ["c", "d"]]), chunks=1)
+    with _no_task_runs(), pytest.raises(TypeError, match="numeric dtype.*astype"):
+        spectra.norm(S)
+
+
+def test_nan_in_one_chunk(threads):
+    """Regression: a NaN in a later block of a panel was dropped by Python's max() (the run iterated on NaN)."""
+    A = _matrix((60, 30))
+    A[41, 7] = np.nan
+    D = da.from_array(A, chunks=(20, 15))
+    with pytest.raises(ValueError, match="NaN or Inf.*check_finite"):
+        spectra.norm(D, method="lanczos")
+    r = spectra.norm(D, method="lanczos", check_finite=False)
+    assert np.isnan(r.value) and not r.converged
+
+
+def test_backend_dask_needs_a_dask_array():
+    with pytest.raises(ValueError, match="from_array"):
+        spectra.norm(np.eye(3), backend="dask")
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    monkeypatch.delitem(backends._cache, "dask", raising=False)
+    monkeypatch.delitem(sys.modules, "spectra.backends.dask", raising=False)
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(spectra.BackendUnavailableError, match=r'pip install "spectra\[dask\]"'):
+        backends._load("dask")
+
+
+def test_import_spectra_does_not_import_dask():
+    import subprocess
+
+    code = "import sys, numpy, spectra; spectra.norm(numpy.eye(3)); print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------------- out of core
+def test_zarr_out_of_core_is_reread_not_persisted(threads, tmp_path, monkeypatch):
+    import zarr  # in the dask and test extras
+
+    A = _matrix((120, 50))
+    z = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=A.shape, chunks=(30, 50), dtype=A.dtype)
+    z[:] = A
+    monkeypatch.setattr(_dask_layout, "PERSIST_FRACTION", 0.0)  # as if A were larger than the memory
+    D = da.from_zarr(str(tmp_path / "a.zarr"))
+    P = _dask_layout.lay_out(D, transposed=False)
+    assert not P.persisted and P.array.chunks == D.chunks  # row panels already: used as they are on disk
+    _same_as_numpy(A, D, "lanczos", 1e-13)
+
+
+def test_npy_memmap(threads, tmp_path):
+    A = _matrix((80, 30))
+    np.save(tmp_path / "a.npy", A)
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    _same_as_numpy(A, da.from_array(mm, chunks=(16, 30)), "lanczos", 1e-13)
+
+
+def test_normalize_keeps_it_lazy(threads):
+    A = _matrix((50, 20))
+    W = spectra.normalize(da.from_array(A, chunks=10), method="lanczos", seed=0)
+    assert isinstance(W, da.Array)
+    assert np.linalg.norm(W.compute(), 2) <= 1.0
