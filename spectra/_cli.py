@@ -21,9 +21,19 @@ from ._validate import METHODS
 __all__ = ["main"]
 
 
-def _load(path: str, key: str | None):
-    """A matrix from ``.npy`` (memory-mapped), ``.npz`` (dense or ``scipy.sparse.save_npz``) or ``.mtx``."""
-    lower = path.lower()
+def _load(path: str, key: str | None, backend: str = "auto"):
+    """A matrix from ``.npy`` (memory-mapped), ``.npz`` (dense or ``scipy.sparse.save_npz``), ``.mtx``, or
+    ``.zarr`` (a Dask array read chunk by chunk; ``backend="dask"`` also reads a ``.npy`` that way)."""
+    lower = path.lower().rstrip("/")
+    if lower.endswith(".zarr") or (backend == "dask" and lower.endswith(".npy")):
+        from .backends import _load as load_backend  # BackendUnavailableError names the extra
+
+        load_backend("dask")
+        import dask.array as da
+
+        if lower.endswith(".zarr"):
+            return da.from_zarr(path, component=key)
+        return da.from_array(np.load(path, mmap_mode="r", allow_pickle=False))
     if lower.endswith(".npy"):
         return np.load(path, mmap_mode="r", allow_pickle=False)
     if lower.endswith(".npz"):
@@ -56,6 +66,7 @@ def _row(name: str, r, seconds: float) -> dict:
         matvecs=r.matvecs,
         seconds=seconds,
         name=name,
+        plan=str(r.plan),
     )
 
 
@@ -99,7 +110,7 @@ def _demo(args) -> int:
 
 
 def _norm(args) -> int:
-    A = _load(args.file, args.key)
+    A = _load(args.file, args.key, args.backend)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -111,6 +122,7 @@ def _norm(args) -> int:
             seed=args.seed,
             maxiter=args.maxiter,
             progress=args.progress,
+            backend=args.backend,
         )
     row = _row(args.file, r, time.perf_counter() - t0)
     if np.ndim(r.value):
@@ -135,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("demo", parents=[common], help="run every method on a built-in matrix with known norm")
     p = sub.add_parser("norm", parents=[common], help="spectral norm of a matrix stored in FILE")
-    p.add_argument("file", help=".npy, .npz (dense or scipy.sparse.save_npz) or .mtx")
+    p.add_argument("file", help=".npy, .npz (dense or scipy.sparse.save_npz), .mtx or .zarr (read with Dask)")
     p.add_argument("--method", default="auto", choices=METHODS)
     p.add_argument("--maxiter", type=int, default=None)
-    p.add_argument("--key", default=None, help="array name inside a .npz with several arrays")
+    p.add_argument("--key", default=None, help="array name inside a .npz (or a zarr group) with several arrays")
+    p.add_argument("--backend", default="auto", help="auto, numpy, numba, dask (.npy read with Dask), array_api")
     p.add_argument("--progress", action="store_true", help="print the narrowing interval to stderr")
     args = parser.parse_args(argv)
     try:

@@ -79,3 +79,18 @@ def test_readme_commands_match_ci():
     main_job, test_cmd = blocks[0].strip(), blocks[1].strip()
     assert "python -m spectra demo" in main_job
     assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_norm_zarr_with_dask(tmp_path, capsys):
+    import zarr
+
+    A = np.diag([5.0, 2.0, 1.0, 0.5])
+    z = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=A.shape, chunks=(2, 4), dtype=A.dtype)
+    z[:] = A
+    assert main(["norm", str(tmp_path / "a.zarr"), "--json", "--method", "lanczos"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["backend"] == "dask" and row["plan"].startswith("lanczos on dask")
+    assert row["lower"] <= 5.0 <= row["upper"]
+    np.save(tmp_path / "a.npy", A)
+    assert main(["norm", str(tmp_path / "a.npy"), "--json", "--backend", "dask", "--method", "lanczos"]) == 0
+    assert json.loads(capsys.readouterr().out)["backend"] == "dask"
