@@ -56,7 +56,7 @@ def dask_client():
     """
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     yield client
     client.close()
@@ -68,7 +68,7 @@ def flavour(request):
     if request.param == "dask":
         request.getfixturevalue("dask_client")
         # panels of a few rows, so that even the small test matrices are summed over several workers
-        request.getfixturevalue("monkeypatch").setattr("spectra.backends._dask_layout.PANEL_BYTES", 2048)
+        request.getfixturevalue("monkeypatch").setattr("spectra.backends._dask_layout.MAX_PANEL_BYTES", 2048)
     return request.param
 
 

@@ -73,13 +73,13 @@ def test_same_seed_same_interval_as_numpy(threads, method, dtype, shape):
     ids=["one-chunk", "1-row", "1x1", "ragged-last", "column-split"],
 )
 def test_odd_chunkings(threads, chunks, monkeypatch):
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 10)  # panels of 10 rows: several per matrix
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 8 * 40 * 10)  # panels of 10 rows: several per matrix
     A = _matrix((90, 40))
     _same_as_numpy(A, da.from_array(A, chunks=chunks), "lanczos", 1e-13)
 
 
 def test_stack_chunked_along_batch(threads, monkeypatch):
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 12 * 9 * 8 * 2)  # two matrices per block
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 12 * 9 * 8 * 2)  # two matrices per block
     A = np.stack([_matrix((12, 9), seed=s) * (s + 1) for s in range(6)]).reshape(3, 2, 12, 9)
     for chunks in [(1, 2, 12, 9), (2, 1, 5, 9), (3, 2, 12, 9)]:
         for method in ("lanczos", "randomized", "svd"):
@@ -88,7 +88,7 @@ def test_stack_chunked_along_batch(threads, monkeypatch):
 
 
 def test_stack_layout_keeps_whole_matrices(monkeypatch):
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 12 * 9 * 8 * 2)
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 12 * 9 * 8 * 2)
     D = da.zeros((3, 2, 12, 9), chunks=(1, 1, 5, 4))
     P = _dask_layout.lay_out(D, transposed=False)
     assert P.axis is None and P.array.chunks[-2:] == ((12,), (9,))
@@ -96,7 +96,7 @@ def test_stack_layout_keeps_whole_matrices(monkeypatch):
 
 
 def test_on_the_cluster_same_as_numpy(dask_client, monkeypatch):
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 10)
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 8 * 40 * 10)
     A = _matrix((90, 40), np.complex128)
     r = _same_as_numpy(A, da.from_array(A, chunks=(17, 40)), "lanczos", 1e-13)
     assert "dask" in repr(r) and "AᴴA" in repr(r)
@@ -106,7 +106,7 @@ def test_on_the_cluster_same_as_numpy(dask_client, monkeypatch):
 
 def test_one_step_is_one_graph_with_a_tree_sum(threads, monkeypatch):
     """The Gram pass: one compute per step, one task per panel plus the tree-sum nodes, X sent once."""
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 4)  # 23 panels of 4 rows (the last 2)
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 8 * 40 * 4)  # 23 panels of 4 rows (the last 2)
     A = _matrix((90, 40))
     P = _dask_layout.lay_out(da.from_array(A, chunks=(90, 40)), transposed=False)
     assert len(P.array.chunks[0]) == 23 and P.persisted
@@ -125,7 +125,12 @@ def test_one_step_is_one_graph_with_a_tree_sum(threads, monkeypatch):
     assert len(P.step_seconds) == 1 and P.task_seconds[0] > 0
 
 
-def test_entry_statistics_one_pass_reused(threads):
+@pytest.mark.parametrize("local", ["numba", "numpy"])
+def test_entry_statistics_one_pass_reused(threads, local, monkeypatch):
+    """On workers with numba the one-read kernels, else NumPy: the same statistics, in one pass."""
+    from spectra.backends import _dask_tasks
+
+    monkeypatch.setattr(_dask_tasks, "_local_backend", lambda: backends._load(local))
     A = _matrix((60, 45)) * 1e200  # scaled: the statistics combine panels of different exponents
     A[:7] *= 1e-150
     D = da.from_array(A, chunks=(7, 45))
@@ -147,7 +152,7 @@ def test_entry_statistics_one_pass_reused(threads):
 
 
 def test_wide_column_panels(threads, monkeypatch):
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 40 * 10)
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 8 * 40 * 10)
     A = _matrix((40, 90))
     r = _same_as_numpy(A, da.from_array(A, chunks=(13, 17)), "lanczos", 1e-13)
     assert r.plan.transposed and "AAᴴ" in str(r.plan)
@@ -168,7 +173,7 @@ def test_auto_takes_tsqr_only_for_tall_and_skinny(threads):
 # ---------------------------------------------------------------------------------------------- faults
 def test_worker_killed_mid_run(dask_client, monkeypatch):
     """A worker process dies after the third Gram pass: Dask recomputes its lost panels, the run goes on."""
-    monkeypatch.setattr(_dask_layout, "PANEL_BYTES", 8 * 120 * 20)
+    monkeypatch.setattr(_dask_layout, "MAX_PANEL_BYTES", 8 * 120 * 20)
     A = _matrix((300, 120), name="clustered")
     D = da.from_array(A, chunks=(20, 120))
     pids = dask_client.run(os.getpid)
@@ -215,8 +220,12 @@ def test_non_numeric_dtype_named_before_computing(threads):
         spectra.norm(S)
 
 
-def test_nan_in_one_chunk(threads):
+@pytest.mark.parametrize("local", ["numba", "numpy"])
+def test_nan_in_one_chunk(threads, local, monkeypatch):
     """Regression: a NaN in a later block of a panel was dropped by Python's max() (the run iterated on NaN)."""
+    from spectra.backends import _dask_tasks
+
+    monkeypatch.setattr(_dask_tasks, "_local_backend", lambda: backends._load(local))
     A = _matrix((60, 30))
     A[41, 7] = np.nan
     D = da.from_array(A, chunks=(20, 15))

@@ -78,6 +78,9 @@ def panel_stats(block, transposed: bool):
     (and the rest None) when an entry is NaN or infinite.
     """
     B = block.T if transposed else block
+    kernels = _kernels_for(B)
+    if kernels is not None:
+        return _panel_stats_numba(kernels, B)
     wide = np.complex128 if np.iscomplexobj(B) else np.float64
     mx = 0.0
     for chunk in _row_chunks(B):
@@ -97,6 +100,32 @@ def panel_stats(block, transposed: bool):
             rowmax = max(rowmax, float(sq.sum(axis=1).max()))
         colsq += sq.sum(axis=0)
     return mx, e, float(colsq.sum()), colsq, gers, rowmax
+
+
+def _kernels_for(B):
+    """numba's entry-statistics kernels when the worker's local backend is numba and ``B`` is C-ordered."""
+    be = _local_backend()
+    if be.name != "numba" or be._rows_view(B) is None or not B.flags.c_contiguous:
+        return None
+    from . import _numba_kernels
+
+    return _numba_kernels
+
+
+def _panel_stats_numba(kernels, B):
+    """:func:`panel_stats` with numba's one-read kernels (one thread: one task per worker thread)."""
+    _one_thread()
+    bounds = np.array([0, B.shape[0]], dtype=np.int64)
+    out = np.empty((1, 2))
+    kernels.max_abs_rows(B, out, bounds)
+    if not np.isfinite(out[0, 1]):  # NaN/Inf present (the kernel's sentinel)
+        return np.nan, 0, None, None, None, None
+    mx = float(out[0, 0])
+    e = _frexp_exponent(mx)
+    n = B.shape[1]
+    colsq, gers, rows = np.empty((1, n)), np.empty((1, n)), np.empty((1, 2))
+    kernels.abs_stats_rows(B, float(np.ldexp(1.0, -e)), colsq, gers, rows, bounds)
+    return mx, e, float(rows[0, 0]), colsq[0], gers[0], float(rows[0, 1])
 
 
 def combine_stats(*parts):
