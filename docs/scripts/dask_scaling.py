@@ -71,7 +71,36 @@ def end_to_end(n: int = 20_000) -> None:
         print(f"in memory, backend={rn.backend}: {t_np:.1f} s, {rn.iterations} steps; difference to dask {diff:.1e}")
 
 
+def phases(n: int = 20_000, workers: int = 2) -> None:
+    """Where the time of one certified run goes: layout + entry statistics, the Gram steps, the rest."""
+    from spectra._plan import make_plan
+
+    cluster, client = start_cluster(workers)
+    try:
+        A = spiked(n)
+        t0 = time.perf_counter()
+        plan, be = make_plan(A, "dense", method="lanczos", backend="auto", block_size=None)
+        P = be.prepare(A, plan)
+        be.max_abs(P)
+        t_stats = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r = spectra.norm(A, method="lanczos", rtol=1e-6, seed=0)
+        t_run = time.perf_counter() - t0
+        st, tt = gram_steps(A, 3)
+        print(
+            f"n={n}, {workers} workers: layout + statistics {t_stats:.1f} s; norm {t_run:.1f} s for {r.iterations} "
+            f"steps; a Gram step {statistics.median(st):.2f} s (tasks {statistics.median(tt) / workers:.2f} s)",
+            flush=True,
+        )
+    finally:
+        client.close()
+        cluster.close()
+
+
 if __name__ == "__main__":
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     scaling(steps)
-    end_to_end()
+    if "--phases" in sys.argv:
+        phases()
+    else:
+        end_to_end()
