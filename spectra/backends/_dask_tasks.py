@@ -40,7 +40,7 @@ def _one_thread():
 
 
 def panel_gram(block, X, inner, adjoint: bool, offset: int, rows: int):
-    """``(pieces, Z_p, seconds)`` for one panel: ``pieces = [(offset, Y_p)]`` and ``Z_p`` its Gram partial.
+    """``(pieces, Z_p, seconds)`` for one panel: ``pieces = [(offset, rows, Y_p)]`` and ``Z_p`` its Gram partial.
 
     Row panel ``A_p`` (``adjoint=False``): ``Y_p = A_p X``, ``Z_p = A_pᴴ (c Y_p)``. Column panel ``A_q``
     (``adjoint=True``): ``Y_q = A_qᴴ X``, ``Z_q = A_q (c Y_q)``. For a stack block ``X`` and ``inner`` are
