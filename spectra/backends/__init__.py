@@ -17,7 +17,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._errors import BackendUnavailableError
 
-__all__ = ["BACKENDS", "accelerated", "available_backends", "resolve"]
+__all__ = ["BACKENDS", "accelerated", "available_backends", "resolve", "stack_kernel_applies"]
 
 #: name -> (module, class, pip extra or None)
 BACKENDS: dict[str, tuple[str, str, str | None]] = {
@@ -59,6 +59,28 @@ def available_backends() -> list[str]:
 NUMBA_MIN_ENTRIES = 2_000_000
 
 
+#: ``backend="auto"`` runs stacks of at least this many small matrices (Gram order <= 64) through the numba
+#: one-matrix-per-task certificate kernel under ``method="auto"``/``"lanczos"`` (docs/performance.md)
+STACK_KERNEL_MIN_MATRICES = 256
+
+
+def stack_kernel_applies(A: Any) -> bool:
+    """Whether ``A`` is a NumPy stack that the numba small-matrix kernel takes (numba installed, enough matrices)."""
+    from ..methods._small_stack import SMALL_GRAM_MAX
+
+    if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0 or not A.flags.c_contiguous:
+        return False
+    if min(A.shape[-2:]) > SMALL_GRAM_MAX or A.size // (A.shape[-2] * A.shape[-1]) < STACK_KERNEL_MIN_MATRICES:
+        return False
+    if A.dtype.kind not in "fc" or importlib.util.find_spec("numba") is None:
+        return False
+    try:
+        _load("numba")
+    except BackendUnavailableError:
+        return False
+    return True
+
+
 def accelerated(A: Any, kind: str, method: str) -> str | None:
     """The faster backend for a NumPy/SciPy problem under ``backend="auto"``, or None to stay on numpy.
 
@@ -66,6 +88,8 @@ def accelerated(A: Any, kind: str, method: str) -> str | None:
     whose layout has a fused kernel. Sparse inputs stay on SciPy: its two C++ passes were measured faster
     than the fused CSR kernel on this class of machine (docs/performance.md).
     """
+    if method == "lanczos" and kind == "dense" and stack_kernel_applies(A):
+        return "numba"
     if method not in ("power", "lanczos") or kind != "dense" or importlib.util.find_spec("numba") is None:
         return None
     if A.size < NUMBA_MIN_ENTRIES:

@@ -112,19 +112,48 @@ class NumbaBackend(NumPyBackend):
             return A.T, True
         return None
 
+    def _stack_rows(self, A):
+        """``(rows, bounds)`` of a C-ordered stack read as one matrix of rows, a block per matrix; else ``None``."""
+        if not isinstance(A, np.ndarray) or A.ndim < 3 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
+            return None
+        if not A.flags.c_contiguous:
+            return None
+        m = A.shape[-2]
+        B = A.size // (m * A.shape[-1])
+        return A.reshape(B * m, A.shape[-1]), np.arange(B + 1, dtype=np.int64) * m
+
     def max_abs(self, A) -> np.ndarray:
-        view = self._rows_view(A)
+        stack = self._stack_rows(A)
+        view = self._rows_view(A) if stack is None else (stack[0], False)
         if view is None:
             return super().max_abs(A)
         B = view[0]
-        bounds = _row_bounds(B.shape[0])
+        bounds = _row_bounds(B.shape[0]) if stack is None else stack[1]
         out = np.empty((len(bounds) - 1, 2))
         kernels.max_abs_rows(B, out, bounds)
         if not np.isfinite(out[:, 1]).all():  # an entry is NaN or infinite: NumPy's NaN-aware reduction
             return super().max_abs(A)
-        return np.array([out[:, 0].max()])
+        return out[:, 0].copy() if stack is not None else np.array([out[:, 0].max()])
+
+    def _stack_abs_stats(self, A, rows, bounds, scale: float) -> AbsStats:
+        """:class:`AbsStats` per matrix of a C-ordered stack (one block of the row kernel per matrix)."""
+        nb, n = len(bounds) - 1, rows.shape[1]
+        colsq, gers, sums = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
+        kernels.abs_stats_rows(rows, scale, colsq, gers, sums, bounds)
+        return AbsStats(
+            fro=np.sqrt(sums[:, 0]),
+            gersh=np.sqrt(gers.max(axis=1)),
+            maxcol=np.sqrt(colsq.max(axis=1)),
+            maxrow=np.sqrt(sums[:, 1]),
+            p_row=A.shape[-1],
+            p_col=A.shape[-2],
+        )
 
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
+        stack = self._stack_rows(A)
+        scales = np.asarray(c1, dtype=np.float64) * np.asarray(c2, dtype=np.float64)
+        if stack is not None and np.all(scales == scales[0]) and 0.0 < scales[0] < np.inf:
+            return self._stack_abs_stats(A, *stack, float(scales[0]))
         view = self._rows_view(A)
         scale = float(c1[0]) * float(c2[0])
         if view is None or not (0.0 < scale < np.inf):  # the split scale is needed: generic path
@@ -146,6 +175,27 @@ class NumbaBackend(NumPyBackend):
             p_row=A.shape[1],
             p_col=A.shape[0],
         )
+
+    def small_gram_certify(self, A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int):
+        """Certified ``sigma_max`` interval per matrix of a C-ordered stack ``(B, r, c)`` of small matrices.
+
+        Returns ``(out, steps, X)``: ``out[b] = (lower, upper, estimate)`` for ``c1[b] c2[b] A[b]`` (upper
+        ``inf`` where the certificate failed), the Lanczos steps, and the Ritz vectors on the side of the
+        Gram matrix (``A^H A``, or ``A A^H`` with ``adjoint``). See :mod:`._numba_stack`.
+        """
+        from ._numba_stack import small_gram_certify
+
+        cplx = np.iscomplexobj(A)
+        wide = np.complex128 if cplx else np.float64
+        B = A.shape[0]
+        q = A.shape[1] if adjoint else A.shape[2]
+        out = np.empty((B, 3))
+        steps = np.empty(B, dtype=np.int64)
+        X = np.empty((B, q), dtype=wide)
+        v0 = np.ascontiguousarray(v0, dtype=wide)
+        c1, c2 = (np.ascontiguousarray(c, dtype=np.float64) for c in (c1, c2))
+        small_gram_certify(A, c1, c2, bool(adjoint), v0, float(rtol), int(maxsteps), out, steps, X, cplx)
+        return out, steps, X
 
     def gram(self, A, X, inner=None, adjoint: bool = False):
         fused = self.fused_gram_adjoint(A)
