@@ -160,9 +160,10 @@ def norm(
 
     if m0 == 0 or n0 == 0:
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
-    op = make_operand(
-        A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
-    )
+    with be.context(A):  # the operand's statistics (and an operator's scale probe) are products too
+        op = make_operand(
+            A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
+        )
     if op.stats is not None and np.all(op.stats.fro == 0):
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
@@ -186,7 +187,7 @@ def norm(
         return_vectors=opts_in["return_vectors"],
         progress=opts_in["progress"],
     )
-    with be.context():
+    with be.context(op.data):
         res = methods.get(method)(op, opts)
     if not given and not np.all(res.converged):
         warnings.warn(

@@ -327,7 +327,7 @@ def test_block_algebra_restores_blas_threads_inside_the_context():
     and the one-thread limit returns after it."""
     from threadpoolctl import threadpool_info
 
-    from spectra.backends import numba as nb
+    from spectra.backends import _threads
 
     def blas_threads():
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
@@ -337,7 +337,7 @@ def test_block_algebra_restores_blas_threads_inside_the_context():
     with backend.context():
         assert blas_threads() == {1}
         with backend.block_algebra():
-            assert blas_threads() == {nb._blas_threads()} and nb._blas_threads() == max(before)
+            assert blas_threads() == {_threads.blas_threads()} and _threads.blas_threads() == max(before)
         assert blas_threads() == {1}
     assert blas_threads() == before
 

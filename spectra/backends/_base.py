@@ -63,8 +63,8 @@ class ArrayAPIBackend:
         Y = first(A, X)
         return Y, second(A, Y if inner is None else Y * inner)
 
-    def context(self):
-        """Context entered around a whole computation (e.g. thread-pool settings); none by default."""
+    def context(self, A=None):
+        """Context entered around a whole computation on ``A`` (e.g. thread-pool settings); none by default."""
         return contextlib.nullcontext()
 
     def block_algebra(self):

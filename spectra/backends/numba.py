@@ -23,16 +23,15 @@ otherwise take the cores from the Numba workers.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numba
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController
 
 from . import _numba_kernels as kernels
 from ._base import AbsStats
+from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
 __all__ = ["NumbaBackend"]
@@ -42,23 +41,6 @@ _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "comp
 
 def _blocks(rows: int) -> int:
     return max(1, min(rows, numba.get_num_threads() * 4))
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """The BLAS libraries loaded so far (NumPy's and SciPy's are loaded with spectra), inspected once.
-
-    ``threadpool_limits()`` rescans every loaded library on each call (2-3 ms, measured), more than a
-    norm of a 1000 x 1000 matrix takes; the controller keeps that scan.
-    """
-    return ThreadpoolController()
-
-
-@functools.cache
-def _blas_threads() -> int:
-    """BLAS's own thread count, read once before any limit is applied."""
-    counts = [lib.num_threads for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
-    return max(counts, default=1)
 
 
 def _row_bounds(rows: int) -> np.ndarray:
@@ -80,15 +62,14 @@ class NumbaBackend(NumPyBackend):
 
     name = "numba"
 
-    def context(self):
-        _blas_threads()  # read before the limit
-        return _blas_controller().limit(limits=1, user_api="blas")
+    def context(self, A=None):
+        return one_blas_thread()
 
     def block_algebra(self):
         """BLAS-3 work on blocks (orthonormalising a block of 16 against the basis) gets BLAS's threads back:
         it gains more than the idle threads' spinning then costs the next kernel (measured in
         docs/performance.md). Single vectors keep the one-thread limit."""
-        return _blas_controller().limit(limits=_blas_threads(), user_api="blas")
+        return all_blas_threads()
 
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):
@@ -151,9 +132,12 @@ class NumbaBackend(NumPyBackend):
 
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         stack = self._stack_rows(A)
-        scales = np.asarray(c1, dtype=np.float64) * np.asarray(c2, dtype=np.float64)
-        if stack is not None and np.all(scales == scales[0]) and 0.0 < scales[0] < np.inf:
-            return self._stack_abs_stats(A, *stack, float(scales[0]))
+        if stack is not None:
+            with np.errstate(over="ignore"):  # a scale that only exists split in two factors: generic path
+                scales = np.asarray(c1, dtype=np.float64) * np.asarray(c2, dtype=np.float64)
+            if np.all(scales == scales[0]) and 0.0 < scales[0] < np.inf:
+                return self._stack_abs_stats(A, *stack, float(scales[0]))
+            return super().abs_stats(A, c1, c2)
         view = self._rows_view(A)
         scale = float(c1[0]) * float(c2[0])
         if view is None or not (0.0 < scale < np.inf):  # the split scale is needed: generic path

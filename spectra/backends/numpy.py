@@ -15,10 +15,27 @@ from ._base import AbsStats, ArrayAPIBackend
 __all__ = ["NumPyBackend"]
 
 
+#: products with an operand of fewer entries (or nonzeros) than this run on one BLAS thread: below it the
+#: threads' hand-offs and spinning cost more than they gain (measured in docs/performance.md)
+BLAS_ONE_THREAD_BELOW = 2_000_000
+
+
 class NumPyBackend(ArrayAPIBackend):
     """Reference backend for NumPy arrays, SciPy sparse arrays/matrices and LinearOperators."""
 
     name = "numpy"
+
+    def context(self, A=None):
+        """One BLAS thread for problems below :data:`BLAS_ONE_THREAD_BELOW` entries (a ``LinearOperator``
+        counts ``m n``), BLAS's own thread count otherwise."""
+        if A is None:
+            return super().context(A)
+        entries = A.nnz if sp.issparse(A) else int(np.prod(A.shape, dtype=np.float64))
+        if entries >= BLAS_ONE_THREAD_BELOW:
+            return super().context(A)
+        from ._threads import one_blas_thread
+
+        return one_blas_thread()
 
     def matmat(self, A, X):
         if isinstance(A, LinearOperator):
