@@ -130,6 +130,7 @@ def norm(
     )
     A, kind = standardize_matrix(A)
     be = backends.resolve(A, opts_in["backend"])
+    A = be.prepare_input(A)
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     batch = tuple(int(d) for d in A.shape[:-2]) if kind == "dense" else ()
     method = opts_in["method"]

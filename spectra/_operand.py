@@ -111,8 +111,6 @@ class Operand:
         """Host array with a leading flattened batch axis ``(B, ...)`` -> device ``batch + (...)``."""
         x = np.asarray(x, dtype=self.np_dtype)
         arr = x.reshape(self.batch_shape + x.shape[1:])
-        if self.kind != "dense":
-            return arr
         return self.backend.from_host(arr, self.data)
 
     def host_batch(self, x) -> np.ndarray:
@@ -212,7 +210,7 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     caller's seed and of every random draw behind the bounds) sets the power of two.
     """
     x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
-    y = np.abs(op.host_batch(op.matmat(x)).astype(np.complex128 if op.is_complex else np.float64))
+    y = np.abs(op.host_batch(op.matmat(op.from_host(x[None]))).astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
             raise ValueError(
@@ -238,7 +236,7 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
         np_dtype = np.dtype(namespace_dtype_name(dtype))
         batch = tuple(A.shape[:-2])
     else:
-        xp = array_api_compat.numpy
+        xp = backend.vector_namespace(A)
         dtype = np.dtype(A.dtype)
         np_dtype = dtype
         batch = ()
