@@ -120,15 +120,33 @@ class Operand:
 
     def col_norms(self, X) -> np.ndarray:
         """2-norms of the columns of ``X`` (``batch + (l, k)``) as a host ``(B, k)`` float64 array."""
+        return self.host_norms(self.xp.linalg.vector_norm(X, axis=-2, keepdims=True))[0]
+
+    def host_norms(self, *norms) -> list[np.ndarray]:
+        """Device norms, each ``batch + (1, k_i)`` in one real dtype, as host float64 ``(B, k_i)`` arrays.
+
+        All of them travel in ONE device-to-host transfer (the methods' one synchronisation per iteration).
+        """
         xp = self.xp
-        nrm = xp.linalg.vector_norm(X, axis=-2)
-        out = self.host_batch(nrm).astype(np.float64)
+        widths = [int(x.shape[-1]) for x in norms]
+        both = norms[0] if len(norms) == 1 else xp.concat(list(norms), axis=-1)
+        out = self.host_batch(both).astype(np.float64).reshape(self.B, sum(widths))
+        self.check_norms(out)
+        return np.split(out, np.cumsum(widths)[:-1], axis=1)
+
+    def check_norms(self, out: np.ndarray) -> None:
+        """Raise on non-finite norms of products (``check_finite=True``)."""
         if self.check_finite and not np.all(np.isfinite(out)):
             raise ValueError(
                 "the products with A produced non-finite values (an entry or the LinearOperator returned "
                 "NaN or Inf); check A, or pass check_finite=False to skip this check"
             )
-        return out
+
+    def inverse(self, nrm):
+        """``1 / nrm`` on the device, ``0`` where ``nrm`` is 0 (no host round trip)."""
+        xp = self.xp
+        pos = nrm > 0
+        return xp.where(pos, 1.0 / xp.where(pos, nrm, xp.ones_like(nrm)), xp.zeros_like(nrm))
 
     def random(self, rng: np.random.Generator, k: int, side: str = "right") -> np.ndarray:
         """Standard (complex) Gaussian block on the host, shape ``(B, n or m, k)``, ``E|w|^2 = 1``."""

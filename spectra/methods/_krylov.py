@@ -105,21 +105,19 @@ class KrylovBasis:
         Only ``cols`` new directions are kept: when the complement of ``Q`` has fewer dimensions than
         ``W`` has columns, the rest is rounding noise.
         """
-        op = self.op
+        op, xp = self.op, self._xp
         W, C = self._project_out(W, Q)
-        C = None if C is None else op.host_batch(C)
-        if W.shape[-1] == 1:
-            r = op.col_norms(W)[:, 0]
-            tiny = r <= 0
-            inv = np.where(tiny, 0.0, 1.0 / np.where(tiny, 1.0, r))
-            Wn = W * op.from_host(inv[:, None, None])
-            R = r[:, None, None]
-        else:
-            Wn, R, C2, R1 = self._block_qr(W, Q)
-            if C2 is not None:  # W = Q C + Wn1 R1 and Wn1 = Q C2 + Wn R2
-                C = C + op.host_batch(C2) @ R1
-            Wn, R = Wn[..., :cols], R[:, :cols, :]
-        return Wn, C, R
+        if W.shape[-1] == 1:  # coefficients and norm cross to the host in one transfer
+            r_dev = xp.linalg.vector_norm(W, axis=-2, keepdims=True)
+            both = op.host_batch(xp.concat([C, xp.astype(r_dev, C.dtype)], axis=-2))
+            C, r = both[:, :-1, :], np.real(both[:, -1, 0]).astype(np.float64)
+            op.check_norms(r)
+            return W * op.inverse(r_dev), C, r[:, None, None]
+        C = op.host_batch(C)
+        Wn, R, C2, R1 = self._block_qr(W, Q)
+        if C2 is not None:  # W = Q C + Wn1 R1 and Wn1 = Q C2 + Wn R2
+            C = C + op.host_batch(C2) @ R1
+        return Wn[..., :cols], C, R[:, :cols, :]
 
     def _block_qr(self, W, Q):
         """``W = Wn1 R1``, ``Wn1 = Q C2 + Wn R2`` (two passes, the second against rounding noise).
