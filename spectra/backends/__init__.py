@@ -36,6 +36,8 @@ def _load(name: str):
         module, cls, extra = BACKENDS[name]
         try:
             _cache[name] = getattr(importlib.import_module(module), cls)()
+        except BackendUnavailableError:  # installed, but unusable here (e.g. no GPU): its own message
+            raise
         except ImportError as exc:  # the optional dependency is missing
             raise BackendUnavailableError(
                 f"backend={name!r} needs an optional dependency that is not installed ({exc.name}); "

@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import array_api_compat.cupy as cupy_namespace
 import cupy
 import numpy as np
 
@@ -99,7 +98,9 @@ class CuPyBackend(ArrayAPIBackend):
         return A
 
     def vector_namespace(self, A: Any):
-        return cupy_namespace
+        import array_api_compat.cupy
+
+        return array_api_compat.cupy
 
     # ------------------------------------------------------------------ products with A
     def matmat(self, A, X):
