@@ -222,7 +222,7 @@ reduce_partials(const T* __restrict__ P, T* __restrict__ out, long long len, lon
 
 /* One block per matrix: A (B, m, n) C-ordered, X (B, n, k), c[b c_stride] (real part used), Y (B, m, k),
    Z (B, n, k). Shared memory: ash[m n], ysh[m k]. Matrices first .. first + gridDim.x of the stack. */
-extern "C" __global__ void __launch_bounds__(THREADS)
+extern "C" __global__ void __launch_bounds__(THREADS, 4)
 gram_stack(const T* __restrict__ A, const T* __restrict__ X, const T* __restrict__ c, long long c_stride,
            T* __restrict__ Y, T* __restrict__ Z, long long first, long long m, long long n, long long k) {
     extern __shared__ double2 smem_aligned[];
@@ -333,7 +333,7 @@ reduce_real(const double* __restrict__ P, double* __restrict__ out, long long le
 """
 
 _GRAM_INSTANCE = r"""
-extern "C" __global__ void __launch_bounds__(THREADS)
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
 gram_rows_k{k}(const T* __restrict__ A, long long lda, const T* __restrict__ X, const T* __restrict__ c,
                T* __restrict__ Y, T* __restrict__ Zp, long long m, long long n, long long rows_per_block) {{
     gram_rows<{k}>(A, lda, X, c, Y, Zp, m, n, rows_per_block);
