@@ -67,8 +67,11 @@ def _kernel(dtype: np.dtype, name: str, shared_bytes: int = 0):
 @functools.cache
 def _device_facts(device_id: int) -> tuple[int, int]:
     """(multiprocessors, shared memory per block with opt-in) of a device."""
-    attrs = cupy.cuda.Device(device_id).attributes
-    return int(attrs["MultiProcessorCount"]), int(attrs["MaxSharedMemoryPerBlockOptin"])
+    rt = cupy.cuda.runtime
+    return (
+        int(rt.deviceGetAttribute(rt.cudaDevAttrMultiProcessorCount, device_id)),
+        int(rt.deviceGetAttribute(rt.cudaDevAttrMaxSharedMemoryPerBlockOptin, device_id)),
+    )
 
 
 def _i64(x: int) -> np.int64:
