@@ -3,10 +3,12 @@ spill and stack report), launch geometry, dispatch, and one device-to-host trans
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import array_api_strict as xs
 import numpy as np
@@ -213,3 +215,14 @@ def test_one_transfer_per_iteration(method, dtype, monkeypatch):
     assert scalar_reads == []  # no hidden synchronisation through Python scalars
     assert t_long - t_short <= it_long - it_short  # at most one transfer per further iteration
     assert t_short <= it_short + 2  # plus the final certificate's two norms
+
+
+# ---------------------------------------------------------------------------------------- benchmarks
+def test_gpu_benchmarks_are_skipped_without_a_device(monkeypatch):
+    """asv reports NotImplementedError from setup as skipped; the reason names the missing device."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "asv_bench"))
+    bench_gpu = importlib.import_module("benchmarks.bench_gpu")
+    for cls in (bench_gpu.FusedPass, bench_gpu.CertifiedGaussian, bench_gpu.SmallStack):
+        with pytest.raises(NotImplementedError, match="no usable CUDA device"):
+            cls().setup(cls.params[0][0])
