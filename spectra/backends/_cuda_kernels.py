@@ -17,7 +17,8 @@ Kernels
     Rows of a C-ordered matrix ``A`` (row stride ``lda``): ``Y = A X`` and ``Zp[b] = A_b^H (c Y_b)`` for
     the rows ``A_b`` of block ``b``. A row is read from device memory once: its first
     ``ROW_CACHE * THREADS`` entries stay in registers between the dot product (phase 1) and the rank-one
-    update (phase 2), the rest is re-read while cached (L1/L2). The block's ``n x K`` accumulator lives in shared memory.
+    update (phase 2), the rest is re-read while cached (L1/L2). The block's ``n x K`` accumulator lives in
+    shared memory.
 ``reduce_partials``
     ``Z = sum_b Zp[b]`` over blocks in increasing ``b``: the second, fixed-order stage.
 ``gram_stack``
