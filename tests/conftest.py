@@ -33,6 +33,15 @@ def to_numpy(x):
     return np.asarray(x)
 
 
+def random_matrix(shape, dtype, seed=0) -> np.ndarray:
+    """Standard (complex) Gaussian entries of ``dtype``."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(shape)
+    return A.astype(dtype)
+
+
 def oracle(A) -> np.ndarray:
     """float64/complex128 LAPACK spectral norm of the stored matrix (per matrix of a stack)."""
     A = np.asarray(A)

@@ -14,6 +14,7 @@ from spectra._testing import matrix_with_singular_values, spectrum
 from spectra.backends.numpy import NumPyBackend
 
 from .conftest import assert_interval, oracle, oracle_slack, to_numpy
+from .conftest import random_matrix as _rand
 
 pytestmark = pytest.mark.gpu
 
@@ -35,14 +36,6 @@ def be():
     from spectra import backends
 
     return backends._load("cupy")
-
-
-def _rand(shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        A = A + 1j * rng.standard_normal(shape)
-    return A.astype(dtype)
 
 
 def _single(dtype) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from spectra.backends.numpy import NumPyBackend
 
 from . import fake_cupy
+from .conftest import random_matrix as _rand
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 
@@ -29,14 +30,6 @@ def be(monkeypatch):
     module._module.cache_clear()
     module._device_facts.cache_clear()
     monkeypatch.delitem(sys.modules, "spectra.backends.cupy")
-
-
-def _rand(shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        A = A + 1j * rng.standard_normal(shape)
-    return A.astype(dtype)
 
 
 def _reference(A, X, c, adjoint):

@@ -191,6 +191,20 @@ class ArrayAPIBackend:
         )
 
 
+def rows_view(A, dtypes) -> tuple[Any, bool] | None:
+    """``(C-ordered 2-D view, transposed?)`` of a non-empty C- or F-contiguous matrix with a dtype in ``dtypes``.
+
+    This is what the one-read kernels (numba, CUDA) read in place; ``None`` for any other array.
+    """
+    if A.ndim != 2 or A.dtype not in dtypes or A.size == 0:
+        return None
+    if A.flags.c_contiguous:
+        return A, False
+    if A.flags.f_contiguous:
+        return A.T, True
+    return None
+
+
 def _row_chunks(A):
     """Row blocks of about 8 MiB (per matrix of the stack) so temporaries stay small."""
     m, n = A.shape[-2], A.shape[-1]

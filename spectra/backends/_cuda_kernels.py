@@ -211,14 +211,25 @@ __device__ __forceinline__ void gram_rows(const T* __restrict__ A, long long lda
 
 __GRAM_INSTANCES__
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-reduce_partials(const T* __restrict__ P, T* __restrict__ out, long long len, long long parts) {
+/* addition of element type T, or of double (the statistics), without implicit narrowing */
+template <typename U> struct Add { static __device__ __forceinline__ U f(U a, U b) { return t_add(a, b); } };
+template <> struct Add<double> { static __device__ __forceinline__ double f(double a, double b) { return a + b; } };
+
+/* out[e] = sum_b P[b len + e] over b in increasing order (the fixed-order second stage) */
+template <typename U>
+__device__ __forceinline__ void reduce_blocks(const U* __restrict__ P, U* __restrict__ out, long long len,
+                                              long long parts, U zero) {
     const long long stride = (long long)gridDim.x * THREADS;
     for (long long e = (long long)blockIdx.x * THREADS + threadIdx.x; e < len; e += stride) {
-        T s = t_zero();
-        for (long long b = 0; b < parts; ++b) s = t_add(s, P[b * len + e]);
+        U s = zero;
+        for (long long b = 0; b < parts; ++b) s = Add<U>::f(s, P[b * len + e]);
         out[e] = s;
     }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+reduce_partials(const T* __restrict__ P, T* __restrict__ out, long long len, long long parts) {
+    reduce_blocks<T>(P, out, len, parts, t_zero());
 }
 
 /* One block per matrix: A (B, m, n) C-ordered, X (B, n, k), c[b c_stride] (real part used), Y (B, m, k),
@@ -324,12 +335,7 @@ abs_stats_rows(const T* __restrict__ A, long long lda, long long m, long long n,
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 reduce_real(const double* __restrict__ P, double* __restrict__ out, long long len, long long parts) {
-    const long long stride = (long long)gridDim.x * THREADS;
-    for (long long e = (long long)blockIdx.x * THREADS + threadIdx.x; e < len; e += stride) {
-        double s = 0.0;
-        for (long long b = 0; b < parts; ++b) s += P[b * len + e];
-        out[e] = s;
-    }
+    reduce_blocks<double>(P, out, len, parts, 0.0);
 }
 """
 

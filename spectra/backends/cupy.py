@@ -43,8 +43,9 @@ import numpy as np
 from .._errors import BackendUnavailableError
 from . import _cuda_kernels as src
 from . import _cuda_launch as launch
-from ._base import AbsStats, ArrayAPIBackend
+from ._base import AbsStats, ArrayAPIBackend, rows_view
 from ._device_types import is_cupy_operator, is_cupy_sparse, is_foreign_gpu_array
+from .numpy import operator_product
 
 __all__ = ["CuPyBackend"]
 
@@ -108,14 +109,14 @@ class CuPyBackend(ArrayAPIBackend):
     # ------------------------------------------------------------------ products with A
     def matmat(self, A, X):
         if is_cupy_operator(A):
-            return _operator_product(A.matmat, X, A.shape[0])
+            return operator_product(A.matmat, X, A.shape[0], cupy.asarray)
         if is_cupy_sparse(A):
             return A @ X
         return super().matmat(A, X)
 
     def rmatmat(self, A, Y):
         if is_cupy_operator(A):
-            return _operator_product(A.rmatmat, Y, A.shape[1])
+            return operator_product(A.rmatmat, Y, A.shape[1], cupy.asarray)
         if is_cupy_sparse(A):  # A.T is a free re-interpretation (CSR <-> CSC); conjugate the small side only
             if A.dtype.kind == "c":
                 return (A.T @ Y.conj()).conj()
@@ -211,13 +212,7 @@ class CuPyBackend(ArrayAPIBackend):
     # ------------------------------------------------------------------ entry statistics in one read
     def _rows_view(self, A):
         """``(C-ordered 2-D view, transposed?)`` of a dense matrix the kernels read, else ``None``."""
-        if not isinstance(A, cupy.ndarray) or A.ndim != 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
-            return None
-        if A.flags.c_contiguous:
-            return A, False
-        if A.flags.f_contiguous:
-            return A.T, True
-        return None
+        return rows_view(A, _KERNEL_DTYPES) if isinstance(A, cupy.ndarray) else None
 
     def max_abs(self, A) -> np.ndarray:
         if is_cupy_sparse(A):
@@ -304,13 +299,3 @@ def _sparse_abs_stats(A, scale: float) -> AbsStats:
         p_row=int(p_row),
         p_col=int(p_col),
     )
-
-
-def _operator_product(f, X, out_rows: int):
-    """Apply a CuPy LinearOperator's matmat to a ``(n, k)`` block, checking what it returns."""
-    Y = cupy.asarray(f(X))
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if Y.shape != (out_rows, X.shape[1]):
-        raise ValueError(f"the LinearOperator returned an array of shape {Y.shape}, expected {(out_rows, X.shape[1])}")
-    return Y

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from . import _numba_kernels as kernels
-from ._base import AbsStats
+from ._base import AbsStats, rows_view
 from .numpy import NumPyBackend
 
 __all__ = ["NumbaBackend"]
@@ -104,13 +104,7 @@ class NumbaBackend(NumPyBackend):
     # ------------------------------------------------------------------ entry statistics in one read
     def _rows_view(self, A):
         """``(C-ordered 2-D view, transposed?)`` of a dense matrix the kernels read, else ``None``."""
-        if not isinstance(A, np.ndarray) or A.ndim != 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
-            return None
-        if A.flags.c_contiguous:
-            return A, False
-        if A.flags.f_contiguous:
-            return A.T, True
-        return None
+        return rows_view(A, _KERNEL_DTYPES) if isinstance(A, np.ndarray) else None
 
     def max_abs(self, A) -> np.ndarray:
         view = self._rows_view(A)
