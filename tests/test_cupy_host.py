@@ -186,11 +186,11 @@ class CountingBackend(ArrayAPIBackend):
         return np.asarray(x.to_device(xs.Device("CPU_DEVICE")))
 
 
-def _transfers(method: str, maxiter: int, dtype) -> tuple[int, int]:
+def _transfers(method: str, maxiter: int, dtype, block_size=None) -> tuple[int, int]:
     A = matrix_with_singular_values(spectrum("flat", 60), 90, 60, dtype=dtype, seed=0)
     be = CountingBackend()
     op = make_operand(xs.asarray(A, device=_DEVICE), "dense", be, check_finite=True)
-    opts = Options(1e-15, True, 0.999, maxiter, True, None, None, np.random.default_rng(0), False, False)
+    opts = Options(1e-15, True, 0.999, maxiter, True, block_size, None, np.random.default_rng(0), False, False)
     before = be.transfers
     res = methods.get(method)(op, opts)
     return be.transfers - before, res.iterations
@@ -215,6 +215,16 @@ def test_one_transfer_per_iteration(method, dtype, monkeypatch):
     assert scalar_reads == []  # no hidden synchronisation through Python scalars
     assert t_long - t_short <= it_long - it_short  # at most one transfer per further iteration
     assert t_short <= it_short + 2  # plus the final certificate's two norms
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex64])
+def test_randomized_transfers_per_pass(dtype):
+    """Block passes still take CholeskyQR2's decisions on the host: four transfers ([C; W^H W], the
+    second pass's orthogonality check, [C2; G2], the probe norms). Regression guard; the goal is one."""
+    t_short, it_short = _transfers("randomized", 3, dtype, block_size=4)
+    t_long, it_long = _transfers("randomized", 6, dtype, block_size=4)
+    assert it_long > it_short
+    assert t_long - t_short <= 4 * (it_long - it_short)
 
 
 # ---------------------------------------------------------------------------------------- benchmarks
