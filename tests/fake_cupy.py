@@ -54,6 +54,21 @@ def stack(xs):
 
 
 float64 = np.float64
+
+
+class DeviceNamespace:
+    """``array_api_compat.numpy`` whose ``concat`` keeps the device type (NumPy's would drop it)."""
+
+    def __getattr__(self, name):
+        import array_api_compat.numpy
+
+        return getattr(array_api_compat.numpy, name)
+
+    def concat(self, arrays, axis=0):
+        return _wrap(np.concatenate([np.asarray(a) for a in arrays], axis=axis))
+
+
+linalg = types.SimpleNamespace(svd=lambda A, **kw: np.linalg.svd(np.asarray(A), **kw))
 launches: list[tuple[str, tuple, int]] = []  # (kernel, grid, shared bytes) of every launch
 
 

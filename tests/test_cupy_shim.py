@@ -7,12 +7,19 @@ from __future__ import annotations
 import importlib
 import sys
 
+import array_api_compat
 import numpy as np
 import pytest
 
+from spectra import methods
+from spectra._operand import make_operand
+from spectra._testing import matrix_with_singular_values, spectrum
 from spectra.backends.numpy import NumPyBackend
+from spectra.methods import _krylov
+from spectra.methods._common import Options
 
 from . import fake_cupy
+from .conftest import oracle, oracle_slack
 from .conftest import random_matrix as _rand
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
@@ -111,3 +118,53 @@ def test_entry_statistics(be, dtype, shape, order):
     # Gershgorin of |A|^T|A| (C order) or |A||A|^T (F order): each bounds ||A||^2
     assert got.gersh[0] >= np.linalg.norm(A.astype(np.complex128) * 0.125, 2) * (1 - 1e-12)
     assert "abs_stats_rows" in [name for name, _, _ in fake_cupy.launches]
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "stack", "tiny"])
+def test_methods_run_on_the_backend_primitives(be, monkeypatch, method, dtype, layout):
+    """Every method, unchanged, on the CuPy backend's primitives (fake device arrays; vector arithmetic by
+    NumPy on them): the interval holds and the fused kernels did the Gram passes."""
+    monkeypatch.setattr(array_api_compat, "array_namespace", lambda *a, **k: fake_cupy.DeviceNamespace())
+
+    def device_column_store(self, first, limit, xp):  # the store as on a device namespace: concatenation
+        self._xp, self._limit, self._rows = xp, limit, None
+        self.array = first
+
+    monkeypatch.setattr(_krylov.ColumnStore, "__init__", device_column_store)
+    shape = {"C": (60, 40), "F": (60, 40), "stack": (3, 20, 12), "tiny": (1e-30, 30, 20)}[layout]
+    if layout == "tiny":  # entries far below 1: the scaled path passes the inner factor to the kernel
+        A = matrix_with_singular_values(3e-30 * spectrum("outlier", 20), 30, 20, dtype=dtype, seed=1)
+    elif layout == "stack":
+        A = np.stack(
+            [
+                matrix_with_singular_values(spectrum("outlier", 12) * (s + 1), 20, 12, dtype=dtype, seed=s)
+                for s in range(3)
+            ]
+        )
+    else:
+        A = np.asarray(matrix_with_singular_values(3.0 * spectrum("outlier", 40), *shape, dtype=dtype), order=layout)
+    op = make_operand(fake_cupy.asarray(A), "dense", be, check_finite=True, uses_gram=method != "svd")
+    single = np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.complex64))
+    opts = Options(
+        1e-3 if single else 1e-8,
+        method != "power",
+        0.999,
+        200,
+        True,
+        4 if method == "randomized" else None,
+        None,
+        np.random.default_rng(0),
+        False,
+        False,
+    )
+    fake_cupy.launches.clear()
+    res = methods.get(method)(op, opts)
+    lower, upper = op.unscale(res.lower), op.unscale(res.upper)
+    truth = oracle(A).reshape(-1)
+    slack = oracle_slack(A)
+    assert np.all(lower <= truth * (1 + slack)) and np.all(truth <= upper * (1 + slack)), (lower, truth, upper)
+    if method != "svd":
+        kernels = {name for name, _, _ in fake_cupy.launches}
+        assert ("gram_stack" if layout == "stack" else "reduce_partials") in kernels, kernels
