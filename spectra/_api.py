@@ -63,8 +63,9 @@ def norm(
         (``"randomized"`` when ``block_size`` is given).
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
-        is installed and the problem is large enough to gain, ``"array_api"`` for other namespaces),
-        ``"numpy"``, ``"numba"`` or ``"array_api"``.
+        is installed and the problem is large enough to gain, ``"cupy"`` for CuPy arrays, sparse matrices and
+        LinearOperators, ``"array_api"`` for other namespaces), ``"numpy"``, ``"numba"``, ``"cupy"`` (also takes
+        PyTorch CUDA tensors and JAX GPU arrays, through DLPack) or ``"array_api"``.
     rtol : float
         Target relative accuracy. Raised to the floor the working precision can certify.
     certify : bool or None
@@ -104,7 +105,8 @@ def norm(
     TypeError
         Non-numeric input or wrongly typed options.
     BackendUnavailableError
-        The requested backend's optional dependency is missing (names the pip extra).
+        The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
+        no usable GPU.
 
     Examples
     --------
