@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 
 import array_api_compat
 import numpy as np
@@ -168,3 +169,24 @@ def test_methods_run_on_the_backend_primitives(be, monkeypatch, method, dtype, l
     if method != "svd":
         kernels = {name for name, _, _ in fake_cupy.launches}
         assert ("gram_stack" if layout == "stack" else "reduce_partials") in kernels, kernels
+
+
+def test_torch_cuda_tensors_go_through_dlpack(be, monkeypatch):
+    """``backend="cupy"`` takes a CUDA tensor through DLPack (no host copy); a CPU tensor is refused."""
+    from spectra import backends
+    from spectra.backends._device_types import is_foreign_gpu_array
+
+    torch = types.ModuleType("torch")
+    torch.Tensor = type("Tensor", (), {"ndim": 2, "shape": (3, 3)})
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(backends, "_cache", {})
+    cuda, cpu = torch.Tensor(), torch.Tensor()
+    cuda.device, cpu.device = types.SimpleNamespace(type="cuda"), types.SimpleNamespace(type="cpu")
+    assert is_foreign_gpu_array(cuda) and not is_foreign_gpu_array(cpu)
+    assert backends.resolve(cuda, "cupy").name == "cupy"
+    with pytest.raises(ValueError, match="no silent device transfers"):
+        backends.resolve(cpu, "cupy")
+    seen = []
+    monkeypatch.setattr(fake_cupy, "from_dlpack", lambda x: seen.append(x) or "on the device", raising=False)
+    assert be.prepare_input(cuda) == "on the device" and seen == [cuda]
+    assert be.prepare_input(fake_cupy.asarray(np.eye(2))) is not None and seen == [cuda]  # CuPy arrays as they are
