@@ -65,8 +65,9 @@ def norm(
         (``"randomized"`` when ``block_size`` is given).
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
-        is installed and the problem is large enough to gain, ``"array_api"`` for other namespaces),
-        ``"numpy"``, ``"numba"`` or ``"array_api"``.
+        is installed and the problem is large enough to gain, ``"cupy"`` for CuPy arrays, sparse matrices and
+        LinearOperators, ``"array_api"`` for other namespaces), ``"numpy"``, ``"numba"``, ``"cupy"`` (also takes
+        PyTorch CUDA tensors and JAX GPU arrays, through DLPack) or ``"array_api"``.
     rtol : float
         Target relative accuracy. Raised to the floor the working precision can certify.
     certify : bool or None
@@ -106,7 +107,8 @@ def norm(
     TypeError
         Non-numeric input or wrongly typed options.
     BackendUnavailableError
-        The requested backend's optional dependency is missing (names the pip extra).
+        The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
+        no usable GPU.
 
     Examples
     --------
@@ -132,6 +134,7 @@ def norm(
     )
     A, kind = standardize_matrix(A)
     be = backends.resolve(A, opts_in["backend"])
+    A = be.prepare_input(A)
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     batch = tuple(int(d) for d in A.shape[:-2]) if kind == "dense" else ()
     method = opts_in["method"]

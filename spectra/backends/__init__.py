@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .._errors import BackendUnavailableError
+from ._device_types import is_cupy_input, is_foreign_gpu_array
 
 __all__ = ["BACKENDS", "accelerated", "available_backends", "resolve", "stack_kernel_applies"]
 
@@ -24,6 +25,7 @@ BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "numpy": ("spectra.backends.numpy", "NumPyBackend", None),
     "array_api": ("spectra.backends._base", "ArrayAPIBackend", None),
     "numba": ("spectra.backends.numba", "NumbaBackend", "numba"),
+    "cupy": ("spectra.backends.cupy", "CuPyBackend", "cupy"),
 }
 
 _cache: dict[str, Any] = {}
@@ -34,6 +36,8 @@ def _load(name: str):
         module, cls, extra = BACKENDS[name]
         try:
             _cache[name] = getattr(importlib.import_module(module), cls)()
+        except BackendUnavailableError:  # installed, but unusable here (e.g. no GPU): its own message
+            raise
         except ImportError as exc:  # the optional dependency is missing
             raise BackendUnavailableError(
                 f"backend={name!r} needs an optional dependency that is not installed ({exc.name}); "
@@ -108,9 +112,17 @@ def is_scipy_input(A: Any) -> bool:
 def resolve(A: Any, name: str):
     """The backend object for input ``A`` (already standardised) and backend name ``name``."""
     if name == "auto":
+        if is_cupy_input(A):
+            return _load("cupy")
         if is_scipy_input(A):
             return _load("numpy")
         return _load("array_api")
+    if name == "cupy" and not (is_cupy_input(A) or is_foreign_gpu_array(A)):
+        raise ValueError(
+            f"backend='cupy' takes CuPy arrays, cupyx sparse matrices and LinearOperators, PyTorch CUDA tensors "
+            f"and JAX GPU arrays, not {type(A).__module__}.{type(A).__name__}; move the data to the GPU "
+            "(e.g. cupy.asarray(A)) or use backend='auto' (no silent device transfers)"
+        )
     backend = _load(name)
     if name in ("numpy", "numba") and not is_scipy_input(A):
         raise ValueError(

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _numba_kernels as kernels
-from ._base import AbsStats
+from ._base import AbsStats, rows_view
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
@@ -85,13 +85,7 @@ class NumbaBackend(NumPyBackend):
     # ------------------------------------------------------------------ entry statistics in one read
     def _rows_view(self, A):
         """``(C-ordered 2-D view, transposed?)`` of a dense matrix the kernels read, else ``None``."""
-        if not isinstance(A, np.ndarray) or A.ndim != 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
-            return None
-        if A.flags.c_contiguous:
-            return A, False
-        if A.flags.f_contiguous:
-            return A.T, True
-        return None
+        return rows_view(A, _KERNEL_DTYPES) if isinstance(A, np.ndarray) else None
 
     def _stack_rows(self, A):
         """``(rows, bounds)`` of a C-ordered stack read as one matrix of rows, a block per matrix; else ``None``."""

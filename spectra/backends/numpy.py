@@ -39,7 +39,7 @@ class NumPyBackend(ArrayAPIBackend):
 
     def matmat(self, A, X):
         if isinstance(A, LinearOperator):
-            return _operator_product(A.matmat, X, A.shape[0])
+            return operator_product(A.matmat, X, A.shape[0])
         if sp.issparse(A):
             return A @ X
         return np.matmul(A, X)
@@ -47,7 +47,7 @@ class NumPyBackend(ArrayAPIBackend):
     def rmatmat(self, A, Y):
         if isinstance(A, LinearOperator):
             try:
-                return _operator_product(A.rmatmat, Y, A.shape[1])
+                return operator_product(A.rmatmat, Y, A.shape[1])
             except (TypeError, NotImplementedError) as exc:
                 raise TypeError(
                     f"the LinearOperator's product with A^H failed ({exc}); spectra needs both products: "
@@ -104,9 +104,10 @@ class NumPyBackend(ArrayAPIBackend):
         )
 
 
-def _operator_product(f, X, out_rows):
-    """Apply a LinearOperator's matmat to a ``(n, k)`` block, checking what it returns."""
-    Y = np.asarray(f(X))
+def operator_product(f, X, out_rows, asarray=np.asarray):
+    """Apply a LinearOperator's matmat to a ``(n, k)`` block (``asarray``: to the namespace of ``X``), checking
+    what it returns."""
+    Y = asarray(f(X))
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.shape != (out_rows, X.shape[1]):
