@@ -53,9 +53,10 @@ def norm(
         (``"randomized"`` when ``block_size`` is given).
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
-        is installed and the problem is large enough to gain, ``"dask"`` for ``dask.array`` arrays,
-        ``"array_api"`` for other namespaces), ``"numpy"``, ``"numba"``, ``"dask"`` or ``"array_api"``.
-        The choice (and the method's, and the Gram side's) is recorded in the result's ``plan``.
+        is installed and the problem is large enough to gain, ``"dask"`` for ``dask.array`` arrays, ``"cupy"`` for
+        CuPy arrays, sparse matrices and LinearOperators, ``"array_api"`` for other namespaces), ``"numpy"``,
+        ``"numba"``, ``"dask"``, ``"cupy"`` (also takes PyTorch CUDA tensors and JAX GPU arrays, through DLPack)
+        or ``"array_api"``. The choice (and the method's, and the Gram side's) is recorded in the result's ``plan``.
     rtol : float
         Target relative accuracy. Raised to the floor the working precision can certify.
     certify : bool or None
@@ -95,7 +96,8 @@ def norm(
     TypeError
         Non-numeric input or wrongly typed options.
     BackendUnavailableError
-        The requested backend's optional dependency is missing (names the pip extra).
+        The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
+        no usable GPU.
 
     Examples
     --------
@@ -120,7 +122,7 @@ def norm(
         backend_names=tuple(backends.BACKENDS),
     )
     A, kind = standardize_matrix(A)
-    plan, be = make_plan(
+    plan, be, A = make_plan(
         A, kind, method=opts_in["method"], backend=opts_in["backend"], block_size=opts_in["block_size"]
     )
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
@@ -145,14 +147,15 @@ def norm(
 
     if m0 == 0 or n0 == 0:
         return replace(_exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"]), plan=plan)
-    op = make_operand(
-        be.prepare(A, plan),
-        kind,
-        be,
-        check_finite=opts_in["check_finite"],
-        uses_gram=method in GRAM_METHODS,
-        transposed=plan.transposed,
-    )
+    with be.context(A):  # the operand's statistics (and an operator's scale probe) are products too
+        op = make_operand(
+            be.prepare(A, plan),
+            kind,
+            be,
+            check_finite=opts_in["check_finite"],
+            uses_gram=method in GRAM_METHODS,
+            transposed=plan.transposed,
+        )
     if op.stats is not None and np.all(op.stats.fro == 0):
         return replace(_exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"]), plan=plan)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
@@ -177,7 +180,7 @@ def norm(
         return_vectors=opts_in["return_vectors"],
         progress=opts_in["progress"],
     )
-    with be.context():
+    with be.context(op.data):
         res = methods.get(method)(op, opts)
     if not given and not np.all(res.converged):
         warnings.warn(

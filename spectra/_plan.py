@@ -73,12 +73,14 @@ def shape_of(A: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def _method(kind: str, shape: tuple[int, ...], block_size, backend) -> tuple[str, str]:
+def _method(A, kind: str, shape: tuple[int, ...], block_size, backend, auto_backend: bool) -> tuple[str, str]:
     m, n = shape[-2], shape[-1]
     if block_size is not None:
         return "randomized", "block_size given"
     if kind != "dense":
         return "lanczos", f"{kind} input"
+    if auto_backend and backends.stack_kernel_applies(A):  # certified in cache, faster than a batched SVD
+        return "lanczos", "a stack of small matrices: numba's in-cache kernel"
     work = m * n * min(m, n)
     if work > AUTO_SVD_MAX_WORK:
         return "lanczos", f"m·n·min(m,n) = {work:.1e} > {AUTO_SVD_MAX_WORK:.0e}"
@@ -102,7 +104,7 @@ def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int |
 
     Returns
     -------
-    (Plan, backend object)
+    (Plan, backend object, A as the backend runs it (see ``prepare_input``))
 
     Raises
     ------
@@ -113,9 +115,10 @@ def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int |
     """
     shape = shape_of(A)
     be = backends.resolve(A, backend)
+    A = be.prepare_input(A)
     why_backend = "requested" if backend != "auto" else f"{type(A).__module__.split('.')[0]} input"
     if method == "auto":
-        method, why_method = _method(kind, shape, block_size, be)
+        method, why_method = _method(A, kind, shape, block_size, be, backend == "auto")
     else:
         why_method = "requested"
     if backend == "auto" and be.name == "numpy":
@@ -130,4 +133,4 @@ def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int |
         transposed, why_side = m < n, "smaller side"
     else:
         transposed, why_side = fused, "one read of A per step"
-    return Plan(be.name, method, transposed, why_backend, why_method, why_side), be
+    return Plan(be.name, method, transposed, why_backend, why_method, why_side), be, A

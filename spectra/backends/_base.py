@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
+import array_api_compat.numpy
 import numpy as np
 
 __all__ = ["AbsStats", "ArrayAPIBackend"]
@@ -63,8 +64,8 @@ class ArrayAPIBackend:
         Y = first(A, X)
         return Y, second(A, Y if inner is None else Y * inner)
 
-    def context(self):
-        """Context entered around a whole computation (e.g. thread-pool settings); none by default."""
+    def context(self, A=None):
+        """Context entered around a whole computation on ``A`` (e.g. thread-pool settings); none by default."""
         return contextlib.nullcontext()
 
     def block_algebra(self):
@@ -75,10 +76,6 @@ class ArrayAPIBackend:
         """The array the methods run on, made once per call from the validated input (``A`` itself here;
         the Dask backend lays it out in panels and keeps it on the workers)."""
         return A
-
-    def vector_namespace(self, A):
-        """Array namespace of the vectors the methods build for ``A`` (the input's own by default)."""
-        return array_api_compat.array_namespace(A)
 
     def avoid_svd(self, shape: tuple[int, ...]) -> str:
         """Why ``method="auto"`` should not pick the full SVD for a small enough matrix ("" if it may)."""
@@ -106,6 +103,17 @@ class ArrayAPIBackend:
         """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,
         ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""
         return None
+
+    def prepare_input(self, A):
+        """The validated input as this backend runs it (e.g. moved through DLPack); ``A`` itself by default."""
+        return A
+
+    def vector_namespace(self, A):
+        """Array namespace of the vectors the methods build for ``A``: the input's own for a dense array, NumPy
+        for a sparse matrix or LinearOperator (the Dask backend: NumPy, the vectors stay on the client)."""
+        if not hasattr(A, "__array_namespace__") and not isinstance(A, np.ndarray):
+            return array_api_compat.numpy
+        return array_api_compat.array_namespace(A)
 
     # ------------------------------------------------------------------ dense helpers
     def svd(self, A, compute_uv: bool):
@@ -211,6 +219,20 @@ class ArrayAPIBackend:
             p_row=n,
             p_col=m,
         )
+
+
+def rows_view(A, dtypes) -> tuple[Any, bool] | None:
+    """``(C-ordered 2-D view, transposed?)`` of a non-empty C- or F-contiguous matrix with a dtype in ``dtypes``.
+
+    This is what the one-read kernels (numba, CUDA) read in place; ``None`` for any other array.
+    """
+    if A.ndim != 2 or A.dtype not in dtypes or A.size == 0:
+        return None
+    if A.flags.c_contiguous:
+        return A, False
+    if A.flags.f_contiguous:
+        return A.T, True
+    return None
 
 
 def _row_chunks(A):
