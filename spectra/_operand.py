@@ -239,7 +239,7 @@ def make_operand(
     ``transposed``: the side chosen by the plan (:mod:`spectra._plan`); ``None`` chooses it here the same way.
     """
     if kind == "dense":
-        xp = backend.vector_namespace(A)
+        xp = backend.dense_namespace(A)
         dtype = A.dtype
         np_dtype = np.dtype(namespace_dtype_name(dtype))
         batch = tuple(A.shape[:-2])

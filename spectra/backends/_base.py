@@ -109,10 +109,12 @@ class ArrayAPIBackend:
         return A
 
     def vector_namespace(self, A):
-        """Array namespace of the vectors the methods build for ``A``: the input's own for a dense array, NumPy
-        for a sparse matrix or LinearOperator (the Dask backend: NumPy, the vectors stay on the client)."""
-        if not hasattr(A, "__array_namespace__") and not isinstance(A, np.ndarray):
-            return array_api_compat.numpy
+        """Array namespace of the vectors multiplied by a sparse matrix or LinearOperator ``A`` (NumPy here)."""
+        return array_api_compat.numpy
+
+    def dense_namespace(self, A):
+        """Array namespace of the vectors the methods build for a dense ``A`` (the input's own; the Dask
+        backend: NumPy, the vectors stay on the client)."""
         return array_api_compat.array_namespace(A)
 
     # ------------------------------------------------------------------ dense helpers

@@ -49,8 +49,9 @@ def panel_gram(block, X, inner, adjoint: bool, offset: int, rows: int):
     t0 = time.perf_counter()
     be = _local_backend()
     _one_thread()
-    with be.context():
-        Y, Z = be.gram(block, X, inner, adjoint=adjoint)
+    # no be.context(): its process-wide BLAS limit is not safe in concurrent tasks (threaded scheduler), and
+    # the fused kernel uses no BLAS
+    Y, Z = be.gram(block, X, inner, adjoint=adjoint)
     return [(offset, rows, Y)], Z, time.perf_counter() - t0
 
 

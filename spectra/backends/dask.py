@@ -85,7 +85,7 @@ class DaskBackend(NumPyBackend):
         """Panels of ``A`` for the plan's Gram side, persisted on the workers when they fit."""
         return lay_out(A, plan.transposed)
 
-    def vector_namespace(self, A):
+    def dense_namespace(self, A):
         return array_api_compat.numpy
 
     def fused_gram_adjoint(self, A) -> bool | None:
