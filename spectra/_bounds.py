@@ -2,6 +2,7 @@
 
 Everything here works on Python floats or on small host NumPy arrays (one entry per matrix
 of a stack); nothing touches the matrix or a backend. Section numbers refer to ``docs/bounds.md``.
+``scipy.special`` is imported inside the functions that need it, so ``import spectra`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = [
     "beta_threshold",
@@ -59,6 +59,8 @@ def beta_threshold(N: int, delta: float, complex_start: bool = False) -> float:
         return 1.0
     if complex_start:
         return math.sqrt(-math.expm1(math.log1p(-delta) / (N - 1)))
+    from scipy import special
+
     return math.sqrt(float(special.betaincinv(0.5, (N - 1) / 2.0, delta)))
 
 
@@ -107,10 +109,14 @@ def block_dixon_threshold(b: int, delta: float, complex_start: bool = False) -> 
     """``x_delta`` with ``P(||Omega^H z||^2 < x_delta) = delta`` for a Gaussian block (§4c).
 
     Real ``Omega``: ``||g||^2 ~ chi2(b)``. Complex ``Omega`` with ``E|w|^2 = 1``: ``||g||^2 ~ chi2(2b)/2``.
+    The chi-square quantile is ``chi2.ppf(delta, k) = 2 P^{-1}(k/2, delta)`` with ``P`` the regularised lower
+    incomplete gamma function (``scipy.special.gammaincinv``; no ``scipy.stats`` import).
     """
-    if complex_start:
-        return float(stats.chi2.ppf(delta, 2 * b)) / 2.0
-    return float(stats.chi2.ppf(delta, b))
+    from scipy import special
+
+    k = 2 * b if complex_start else b
+    x = 2.0 * float(special.gammaincinv(k / 2.0, delta))
+    return x / 2.0 if complex_start else x
 
 
 def probe_threshold(r: int, delta: float, complex_probe: bool = False) -> float:
@@ -118,6 +124,8 @@ def probe_threshold(r: int, delta: float, complex_probe: bool = False) -> float:
     q = delta ** (1.0 / r)
     if complex_probe:
         return math.sqrt(-math.log1p(-q))
+    from scipy import special
+
     return math.sqrt(2.0) * float(special.erfinv(q))
 
 
