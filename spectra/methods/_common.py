@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,17 @@ import numpy as np
 
 from .. import _bounds
 from .._operand import Operand
+from .._progress import Progress
 
-__all__ = ["MethodResult", "Options", "Stopper", "deterministic_bounds", "padded_frobenius", "start_vector"]
+__all__ = [
+    "MethodResult",
+    "Options",
+    "Stopper",
+    "deterministic_bounds",
+    "emit_progress",
+    "padded_frobenius",
+    "start_vector",
+]
 
 
 @dataclass
@@ -29,7 +39,7 @@ class Options:
     v0: Any  # None, or host array (B, n0) on the ORIGINAL right side
     rng: np.random.Generator
     return_vectors: bool
-    progress: bool
+    progress: bool | Callable[[Progress], Any]  # True: text lines on stderr; a callable: called every step
 
     @property
     def delta(self) -> float:
@@ -48,6 +58,7 @@ class MethodResult:
     iterations: int
     u: Any = None  # device, batch + (m, 1), effective orientation
     v: Any = None  # device, batch + (n, 1)
+    rtol_effective: np.ndarray | None = None  # the rtol the stopping test used (None: the requested rtol)
 
 
 def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
@@ -161,23 +172,37 @@ class Stopper:
 
     def _report(self, products: int, final: bool = False):
         now = time.perf_counter()
-        if not final and now - self._last_print < 0.2:
+        if not callable(self.opts.progress) and not final and now - self._last_print < 0.2:
             return
         self._last_print = now
         lo, up = self.op.unscale(self.lower), self.op.unscale(self.upper)
         with np.errstate(divide="ignore", invalid="ignore"):
             width = np.where(lo > 0, (up - lo) / np.where(lo > 0, lo, 1), np.inf)
         worst = int(np.argmax(width)) if width.size else 0
-        print(
-            f"spectra {self.method}: products={products:>6d} lower={lo[worst]:.10g} upper={up[worst]:.10g} "
-            f"width={width[worst]:.2e} done={int(self.done.sum())}/{self.done.size} "
-            f"t={now - self._t0:.2f}s",
-            file=sys.stderr,
+        info = Progress(
+            method=self.method,
+            products=int(self.op.matvecs),
+            lower=float(lo[worst]),
+            upper=float(up[worst]),
+            rtol=float(self.effective_rtol(products)[worst]),
+            done=int(self.done.sum()),
+            total=int(self.done.size),
+            elapsed=now - self._t0,
+            final=final,
         )
+        emit_progress(self.opts, info)
 
     def finish(self, products: int):
         if self.opts.progress:
             self._report(products, final=True)
+
+
+def emit_progress(opts: Options, info: Progress) -> None:
+    """Hand ``info`` to the caller's ``progress`` callback, or print it to stderr for ``progress=True``."""
+    if callable(opts.progress):
+        opts.progress(info)
+    else:
+        print(info, file=sys.stderr)
 
 
 def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:
@@ -231,11 +256,12 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
     lower = np.maximum(certified, stop.det_lower)
     upper = np.maximum(stop.upper, lower)
     stop.lower = lower
-    stop.finish(products)
     rtol = stop.effective_rtol(products)
     converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
     if exact is not None:
         converged = converged | exact
+    stop.upper, stop.done = upper, converged
+    stop.finish(products)
     u_vec = v_vec = None
     if opts.return_vectors:
         u_vec, v_vec = left_vector(), v
@@ -248,6 +274,7 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
         iterations=stop.iterations,
         u=u_vec,
         v=v_vec,
+        rtol_effective=rtol,
     )
 
 
