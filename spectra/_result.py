@@ -95,7 +95,7 @@ class NormEstimate:
 
     @property
     def relative_width(self) -> Any:
-        """``(upper - lower) / lower``: 0 for an exact result, ``inf`` where ``lower == 0 < upper``, NaN for NaN bounds."""
+        """``(upper - lower) / lower``: 0 when exact, ``inf`` where ``lower == 0 < upper``, NaN for NaN bounds."""
         if isinstance(self.lower, float):
             if self.lower > 0 or math.isnan(self.lower):
                 return (self.upper - self.lower) / self.lower

@@ -48,7 +48,8 @@ def run(op: Operand, opts: Options) -> MethodResult:
         worst = int(np.argmax(width))
         lo, up = (float(op.unscale(x)[worst]) for x in (lower, upper))
         elapsed = time.perf_counter() - t0
-        emit_progress(opts, Progress("svd", op.matvecs, lo, up, float(rtol_effective[worst]), op.B, op.B, elapsed, True))
+        rtol = float(rtol_effective[worst])
+        emit_progress(opts, Progress("svd", op.matvecs, lo, up, rtol, op.B, op.B, elapsed, final=True))
     return MethodResult(
         value=s1,
         lower=lower,
