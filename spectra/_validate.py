@@ -104,7 +104,8 @@ def _check_bool(name: str, value: Any) -> bool:
 
 def _check_progress(value: Any):
     if callable(value):
-        return value
+        return value if value else lambda info: value(info)  # the methods test `if opts.progress`
+
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"progress must be True, False or a callable taking a spectra.Progress; got {value!r}")
     return bool(value)
