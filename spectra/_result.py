@@ -39,6 +39,12 @@ class NormEstimate:
         Products with ``A`` or ``A^H``; a block of ``k`` vectors counts ``k``.
     u, v : array or None
         Top left/right singular vectors when ``return_vectors=True``, else ``None``.
+    interval : tuple
+        ``(lower, upper)``.
+    relative_width : float or array
+        ``(upper - lower) / lower``.
+    shape : tuple of int
+        ``()`` for one matrix, the batch shape ``(...)`` for a stack.
     rtol_effective : float or array or None
         Relative width the stopping test used: the requested ``rtol`` raised to what the working precision
         can certify (float32 inputs cannot certify ``1e-6``; the rounding pads of docs/bounds.md §6 set the
