@@ -179,4 +179,13 @@ def load(path: str, key: str | None = None) -> tuple[Any, Format]:
                 f"reading {fmt.name} files needs the optional package {module!r}; "
                 f"install it with: {pip_install(fmt.extra)}"
             ) from None
-    return fmt.read(os.fspath(path), key), fmt
+    try:
+        return fmt.read(os.fspath(path), key), fmt
+    except SpectraError:
+        raise
+    except ValueError as exc:
+        if str(exc).startswith(os.fspath(path)):
+            raise
+        raise ValueError(f"{path}: {exc}") from None
+    except Exception as exc:  # the readers' own error types (scipy.io, safetensors, zarr), I/O errors
+        raise ValueError(f"{path} could not be read as {fmt.name} ({type(exc).__name__}: {exc})") from None

@@ -252,7 +252,7 @@ def test_mat_with_several_variables_and_cells(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content", [b"not a matrix", b""])
-@pytest.mark.parametrize("suffix", [".npy", ".npz", ".mtx", ".txt"])
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".mtx", ".mat", ".safetensors", ".zarr", ".txt"])
 def test_bad_files_exit_2_without_traceback(tmp_path, content, suffix):
     path = tmp_path / f"bad{suffix}"
     path.write_bytes(content)

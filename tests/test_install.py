@@ -68,6 +68,8 @@ def test_extras_of_backends_and_readers_exist():
 
 def test_missing_backend_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)
+    for name in ("spectra.backends.numba", "spectra.backends._numba_kernels"):  # imported by earlier tests
+        monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setattr(backends, "_cache", {})
     with pytest.raises(BackendUnavailableError) as exc:
         backends._load("numba")
