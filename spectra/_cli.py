@@ -91,18 +91,23 @@ def _table_row(r: dict, truth: float | None) -> str:
     return line
 
 
-def _progress_for(args, label: str, recorder) -> object:
-    """The ``progress=`` argument of one run: the bar on a terminal, text lines, and the ``--plot`` recorder."""
+def _progress_for(args, label: str, recorder, *, always: bool = False) -> object:
+    """The ``progress=`` argument of one run: the bar on a terminal, text lines, and the ``--plot`` recorder.
+
+    ``always``: off a terminal, still print a text line every two seconds of a long run (the demo).
+    """
     shown = None
     if args.progress:
         shown = _cli_progress.TextLines()
     elif _cli_progress.terminal():
         shown = _cli_progress.ProgressBar(label) if _cli_progress.ProgressBar.available() else None
         shown = shown or _cli_progress.TextLines(delay=0.5, every=1.0)
+    elif always:
+        shown = _cli_progress.TextLines(delay=1.0, every=2.0)
     return _cli_progress.fanout([shown, recorder])
 
 
-def _run(A, args, method: str, label: str, recorder=None, **kw):
+def _run(A, args, method: str, label: str, recorder=None, always: bool = False, **kw):
     """One ``spectra.norm`` call with the command line's options; returns (result, seconds)."""
     t0 = time.perf_counter()
     r = _api.norm(
@@ -112,7 +117,7 @@ def _run(A, args, method: str, label: str, recorder=None, **kw):
         rtol=args.rtol,
         confidence=args.confidence,
         seed=args.seed,
-        progress=_progress_for(args, label, recorder),
+        progress=_progress_for(args, label, recorder, always=always),
         **kw,
     )
     return r, time.perf_counter() - t0
@@ -135,7 +140,7 @@ def _demo(args) -> int:
         runs[method] = _cli_progress.Recorder()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            r, seconds = _run(A, args, method, method, runs[method])
+            r, seconds = _run(A, args, method, method, runs[method], always=not args.json)
         rows.append(_row(method, r, seconds))
         if not args.json:
             print(_table_row(rows[-1], truth), flush=True)

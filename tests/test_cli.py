@@ -213,6 +213,17 @@ def test_terminal_without_tqdm_gets_text_lines(monkeypatch, terminal):
     assert _cli._progress_for(args, "x", None) is False  # no callback: the methods skip progress work
 
 
+def test_demo_off_a_terminal_prints_text_lines_for_long_runs(monkeypatch, capsys):
+    monkeypatch.setattr(_cli_progress, "terminal", lambda stream=None: False)
+    args = _cli._parser().parse_args(["demo"])
+    callback = _cli._progress_for(args, "power", None, always=True)
+    step = dict(method="power", products=10, lower=1.0, upper=2.0, rtol=1e-6, done=0, total=1)
+    callback(spectra.Progress(**step, elapsed=0.1))  # short runs stay silent
+    assert capsys.readouterr().err == ""
+    callback(spectra.Progress(**step, elapsed=1.5))
+    assert capsys.readouterr().err.startswith("spectra power: products=    10 lower=1 upper=2 width=1.00e+00")
+
+
 def test_demo_explains_the_table_and_shows_progress(monkeypatch, terminal, tmp_path, capsys):
     monkeypatch.setattr(_cli, "DEMO_SHAPE", (300, 150))
     png = tmp_path / "demo.png"
