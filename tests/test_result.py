@@ -150,3 +150,14 @@ def test_progress_str_is_the_text_line(capsys):
     spectra.norm(A, method="power", seed=0, progress=True, maxiter=3)
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("spectra power: products=") and "width=" in err[-1]
+
+
+def test_rtol_effective_of_the_small_stack_kernel():
+    """Stacks of small matrices go through numba's certificate kernel, whose floor is reported too."""
+    S = np.random.default_rng(0).standard_normal((300, 8, 8))
+    r = spectra.norm(S, method="lanczos", backend="numba", seed=0, rtol=1e-15)
+    assert r.rtol_effective.shape == (300,) and np.all(r.rtol_effective > 1e-15)
+    done = np.asarray(r.converged)
+    assert done.any() and np.all((r.upper <= (1 + r.rtol_effective) * r.lower)[done])
+    truth = oracle(S)
+    assert np.all(r.lower <= truth) and np.all(truth <= r.upper)
