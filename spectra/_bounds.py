@@ -64,7 +64,8 @@ def beta_threshold(N: int, delta: float, complex_start: bool = False) -> float:
 
 def power_upper(log_growth_sum, i: int, t: float):
     """Dixon-type power bound (§2b): ``t^(-1/i) * exp(sum(log nu_l) / i)`` after ``i`` single products."""
-    return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
+    with np.errstate(divide="ignore"):  # t = 0: no event, no bound
+        return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
 
 
 def power_steps_for(rtol: float, t: float) -> int:
@@ -159,12 +160,14 @@ def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
 
     One ``O(k)`` evaluation: the cheap per-step test of whether the certified width is reached.
     """
+    if np.all(np.asarray(t) <= 0):  # no event: nothing is certified
+        return np.zeros(np.shape(lam), dtype=bool) if np.ndim(lam) else False
     if np.ndim(lam) == 0:
         c, _ = _christoffel_sum(float(lam), [float(x) for x in a], [float(x) for x in b])
         return c >= 1.0 / (t * t)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         c, _ = _christoffel_sum(np.asarray(lam, dtype=np.float64), a, b)
-    return c >= 1.0 / (np.asarray(t) ** 2)
+        return c >= 1.0 / (np.asarray(t) ** 2)
 
 
 def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
@@ -203,8 +206,10 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     >>> 1.0 < lam < 2.0
     True
     """
-    target = 1.0 / (t * t)
     scalar = np.ndim(theta) == 0
+    if t <= 0:  # no event (the threshold was lost to rounding): no bound
+        return math.inf if scalar else np.full(np.shape(theta), np.inf)
+    target = 1.0 / (t * t)
     if scalar:
         lo = float(theta)
         a = [float(x) for x in a]

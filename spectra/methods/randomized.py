@@ -32,6 +32,7 @@ from ._common import (
     Stopper,
     exact_if_exhausted,
     frobenius_deflation,
+    gram_noise,
     krylov_finish,
 )
 from ._gram_lanczos import GramLanczos
@@ -51,7 +52,7 @@ def _spectral_norms(c: np.ndarray) -> np.ndarray:
     return np.linalg.svd(c, compute_uv=False)[:, 0]
 
 
-def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int, x_delta: float, pad: float):
+def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int, x_delta, pad: float):
     """Block-Dixon bounds (§4c) from ``W_2it-1`` and ``W_2it``, and the coordinates of ``W_2it``.
 
     ``c_v`` holds the coordinates of ``W_2it-2 / exp(log_w)`` in the known basis (spectral norm 1), and
@@ -69,7 +70,8 @@ def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int
         log_odd = log_w + np.log(odd)
         log_w = log_w + np.log(nrm)
     c_v = c_v / np.where(nrm > 0, nrm, 1.0)[:, None, None]
-    half = 0.5 * math.log(x_delta)
+    with np.errstate(divide="ignore"):
+        half = 0.5 * np.log(x_delta)
     candidates = [np.exp((log_odd - half) / (2 * it - 1)) * pad, np.exp((log_w - half) / (2 * it)) * pad]
     return candidates, c_v, log_w
 
@@ -80,10 +82,17 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
     delta1 = delta2 = opts.delta / 2.0
     x_delta = _bounds.block_dixon_threshold(b, delta1, op.is_complex)
 
-    omega = op.from_host(op.random(opts.rng, b))
+    omega_host = op.random(opts.rng, b)
+    omega = op.from_host(omega_host)
     V1, R0 = op.backend.qr(omega)
     c_v = op.host_batch(R0).astype(np.complex128 if op.is_complex else np.float64)
     log_w = np.log(_spectral_norms(c_v))
+    # on the block-Dixon event ||Omega^H z_1|| >= sqrt(x_delta), the rounded block keeps
+    # ||V_1^H z_1|| >= t_block (§6e): the threshold of the residual bound
+    slack = op.u * np.linalg.norm(omega_host.reshape(op.B, -1), axis=1)
+    root_x = np.maximum(math.sqrt(x_delta) - slack, 0.0)
+    t_block = root_x / np.exp(log_w)
+    x_delta = root_x**2  # the block-Dixon threshold of the rounded block
     c_v = c_v / np.exp(log_w)[:, None, None]
 
     r = PROBES
@@ -120,13 +129,16 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
         coupling = np.linalg.norm(gkl.K[:, nK:, :].reshape(op.B, -1), axis=1)
-        gkl.breakdown |= coupling <= 8 * op.u * np.maximum(theta**2, np.finfo(np.float64).tiny)
-        if gkl.breakdown.any():  # invariant block Krylov space: the Ritz value is sigma_1 (a.s.)
-            candidates.append(np.where(gkl.breakdown, theta * pad, np.inf))
+        noise = gram_noise(op, nK, theta, worst=False)
+        gkl.breakdown |= coupling <= np.maximum(noise, np.finfo(np.float64).tiny)
+        if not frozen:  # residual bound on the block-Dixon event (§6e); an invariant space makes it theta
+            with np.errstate(divide="ignore"):
+                lam = theta**2 + noise + (coupling + noise) / t_block
+            candidates.append(np.sqrt(lam) * pad)
         done = stop.update(
             lower_est=theta,
             prob_upper=np.min(candidates, axis=0),
-            det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it * b)),
+            det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, allv)),
             residual=residual,
             products=op.matvecs,
         )
