@@ -198,7 +198,9 @@ def norm(
 
 
 def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> NormEstimate:
-    value, lower, upper = (op.unscale(x) for x in (res.value, res.lower, res.upper))
+    value = op.unscale(res.value)
+    lower, upper = op.unscale(res.lower, outward=-1), op.unscale(res.upper, outward=+1)
+    lower = np.maximum(lower, 0.0)
     conf = np.where(res.deterministic, 1.0, opts.confidence)
     if method == "svd":
         conf = np.ones(op.B)

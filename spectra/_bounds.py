@@ -23,6 +23,7 @@ __all__ = [
     "power_steps_for",
     "power_upper",
     "probe_threshold",
+    "subnormal_slack",
     "svd_interval",
     "unit_roundoff",
 ]
@@ -73,11 +74,31 @@ def power_steps_for(rtol: float, t: float) -> int:
     return max(1, math.ceil(-math.log(t) / math.log1p(rtol)))
 
 
-def svd_interval(s, m: int, n: int, u: float):
-    """Interval ``s/(1 + p u), s/(1 - p u)``, ``p = max(m, n)``, for a LAPACK singular value (§6b)."""
+def svd_interval(s, m: int, n: int, u: float, absolute: float = 0.0):
+    """Interval ``s/(1 + p u) - e, s/(1 - p u) + e``, ``p = max(m, n)``, for a LAPACK singular value (§6b).
+
+    ``absolute`` (``e``) is an absolute slack for underflow (§6f); both ends are rounded outward by one
+    float64 unit in the last place, so the float64 division cannot move them inward.
+    """
     c = max(m, n, 1) * u
     s = np.asarray(s, dtype=np.float64)
-    return s / (1.0 + c), s / max(1.0 - c, 0.0)
+    lower = np.maximum(np.nextafter(s / (1.0 + c) - absolute, 0.0), 0.0)
+    with np.errstate(divide="ignore"):
+        upper = np.nextafter(s / max(1.0 - c, 0.0) + absolute, np.inf)
+    return lower, upper
+
+
+def subnormal_slack(dtype, m: int, n: int, *, scaled: bool) -> float:
+    """Absolute slack, on the scale where the largest entry is in ``[1/2, 1)``, for underflow in an SVD (§6f).
+
+    Scaling a copy by a power of two rounds only entries that become subnormal, each by at most the
+    smallest subnormal ``eta``: ``||dA||_2 <= sqrt(m n) eta``. Gradual underflow inside LAPACK adds at most
+    ``eta`` per operation, about ``m n min(m, n)`` of them. With ``max |a_ij| >= 1/2`` both are far below
+    the relative bound ``p u sigma``; they are kept so the statement holds without conditions.
+    """
+    eta = float(np.finfo(np.dtype(dtype)).smallest_subnormal)
+    ops = float(m) * float(n) * float(min(m, n)) + (math.sqrt(float(m) * float(n)) if scaled else 0.0)
+    return 8.0 * ops * eta
 
 
 def certified_product_lower(norm_y, norm_x, abs_err, m: int, n: int, u: float):

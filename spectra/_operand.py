@@ -62,9 +62,20 @@ class Operand:
         e = self.scale_exp
         return np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2)
 
-    def unscale(self, x: np.ndarray) -> np.ndarray:
-        """Values of the effective operator back to the scale of ``A`` (exact: powers of two)."""
-        return np.ldexp(np.asarray(x, dtype=np.float64), -self.scale_exp)
+    def unscale(self, x: np.ndarray, outward: int = 0) -> np.ndarray:
+        """Values of the effective operator back to the scale of ``A``.
+
+        Multiplying by a power of two is exact unless the result leaves float64's normal range. There,
+        ``outward=-1`` (a lower bound) rounds down, to the largest finite float64 on overflow, and
+        ``outward=+1`` (an upper bound) rounds up (docs/bounds.md §6f).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            y = np.ldexp(x, -self.scale_exp)
+            if outward == 0:
+                return y
+            inexact = np.isfinite(x) & (np.ldexp(y, self.scale_exp) != x)
+        return np.where(inexact, np.nextafter(y, np.inf if outward > 0 else -np.inf), y)
 
     @property
     def u(self) -> float:
