@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from . import backends, methods
+from . import _compress, backends, methods
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
 from ._result import NormEstimate
@@ -158,6 +158,9 @@ def norm(
 
     if m0 == 0 or n0 == 0:
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
+    compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
+    if compressed is not None:
+        A = compressed.A
     op = make_operand(
         A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
     )
@@ -194,7 +197,8 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return _assemble(op, res, method, opts)
+    est = _assemble(op, res, method, opts)
+    return est if compressed is None else compressed.expand(est)
 
 
 def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> NormEstimate:

@@ -23,6 +23,8 @@ from .backends._base import AbsStats, _row_chunks, namespace_dtype_name
 
 __all__ = ["Operand", "make_operand"]
 
+#: a fused Gram pass may put the methods on the long side only if this many vectors there fit in A's memory
+LONG_SIDE_VECTORS = 300
 _SAFE_EXPONENT = {4: 20, 8: 100}  # |a_ij| in [2^-E, 2^E] needs no scaling (by itemsize of the real type)
 
 
@@ -238,6 +240,24 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     return _scale_exponent(np.array([nu]), real_itemsize)
 
 
+def stored_bytes(A) -> int:
+    """Bytes of the entries (and index arrays) of a NumPy array or SciPy sparse matrix."""
+    if hasattr(A, "indptr"):
+        return int(A.data.nbytes + A.indices.nbytes + A.indptr.nbytes)
+    return int(A.nbytes)
+
+
+def _long_side_affordable(A, long_side: int) -> bool:
+    """Whether :data:`LONG_SIDE_VECTORS` vectors of the long side fit in the memory ``A`` itself takes.
+
+    A fused Gram pass reads ``A`` once instead of twice, but puts the basis (and every vector operation)
+    on its side. On the long side that pays only when ``A`` is large against the basis: a dense matrix
+    with a short side of at least ``LONG_SIDE_VECTORS``, never a hypersparse one.
+    """
+    itemsize = np.dtype(A.dtype).itemsize
+    return long_side * LONG_SIDE_VECTORS * itemsize <= stored_bytes(A)
+
+
 def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True) -> Operand:
     """Wrap a validated input (see :mod:`spectra._validate`) for the methods.
 
@@ -256,6 +276,9 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
     # start on the smaller side, unless the backend reads A once for the Gram product of the other side
+    # and a basis on that side costs no more memory than A itself (docs/design.md, "Memory")
+    if fused is not None and fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0)):
+        fused = None
     transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)
     B = int(np.prod(batch)) if batch else 1

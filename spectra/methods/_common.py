@@ -20,6 +20,7 @@ __all__ = [
     "deterministic_bounds",
     "gram_noise",
     "padded_frobenius",
+    "probe_noise",
     "product_noise",
     "start_vector",
 ]
@@ -234,6 +235,12 @@ def product_noise(op: Operand) -> np.ndarray:
     if op.stats is None:
         return np.zeros(op.B)
     return 4.0 * math.sqrt(_inner_length(op)) * op.u * _abs_norm_bound(op)
+
+
+def probe_noise(op: Operand, k: int, theta: np.ndarray) -> np.ndarray:
+    """Typical rounding error of ``||Â (I - V V^H) w||`` per unit ``||w||`` with ``k`` basis vectors (§6e)."""
+    scale = _abs_norm_bound(op) if op.stats is not None else np.asarray(theta, dtype=np.float64)
+    return math.sqrt(k) * product_noise(op) + 10.0 * k * op.u * scale
 
 
 def gram_noise(op: Operand, k: int, theta: np.ndarray, *, worst: bool) -> np.ndarray:
