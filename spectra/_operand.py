@@ -247,15 +247,17 @@ def stored_bytes(A) -> int:
     return int(A.nbytes)
 
 
-def _long_side_affordable(A, long_side: int) -> bool:
-    """Whether :data:`LONG_SIDE_VECTORS` vectors of the long side fit in the memory ``A`` itself takes.
+def _long_side_affordable(A, long_side: int, short_side: int) -> bool:
+    """Whether a basis on the long side costs at most ``A``'s own memory more than one on the short side.
 
-    A fused Gram pass reads ``A`` once instead of twice, but puts the basis (and every vector operation)
-    on its side. On the long side that pays only when ``A`` is large against the basis: a dense matrix
-    with a short side of at least ``LONG_SIDE_VECTORS``, never a hypersparse one.
+    A fused Gram pass reads ``A`` once instead of twice, but puts the basis (up to
+    :data:`LONG_SIDE_VECTORS` vectors, and every vector operation) on its side. On the long side that
+    pays only when ``A`` is large against the extra basis: square-ish or dense matrices with a short side
+    of at least ``LONG_SIDE_VECTORS``, never hypersparse ones.
     """
     itemsize = np.dtype(A.dtype).itemsize
-    return long_side * LONG_SIDE_VECTORS * itemsize <= stored_bytes(A)
+    k_long, k_short = min(long_side, LONG_SIDE_VECTORS), min(short_side, LONG_SIDE_VECTORS)
+    return (long_side * k_long - short_side * k_short) * itemsize <= stored_bytes(A)
 
 
 def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True) -> Operand:
@@ -277,7 +279,7 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
     fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
     # start on the smaller side, unless the backend reads A once for the Gram product of the other side
     # and a basis on that side costs no more memory than A itself (docs/design.md, "Memory")
-    if fused is not None and fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0)):
+    if fused is not None and fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0), min(m0, n0)):
         fused = None
     transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)
