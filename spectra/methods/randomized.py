@@ -162,8 +162,8 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         coupling = np.linalg.norm(gkl.K[:, nK:, :].reshape(op.B, -1), axis=1)
         gkl.breakdown |= coupling <= np.maximum(noise, np.finfo(np.float64).tiny)
         if not frozen:  # residual bound on the block-Dixon event (§6e); an invariant space makes it theta
-            with np.errstate(divide="ignore"):
-                lam = theta**2 + noise + (coupling + noise) / t_block
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lam = np.where(t_block > 0, theta**2 + noise + (coupling + noise) / t_block, np.inf)
             candidates.append(np.sqrt(lam) * pad)
         done = stop.update(
             lower_est=theta,
