@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from . import backends, methods
+from . import _compress, backends, methods
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
 from ._progress import Progress
@@ -168,6 +168,9 @@ def norm(
 
     if m0 == 0 or n0 == 0:
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
+    compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
+    if compressed is not None:
+        A = compressed.A
     with be.context(A):  # the operand's statistics (and an operator's scale probe) are products too
         op = make_operand(
             A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
@@ -205,11 +208,14 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return _assemble(op, res, method, opts)
+    est = _assemble(op, res, method, opts)
+    return est if compressed is None else compressed.expand(est)
 
 
 def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> NormEstimate:
-    value, lower, upper = (op.unscale(x) for x in (res.value, res.lower, res.upper))
+    value = op.unscale(res.value)
+    lower, upper = op.unscale(res.lower, outward=-1), op.unscale(res.upper, outward=+1)
+    lower = np.maximum(lower, 0.0)
     conf = np.where(res.deterministic, 1.0, opts.confidence)
     if method == "svd":
         conf = np.ones(op.B)

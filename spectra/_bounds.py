@@ -23,6 +23,7 @@ __all__ = [
     "power_steps_for",
     "power_upper",
     "probe_threshold",
+    "subnormal_slack",
     "svd_interval",
     "unit_roundoff",
 ]
@@ -66,7 +67,8 @@ def beta_threshold(N: int, delta: float, complex_start: bool = False) -> float:
 
 def power_upper(log_growth_sum, i: int, t: float):
     """Dixon-type power bound (§2b): ``t^(-1/i) * exp(sum(log nu_l) / i)`` after ``i`` single products."""
-    return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
+    with np.errstate(divide="ignore"):  # t = 0: no event, no bound
+        return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
 
 
 def power_steps_for(rtol: float, t: float) -> int:
@@ -74,11 +76,31 @@ def power_steps_for(rtol: float, t: float) -> int:
     return max(1, math.ceil(-math.log(t) / math.log1p(rtol)))
 
 
-def svd_interval(s, m: int, n: int, u: float):
-    """Interval ``s/(1 + p u), s/(1 - p u)``, ``p = max(m, n)``, for a LAPACK singular value (§6b)."""
+def svd_interval(s, m: int, n: int, u: float, absolute: float = 0.0):
+    """Interval ``s/(1 + p u) - e, s/(1 - p u) + e``, ``p = max(m, n)``, for a LAPACK singular value (§6b).
+
+    ``absolute`` (``e``) is an absolute slack for underflow (§6f); both ends are rounded outward by one
+    float64 unit in the last place, so the float64 division cannot move them inward.
+    """
     c = max(m, n, 1) * u
     s = np.asarray(s, dtype=np.float64)
-    return s / (1.0 + c), s / max(1.0 - c, 0.0)
+    lower = np.maximum(np.nextafter(s / (1.0 + c) - absolute, 0.0), 0.0)
+    with np.errstate(divide="ignore"):
+        upper = np.nextafter(s / max(1.0 - c, 0.0) + absolute, np.inf)
+    return lower, upper
+
+
+def subnormal_slack(dtype, m: int, n: int, *, scaled: bool) -> float:
+    """Absolute slack, on the scale where the largest entry is in ``[1/2, 1)``, for underflow in an SVD (§6f).
+
+    Scaling a copy by a power of two rounds only entries that become subnormal, each by at most the
+    smallest subnormal ``eta``: ``||dA||_2 <= sqrt(m n) eta``. Gradual underflow inside LAPACK adds at most
+    ``eta`` per operation, about ``m n min(m, n)`` of them. With ``max |a_ij| >= 1/2`` both are far below
+    the relative bound ``p u sigma``; they are kept so the statement holds without conditions.
+    """
+    eta = float(np.finfo(np.dtype(dtype)).smallest_subnormal)
+    ops = float(m) * float(n) * float(min(m, n)) + (math.sqrt(float(m) * float(n)) if scaled else 0.0)
+    return 8.0 * ops * eta
 
 
 def certified_product_lower(norm_y, norm_x, abs_err, m: int, n: int, u: float):
@@ -167,12 +189,14 @@ def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
 
     One ``O(k)`` evaluation: the cheap per-step test of whether the certified width is reached.
     """
+    if np.all(np.asarray(t) <= 0):  # no event: nothing is certified
+        return np.zeros(np.shape(lam), dtype=bool) if np.ndim(lam) else False
     if np.ndim(lam) == 0:
         c, _ = _christoffel_sum(float(lam), [float(x) for x in a], [float(x) for x in b])
         return c >= 1.0 / (t * t)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         c, _ = _christoffel_sum(np.asarray(lam, dtype=np.float64), a, b)
-    return c >= 1.0 / (np.asarray(t) ** 2)
+        return c >= 1.0 / (np.asarray(t) ** 2)
 
 
 def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
@@ -211,8 +235,10 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     >>> 1.0 < lam < 2.0
     True
     """
-    target = 1.0 / (t * t)
     scalar = np.ndim(theta) == 0
+    if t <= 0:  # no event (the threshold was lost to rounding): no bound
+        return math.inf if scalar else np.full(np.shape(theta), np.inf)
+    target = 1.0 / (t * t)
     if scalar:
         lo = float(theta)
         a = [float(x) for x in a]
