@@ -61,7 +61,9 @@ def _benchmark_classes():
                     and not cls_name.startswith("_")
                     and any(m.startswith(("time_", "track_", "peakmem_")) for m in dir(cls))
                 ):
-                    yield pytest.param(cls, id=f"{name}.{cls_name}")
+                    # the GPU benchmarks need a device: they run with the gpu suite (pytest -m gpu)
+                    marks = (pytest.mark.gpu,) if name == "bench_gpu" else ()
+                    yield pytest.param(cls, id=f"{name}.{cls_name}", marks=marks)
     finally:
         sys.path.remove(str(BENCH))
 
