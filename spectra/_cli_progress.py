@@ -75,6 +75,8 @@ class ProgressBar:
         self.bar.set_postfix_str(f"{p.products} products, width {p.width:.1e}", refresh=False)
         self.bar.update(digits - self.bar.n)
         if p.final:
+            if self.bar.n or self.bar.format_dict["elapsed"] >= self.delay:
+                self.bar.refresh()  # the final state is shown even when it came within tqdm's mininterval
             self.bar.close()
 
 
