@@ -156,7 +156,7 @@ def norm(
     if v0 is not None:
         v0_host = validate_v0(v0, batch, n0, be.to_host)
 
-    if m0 == 0 or n0 == 0:
+    if m0 == 0 or n0 == 0 or 0 in batch:  # no entries, or an empty stack: nothing to compute
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
     op = make_operand(
         A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")

@@ -68,7 +68,8 @@ class Operand:
 
     @property
     def u(self) -> float:
-        return _bounds.unit_roundoff(self.np_dtype)
+        # an operator declared in a narrower precision (float16) rounds its own products to it
+        return max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
 
     # -------------------------------------------------------------- products with the effective operator
     def _scaled(self, f, X):

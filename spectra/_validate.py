@@ -11,14 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from ._linop import WorkingOperator
+from ._sparse import private_sparse
 from .backends._base import namespace_dtype_name
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
 METHODS = ("auto", "svd", "power", "lanczos", "randomized")
-
-# Sparse formats used as they are; the others are converted to CSR once (a copy of the nonzeros).
-_NATIVE_SPARSE = ("csr", "csc", "bsr")
 
 
 def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
@@ -42,23 +41,18 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
 
     Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32,
     extended precision to float64), sparse formats without fast products (COO, DIA, DOK, LIL to CSR),
-    and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy them on every product).
+    CSR/CSC/BSR matrices with duplicate or unsorted indices (canonicalised in the copy, see
+    :mod:`spectra._sparse`), and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy them on every product).
     """
     if isinstance(A, LinearOperator):
         if len(A.shape) != 2:
             raise ValueError(f"A must be 2-D, got a LinearOperator of shape {A.shape}")
         dt = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
-        _numpy_working_dtype(dt)
-        return A, "operator"
+        return WorkingOperator(A, _numpy_working_dtype(dt)), "operator"
     if sp.issparse(A):
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D, got a sparse array of shape {A.shape}")
-        wd = _numpy_working_dtype(np.dtype(A.dtype))
-        if A.format not in _NATIVE_SPARSE:
-            A = A.tocsr()
-        if A.dtype != wd:
-            A = A.astype(wd)
-        return A, "sparse"
+        return private_sparse(A, _numpy_working_dtype(np.dtype(A.dtype))), "sparse"
     if isinstance(A, (list, tuple)):
         try:
             A = np.asarray(A)
