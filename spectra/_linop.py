@@ -80,7 +80,8 @@ class WorkingOperator(LinearOperator):
         forms = (1, 2) if self._column_form[adjoint] is None else (self._column_form[adjoint],)
         errors, tried = [], []
         for form in forms:
-            tried.append(f"a 1-D vector of shape ({x.shape[0]},)" if form == 1 else f"a column of shape ({x.shape[0]}, 1)")
+            size = x.shape[0]
+            tried.append(f"a 1-D vector of shape ({size},)" if form == 1 else f"a column of shape ({size}, 1)")
             try:
                 y = np.asarray(f(x if form == 1 else x[:, None]))
             except _SHAPE_ERRORS as exc:

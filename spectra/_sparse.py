@@ -81,8 +81,7 @@ def _check_structure(A, major: int, minor: int) -> None:
         chunk = indices[p0 : min(nnz, p0 + _CHUNK)]
         if int(chunk.min()) < 0 or int(chunk.max()) >= minor:
             raise ValueError(
-                f"A is not a valid {name} matrix: an index lies outside [0, {minor}) "
-                f"(the matrix has shape {A.shape})"
+                f"A is not a valid {name} matrix: an index lies outside [0, {minor}) (the matrix has shape {A.shape})"
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 from typing import Any
 
 import array_api_compat
@@ -20,8 +21,24 @@ __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 METHODS = ("auto", "svd", "power", "lanczos", "randomized")
 
 
+def extension_float_info(dtype: np.dtype) -> Any:
+    """``finfo`` of a NumPy extension float dtype (ml_dtypes' bfloat16, float8, ...), else ``None``.
+
+    ml_dtypes is imported already whenever an array has such a dtype; it is never imported here.
+    """
+    ml = sys.modules.get("ml_dtypes")
+    if dtype.kind != "V" or ml is None:
+        return None
+    try:
+        return ml.finfo(dtype)
+    except (TypeError, ValueError):
+        return None
+
+
 def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
     kind = dtype.kind
+    if extension_float_info(dtype) is not None:  # bfloat16 and narrower: computed in float32 like float16
+        return np.dtype(np.float32)
     if kind in "biu":
         return np.dtype(np.float64)
     if kind == "f":
@@ -42,7 +59,8 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32,
     extended precision to float64), sparse formats without fast products (COO, DIA, DOK, LIL to CSR),
     CSR/CSC/BSR matrices with duplicate or unsorted indices (canonicalised in the copy, see
-    :mod:`spectra._sparse`), and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy them on every product).
+    :mod:`spectra._sparse`), and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy
+    them on every product).
     """
     if isinstance(A, LinearOperator):
         if len(A.shape) != 2:
