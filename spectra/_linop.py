@@ -17,6 +17,7 @@ Two classes of operator break naive use:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ __all__ = ["WorkingOperator"]
 #: errors a product raises when it cannot handle the shape it was given (any other error propagates unchanged)
 _SHAPE_ERRORS = (ValueError, TypeError, IndexError, AttributeError, NotImplementedError)
 _MISSING = object()
+#: relative mismatch of w^H (A x) and (A^H w)^H x above which rmatvec is reported as not the adjoint
+ADJOINT_TOL = 0.05
 
 
 class WorkingOperator(LinearOperator):
@@ -55,6 +58,32 @@ class WorkingOperator(LinearOperator):
 
     def _adjoint(self):
         return _Adjoint(self)
+
+    def check_adjoint(self, x, y, w, z) -> None:
+        """Raise when ``rmatvec`` is visibly not the adjoint of ``matvec``: ``w^H (A x)`` against ``(A^H w)^H x``.
+
+        ``y = A x`` and ``z = A^H w`` for fixed pseudo-random Gaussian ``x`` (length ``n``) and ``w`` (length
+        ``m``). Both inner products are equal in exact arithmetic, and each is of the size
+        ``s = ||y|| ||w|| / sqrt(m) + ||z|| ||x|| / sqrt(n)`` (a Gaussian vector's inner product with a fixed
+        one). A wrong ``rmatvec`` (``matvec`` itself for a non-symmetric operator, a transpose without the
+        complex conjugate, a lost scale factor) makes them differ by a random multiple of ``s``, reported when
+        above ``ADJOINT_TOL * s`` (most such mistakes; an unlucky draw can miss one). A true adjoint differs by
+        rounding only; the threshold grows with ``u (m + n)`` so that rounding is never reported, and operators
+        accurate to a few percent (inner iterative solves) pass.
+        """
+        x, y, w, z = (np.asarray(a, dtype=np.complex128).reshape(-1) for a in (x, y, w, z))
+        m, n = self.shape
+        size = np.linalg.norm(y) * np.linalg.norm(w) / math.sqrt(m) + np.linalg.norm(z) * np.linalg.norm(x) / math.sqrt(
+            n
+        )
+        gap = abs(np.vdot(w, y) - np.vdot(z, x))
+        u = max(float(np.finfo(self.dtype).eps) / 2, self.product_u)
+        if size > 0 and np.isfinite(size) and gap > max(ADJOINT_TOL, 100 * u * (m + n)) * size:
+            raise ValueError(
+                "the LinearOperator's rmatvec is not the adjoint of its matvec: for test vectors x, w, "
+                f"w^H (A x) and (A^H w)^H x differ by {gap / size:.2g} of their size (for a true adjoint only by "
+                "rounding). rmatvec must return A^H y, the conjugate transpose of A times y (A^T y if A is real)"
+            )
 
     # ------------------------------------------------------------------
     def _apply(self, X, adjoint: bool):

@@ -212,8 +212,13 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     Entries are unknown, so ``||A x|| / ||x||`` for a fixed pseudo-random ``x`` (independent of the
     caller's seed and of every random draw behind the bounds) sets the power of two.
     """
-    x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
-    y = np.abs(op.host_batch(op.matmat(x)).astype(np.complex128 if op.is_complex else np.float64))
+    rng = np.random.default_rng(0x5EC7)
+    x = rng.standard_normal((op.n, 1)).astype(op.np_dtype)
+    Ax = op.host_batch(op.matmat(x))
+    if np.all(np.isfinite(Ax)) and hasattr(op.data, "check_adjoint"):  # one product with A^H: a wrong rmatvec
+        w = rng.standard_normal((op.m, 1)).astype(op.np_dtype)
+        op.data.check_adjoint(*((w, op.rmatmat(w), x, Ax) if op.transposed else (x, Ax, w, op.rmatmat(w))))
+    y = np.abs(Ax.astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
             raise ValueError(
