@@ -46,9 +46,9 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     round-to-nearest with gradual underflow assumed): the factor is ``f <= (1 - 2 eta sqrt(m n)) /
     (upper + u' N)``, rounded down, with ``u'`` the output unit roundoff, ``eta`` its smallest subnormal
     and ``N >= || |A| ||_2`` (docs/bounds.md §9). It is smaller than ``1 / upper`` by the relative amount
-    ``u' N / upper + 3 u'`` at most (about ``3e-3`` for float16 Gaussian 64 x 32, ``2e-16`` N/upper in
-    float64). For a ``LinearOperator`` the result is ``f A`` with ``f <= 1 / upper`` (its products are
-    the caller's).
+    ``u' N / upper + 2 u`` at most, with ``N / upper <= sqrt(min(m, n))`` (measured: ``||W||_2`` in
+    [0.9977, 0.9986] for float16 Gaussian 64 x 32, [0.982, 0.988] for bfloat16; float64 loses ~1e-15).
+    For a ``LinearOperator`` the result is ``f A`` with ``f <= 1 / upper`` (its products are the caller's).
 
     Parameters
     ----------

@@ -68,7 +68,7 @@ class Operand:
 
     @property
     def u(self) -> float:
-        # an operator declared in a narrower precision (float16) rounds its own products to it
+        # an operator whose products come back in a narrower precision (float16) was rounded to it
         return max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
 
     # -------------------------------------------------------------- products with the effective operator
@@ -210,7 +210,8 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     """Scale of a matrix-free operator from one product with a fixed vector (counted in ``matvecs``).
 
     Entries are unknown, so ``||A x|| / ||x||`` for a fixed pseudo-random ``x`` (independent of the
-    caller's seed and of every random draw behind the bounds) sets the power of two.
+    caller's seed and of every random draw behind the bounds) sets the power of two. One product with
+    ``A^H`` (also counted) checks that ``rmatvec`` is the adjoint of ``matvec`` (:mod:`spectra._linop`).
     """
     rng = np.random.default_rng(0x5EC7)
     x = rng.standard_normal((op.n, 1)).astype(op.np_dtype)
