@@ -606,3 +606,11 @@ def test_true_adjoints_are_accepted(shape, seed, dtype, decay):
     op = LinearOperator(shape, matvec=lambda x: M @ x, rmatvec=lambda y: M.conj().T @ y, dtype=dtype)
     r = _quiet_norm(op, method="lanczos", seed=seed)
     assert_interval(r, oracle(M), 1e-12 if np.finfo(dtype).eps < 1e-10 else 1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_adjoint_check_at_extreme_scales(scale):
+    d = np.array([3.0, 1.0, 0.5]) * scale
+    op = LinearOperator((3, 3), matvec=lambda x: d * x, rmatvec=lambda y: d * y, dtype=float)
+    r = spectra.norm(op, method="lanczos", seed=0)
+    assert r.lower <= 3.0 * scale <= r.upper
