@@ -6,8 +6,9 @@
 (2.0, 1.0)
 """
 
-from ._api import norm, normalize
+from ._api import norm
 from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
+from ._normalize import normalize
 from ._progress import Progress
 from ._result import NormEstimate
 

@@ -8,8 +8,6 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
 from . import _compress, backends, methods
 from ._errors import ConvergenceWarning
@@ -19,7 +17,7 @@ from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .methods._common import MethodResult, Options, default_maxiter
 
-__all__ = ["norm", "normalize"]
+__all__ = ["norm"]
 
 #: dense matrices with m * n * min(m, n) up to this use the full SVD under method="auto"
 #: (crossover measured against certified Lanczos at rtol=1e-6, docs/performance.md)
@@ -166,7 +164,7 @@ def norm(
     if v0 is not None:
         v0_host = validate_v0(v0, batch, n0, be.to_host)
 
-    if m0 == 0 or n0 == 0:
+    if m0 == 0 or n0 == 0 or 0 in batch:  # no entries, or an empty stack: nothing to compute
         return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
     compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
     if compressed is not None:
@@ -291,44 +289,3 @@ def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors, rtol) -> Nor
         v,
         rtol_effective=be.from_host(np.full(batch, rtol), A),
     )
-
-
-def normalize(A: Any, /, **kwargs: Any) -> Any:
-    """``A`` divided by a certified upper bound of its spectral norm, so that ``||result||_2 <= 1``.
-
-    This is spectral normalisation as used for Lipschitz-constrained networks: dividing by ``upper``
-    (not by the estimate) keeps ``||A / upper||_2 <= 1`` with probability ``confidence``.
-
-    Parameters
-    ----------
-    A : array_like, sparse matrix or LinearOperator
-        As for :func:`norm`; stacks are normalised matrix by matrix.
-    **kwargs
-        Passed to :func:`norm`.
-
-    Returns
-    -------
-    array, sparse matrix or LinearOperator
-        ``A / upper`` in the input's type; a zero matrix is returned unchanged (as a new object).
-
-    Examples
-    --------
-    >>> import numpy as np, spectra
-    >>> W = spectra.normalize(np.array([[3.0, 0.0], [0.0, 1.0]]), method="svd")
-    >>> bool(np.linalg.norm(W, 2) <= 1.0)
-    True
-    """
-    est = norm(A, **kwargs)
-    up = est.upper
-    if isinstance(up, float):
-        factor = 1.0 / up if up > 0 else 1.0
-        if isinstance(A, (list, tuple)):
-            A = np.asarray(A, dtype=np.float64)
-        if sp.issparse(A) or isinstance(A, LinearOperator):
-            return A * factor
-        return A * factor
-    xp = array_api_compat.array_namespace(up)
-    factor = xp.where(up > 0, 1.0 / xp.where(up > 0, up, 1.0), 1.0)
-    if isinstance(A, (list, tuple)):
-        A = np.asarray(A, dtype=np.float64)
-    return A * xp.astype(factor, A.dtype if xp.isdtype(A.dtype, "real floating") else factor.dtype)[..., None, None]

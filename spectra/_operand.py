@@ -81,7 +81,8 @@ class Operand:
 
     @property
     def u(self) -> float:
-        return _bounds.unit_roundoff(self.np_dtype)
+        # an operator whose products come back in a narrower precision (float16) was rounded to it
+        return max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
 
     # -------------------------------------------------------------- products with the effective operator
     def _scaled(self, f, X):
@@ -238,10 +239,17 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     """Scale of a matrix-free operator from one product with a fixed vector (counted in ``matvecs``).
 
     Entries are unknown, so ``||A x|| / ||x||`` for a fixed pseudo-random ``x`` (independent of the
-    caller's seed and of every random draw behind the bounds) sets the power of two.
+    caller's seed and of every random draw behind the bounds) sets the power of two. One product with
+    ``A^H`` (also counted) checks that ``rmatvec`` is the adjoint of ``matvec`` (:mod:`spectra._linop`).
     """
-    x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
-    y = np.abs(op.host_batch(op.matmat(op.from_host(x[None]))).astype(np.complex128 if op.is_complex else np.float64))
+    rng = np.random.default_rng(0x5EC7)
+    x = rng.standard_normal((op.n, 1)).astype(op.np_dtype)
+    Ax = op.host_batch(op.matmat(op.from_host(x[None])))
+    if np.all(np.isfinite(Ax)) and hasattr(op.data, "check_adjoint"):  # one product with A^H: a wrong rmatvec
+        w = rng.standard_normal((op.m, 1)).astype(op.np_dtype)
+        Aw = op.host_batch(op.rmatmat(op.from_host(w[None])))
+        op.data.check_adjoint(*((w, Aw, x, Ax) if op.transposed else (x, Ax, w, Aw)))
+    y = np.abs(Ax.astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 from typing import Any
 
 import array_api_compat
@@ -11,6 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from ._linop import WorkingOperator
+from ._sparse import private_sparse
 from .backends._base import namespace_dtype_name
 from .backends._device_types import is_cupy_operator, is_cupy_sparse
 
@@ -18,12 +21,25 @@ __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
 METHODS = ("auto", "svd", "power", "lanczos", "randomized")
 
-# Sparse formats used as they are; the others are converted to CSR once (a copy of the nonzeros).
-_NATIVE_SPARSE = ("csr", "csc", "bsr")
+
+def extension_float_info(dtype: np.dtype) -> Any:
+    """``finfo`` of a NumPy extension float dtype (ml_dtypes' bfloat16, float8, ...), else ``None``.
+
+    ml_dtypes is imported already whenever an array has such a dtype; it is never imported here.
+    """
+    ml = sys.modules.get("ml_dtypes")
+    if dtype.kind != "V" or ml is None:
+        return None
+    try:
+        return ml.finfo(dtype)
+    except (TypeError, ValueError):
+        return None
 
 
 def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
     kind = dtype.kind
+    if extension_float_info(dtype) is not None:  # bfloat16 and narrower: computed in float32 like float16
+        return np.dtype(np.float32)
     if kind in "biu":
         return np.dtype(np.float64)
     if kind == "f":
@@ -43,14 +59,15 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
 
     Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32,
     extended precision to float64), sparse formats without fast products (COO, DIA, DOK, LIL to CSR),
-    and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy them on every product).
+    CSR/CSC/BSR matrices with duplicate or unsorted indices (canonicalised in the copy, see
+    :mod:`spectra._sparse`), and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy
+    them on every product).
     """
     if isinstance(A, LinearOperator):
         if len(A.shape) != 2:
             raise ValueError(f"A must be 2-D, got a LinearOperator of shape {A.shape}")
         dt = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
-        _numpy_working_dtype(dt)
-        return A, "operator"
+        return WorkingOperator(A, _numpy_working_dtype(dt)), "operator"
     if is_cupy_operator(A):
         return A, "operator"
     if is_cupy_sparse(A):  # the same rules as for SciPy, on the device
@@ -60,12 +77,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     if sp.issparse(A):
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D, got a sparse array of shape {A.shape}")
-        wd = _numpy_working_dtype(np.dtype(A.dtype))
-        if A.format not in _NATIVE_SPARSE:
-            A = A.tocsr()
-        if A.dtype != wd:
-            A = A.astype(wd)
-        return A, "sparse"
+        return private_sparse(A, _numpy_working_dtype(np.dtype(A.dtype))), "sparse"
     if isinstance(A, (list, tuple)):
         try:
             A = np.asarray(A)
