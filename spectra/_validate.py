@@ -15,7 +15,7 @@ from .backends._base import namespace_dtype_name
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
-METHODS = ("auto", "svd", "power", "lanczos", "randomized")
+METHODS = ("auto", "svd", "power", "lanczos", "randomized", "gram")
 
 # Sparse formats used as they are; the others are converted to CSR once (a copy of the nonzeros).
 _NATIVE_SPARSE = ("csr", "csc", "bsr")

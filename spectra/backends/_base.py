@@ -76,6 +76,18 @@ class ArrayAPIBackend:
         ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""
         return None
 
+    def wide_dtype(self, like, complex_: bool):
+        """The widest floating dtype the namespace of ``like`` computes in (for accumulations).
+
+        ``float64``/``complex128``, except where double precision is switched off: JAX in its default
+        32-bit mode would silently truncate a requested ``float64`` to ``float32`` (with a warning), so
+        ``float32``/``complex64`` is returned and the rounding analysis uses its unit roundoff.
+        """
+        xp = array_api_compat.array_namespace(like)
+        if array_api_compat.is_jax_array(like) and not _jax_x64_enabled():
+            return xp.complex64 if complex_ else xp.float32
+        return xp.complex128 if complex_ else xp.float64
+
     # ------------------------------------------------------------------ dense helpers
     def svd(self, A, compute_uv: bool):
         xp = array_api_compat.array_namespace(A)
@@ -197,3 +209,9 @@ def namespace_dtype_name(dtype: Any) -> str:
     if isinstance(dtype, np.dtype):
         return dtype.name
     return str(dtype).split(".")[-1].strip("'\">) ")
+
+
+def _jax_x64_enabled() -> bool:
+    import jax  # only reached for a JAX array, so JAX is already imported
+
+    return bool(jax.config.jax_enable_x64)
