@@ -15,6 +15,7 @@ from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
+from .backends._base import namespace_dtype_name
 from .methods._common import MethodResult, Options, default_maxiter
 
 __all__ = ["norm", "normalize"]
@@ -223,15 +224,18 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
             v=v,
         )
 
-    def wrap(x, dtype=None):
+    def wrap(x, dtype=None, toward=0.0):
         arr = np.asarray(x, dtype=dtype).reshape(op.batch_shape)
-        return op.backend.from_host(arr, op.data)
+        out = op.backend.from_host(arr, op.data)
+        if toward and namespace_dtype_name(out.dtype) == "float32":  # no float64 (JAX's 32-bit mode)
+            return op.backend.from_host(_round_float32(arr, toward), op.data)
+        return out
 
     shape = op.batch_shape
     return NormEstimate(
         value=wrap(value),
-        lower=wrap(lower),
-        upper=wrap(upper),
+        lower=wrap(lower, toward=-np.inf),
+        upper=wrap(upper, toward=np.inf),
         confidence=wrap(conf),
         converged=wrap(converged, bool),
         method=method,
@@ -241,6 +245,13 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
         u=u,
         v=v,
     )
+
+
+def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
+    """``x`` in float32, rounded toward ``toward`` (+-inf) so a bound stays a bound."""
+    y = x.astype(np.float32)
+    wrong = (y.astype(np.float64) - x) * toward < 0
+    return np.where(wrong, np.nextafter(y, np.float32(toward)), y)
 
 
 def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstimate:

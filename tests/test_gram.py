@@ -18,10 +18,11 @@ from scipy.linalg import hadamard
 from scipy.sparse.linalg import aslinearoperator
 
 import spectra
-from spectra.backends._base import ArrayAPIBackend
 from spectra._testing import matrix_with_singular_values, spectrum
+from spectra.backends._base import ArrayAPIBackend
 
 from .conftest import oracle, oracle_slack
+
 
 @pytest.fixture
 def gram_bound_only(monkeypatch):

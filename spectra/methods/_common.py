@@ -55,10 +55,8 @@ def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
     if op.stats is None:
         return np.zeros(op.B), np.full(op.B, np.inf)
     s = op.stats
-    u = _bounds.unit_roundoff(np.float64)
-    count = max(op.m, 1) * max(op.n, 1) + 2
-    upper = np.minimum(s.fro, s.gersh) * (1.0 + 2.0 * _bounds.gamma(count, u))
-    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, u))
+    upper = np.minimum(s.fro, s.gersh) * (1.0 + op.stats_pad())
+    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, s.u))
     return lower, upper
 
 
@@ -112,12 +110,12 @@ class Stopper:
         self._last_print = 0.0
         self._t0 = time.perf_counter()
         # the final certificate's rounding slack (§6c), constant for the problem
-        self._u_cert = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
+        self._u_cert = op.u_certificate
         if op.stats is None:
             self._cert_error = np.zeros(op.B)
         else:
             p = op.stats.p_col if op.transposed else op.stats.p_row
-            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.stats.fro
+            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.fro_bound()
 
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
@@ -198,8 +196,8 @@ def isqrt_ceil(x: float) -> int:
 
 
 def padded_frobenius(op: Operand) -> np.ndarray:
-    """``||A||_F`` rounded up for the float64 rounding of its computation."""
-    return op.stats.fro * (1.0 + 2.0 * _bounds.gamma(op.m * op.n + 2, _bounds.unit_roundoff(np.float64)))
+    """``||A||_F`` rounded up for the rounding of its computation."""
+    return op.fro_bound()
 
 
 def frobenius_deflation(op: Operand, ritz_values: np.ndarray, steps: int) -> np.ndarray | None:

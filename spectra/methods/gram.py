@@ -139,6 +139,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
     log_scale = np.zeros(B)  # sum_j e_j / 2^j: log2 of the accumulated scale, per unit exponent
     best_col = np.zeros(B, dtype=np.int64)
     rows = np.arange(B)
+    prev_colsq = np.ones((B, n))
     X = Y
     for level in range(1, opts.maxiter + 2):
         if level > 1:  # one squaring: Y_k = fl(X^H X), error <= c_n ||X||_F^2 (Frobenius), plus underflow
@@ -148,8 +149,10 @@ def run(op: Operand, opts: Options) -> MethodResult:
         fro2 = np.sum(colsq, axis=1)
         _, e = np.frexp(np.sqrt(fro2))
         e = np.where(fro2 > 0, e, 0).astype(np.int64)
-        # X_k = Y_k / 2^e exactly (up to underflowed entries: n * eta / 2 in Frobenius norm)
+        # X_k = Y_k / 2^e exactly, up to underflowed entries (n eta / 2 in Frobenius norm): the bound on
+        # ||X_k||_F and the error of Y_k (seen from X_k) both carry that term
         fro_bound = _bounds._up(np.ldexp(_bounds._up(np.sqrt(fro2 * pad_f)), -e) + n * eta)
+        errors[-1] = errors[-1] + np.ldexp(n * eta, e)
         exponents.append(e)
         frobenius.append(fro_bound)
         X = Y * xp.astype(op.backend.from_host(np.ldexp(1.0, -e).reshape((*op.batch_shape, 1, 1)), Y), wide)
