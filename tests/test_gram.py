@@ -52,6 +52,7 @@ def _families(k: int) -> dict[str, np.ndarray]:
 def exact_matrix(s: np.ndarray, m: int, n: int, complex_: bool = False) -> np.ndarray:
     """``m x n`` matrix with singular values ``s`` (length ``min(m, n)``), every entry exact in float32."""
     k = min(m, n)
+    assert math.isqrt(m * n) ** 2 == m * n and math.isqrt(m * n) & (math.isqrt(m * n) - 1) == 0, "sqrt(mn): 2^j"
     Hm = hadamard(m)[:, :k].astype(np.float64)
     Hn = hadamard(n)[:k, :].astype(np.float64)
     A = (Hm * s[:k]) @ Hn / math.sqrt(m * n)

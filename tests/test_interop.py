@@ -33,7 +33,7 @@ def jax32():
 def _exact_stack(dtype) -> tuple[np.ndarray, np.ndarray]:
     """Matrices with exactly known norms (every entry exact in float32): flat, repeated top, rank one, ..."""
     fam = _families(16)
-    A = np.stack([exact_matrix(s, 32, 16) * 3.0 for s in fam.values()]).astype(dtype)
+    A = np.stack([exact_matrix(s, 64, 16) * 3.0 for s in fam.values()]).astype(dtype)
     return A, np.full(len(fam), 3.0)
 
 
