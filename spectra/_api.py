@@ -58,10 +58,11 @@ def norm(
         A matrix ``(m, n)`` or a stack ``(..., m, n)`` (one norm per matrix) of any array-API
         namespace, a nested list, a ``scipy.sparse`` array/matrix, or a
         ``scipy.sparse.linalg.LinearOperator`` with ``matvec`` and ``rmatvec``. Never modified.
-    method : {"auto", "svd", "power", "lanczos", "randomized"}
+    method : {"auto", "svd", "power", "lanczos", "randomized", "gram"}
         ``"auto"`` takes ``"svd"`` for dense matrices with ``m n min(m, n) <= 1e8`` (where it is faster)
         and ``"lanczos"`` otherwise
-        (``"randomized"`` when ``block_size`` is given).
+        (``"randomized"`` when ``block_size`` is given). ``"gram"`` (Gram iteration, dense arrays only) gives
+        a deterministic upper bound (confidence 1, docs/bounds.md §7); ``"auto"`` never picks it.
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
         is installed and the problem is large enough to gain, ``"array_api"`` for other namespaces),
@@ -75,7 +76,7 @@ def norm(
     confidence : float
         Probability, in (0, 1), with which ``lower <= ||A||_2 <= upper`` holds.
     maxiter : int, optional
-        Iteration budget (power/Lanczos steps, randomized passes). When the default budget runs out a
+        Iteration budget (power/Lanczos steps, randomized passes, Gram squarings). When the default budget runs out a
         :class:`ConvergenceWarning` is emitted; an explicit ``maxiter`` is a deliberate budget and is silent.
     block_size : int, optional
         Block size of ``"randomized"`` (default 16, measured in docs/performance.md).
