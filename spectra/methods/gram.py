@@ -12,7 +12,7 @@ the gaps of the spectrum. Here
 - lower: ``||Â x|| / ||x||`` for the largest column ``x`` of the last level (a power iterate of degree
   ``2^(k-1)``), certified for rounding (§6c);
 - stops when ``upper <= (1 + rtol) lower``, or when the remaining mathematical slack of the bound is
-  below its rounding contribution (further squaring cannot help), or after ``maxiter`` squarings.
+  a quarter of its rounding contribution (further squaring cannot help), or after ``maxiter`` squarings.
 
 Dense arrays only (one ``n x n`` Gram matrix per matrix of a stack, ``n = min(m, n)``); each squaring
 costs ``n^3`` multiply-adds, so it suits small and medium matrices and large stacks of them.
@@ -173,7 +173,9 @@ def run(op: Operand, opts: Options) -> MethodResult:
             slack = np.where(estimate > 0, plain / np.where(estimate > 0, estimate, 1.0) - 1.0, np.inf)
         done = stop.update(lower_est=estimate, det_upper=upper, products=op.matvecs)
         stop.iterations = level - 1
-        if np.all(done | (slack <= stop.floor)) or level > opts.maxiter:
+        # slack <= floor / 4: the mathematical part has shrunk (it halves per squaring, or faster) well below
+        # the rounding part, so the width ends near the floor; more squarings cannot narrow it
+        if np.all(done | (slack <= stop.floor / 4)) or level > opts.maxiter:
             break
 
     # the largest column of the last level: X_T e_j is a power iterate M^(2^(T-1)) e_j, up to scale
