@@ -107,6 +107,7 @@ def _column_squares(op: Operand, xp, Y) -> np.ndarray:
 
 
 def run(op: Operand, opts: Options) -> MethodResult:
+    """Gram iteration on every matrix of the stack at once; the interval holds with confidence 1 (§7)."""
     if op.kind != "dense":
         raise ValueError(
             "method='gram' needs a dense array (it squares the n x n Gram matrix); sparse matrices are "
