@@ -273,7 +273,7 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
 
 
 # --------------------------------------------------------------------------------------------
-# Gram iteration (§7): a deterministic upper bound from repeated squaring of A^H A.
+# Gram iteration (§9): a deterministic upper bound from repeated squaring of A^H A.
 
 
 def _up(x):
@@ -282,7 +282,7 @@ def _up(x):
 
 
 def gram_upper(exponents, errors, frobenius) -> np.ndarray:
-    """Certified upper bound on ``sigma_1`` from the levels of a rescaled Gram iteration (§7).
+    """Certified upper bound on ``sigma_1`` from the levels of a rescaled Gram iteration (§9).
 
     Level ``k = 1..T`` computed ``Y_k = fl(X_{k-1}^H X_{k-1})`` (``X_0 = A``) with
     ``||Y_k - X_{k-1}^H X_{k-1}||_2 <= errors[k-1]`` and stored ``X_k = Y_k / 2^exponents[k-1]`` exactly;

@@ -5,14 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-#: input flavours: NumPy inputs on every backend that takes them, and array-api-strict, PyTorch (CPU) and
-#: JAX (CPU, with float64 enabled for the duration of the test) arrays through the array-API path.
+#: input flavours: NumPy inputs on every backend that takes them; array-api-strict, PyTorch (CPU) and JAX (CPU,
+#: with float64 enabled for the duration of the test) arrays through the array-API path; and CuPy inputs
+#: (marked ``gpu``: deselected by default, run with ``-m gpu`` where a GPU exists).
 #: Every backend is tested; a missing optional dependency fails here instead of being skipped.
 #: JAX's default 32-bit mode has its own tests (tests/test_interop.py).
-FLAVOURS = ["numpy", "numba", "array_api", "array_api_strict", "torch", "jax"]
+FLAVOURS = [
+    "numpy",
+    "numba",
+    "array_api",
+    "array_api_strict",
+    "torch",
+    "jax",
+    pytest.param("cupy", marks=pytest.mark.gpu),
+]
 
-#: flavours that reach the array-API path through a foreign namespace (the results come back in it)
-FOREIGN = ("array_api_strict", "torch", "jax")
+#: flavours dispatched by type (``backend="auto"``) from a foreign namespace; the results come back in it
+FOREIGN = ("array_api_strict", "torch", "jax", "cupy")
 
 
 #: JAX compiles every new operation and shape in eager mode (about 70 compilations, 0.1-0.2 s each, for one
@@ -45,17 +54,32 @@ def as_flavour(A: np.ndarray, flavour: str):
         import jax.numpy as jnp
 
         return jnp.asarray(A)
+    if flavour == "cupy":
+        import cupy
+
+        return cupy.asarray(A)
     return A
 
 
 def backend_for(flavour: str) -> str:
-    return "auto" if flavour in FOREIGN else flavour
+    return "auto" if flavour in FOREIGN else flavour  # auto: dispatch by type
 
 
 def to_numpy(x):
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):  # device arrays never convert implicitly
+        return x.get()
     return np.asarray(x)
+
+
+def random_matrix(shape, dtype, seed=0) -> np.ndarray:
+    """Standard (complex) Gaussian entries of ``dtype``."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(shape)
+    return A.astype(dtype)
 
 
 def oracle(A) -> np.ndarray:

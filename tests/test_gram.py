@@ -1,4 +1,4 @@
-"""method="gram": a deterministic upper bound that must never fall below the true norm (docs/bounds.md §7).
+"""method="gram": a deterministic upper bound that must never fall below the true norm (docs/bounds.md §9).
 
 The sweeps use matrices whose spectral norm is known EXACTLY in floating point: ``A = H_m diag(s) H_n / sqrt(mn)``
 with Sylvester-Hadamard factors (orthogonal up to the power-of-two factor), dyadic singular values and
@@ -174,7 +174,7 @@ def test_width_matches_the_analysis(r_top, t):
 def test_rounding_floor(name, n, gram_bound_only):
     """Asking for less than the rounding floor converges at the floor (no warning), whose size is
     bounded by the analysis: the floor is about ``n (m + n) u / 2`` at most (flat spectrum, docs/bounds.md
-    §7), rtol is raised to twice the floor plus the certificate's slack; checked with a factor 2 to spare."""
+    §9), rtol is raised to twice the floor plus the certificate's slack; checked with a factor 2 to spare."""
     m = 4 * n
     A = exact_matrix(_families(n)[name], m, n)
     with warnings.catch_warnings():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
+import array_api_compat.numpy
 import numpy as np
 
 __all__ = ["AbsStats", "ArrayAPIBackend"]
@@ -67,8 +68,8 @@ class ArrayAPIBackend:
         Y = first(A, X)
         return Y, second(A, Y if inner is None else Y * inner)
 
-    def context(self):
-        """Context entered around a whole computation (e.g. thread-pool settings); none by default."""
+    def context(self, A=None):
+        """Context entered around a whole computation on ``A`` (e.g. thread-pool settings); none by default."""
         return contextlib.nullcontext()
 
     def block_algebra(self):
@@ -91,6 +92,14 @@ class ArrayAPIBackend:
         if array_api_compat.is_jax_array(like) and not _jax_x64_enabled():
             return xp.complex64 if complex_ else xp.float32
         return xp.complex128 if complex_ else xp.float64
+
+    def prepare_input(self, A):
+        """The validated input as this backend runs it (e.g. moved through DLPack); ``A`` itself by default."""
+        return A
+
+    def vector_namespace(self, A):
+        """Array namespace of the vectors multiplied by a sparse matrix or LinearOperator ``A`` (NumPy here)."""
+        return array_api_compat.numpy
 
     # ------------------------------------------------------------------ dense helpers
     def svd(self, A, compute_uv: bool):
@@ -192,6 +201,20 @@ class ArrayAPIBackend:
             u=float(np.finfo(namespace_dtype_name(real)).eps) / 2.0,
             count=2 * (m + n) + 4,
         )
+
+
+def rows_view(A, dtypes) -> tuple[Any, bool] | None:
+    """``(C-ordered 2-D view, transposed?)`` of a non-empty C- or F-contiguous matrix with a dtype in ``dtypes``.
+
+    This is what the one-read kernels (numba, CUDA) read in place; ``None`` for any other array.
+    """
+    if A.ndim != 2 or A.dtype not in dtypes or A.size == 0:
+        return None
+    if A.flags.c_contiguous:
+        return A, False
+    if A.flags.f_contiguous:
+        return A.T, True
+    return None
 
 
 def _row_chunks(A):

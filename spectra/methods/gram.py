@@ -1,4 +1,4 @@
-"""``method="gram"``: Gram iteration, a deterministic certified upper bound (docs/bounds.md §7).
+"""``method="gram"``: Gram iteration, a deterministic certified upper bound (docs/bounds.md §9).
 
 Delattre, Barthélemy, Araujo, Allauzen (ICML 2023): with ``G_1 = Â^H Â`` and ``G_{k+1} = G_k^H G_k``,
 ``sigma_1 <= ||G_k||_F^(1/2^k)``, and the ratio to ``sigma_1`` is at most ``rank^(1/2^(k+1))`` whatever
@@ -50,7 +50,7 @@ class _GramStopper(Stopper):
 
 
 def _error_factor(length: int, u: float, complex_: bool) -> float:
-    """``c`` with ``|fl(x^H y) - x^H y| <= c |x|^T |y|`` for inner products of ``length`` terms (§7).
+    """``c`` with ``|fl(x^H y) - x^H y| <= c |x|^T |y|`` for inner products of ``length`` terms (§9).
 
     Real: ``gamma_length`` (Higham, Lemma 3.4 / eq. 3.5, any summation order, FMA or not). Complex:
     ``sqrt(2) gamma_(length+2)`` (Higham §3.6, complex multiplication ``sqrt(2) gamma_2``).
@@ -107,7 +107,7 @@ def _column_squares(op: Operand, xp, Y) -> np.ndarray:
 
 
 def run(op: Operand, opts: Options) -> MethodResult:
-    """Gram iteration on every matrix of the stack at once; the interval holds with confidence 1 (§7)."""
+    """Gram iteration on every matrix of the stack at once; the interval holds with confidence 1 (§9)."""
     if op.kind != "dense":
         raise ValueError(
             "method='gram' needs a dense array (it squares the n x n Gram matrix); sparse matrices are "
