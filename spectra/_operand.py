@@ -23,6 +23,8 @@ from .backends._base import AbsStats, _row_chunks, namespace_dtype_name
 
 __all__ = ["Operand", "make_operand"]
 
+#: a fused Gram pass may put the methods on the long side only if this many vectors there fit in A's memory
+LONG_SIDE_VECTORS = 300
 _SAFE_EXPONENT = {4: 20, 8: 100}  # |a_ij| in [2^-E, 2^E] needs no scaling (by itemsize of the real type)
 
 
@@ -62,9 +64,20 @@ class Operand:
         e = self.scale_exp
         return np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2)
 
-    def unscale(self, x: np.ndarray) -> np.ndarray:
-        """Values of the effective operator back to the scale of ``A`` (exact: powers of two)."""
-        return np.ldexp(np.asarray(x, dtype=np.float64), -self.scale_exp)
+    def unscale(self, x: np.ndarray, outward: int = 0) -> np.ndarray:
+        """Values of the effective operator back to the scale of ``A``.
+
+        Multiplying by a power of two is exact unless the result leaves float64's normal range. There,
+        ``outward=-1`` (a lower bound) rounds down, to the largest finite float64 on overflow, and
+        ``outward=+1`` (an upper bound) rounds up (docs/bounds.md §6f).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            y = np.ldexp(x, -self.scale_exp)
+            if outward == 0:
+                return y
+            inexact = np.isfinite(x) & (np.ldexp(y, self.scale_exp) != x)
+        return np.where(inexact, np.nextafter(y, np.inf if outward > 0 else -np.inf), y)
 
     @property
     def u(self) -> float:
@@ -264,6 +277,26 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     return _scale_exponent(np.array([nu]), real_itemsize)
 
 
+def stored_bytes(A) -> int:
+    """Bytes of the entries (and index arrays) of a NumPy array or SciPy sparse matrix."""
+    if hasattr(A, "indptr"):
+        return int(A.data.nbytes + A.indices.nbytes + A.indptr.nbytes)
+    return int(A.nbytes)
+
+
+def _long_side_affordable(A, long_side: int, short_side: int) -> bool:
+    """Whether a basis on the long side costs at most ``A``'s own memory more than one on the short side.
+
+    A fused Gram pass reads ``A`` once instead of twice, but puts the basis (up to
+    :data:`LONG_SIDE_VECTORS` vectors, and every vector operation) on its side. On the long side that
+    pays only when ``A`` is large against the extra basis: square-ish or dense matrices with a short side
+    of at least ``LONG_SIDE_VECTORS``, never hypersparse ones.
+    """
+    itemsize = np.dtype(A.dtype).itemsize
+    k_long, k_short = min(long_side, LONG_SIDE_VECTORS), min(short_side, LONG_SIDE_VECTORS)
+    return (long_side * k_long - short_side * k_short) * itemsize <= stored_bytes(A)
+
+
 def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True) -> Operand:
     """Wrap a validated input (see :mod:`spectra._validate`) for the methods.
 
@@ -282,6 +315,9 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
     # start on the smaller side, unless the backend reads A once for the Gram product of the other side
+    # and a basis on that side costs no more memory than A itself (docs/design.md, "Memory")
+    if fused is not None and fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0), min(m0, n0)):
+        fused = None
     transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)
     B = int(np.prod(batch)) if batch else 1

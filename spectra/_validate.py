@@ -138,6 +138,15 @@ def _check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def _check_progress(value: Any):
+    if callable(value):
+        return value if value else lambda info: value(info)  # the methods test `if opts.progress`
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"progress must be True, False or a callable taking a spectra.Progress; got {value!r}")
+    return bool(value)
+
+
 def _check_positive_int(name: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -202,7 +211,7 @@ def validate_options(
         rng=rng,
         return_vectors=_check_bool("return_vectors", return_vectors),
         check_finite=_check_bool("check_finite", check_finite),
-        progress=_check_bool("progress", progress),
+        progress=_check_progress(progress),
     )
 
 

@@ -83,7 +83,8 @@ class NumPyBackend(ArrayAPIBackend):
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         if not sp.issparse(A):
             return super().abs_stats(A, c1, c2)
-        a = abs(A).astype(np.float64) * float(c1[0]) * float(c2[0])
+        # complex entries are widened before the modulus: |a| in complex64 carries float32 rounding (bounds.md §6e)
+        a = abs(A.astype(np.complex128) if np.iscomplexobj(A) else A).astype(np.float64) * float(c1[0]) * float(c2[0])
         a = sp.csr_array(a)
         m, n = a.shape
         r = a @ np.ones(n)
