@@ -42,6 +42,9 @@ def test_jax_32bit_mode_no_warnings_and_valid_bounds(method, jax32):
     """Regression: in 32-bit mode each call warned 4-6 times (float64 requested, float32 used) and the
     certificate assumed float64 rounding for products computed in float32."""
     A, truth = _exact_stack(np.float32)
+    if method == "lanczos":  # the rank-one member hits the Krylov breakdown bug (xfail below)
+        keep = np.array([name != "rank_one" for name in _families(16)])
+        A, truth = A[keep], truth[keep]
     X = jnp.asarray(A)
     assert X.dtype == jnp.float32
     r = spectra.norm(X, method=method, seed=0)  # any warning is an error in this suite
@@ -102,7 +105,7 @@ def test_torch_meta_is_a_clear_error():
 @pytest.mark.parametrize("method", METHODS)
 def test_torch_results_in_torch(method):
     A, truth = _exact_stack(np.float32)
-    if method in ("lanczos", "randomized"):  # the rank-one member hits the Krylov breakdown bug below
+    if method == "lanczos":  # the rank-one member hits the Krylov breakdown bug below
         keep = np.array([name != "rank_one" for name in _families(16)])
         A, truth = A[keep], truth[keep]
     T = torch.asarray(A, requires_grad=True)  # a leaf that needs grad: read, never modified
@@ -125,10 +128,16 @@ def test_torch_cuda_stays_on_device(method):
 
 @pytest.mark.xfail(
     reason="Krylov breakdown (exactly rank-one matrix) reports an interval below the norm with confidence 1: "
-    "lanczos on a float32 stack is 0.215 low, randomized 1e-13 low (also on NumPy: not an interop issue)"
+    "lanczos on a float32 stack is 0.215 low on NumPy, [1.95, 2.58] for 3.0 in JAX's 32-bit mode"
 )
-@pytest.mark.parametrize("method", ["lanczos", "randomized"])
-def test_krylov_breakdown_rank_one_known_bug(method):
+def test_krylov_breakdown_rank_one_known_bug():
     A, truth = _exact_stack(np.float32)
-    r = spectra.norm(A, method=method, seed=0)
+    r = spectra.norm(A, method="lanczos", seed=0)
+    assert np.all(np.asarray(r.lower) <= truth) and np.all(truth <= np.asarray(r.upper))
+
+
+def test_randomized_rank_one_float32_stack():
+    """Regression guard: randomized on the same stack (1e-13 below the norm before the precision merge)."""
+    A, truth = _exact_stack(np.float32)
+    r = spectra.norm(A, method="randomized", seed=0)
     assert np.all(np.asarray(r.lower) <= truth) and np.all(truth <= np.asarray(r.upper))
