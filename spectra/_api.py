@@ -15,6 +15,7 @@ from ._operand import Operand, make_operand
 from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
+from .backends._base import namespace_dtype_name
 from .methods._common import MethodResult, Options, default_maxiter
 
 __all__ = ["norm"]
@@ -59,10 +60,11 @@ def norm(
         A matrix ``(m, n)`` or a stack ``(..., m, n)`` (one norm per matrix) of any array-API
         namespace, a nested list, a ``scipy.sparse`` array/matrix, or a
         ``scipy.sparse.linalg.LinearOperator`` with ``matvec`` and ``rmatvec``. Never modified.
-    method : {"auto", "svd", "power", "lanczos", "randomized"}
+    method : {"auto", "svd", "power", "lanczos", "randomized", "gram"}
         ``"auto"`` takes ``"svd"`` for dense matrices with ``m n min(m, n) <= 1e8`` (where it is faster)
         and ``"lanczos"`` otherwise
-        (``"randomized"`` when ``block_size`` is given).
+        (``"randomized"`` when ``block_size`` is given). ``"gram"`` (Gram iteration, dense arrays only) gives
+        a deterministic upper bound (confidence 1, docs/bounds.md §13); ``"auto"`` never picks it.
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
         is installed and the problem is large enough to gain, ``"cupy"`` for CuPy arrays, sparse matrices and
@@ -77,7 +79,7 @@ def norm(
     confidence : float
         Probability, in (0, 1), with which ``lower <= ||A||_2 <= upper`` holds.
     maxiter : int, optional
-        Iteration budget (power/Lanczos steps, randomized passes). When the default budget runs out a
+        Iteration budget (power/Lanczos steps, randomized passes, Gram squarings). When the default budget runs out a
         :class:`ConvergenceWarning` is emitted; an explicit ``maxiter`` is a deliberate budget and is silent.
     block_size : int, optional
         Block size of ``"randomized"`` (default 16, measured in docs/performance.md).
@@ -240,15 +242,18 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
             rtol_effective=float(rtol_eff[0]),
         )
 
-    def wrap(x, dtype=None):
+    def wrap(x, dtype=None, toward=0.0):
         arr = np.asarray(x, dtype=dtype).reshape(op.batch_shape)
-        return op.backend.from_host(arr, op.data)
+        out = op.backend.from_host(arr, op.data)
+        if toward and namespace_dtype_name(out.dtype) == "float32":  # no float64 (JAX's 32-bit mode)
+            return op.backend.from_host(_round_float32(arr, toward), op.data)
+        return out
 
     shape = op.batch_shape
     return NormEstimate(
         value=wrap(value),
-        lower=wrap(lower),
-        upper=wrap(upper),
+        lower=wrap(lower, toward=-np.inf),
+        upper=wrap(upper, toward=np.inf),
         confidence=wrap(conf),
         converged=wrap(converged, bool),
         method=method,
@@ -259,6 +264,13 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
         v=v,
         rtol_effective=wrap(rtol_eff),
     )
+
+
+def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
+    """``x`` in float32, rounded toward ``toward`` (+-inf) so a bound stays a bound."""
+    y = x.astype(np.float32)
+    wrong = (y.astype(np.float64) - x) * toward < 0
+    return np.where(wrong, np.nextafter(y, np.float32(toward)), y)
 
 
 def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors, rtol) -> NormEstimate:

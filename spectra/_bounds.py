@@ -19,6 +19,7 @@ __all__ = [
     "christoffel_reaches",
     "christoffel_upper",
     "gamma",
+    "gram_upper",
     "krylov_rounding_pad",
     "power_steps_for",
     "power_upper",
@@ -77,12 +78,15 @@ def power_steps_for(rtol: float, t: float) -> int:
 
 
 def svd_interval(s, m: int, n: int, u: float, absolute: float = 0.0):
-    """Interval ``s/(1 + p u) - e, s/(1 - p u) + e``, ``p = max(m, n)``, for a LAPACK singular value (§6b).
+    """Interval ``s/(1 + p u) - e, s/(1 - p u) + e``, ``p = max(m, n) + 4``, for a LAPACK singular value (§6b).
+
+    The ``+ 4`` covers tiny matrices, where the modulus of a complex entry alone is off by more than ``u``
+    (measured: 1.09 u for a 1 x 1 complex64 SVD in PyTorch).
 
     ``absolute`` (``e``) is an absolute slack for underflow (§6f); both ends are rounded outward by one
     float64 unit in the last place, so the float64 division cannot move them inward.
     """
-    c = max(m, n, 1) * u
+    c = (max(m, n, 1) + 4) * u
     s = np.asarray(s, dtype=np.float64)
     lower = np.maximum(np.nextafter(s / (1.0 + c) - absolute, 0.0), 0.0)
     with np.errstate(divide="ignore"):
@@ -299,3 +303,45 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     at_theta = np.asarray(ev(theta if scalar else np.asarray(theta, dtype=np.float64))[0]) >= target
     hi = np.where(at_theta, np.asarray(theta, dtype=np.float64), hi)
     return float(hi) if scalar else hi
+
+
+# --------------------------------------------------------------------------------------------
+# Gram iteration (§13): a deterministic upper bound from repeated squaring of A^H A.
+
+
+def _up(x):
+    """The next float64 above ``x``: a correctly rounded result moved up bounds the exact one."""
+    return np.nextafter(x, np.inf)
+
+
+def gram_upper(exponents, errors, frobenius) -> np.ndarray:
+    """Certified upper bound on ``sigma_1`` from the levels of a rescaled Gram iteration (§13).
+
+    Level ``k = 1..T`` computed ``Y_k = fl(X_{k-1}^H X_{k-1})`` (``X_0 = A``) with
+    ``||Y_k - X_{k-1}^H X_{k-1}||_2 <= errors[k-1]`` and stored ``X_k = Y_k / 2^exponents[k-1]`` exactly;
+    ``frobenius[T-1] >= ||X_T||_F``. Since ``||X||_2^2 = ||X^H X||_2``, the bounds
+    ``r_T = ||X_T||_F``, ``r_{k-1} = sqrt(2^e_k r_k + errors_k)`` satisfy ``r_k >= ||X_k||_2``, and
+    ``sigma_1 = ||X_0||_2 <= r_0``. Every host operation is rounded upward (:func:`numpy.nextafter`).
+
+    Parameters
+    ----------
+    exponents, errors, frobenius : sequences of host arrays of shape ``(B,)``
+        One entry per level (integers, float64 error bounds, float64 Frobenius bounds).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B,)`` float64 upper bounds on ``sigma_1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X1 = np.array([[4.0, 0.0], [0.0, 1.0]]) / 4.0   # A = diag(2, 1): A^H A / 2^2, exact
+    >>> up = gram_upper([np.array([2])], [np.array([0.0])], [np.array([np.linalg.norm(X1)])])
+    >>> bool(2.0 <= up[0] <= 2.0 * 1.0308)                # (1 + 1/16)^(1/4)
+    True
+    """
+    r = np.asarray(frobenius[-1], dtype=np.float64)
+    for k in range(len(exponents) - 1, -1, -1):
+        r = _up(np.sqrt(_up(np.ldexp(r, np.asarray(exponents[k])) + np.asarray(errors[k], dtype=np.float64))))
+    return r

@@ -84,6 +84,28 @@ class Operand:
         # an operator whose products come back in a narrower precision (float16) was rounded to it
         return max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
 
+    def stats_pad(self) -> float:
+        """Relative pad ``2 gamma`` for the square roots of the entry statistics' sums (:class:`AbsStats`)."""
+        s = self.stats
+        count = (max(self.m, 1) * max(self.n, 1) + 2) if s.count is None else s.count
+        return 2.0 * _bounds.gamma(count, s.u)
+
+    def fro_bound(self) -> np.ndarray:
+        """``||Â||_F`` rounded up for the rounding of its computation."""
+        return self.stats.fro * (1.0 + self.stats_pad())
+
+    @property
+    def u_certificate(self) -> float:
+        """Unit roundoff of the certifying product (§6c): double precision where the namespace has it."""
+        if self.kind == "operator" or self.u < 1e-10 or not self._has_double():
+            return self.u
+        return _bounds.unit_roundoff(np.float64)
+
+    def _has_double(self) -> bool:
+        if self.kind != "dense":
+            return True
+        return namespace_dtype_name(self.backend.wide_dtype(self.data, False)) == "float64"
+
     # -------------------------------------------------------------- products with the effective operator
     def _scaled(self, f, X):
         if self._c1 is None:
@@ -178,20 +200,19 @@ class Operand:
         not limited by float32 rounding. For a LinearOperator the bound holds up to the rounding
         error of its own matvec.
         """
-        u_prod = self.u
-        if self.kind == "operator" or self.u < 1e-10:  # already double precision
+        u_prod = self.u_certificate
+        if u_prod == self.u:  # already double precision, or no double precision in the namespace
             Y = self.matmat(X)
             Xd = X
         else:  # single precision: one product in double precision
             self.matvecs += 1
-            u_prod = _bounds.unit_roundoff(np.float64)
             Xd, Y = self._double_product(X)
         ny = self.col_norms(Y)[:, 0]
         nx = self.col_norms(Xd)[:, 0]
         err = 0.0
         if self.stats is not None:
             p = self.stats.p_col if self.transposed else self.stats.p_row
-            err = _bounds.gamma(max(p, 1), u_prod) * self.stats.fro * nx
+            err = _bounds.gamma(max(p, 1), u_prod) * self.fro_bound() * nx
         with np.errstate(divide="ignore", invalid="ignore"):
             estimate = np.where(nx > 0, ny / np.where(nx > 0, nx, 1.0), 0.0)
         return _bounds.certified_product_lower(ny, nx, err, self.m, self.n, u_prod), estimate

@@ -19,7 +19,7 @@ from .backends._device_types import is_cupy_operator, is_cupy_sparse
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
-METHODS = ("auto", "svd", "power", "lanczos", "randomized")
+METHODS = ("auto", "svd", "power", "lanczos", "randomized", "gram")
 
 
 def extension_float_info(dtype: np.dtype) -> Any:
@@ -96,6 +96,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         if not (A.flags.c_contiguous or A.flags.f_contiguous):
             A = np.ascontiguousarray(A)
         return A, "dense"
+    _reject_unsupported_tensor(A)
     try:
         xp = array_api_compat.array_namespace(A)
     except TypeError:
@@ -113,6 +114,34 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     elif not (xp.isdtype(dt, "real floating") or xp.isdtype(dt, "complex floating")):
         raise TypeError(f"A must have a numeric dtype, got {dt}")
     return A, "dense"
+
+
+def _reject_unsupported_tensor(A: Any) -> None:
+    """Clear errors for framework arrays that have no dense entries to read (checked by type, no imports)."""
+    if array_api_compat.is_torch_array(A):
+        if A.layout is not _torch().strided:
+            raise ValueError(
+                f"A is a sparse torch tensor (layout {A.layout}); spectra reads dense tensors. Convert it with "
+                "A.to_dense(), or to a scipy.sparse matrix (never densified): scipy.sparse.coo_array((A.values(), "
+                "A.indices()), shape=A.shape) after A = A.coalesce().cpu()"
+            )
+        if A.device.type == "meta":
+            raise ValueError("A is a meta tensor (shape and dtype only, no data); its norm cannot be computed")
+    elif array_api_compat.is_jax_array(A):
+        import jax  # a JAX array exists, so JAX is already imported
+
+        if isinstance(A, jax.core.Tracer):
+            raise TypeError(
+                "spectra.norm cannot run inside jax.jit, vmap or grad: its stopping decisions and bounds are "
+                "computed on the host from concrete values. Call it outside the transformed function (on a "
+                "concrete array), or wrap it with jax.pure_callback"
+            )
+
+
+def _torch():
+    import torch  # a torch tensor exists, so torch is already imported
+
+    return torch
 
 
 def _check_bool(name: str, value: Any) -> bool:

@@ -81,7 +81,7 @@ def test_hmt_factor_comparison():
 
 def test_svd_interval_and_gamma():
     lo, up = _bounds.svd_interval(2.0, 10, 30, 2.0**-53)
-    assert lo == pytest.approx(2.0 / (1 + 30 * 2.0**-53)) and up == pytest.approx(2.0 / (1 - 30 * 2.0**-53))
+    assert lo == pytest.approx(2.0 / (1 + 34 * 2.0**-53)) and up == pytest.approx(2.0 / (1 - 34 * 2.0**-53))
     assert _bounds.gamma(10, 0.01) == pytest.approx(0.1 / 0.9)
     assert _bounds.gamma(200, 0.01) == math.inf
     assert _bounds.unit_roundoff(np.float32) == 2.0**-24

@@ -69,10 +69,8 @@ def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
     if op.stats is None:
         return np.zeros(op.B), np.full(op.B, np.inf)
     s = op.stats
-    u = _bounds.unit_roundoff(np.float64)
-    count = max(op.m, 1) * max(op.n, 1) + 2
-    upper = np.minimum(s.fro, s.gersh) * (1.0 + 2.0 * _bounds.gamma(count, u))
-    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, u))
+    upper = np.minimum(s.fro, s.gersh) * (1.0 + op.stats_pad())
+    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, s.u))
     return lower, upper
 
 
@@ -130,12 +128,12 @@ class Stopper:
         self._last_print = 0.0
         self._t0 = time.perf_counter()
         # the final certificate's rounding slack (§6c), constant for the problem
-        self._u_cert = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
+        self._u_cert = op.u_certificate
         if op.stats is None:
             self._cert_error = np.zeros(op.B)
         else:
             p = op.stats.p_col if op.transposed else op.stats.p_row
-            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.stats.fro
+            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.fro_bound()
 
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
@@ -214,7 +212,7 @@ def emit_progress(opts: Options, info: Progress) -> None:
 
 def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:
     """(maxiter, given): the budget in iterations and whether the caller chose it."""
-    defaults = {"power": 1000, "lanczos": 1000, "randomized": 100}
+    defaults = {"power": 1000, "lanczos": 1000, "randomized": 100, "gram": 60}
     if opts_maxiter is None:
         return defaults.get(method, 1), False
     return opts_maxiter, True
@@ -230,8 +228,8 @@ def isqrt_ceil(x: float) -> int:
 
 
 def padded_frobenius(op: Operand) -> np.ndarray:
-    """``||A||_F`` rounded up for the float64 rounding of its computation."""
-    return op.stats.fro * (1.0 + 2.0 * _bounds.gamma(op.m * op.n + 2, _bounds.unit_roundoff(np.float64)))
+    """``||A||_F`` rounded up for the rounding of its computation."""
+    return op.fro_bound()
 
 
 def _abs_norm_bound(op: Operand) -> np.ndarray:
