@@ -7,8 +7,17 @@
 """
 
 from ._api import norm, normalize
+from ._conv import conv_norm
 from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
 from ._result import NormEstimate
 
-__all__ = ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+__all__ = [
+    "BackendUnavailableError",
+    "ConvergenceWarning",
+    "NormEstimate",
+    "SpectraError",
+    "conv_norm",
+    "norm",
+    "normalize",
+]
 __version__ = "0.1.0"
