@@ -41,7 +41,7 @@ def dense_layer(w, spatial, stride, pad, dilation, groups, mode) -> np.ndarray:
     co_g = c_out // groups
     out = [
         (n + lo + hi - dl * (k - 1) - 1) // s + 1
-        for n, (lo, hi), dl, k, s in zip(spatial, pad, dilation, kernel, stride)
+        for n, (lo, hi), dl, k, s in zip(spatial, pad, dilation, kernel, stride, strict=True)
     ]
     M = np.zeros((c_out, *out, c_in, *spatial))
     for oc in range(c_out):
