@@ -31,6 +31,8 @@ __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
 #: how the per-frequency ``c_out × c_in`` matrices are normed (any method of ``spectra.norm`` that takes a stack)
 FREQUENCY_METHOD = "svd"
 CONV_METHODS = ("auto", "fft", "lanczos", "power", "randomized")
+#: power steps behind the lower bound that goes with the deterministic (DFT) upper bound
+POWER_STEPS = 10
 #: bytes of complex per-frequency matrices handled at once
 _CHUNK_BYTES = 64 << 20
 
@@ -147,9 +149,10 @@ def conv_norm(
         As in ``torch.nn.Conv2d``.
     method : {"auto", "fft", "lanczos", "power", "randomized"}
         ``"auto"``: the exact DFT block-diagonalisation when the layer is a circulant (circular padding,
-        stride 1, output shape = input shape), else ``"lanczos"`` on the layer as an operator, capped by the
-        circular-embedding bound. ``"fft"``: deterministic only: the DFT result (exact) or the
-        circular-embedding upper bound, with a lower bound from 10 power steps (confidence 1).
+        stride 1, output shape = input shape); else the circular-embedding upper bound when it lies within
+        ``rtol`` of the lower bound of 10 power steps (confidence 1), else ``"lanczos"`` on the layer as an
+        operator, capped by the circular-embedding bound. ``"fft"``: deterministic only: the DFT result
+        (exact) or the circular-embedding upper bound, with the lower bound of 10 power steps (confidence 1).
         Others: that method of :func:`spectra.norm` on the operator, capped by the embedding bound.
     rtol, confidence, maxiter, seed, v0, return_vectors
         As in :func:`spectra.norm` for the iterative methods; ``v0`` and the returned ``u``/``v`` are flat
@@ -214,11 +217,15 @@ def conv_norm(
         return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, backend, 0, 0)
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     A = op.as_linear_operator()
-    if method == "fft":
-        r = norm(A, method="power", maxiter=10, certify=False, seed=0x5EC7 if seed is None else seed)
-        lower = min(r.lower, d_up)
-        value = min(max(r.value, lower), d_up)
-        return NormEstimate(value, lower, d_up, 1.0, True, "fft", backend, r.iterations, r.matvecs)
+    if method in ("auto", "fft"):
+        # a few power steps (from v0 when given) for a lower bound: when the deterministic upper bound is
+        # already within rtol of it, no probabilistic method is needed
+        p = norm(A, method="power", maxiter=POWER_STEPS, certify=False, seed=0x5EC7 if seed is None else seed, v0=v0)
+        lower = min(p.lower, d_up)
+        if method == "fft" or d_up <= (1.0 + rtol) * lower:
+            value = min(max(p.value, lower), d_up)
+            converged = d_up <= (1.0 + rtol) * lower
+            return NormEstimate(value, lower, d_up, 1.0, converged, "fft", backend, p.iterations, p.matvecs)
     iterative = "lanczos" if method == "auto" else method
     r = norm(
         A,
@@ -232,7 +239,9 @@ def conv_norm(
     )
     upper = min(r.upper, d_up)
     conf = 1.0 if d_up <= r.upper else r.confidence
-    lower = min(r.lower, upper)
+    pre = (lower, p.matvecs) if method == "auto" else (0.0, 0)
+    lower = min(max(r.lower, pre[0]), upper)
     converged = r.converged or upper <= (1.0 + rtol) * lower
     value = min(max(r.value, lower), upper)
-    return NormEstimate(value, lower, upper, conf, converged, iterative, backend, r.iterations, r.matvecs, r.u, r.v)
+    matvecs = r.matvecs + pre[1]
+    return NormEstimate(value, lower, upper, conf, converged, iterative, backend, r.iterations, matvecs, r.u, r.v)

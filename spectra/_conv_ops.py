@@ -177,11 +177,11 @@ class TorchConv(_Conv):
         w = self.weight if weight is None else weight
         return self._conv(self.pad(x), w, stride=g.stride, padding=self._padding, dilation=g.dilation, groups=g.groups)
 
-    def adjoint(self, y):
+    def adjoint(self, y, weight=None):
         g = self.geom
         x = self._conv_t(
             y,
-            self.weight,
+            self.weight if weight is None else weight,
             stride=g.stride,
             padding=self._padding,
             output_padding=self._output_padding,
