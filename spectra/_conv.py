@@ -30,9 +30,11 @@ __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
 
 #: how the per-frequency ``c_out × c_in`` matrices are normed (any method of ``spectra.norm`` that takes a stack)
 FREQUENCY_METHOD = "svd"
-CONV_METHODS = ("auto", "fft", "lanczos", "power", "randomized")
-#: power steps behind the lower bound that goes with the deterministic (DFT) upper bound
-POWER_STEPS = 10
+CONV_METHODS = ("auto", "fft", "svd", "lanczos", "power", "randomized")
+#: ``method="auto"`` materialises layers with ``n_out · n_in · min(n_out, n_in)`` up to this and takes the SVD
+AUTO_SVD_MAX_WORK = 1e8
+#: Lanczos steps (at most) behind the lower bound that goes with the deterministic (DFT) upper bound
+LOWER_STEPS = 30
 #: bytes of complex per-frequency matrices handled at once
 _CHUNK_BYTES = 64 << 20
 
@@ -147,12 +149,15 @@ def conv_norm(
         ``"same"`` or one ``(before, after)`` pair per axis.
     padding_mode : {"zeros", "circular", "reflect", "replicate"}
         As in ``torch.nn.Conv2d``.
-    method : {"auto", "fft", "lanczos", "power", "randomized"}
+    method : {"auto", "fft", "svd", "lanczos", "power", "randomized"}
         ``"auto"``: the exact DFT block-diagonalisation when the layer is a circulant (circular padding,
-        stride 1, output shape = input shape); else the circular-embedding upper bound when it lies within
-        ``rtol`` of the lower bound of 10 power steps (confidence 1), else ``"lanczos"`` on the layer as an
-        operator, capped by the circular-embedding bound. ``"fft"``: deterministic only: the DFT result
-        (exact) or the circular-embedding upper bound, with the lower bound of 10 power steps (confidence 1).
+        stride 1, output shape = input shape); else, for small layers (``n_out n_in min(n_out, n_in) <= 1e8``,
+        ``n = c · prod(spatial)``), ``"svd"``: the layer materialised by one batched product with the unit
+        vectors, and LAPACK (confidence 1); else the circular-embedding upper bound when it lies within
+        ``rtol`` of the lower bound of a short Lanczos run (at most 30 steps, stopped on its residual;
+        confidence 1), else ``"lanczos"`` on the layer as an operator, capped by the circular-embedding bound.
+        ``"fft"``: deterministic only: the DFT result (exact) or the circular-embedding upper bound, with the
+        lower bound of that short Lanczos run (confidence 1).
         Others: that method of :func:`spectra.norm` on the operator, capped by the embedding bound.
     rtol, confidence, maxiter, seed, v0, return_vectors
         As in :func:`spectra.norm` for the iterative methods; ``v0`` and the returned ``u``/``v`` are flat
@@ -217,15 +222,20 @@ def conv_norm(
         return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, backend, 0, 0)
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     A = op.as_linear_operator()
+    small = geom.n_out * geom.n_in * min(geom.n_out, geom.n_in) <= AUTO_SVD_MAX_WORK
+    if method == "svd" or (method == "auto" and small):
+        M = A.matmat(np.eye(geom.n_in))  # the layer as a dense matrix: one batched product with the unit vectors
+        r = norm(M, method="svd")
+        upper = min(r.upper, d_up)
+        return NormEstimate(r.value, r.lower, upper, 1.0, True, "svd", backend, 1, geom.n_in)
     if method in ("auto", "fft"):
-        # a few power steps (from v0 when given) for a lower bound: when the deterministic upper bound is
-        # already within rtol of it, no probabilistic method is needed
-        p = norm(A, method="power", maxiter=POWER_STEPS, certify=False, seed=0x5EC7 if seed is None else seed, v0=v0)
-        lower = min(p.lower, d_up)
+        # the lower bound of Lanczos stopped on its residual (no random event is behind a lower bound): when
+        # the deterministic upper bound is already within rtol of it, nothing probabilistic is needed
+        pre = norm(A, method="lanczos", rtol=max(rtol, 1e-3), certify=False, maxiter=LOWER_STEPS, seed=seed, v0=v0)
+        lower = min(pre.lower, d_up)
         if method == "fft" or d_up <= (1.0 + rtol) * lower:
-            value = min(max(p.value, lower), d_up)
             converged = d_up <= (1.0 + rtol) * lower
-            return NormEstimate(value, lower, d_up, 1.0, converged, "fft", backend, p.iterations, p.matvecs)
+            return NormEstimate(lower, lower, d_up, 1.0, converged, "fft", backend, pre.iterations, pre.matvecs)
     iterative = "lanczos" if method == "auto" else method
     r = norm(
         A,
@@ -239,7 +249,7 @@ def conv_norm(
     )
     upper = min(r.upper, d_up)
     conf = 1.0 if d_up <= r.upper else r.confidence
-    pre = (lower, p.matvecs) if method == "auto" else (0.0, 0)
+    pre = (lower, pre.matvecs) if method == "auto" else (0.0, 0)
     lower = min(max(r.lower, pre[0]), upper)
     converged = r.converged or upper <= (1.0 + rtol) * lower
     value = min(max(r.value, lower), upper)

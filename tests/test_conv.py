@@ -17,47 +17,7 @@ import torch
 import spectra
 from spectra._conv_geometry import conv_geometry, pad_matrix
 from spectra._conv_ops import NumpyConv, TorchConv
-
-
-def _source(i: int, n: int, mode: str) -> int | None:
-    if 0 <= i < n:
-        return i
-    if mode == "zeros":
-        return None
-    if mode == "circular":
-        return i % n
-    if mode == "reflect":
-        return -i if i < 0 else 2 * (n - 1) - i
-    return min(max(i, 0), n - 1)  # replicate
-
-
-def dense_layer(w, spatial, stride, pad, dilation, groups, mode) -> np.ndarray:
-    """The layer as a dense ``(c_out·prod(out)) × (c_in·prod(spatial))`` matrix, from the definition."""
-    w = np.asarray(w, dtype=np.float64)
-    c_out, ci_g = w.shape[:2]
-    kernel = w.shape[2:]
-    d = len(kernel)
-    c_in = ci_g * groups
-    co_g = c_out // groups
-    out = [
-        (n + lo + hi - dl * (k - 1) - 1) // s + 1
-        for n, (lo, hi), dl, k, s in zip(spatial, pad, dilation, kernel, stride, strict=True)
-    ]
-    M = np.zeros((c_out, *out, c_in, *spatial))
-    for oc in range(c_out):
-        g = oc // co_g
-        for opos in itertools.product(*(range(o) for o in out)):
-            for icg in range(ci_g):
-                ic = g * ci_g + icg
-                for tap in itertools.product(*(range(k) for k in kernel)):
-                    src = []
-                    for a in range(d):
-                        i = opos[a] * stride[a] + tap[a] * dilation[a] - pad[a][0]
-                        src.append(_source(i, spatial[a], mode))
-                    if None in src:
-                        continue
-                    M[(oc, *opos, ic, *src)] += w[(oc, icg, *tap)]
-    return M.reshape(c_out * math.prod(out), c_in * math.prod(spatial))
+from spectra._testing import conv_layer_matrix as dense_layer
 
 
 def torch_dense(w, spatial, stride, pad, dilation, groups, mode) -> np.ndarray:

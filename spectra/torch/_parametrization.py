@@ -21,7 +21,7 @@ from torch.nn.utils import parametrize
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm
-from .._conv_geometry import ConvGeometry, conv_geometry
+from .._conv_geometry import ConvGeometry, _padding, conv_geometry
 from .._conv_ops import TorchConv
 from ._tracking import drift_upper, round_up_to
 
@@ -231,13 +231,23 @@ class CertifiedSpectralNorm(nn.Module):
         upper += u_w * (float(self._frob_ref) + drift) * (1.0 + 4.0 * u64)
         return round_up_to(max(upper, self.eps), weight.dtype)
 
+    @torch.no_grad()
+    def _shape_free_divisor(self, weight: torch.Tensor) -> float:
+        """Before the input shape is known: ``sqrt(prod(1 + lo + hi)) · Σ_j ||W_j||_F`` bounds the layer on every
+        input shape (each entry is copied at most ``1 + lo + hi`` times per axis by any padding mode); loose."""
+        d = weight.ndim - 2
+        pad = _padding(self.conv["padding"], d, weight.shape[2:], self.conv["dilation"], self.conv["stride"])
+        copies = math.sqrt(math.prod(1 + lo + hi for lo, hi in pad)) if self.conv["padding_mode"] != "zeros" else 1.0
+        frob = drift_upper(weight, copies)
+        self._frob_ref.fill_(frob)
+        self._upper_ref.fill_(frob)
+        self._w_ref.copy_(weight)
+        return self._divisor(weight, 0.0)
+
     # ------------------------------------------------------------------ forward
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.conv is not None and self._geom is None:
-            raise RuntimeError(
-                "spectral_norm of a convolution needs the input shape: pass input_shape=(c_in, *spatial) to "
-                "spectra.torch.spectral_norm, or run one forward pass first (it is read from the input)"
-            )
+            return weight / self._shape_free_divisor(weight)
         if weight.ndim > 1 and self.training:
             self._power_method(weight, self.n_power_iterations)
         with torch.no_grad():
