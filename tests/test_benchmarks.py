@@ -53,7 +53,7 @@ def _benchmark_classes():
     os.environ["SPECTRA_BENCH_SMALL"] = "1"
     sys.path.insert(0, str(BENCH))
     try:
-        for name in ("bench_norm", "bench_peers", "bench_primitives"):
+        for name in ("bench_norm", "bench_peers", "bench_primitives", "bench_torch"):
             module = importlib.import_module(f"benchmarks.{name}")
             for cls_name, cls in inspect.getmembers(module, inspect.isclass):
                 if (
