@@ -12,6 +12,7 @@ covers every padding mode with one code path.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -50,19 +51,18 @@ class _Conv:
         """The layer on flattened float64 vectors ``(c_in · prod(spatial),) -> (c_out · prod(out),)``."""
         g = self.geom
 
-        def matmat(X):
-            X = np.asarray(X, dtype=np.float64).reshape(g.n_in, -1)
+        def flat(f, X, shape_in, n_out):
+            # columns of X are flattened images of shape_in; the result's columns have n_out entries
+            X = np.asarray(X, dtype=np.float64).reshape(math.prod(shape_in), -1)
             k = X.shape[1]
-            x = np.ascontiguousarray(X.T).reshape((k, g.c_in, *g.spatial))
-            y = self.to_numpy(self.forward(self.from_numpy(x)))
-            return y.reshape(k, g.n_out).T
+            y = self.to_numpy(f(self.from_numpy(np.ascontiguousarray(X.T).reshape((k, *shape_in)))))
+            return y.reshape(k, n_out).T
+
+        def matmat(X):
+            return flat(self.forward, X, (g.c_in, *g.spatial), g.n_out)
 
         def rmatmat(Y):
-            Y = np.asarray(Y, dtype=np.float64).reshape(g.n_out, -1)
-            k = Y.shape[1]
-            y = np.ascontiguousarray(Y.T).reshape((k, g.c_out, *g.out))
-            x = self.to_numpy(self.adjoint(self.from_numpy(y)))
-            return x.reshape(k, g.n_in).T
+            return flat(self.adjoint, Y, (g.c_out, *g.out), g.n_in)
 
         return LinearOperator(
             (g.n_out, g.n_in),
