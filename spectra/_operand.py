@@ -111,8 +111,6 @@ class Operand:
         """Host array with a leading flattened batch axis ``(B, ...)`` -> device ``batch + (...)``."""
         x = np.asarray(x, dtype=self.np_dtype)
         arr = x.reshape(self.batch_shape + x.shape[1:])
-        if self.kind != "dense":
-            return arr
         return self.backend.from_host(arr, self.data)
 
     def host_batch(self, x) -> np.ndarray:
@@ -122,15 +120,33 @@ class Operand:
 
     def col_norms(self, X) -> np.ndarray:
         """2-norms of the columns of ``X`` (``batch + (l, k)``) as a host ``(B, k)`` float64 array."""
+        return self.host_norms(self.xp.linalg.vector_norm(X, axis=-2, keepdims=True))[0]
+
+    def host_norms(self, *norms) -> list[np.ndarray]:
+        """Device norms, each ``batch + (1, k_i)`` in one real dtype, as host float64 ``(B, k_i)`` arrays.
+
+        All of them travel in ONE device-to-host transfer (the methods' one synchronisation per iteration).
+        """
         xp = self.xp
-        nrm = xp.linalg.vector_norm(X, axis=-2)
-        out = self.host_batch(nrm).astype(np.float64)
+        widths = [int(x.shape[-1]) for x in norms]
+        both = norms[0] if len(norms) == 1 else xp.concat(list(norms), axis=-1)
+        out = self.host_batch(both).astype(np.float64).reshape(self.B, sum(widths))
+        self.check_norms(out)
+        return np.split(out, np.cumsum(widths)[:-1], axis=1)
+
+    def check_norms(self, out: np.ndarray) -> None:
+        """Raise on non-finite norms of products (``check_finite=True``)."""
         if self.check_finite and not np.all(np.isfinite(out)):
             raise ValueError(
                 "the products with A produced non-finite values (an entry or the LinearOperator returned "
                 "NaN or Inf); check A, or pass check_finite=False to skip this check"
             )
-        return out
+
+    def inverse(self, nrm):
+        """``1 / nrm`` on the device, ``0`` where ``nrm`` is 0 (no host round trip)."""
+        xp = self.xp
+        pos = nrm > 0
+        return xp.where(pos, 1.0 / xp.where(pos, nrm, xp.ones_like(nrm)), xp.zeros_like(nrm))
 
     def random(self, rng: np.random.Generator, k: int, side: str = "right") -> np.ndarray:
         """Standard (complex) Gaussian block on the host, shape ``(B, n or m, k)``, ``E|w|^2 = 1``."""
@@ -212,7 +228,7 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     caller's seed and of every random draw behind the bounds) sets the power of two.
     """
     x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
-    y = np.abs(op.host_batch(op.matmat(x)).astype(np.complex128 if op.is_complex else np.float64))
+    y = np.abs(op.host_batch(op.matmat(op.from_host(x[None]))).astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
             raise ValueError(
@@ -238,7 +254,7 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
         np_dtype = np.dtype(namespace_dtype_name(dtype))
         batch = tuple(A.shape[:-2])
     else:
-        xp = array_api_compat.numpy
+        xp = backend.vector_namespace(A)
         dtype = np.dtype(A.dtype)
         np_dtype = dtype
         batch = ()

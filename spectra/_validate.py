@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .backends._base import namespace_dtype_name
+from .backends._device_types import is_cupy_operator, is_cupy_sparse
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
@@ -50,6 +51,12 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         dt = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
         _numpy_working_dtype(dt)
         return A, "operator"
+    if is_cupy_operator(A):
+        return A, "operator"
+    if is_cupy_sparse(A):  # the same rules as for SciPy, on the device
+        wd = _numpy_working_dtype(np.dtype(A.dtype))
+        A = A if A.format in ("csr", "csc") else A.tocsr()
+        return (A if A.dtype == wd else A.astype(wd)), "sparse"
     if sp.issparse(A):
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D, got a sparse array of shape {A.shape}")

@@ -53,7 +53,7 @@ def _benchmark_classes():
     os.environ["SPECTRA_BENCH_SMALL"] = "1"
     sys.path.insert(0, str(BENCH))
     try:
-        for name in ("bench_norm", "bench_peers", "bench_primitives", "bench_torch"):
+        for name in sorted(p.stem for p in (BENCH / "benchmarks").glob("bench_*.py")):
             module = importlib.import_module(f"benchmarks.{name}")
             for cls_name, cls in inspect.getmembers(module, inspect.isclass):
                 if (

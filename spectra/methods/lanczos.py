@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import _bounds
 from .._operand import Operand
+from . import _small_stack
 from ._common import (
     MethodResult,
     Options,
@@ -103,6 +104,10 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     at the bound that would meet ``rtol``; the root itself is computed when the iteration stops (or
     before a restart freezes it), and at every step when ``progress=True``.
     """
+    if max_basis is None:
+        small = _small_stack.run(op, opts, lambda sub, o: run(sub, o, max_basis=basis_size(sub), keep=keep))
+        if small is not None:
+            return small
     stop = Stopper(op, opts, "lanczos")
     v, t = start_vector(op, opts)
     gkl = GramLanczos(op, v, basis_size(op) if max_basis is None else max_basis)
