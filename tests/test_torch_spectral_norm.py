@@ -252,3 +252,12 @@ def test_pytorch_can_exceed_one_where_spectra_does_not():
         assert true_norm(ours) <= 1.0
         over += true_norm(theirs) > 1.0
     assert over > 0
+
+
+def test_torch_warm_start_emits_no_warning():
+    """Regression: a v0 with a torch input was handed to torch as a read-only NumPy view (UserWarning)."""
+    import spectra
+
+    W = torch.randn(40, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r = spectra.norm(W, method="lanczos", v0=torch.ones(30, dtype=torch.float64), seed=0)
+    assert r.lower <= float(torch.linalg.matrix_norm(W, 2)) <= r.upper
