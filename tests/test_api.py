@@ -20,7 +20,15 @@ A = matrix_with_singular_values(2.0 * spectrum("flat", 60, seed=1), 80, 60, seed
 
 def test_public_names():
     assert sorted(spectra.__all__) == sorted(
-        ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+        [
+            "BackendUnavailableError",
+            "ConvergenceWarning",
+            "NormEstimate",
+            "SpectraError",
+            "conv_norm",
+            "norm",
+            "normalize",
+        ]
     )
 
 
