@@ -21,7 +21,7 @@ from torch.nn.utils import parametrize
 
 import spectra.torch as st
 
-STEPS = 300
+STEPS = 200
 
 
 def real_batch(n, gen):
