@@ -7,6 +7,7 @@
 """
 
 from ._api import norm
+from ._conv import conv_norm
 from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
 from ._normalize import normalize
 from ._progress import Progress
@@ -18,6 +19,7 @@ __all__ = [
     "NormEstimate",
     "Progress",
     "SpectraError",
+    "conv_norm",
     "norm",
     "normalize",
 ]

@@ -243,7 +243,7 @@ def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host) -> np.ndarray:
     if not np.all(np.isfinite(h)):
         raise ValueError("v0 contains NaN or Inf")
     B = int(np.prod(batch_shape)) if batch_shape else 1
-    h = np.broadcast_to(h, (*batch_shape, n0)).reshape(B, n0)
+    h = np.array(np.broadcast_to(h, (*batch_shape, n0)).reshape(B, n0))  # writable: namespaces may wrap it
     if np.any(np.all(h == 0, axis=1)):
         raise ValueError("v0 must not be the zero vector")
     return h

@@ -26,6 +26,7 @@ def test_public_names():
             "NormEstimate",
             "Progress",
             "SpectraError",
+            "conv_norm",
             "norm",
             "normalize",
         ]
