@@ -1,0 +1,119 @@
+"""Publish the committed asv results as a dashboard inside the HTML site.
+
+After a successful HTML build, ``asv publish`` renders ``asv_bench/results`` (one machine directory with its
+``machine.json`` and result files, plus ``benchmarks.json``) into ``<outdir>/<asv_dashboard_dir>``. The run uses a
+temporary copy of ``asv.conf.json`` that points at this checkout, never fetches, and plots the results on the first
+configured branch whose first-parent history contains every result's commit (``HEAD`` when none does), so the
+dashboard builds from any clone with the history of those commits. Missing results or commits fail the build with
+a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+
+
+def _result_commits(results: Path) -> set[str]:
+    commits = set()
+    for path in results.glob("*/*.json"):
+        if path.name == "machine.json":
+            continue
+        commits.add(json.loads(path.read_text(encoding="utf-8"))["commit_hash"])
+    return commits
+
+
+def _branch(root: Path, candidates: list[str], commits: set[str]) -> str:
+    for name in [*candidates, "HEAD"]:
+        proc = _git(root, "rev-list", "--first-parent", name, "--")
+        if proc.returncode == 0 and commits <= set(proc.stdout.split()):
+            return name
+    raise ExtensionError(
+        f"asv_dashboard: the result commits {sorted(c[:8] for c in commits)} are not in the first-parent history of "
+        f"{candidates or []} or HEAD; a shallow clone lacks them (git fetch --unshallow)"
+    )
+
+
+def _load_conf(path: Path) -> dict:
+    from asv.util import load_json  # asv is in the docs extra; imported only when the site is built
+
+    return load_json(str(path), js_comments=True)
+
+
+def publish(config_path: Path, html_dir: Path) -> None:
+    """Run ``asv publish`` for the results next to ``config_path`` into ``html_dir``."""
+    bench = config_path.parent
+    conf = _load_conf(config_path)
+    results = (bench / conf.get("results_dir", "results")).resolve()
+    if not (results / "benchmarks.json").is_file() or not list(results.glob("*/machine.json")):
+        raise ExtensionError(
+            f"asv_dashboard: no committed asv results in {results} (benchmarks.json and <machine>/machine.json); "
+            "see docs/benchmarks.md for the run that produces them"
+        )
+    commits = _result_commits(results)
+    if not commits:
+        raise ExtensionError(f"asv_dashboard: {results} holds a machine description but no result file")
+    top = _git(bench, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise ExtensionError(f"asv_dashboard: {bench} is not inside a git checkout: {top.stderr.strip()}")
+    root = Path(top.stdout.strip())
+    missing = [c for c in commits if _git(root, "cat-file", "-e", f"{c}^{{commit}}").returncode != 0]
+    if missing:
+        raise ExtensionError(
+            f"asv_dashboard: commits {[c[:8] for c in missing]} of the results are not in this clone "
+            "(a shallow clone?); git fetch --unshallow, then rebuild"
+        )
+    branch = _branch(root, list(conf.get("branches", [])), commits)
+    with tempfile.TemporaryDirectory(prefix="asv-dashboard-") as tmp:
+        conf.update(
+            repo=str(root),
+            branches=[branch],
+            benchmark_dir=str((bench / conf.get("benchmark_dir", "benchmarks")).resolve()),
+            results_dir=str(results),
+            html_dir=str(html_dir),
+            env_dir=str(Path(tmp) / "env"),
+            project_url="../index.html",
+        )
+        tmp_conf = Path(tmp) / "asv.conf.json"
+        tmp_conf.write_text(json.dumps(conf), encoding="utf-8")
+        asv = shutil.which("asv")
+        cmd = [asv] if asv else [sys.executable, "-m", "asv"]
+        proc = subprocess.run(
+            [*cmd, "publish", "--no-pull", "--config", str(tmp_conf)],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0 or not (html_dir / "index.json").is_file():
+        raise ExtensionError(f"asv_dashboard: asv publish failed:\n{proc.stdout}\n{proc.stderr}")
+    if "Couldn't find" in proc.stdout + proc.stderr:
+        raise ExtensionError(f"asv_dashboard: asv publish left results off the graphs:\n{proc.stdout}{proc.stderr}")
+
+
+def _build_finished(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    html_dir = Path(app.outdir) / app.config.asv_dashboard_dir
+    logger.info(f"asv_dashboard: publishing the asv results into {html_dir}")
+    publish(Path(app.config.asv_dashboard_config), html_dir)
+
+
+def setup(app):
+    app.add_config_value("asv_dashboard_config", "", "env")
+    app.add_config_value("asv_dashboard_dir", "dashboard", "env")
+    app.connect("build-finished", _build_finished)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
