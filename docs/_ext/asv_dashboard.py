@@ -1,7 +1,8 @@
 """Publish the committed asv results as a dashboard inside the HTML site.
 
-After a successful HTML build, ``asv publish`` renders ``asv_bench/results`` (one machine directory with its
-``machine.json`` and result files, plus ``benchmarks.json``) into ``<outdir>/<asv_dashboard_dir>``. The run uses a
+After a successful HTML build, ``asv publish`` renders ``asv_bench/results`` (machine directories with their
+``machine.json`` and result files, plus ``benchmarks.json``; a machine directory without results is left out) into
+``<outdir>/<asv_dashboard_dir>``. The run uses a
 temporary copy of ``asv.conf.json`` that points at this checkout, never fetches, and plots the results on the first
 configured branch whose first-parent history contains every result's commit (``HEAD`` when none does), so the
 dashboard builds from any clone with the history of those commits. Missing results or commits fail the build with
@@ -78,11 +79,18 @@ def publish(config_path: Path, html_dir: Path) -> None:
         )
     branch = _branch(root, list(conf.get("branches", [])), commits)
     with tempfile.TemporaryDirectory(prefix="asv-dashboard-") as tmp:
+        # only machines with results: a machine.json alone (left by `asv machine` or an aborted run) is not a run
+        published = Path(tmp) / "results"
+        published.mkdir()
+        shutil.copy(results / "benchmarks.json", published)
+        for machine in results.glob("*/machine.json"):
+            if any(p.name != "machine.json" for p in machine.parent.glob("*.json")):
+                shutil.copytree(machine.parent, published / machine.parent.name)
         conf.update(
             repo=str(root),
             branches=[branch],
             benchmark_dir=str((bench / conf.get("benchmark_dir", "benchmarks")).resolve()),
-            results_dir=str(results),
+            results_dir=str(published),
             html_dir=str(html_dir),
             env_dir=str(Path(tmp) / "env"),
             project_url="../index.html",
