@@ -12,6 +12,7 @@ a message that says what to do.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -112,12 +113,52 @@ def publish(config_path: Path, html_dir: Path) -> None:
         raise ExtensionError(f"asv_dashboard: asv publish left results off the graphs:\n{proc.stdout}{proc.stderr}")
 
 
+#: CDN resource of asv's pages (by the end of its URL) -> the vendored copy in docs/_ext/asv_vendor
+VENDORED = {
+    "jquery-3.3.1.min.js": "jquery-3.3.1.min.js",
+    "flot/0.8.3/jquery.flot.min.js": "jquery.flot-0.8.3.min.js",
+    "jquery.flot.time.min.js": "jquery.flot-0.8.3.time.min.js",
+    "jquery.flot.selection.min.js": "jquery.flot-0.8.3.selection.min.js",
+    "jquery.flot.categories.min.js": "jquery.flot-0.8.3.categories.min.js",
+    "jquery.flot.orderBars.js": "jquery.flot.orderBars.js",
+    "stupidtable.min.js": "stupidtable.js",
+    "md5.min.js": "md5.js",
+    "bootstrap.min.js": "bootstrap-3.1.0.min.js",
+    "bootstrap.min.css": "bootstrap-3.1.0.min.css",
+}
+
+
+def vendor(html_dir: Path) -> None:
+    """Point the dashboard's pages at vendored copies of the libraries asv loads from CDNs (no network needed)."""
+    source = Path(__file__).with_name("asv_vendor")
+    target = html_dir / "vendor"
+    target.mkdir(exist_ok=True)
+    for name in set(VENDORED.values()):
+        shutil.copy(source / name, target / name)
+    for page in html_dir.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+
+        def local(match: re.Match, page: Path = page) -> str:
+            tag, url = match.group(1), match.group(2)
+            for suffix, name in VENDORED.items():
+                if url.endswith(suffix):
+                    if tag == "script":
+                        return f'<script src="vendor/{name}"></script>'
+                    return f'<link rel="stylesheet" href="vendor/{name}">'
+            raise ExtensionError(f"asv_dashboard: {page.name} loads {url}, which is not vendored")
+
+        text = re.sub(r'<(script) src="(https?://[^"]+)"[^>]*></script>', local, text)
+        text = re.sub(r'<(link) rel="stylesheet" href="(https?://[^"]+)"[^>]*>', local, text)
+        page.write_text(text, encoding="utf-8")
+
+
 def _build_finished(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     html_dir = Path(app.outdir) / app.config.asv_dashboard_dir
     logger.info(f"asv_dashboard: publishing the asv results into {html_dir}")
     publish(Path(app.config.asv_dashboard_config), html_dir)
+    vendor(html_dir)
 
 
 def setup(app):
