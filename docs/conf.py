@@ -42,7 +42,7 @@ extensions = [
     "dist_name",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "_static/screenshots", "scripts", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "_ext", "_static/screenshots", "scripts", "**.ipynb_checkpoints"]
 root_doc = "index"
 
 # -- MyST ----------------------------------------------------------------------------------------------------------
