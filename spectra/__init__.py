@@ -8,7 +8,16 @@
 
 from ._api import norm, normalize
 from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
+from ._progress import Progress
 from ._result import NormEstimate
 
-__all__ = ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+__all__ = [
+    "BackendUnavailableError",
+    "ConvergenceWarning",
+    "NormEstimate",
+    "Progress",
+    "SpectraError",
+    "norm",
+    "normalize",
+]
 __version__ = "0.1.0"

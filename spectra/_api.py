@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
@@ -10,9 +11,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from . import backends, methods
+from . import _compress, backends, methods
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
+from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .methods._common import MethodResult, Options, default_maxiter
@@ -24,9 +26,11 @@ __all__ = ["norm", "normalize"]
 AUTO_SVD_MAX_WORK = 1e8
 
 
-def _choose_method(kind: str, m: int, n: int, block_size) -> str:
+def _choose_method(kind: str, m: int, n: int, block_size, A=None) -> str:
     if block_size is not None:
         return "randomized"
+    if kind == "dense" and backends.stack_kernel_applies(A):  # certified in cache, faster than batched SVD
+        return "lanczos"
     if kind == "dense" and m * n * min(m, n) <= AUTO_SVD_MAX_WORK:
         return "svd"
     return "lanczos"
@@ -47,7 +51,7 @@ def norm(
     seed: Any = None,
     return_vectors: bool = False,
     check_finite: bool = True,
-    progress: bool = False,
+    progress: bool | Callable[[Progress], Any] = False,
 ) -> NormEstimate:
     """Spectral norm ``||A||_2`` (largest singular value) with a certified error interval.
 
@@ -63,8 +67,9 @@ def norm(
         (``"randomized"`` when ``block_size`` is given).
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
-        is installed and the problem is large enough to gain, ``"array_api"`` for other namespaces),
-        ``"numpy"``, ``"numba"`` or ``"array_api"``.
+        is installed and the problem is large enough to gain, ``"cupy"`` for CuPy arrays, sparse matrices and
+        LinearOperators, ``"array_api"`` for other namespaces), ``"numpy"``, ``"numba"``, ``"cupy"`` (also takes
+        PyTorch CUDA tensors and JAX GPU arrays, through DLPack) or ``"array_api"``.
     rtol : float
         Target relative accuracy. Raised to the floor the working precision can certify.
     certify : bool or None
@@ -88,14 +93,17 @@ def norm(
         Fill ``u`` and ``v`` (top singular vectors) in the result.
     check_finite : bool
         Raise ``ValueError`` on NaN/Inf entries (or products).
-    progress : bool
-        Print the narrowing interval to stderr while iterating.
+    progress : bool or callable
+        ``True``: print the narrowing interval to stderr while iterating (at most five lines a second).
+        A callable: called with a :class:`Progress` (products so far, current interval, target width)
+        after every step and once more at the end (``final=True``); the command line drives its progress
+        bar and ``--plot`` this way.
 
     Returns
     -------
     NormEstimate
-        ``value``, ``lower``, ``upper``, ``confidence``, ``converged``, ``method``, ``backend``,
-        ``iterations``, ``matvecs`` and optionally ``u``, ``v``.
+        ``value``, ``lower``, ``upper`` (also as ``interval``), ``confidence``, ``converged``, ``method``,
+        ``backend``, ``iterations``, ``matvecs``, ``rtol_effective`` and optionally ``u``, ``v``.
 
     Raises
     ------
@@ -104,7 +112,8 @@ def norm(
     TypeError
         Non-numeric input or wrongly typed options.
     BackendUnavailableError
-        The requested backend's optional dependency is missing (names the pip extra).
+        The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
+        no usable GPU.
 
     Examples
     --------
@@ -130,11 +139,12 @@ def norm(
     )
     A, kind = standardize_matrix(A)
     be = backends.resolve(A, opts_in["backend"])
+    A = be.prepare_input(A)
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     batch = tuple(int(d) for d in A.shape[:-2]) if kind == "dense" else ()
     method = opts_in["method"]
     if method == "auto":
-        method = _choose_method(kind, m0, n0, opts_in["block_size"])
+        method = _choose_method(kind, m0, n0, opts_in["block_size"], A if opts_in["backend"] == "auto" else None)
     if opts_in["backend"] == "auto" and be.name == "numpy":
         faster = backends.accelerated(A, kind, method)
         if faster is not None:
@@ -157,12 +167,16 @@ def norm(
         v0_host = validate_v0(v0, batch, n0, be.to_host)
 
     if m0 == 0 or n0 == 0:
-        return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
-    op = make_operand(
-        A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
-    )
+        return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
+    compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
+    if compressed is not None:
+        A = compressed.A
+    with be.context(A):  # the operand's statistics (and an operator's scale probe) are products too
+        op = make_operand(
+            A, kind, be, check_finite=opts_in["check_finite"], uses_gram=method in ("power", "lanczos", "randomized")
+        )
     if op.stats is not None and np.all(op.stats.fro == 0):
-        return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"])
+        return _exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
         res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
@@ -184,7 +198,7 @@ def norm(
         return_vectors=opts_in["return_vectors"],
         progress=opts_in["progress"],
     )
-    with be.context():
+    with be.context(op.data):
         res = methods.get(method)(op, opts)
     if not given and not np.all(res.converged):
         warnings.warn(
@@ -194,11 +208,14 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return _assemble(op, res, method, opts)
+    est = _assemble(op, res, method, opts)
+    return est if compressed is None else compressed.expand(est)
 
 
 def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> NormEstimate:
-    value, lower, upper = (op.unscale(x) for x in (res.value, res.lower, res.upper))
+    value = op.unscale(res.value)
+    lower, upper = op.unscale(res.lower, outward=-1), op.unscale(res.upper, outward=+1)
+    lower = np.maximum(lower, 0.0)
     conf = np.where(res.deterministic, 1.0, opts.confidence)
     if method == "svd":
         conf = np.ones(op.B)
@@ -208,6 +225,7 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
     matvecs = op.matvecs
     iterations = res.iterations
     converged = res.converged
+    rtol_eff = np.full(op.B, opts.rtol) if res.rtol_effective is None else np.array(res.rtol_effective, dtype=float)
     if not op.batch_shape:
         return NormEstimate(
             value=float(value[0]),
@@ -221,6 +239,7 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
             matvecs=int(matvecs),
             u=u,
             v=v,
+            rtol_effective=float(rtol_eff[0]),
         )
 
     def wrap(x, dtype=None):
@@ -240,10 +259,11 @@ def _assemble(op: Operand, res: MethodResult, method: str, opts: Options) -> Nor
         matvecs=wrap(np.full(shape, matvecs), np.int64),
         u=u,
         v=v,
+        rtol_effective=wrap(rtol_eff),
     )
 
 
-def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstimate:
+def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors, rtol) -> NormEstimate:
     """Empty or all-zero input: the norm is exactly 0, with no products needed."""
     u = v = None
     if return_vectors:
@@ -255,7 +275,7 @@ def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstim
         else:
             u, v = np.zeros(m0, dtype=A.dtype), np.zeros(n0, dtype=A.dtype)
     if not batch:
-        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, be.name, 0, 0, u, v)
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, be.name, 0, 0, u, v, rtol_effective=rtol)
     z = be.from_host(np.zeros(batch), A)
     return NormEstimate(
         z,
@@ -269,6 +289,7 @@ def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstim
         be.from_host(np.zeros(batch, dtype=np.int64), A),
         u,
         v,
+        rtol_effective=be.from_host(np.full(batch, rtol), A),
     )
 
 

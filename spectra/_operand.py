@@ -23,6 +23,8 @@ from .backends._base import AbsStats, _row_chunks, namespace_dtype_name
 
 __all__ = ["Operand", "make_operand"]
 
+#: a fused Gram pass may put the methods on the long side only if this many vectors there fit in A's memory
+LONG_SIDE_VECTORS = 300
 _SAFE_EXPONENT = {4: 20, 8: 100}  # |a_ij| in [2^-E, 2^E] needs no scaling (by itemsize of the real type)
 
 
@@ -62,9 +64,20 @@ class Operand:
         e = self.scale_exp
         return np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2)
 
-    def unscale(self, x: np.ndarray) -> np.ndarray:
-        """Values of the effective operator back to the scale of ``A`` (exact: powers of two)."""
-        return np.ldexp(np.asarray(x, dtype=np.float64), -self.scale_exp)
+    def unscale(self, x: np.ndarray, outward: int = 0) -> np.ndarray:
+        """Values of the effective operator back to the scale of ``A``.
+
+        Multiplying by a power of two is exact unless the result leaves float64's normal range. There,
+        ``outward=-1`` (a lower bound) rounds down, to the largest finite float64 on overflow, and
+        ``outward=+1`` (an upper bound) rounds up (docs/bounds.md §6f).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            y = np.ldexp(x, -self.scale_exp)
+            if outward == 0:
+                return y
+            inexact = np.isfinite(x) & (np.ldexp(y, self.scale_exp) != x)
+        return np.where(inexact, np.nextafter(y, np.inf if outward > 0 else -np.inf), y)
 
     @property
     def u(self) -> float:
@@ -111,8 +124,6 @@ class Operand:
         """Host array with a leading flattened batch axis ``(B, ...)`` -> device ``batch + (...)``."""
         x = np.asarray(x, dtype=self.np_dtype)
         arr = x.reshape(self.batch_shape + x.shape[1:])
-        if self.kind != "dense":
-            return arr
         return self.backend.from_host(arr, self.data)
 
     def host_batch(self, x) -> np.ndarray:
@@ -122,15 +133,33 @@ class Operand:
 
     def col_norms(self, X) -> np.ndarray:
         """2-norms of the columns of ``X`` (``batch + (l, k)``) as a host ``(B, k)`` float64 array."""
+        return self.host_norms(self.xp.linalg.vector_norm(X, axis=-2, keepdims=True))[0]
+
+    def host_norms(self, *norms) -> list[np.ndarray]:
+        """Device norms, each ``batch + (1, k_i)`` in one real dtype, as host float64 ``(B, k_i)`` arrays.
+
+        All of them travel in ONE device-to-host transfer (the methods' one synchronisation per iteration).
+        """
         xp = self.xp
-        nrm = xp.linalg.vector_norm(X, axis=-2)
-        out = self.host_batch(nrm).astype(np.float64)
+        widths = [int(x.shape[-1]) for x in norms]
+        both = norms[0] if len(norms) == 1 else xp.concat(list(norms), axis=-1)
+        out = self.host_batch(both).astype(np.float64).reshape(self.B, sum(widths))
+        self.check_norms(out)
+        return np.split(out, np.cumsum(widths)[:-1], axis=1)
+
+    def check_norms(self, out: np.ndarray) -> None:
+        """Raise on non-finite norms of products (``check_finite=True``)."""
         if self.check_finite and not np.all(np.isfinite(out)):
             raise ValueError(
                 "the products with A produced non-finite values (an entry or the LinearOperator returned "
                 "NaN or Inf); check A, or pass check_finite=False to skip this check"
             )
-        return out
+
+    def inverse(self, nrm):
+        """``1 / nrm`` on the device, ``0`` where ``nrm`` is 0 (no host round trip)."""
+        xp = self.xp
+        pos = nrm > 0
+        return xp.where(pos, 1.0 / xp.where(pos, nrm, xp.ones_like(nrm)), xp.zeros_like(nrm))
 
     def random(self, rng: np.random.Generator, k: int, side: str = "right") -> np.ndarray:
         """Standard (complex) Gaussian block on the host, shape ``(B, n or m, k)``, ``E|w|^2 = 1``."""
@@ -212,7 +241,7 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     caller's seed and of every random draw behind the bounds) sets the power of two.
     """
     x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
-    y = np.abs(op.host_batch(op.matmat(x)).astype(np.complex128 if op.is_complex else np.float64))
+    y = np.abs(op.host_batch(op.matmat(op.from_host(x[None]))).astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
             raise ValueError(
@@ -227,6 +256,26 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     return _scale_exponent(np.array([nu]), real_itemsize)
 
 
+def stored_bytes(A) -> int:
+    """Bytes of the entries (and index arrays) of a NumPy array or SciPy sparse matrix."""
+    if hasattr(A, "indptr"):
+        return int(A.data.nbytes + A.indices.nbytes + A.indptr.nbytes)
+    return int(A.nbytes)
+
+
+def _long_side_affordable(A, long_side: int, short_side: int) -> bool:
+    """Whether a basis on the long side costs at most ``A``'s own memory more than one on the short side.
+
+    A fused Gram pass reads ``A`` once instead of twice, but puts the basis (up to
+    :data:`LONG_SIDE_VECTORS` vectors, and every vector operation) on its side. On the long side that
+    pays only when ``A`` is large against the extra basis: square-ish or dense matrices with a short side
+    of at least ``LONG_SIDE_VECTORS``, never hypersparse ones.
+    """
+    itemsize = np.dtype(A.dtype).itemsize
+    k_long, k_short = min(long_side, LONG_SIDE_VECTORS), min(short_side, LONG_SIDE_VECTORS)
+    return (long_side * k_long - short_side * k_short) * itemsize <= stored_bytes(A)
+
+
 def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True) -> Operand:
     """Wrap a validated input (see :mod:`spectra._validate`) for the methods.
 
@@ -238,13 +287,16 @@ def make_operand(A, kind: str, backend, *, check_finite: bool, uses_gram: bool =
         np_dtype = np.dtype(namespace_dtype_name(dtype))
         batch = tuple(A.shape[:-2])
     else:
-        xp = array_api_compat.numpy
+        xp = backend.vector_namespace(A)
         dtype = np.dtype(A.dtype)
         np_dtype = dtype
         batch = ()
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
     # start on the smaller side, unless the backend reads A once for the Gram product of the other side
+    # and a basis on that side costs no more memory than A itself (docs/design.md, "Memory")
+    if fused is not None and fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0), min(m0, n0)):
+        fused = None
     transposed = (m0 < n0) if fused is None else fused
     m, n = (n0, m0) if transposed else (m0, n0)
     B = int(np.prod(batch)) if batch else 1

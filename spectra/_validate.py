@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .backends._base import namespace_dtype_name
+from .backends._device_types import is_cupy_operator, is_cupy_sparse
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
@@ -50,6 +51,12 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         dt = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
         _numpy_working_dtype(dt)
         return A, "operator"
+    if is_cupy_operator(A):
+        return A, "operator"
+    if is_cupy_sparse(A):  # the same rules as for SciPy, on the device
+        wd = _numpy_working_dtype(np.dtype(A.dtype))
+        A = A if A.format in ("csr", "csc") else A.tocsr()
+        return (A if A.dtype == wd else A.astype(wd)), "sparse"
     if sp.issparse(A):
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D, got a sparse array of shape {A.shape}")
@@ -99,6 +106,15 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
 def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_progress(value: Any):
+    if callable(value):
+        return value if value else lambda info: value(info)  # the methods test `if opts.progress`
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"progress must be True, False or a callable taking a spectra.Progress; got {value!r}")
     return bool(value)
 
 
@@ -166,7 +182,7 @@ def validate_options(
         rng=rng,
         return_vectors=_check_bool("return_vectors", return_vectors),
         check_finite=_check_bool("check_finite", check_finite),
-        progress=_check_bool("progress", progress),
+        progress=_check_progress(progress),
     )
 
 

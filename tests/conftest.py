@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-#: input flavours: NumPy inputs on every backend that takes them, and array-api-strict inputs.
+#: input flavours: NumPy inputs on every backend that takes them, array-api-strict inputs, and CuPy inputs
+#: (marked ``gpu``: deselected by default, run with ``-m gpu`` where a GPU exists).
 #: Every backend is tested; a missing optional dependency fails here instead of being skipped.
-FLAVOURS = ["numpy", "numba", "array_api", "array_api_strict"]
+FLAVOURS = ["numpy", "numba", "array_api", "array_api_strict", pytest.param("cupy", marks=pytest.mark.gpu)]
 
 
 def as_flavour(A: np.ndarray, flavour: str):
@@ -15,15 +16,30 @@ def as_flavour(A: np.ndarray, flavour: str):
         import array_api_strict as xs
 
         return xs.asarray(A)
+    if flavour == "cupy":
+        import cupy
+
+        return cupy.asarray(A)
     return A
 
 
 def backend_for(flavour: str) -> str:
-    return "auto" if flavour == "array_api_strict" else flavour
+    return "auto" if flavour in ("array_api_strict", "cupy") else flavour  # auto: dispatch by type
 
 
 def to_numpy(x):
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):  # device arrays never convert implicitly
+        return x.get()
     return np.asarray(x)
+
+
+def random_matrix(shape, dtype, seed=0) -> np.ndarray:
+    """Standard (complex) Gaussian entries of ``dtype``."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(shape)
+    return A.astype(dtype)
 
 
 def oracle(A) -> np.ndarray:

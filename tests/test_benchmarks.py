@@ -73,7 +73,7 @@ def _benchmark_classes():
     os.environ["SPECTRA_BENCH_SMALL"] = "1"
     sys.path.insert(0, str(BENCH))
     try:
-        for name in ("bench_norm", "bench_peers", "bench_primitives"):
+        for name in sorted(p.stem for p in (BENCH / "benchmarks").glob("bench_*.py")):
             module = importlib.import_module(f"benchmarks.{name}")
             for cls_name, cls in inspect.getmembers(module, inspect.isclass):
                 if (
@@ -81,7 +81,9 @@ def _benchmark_classes():
                     and not cls_name.startswith("_")
                     and any(m.startswith(("time_", "track_", "peakmem_")) for m in dir(cls))
                 ):
-                    yield pytest.param(cls, id=f"{name}.{cls_name}")
+                    # the GPU benchmarks need a device: they run with the gpu suite (pytest -m gpu)
+                    marks = (pytest.mark.gpu,) if name == "bench_gpu" else ()
+                    yield pytest.param(cls, id=f"{name}.{cls_name}", marks=marks)
     finally:
         sys.path.remove(str(BENCH))
 

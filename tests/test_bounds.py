@@ -53,6 +53,14 @@ def test_block_dixon_threshold_monte_carlo(b, complex_start):
     assert abs(rate - delta) < 4 * math.sqrt(delta * (1 - delta) / 200_000)
 
 
+@pytest.mark.parametrize("b", [1, 2, 16, 17, 64])
+@pytest.mark.parametrize("delta", [1e-9, 1e-3, 0.5])
+def test_block_dixon_threshold_is_the_chi2_quantile(b, delta):
+    """The threshold comes from scipy.special (no scipy.stats import); scipy.stats.chi2 is the oracle."""
+    assert _bounds.block_dixon_threshold(b, delta) == pytest.approx(stats.chi2.ppf(delta, b), rel=1e-12)
+    assert _bounds.block_dixon_threshold(b, delta, True) == pytest.approx(stats.chi2.ppf(delta, 2 * b) / 2, rel=1e-12)
+
+
 @pytest.mark.parametrize("complex_probe", [False, True])
 def test_probe_threshold_monte_carlo(complex_probe):
     r, delta = 3, 0.05

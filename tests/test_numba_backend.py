@@ -17,17 +17,11 @@ from spectra._testing import matrix_with_singular_values, spectrum
 from spectra.backends import NUMBA_MIN_ENTRIES
 from spectra.backends.numba import NumbaBackend
 
+from .conftest import random_matrix as _rand
+
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61)]
-
-
-def _rand(shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal(shape)
-    if np.dtype(dtype).kind == "c":
-        A = A + 1j * rng.standard_normal(shape)
-    return A.astype(dtype)
 
 
 def _tol(dtype):
@@ -242,7 +236,7 @@ def test_missing_numba_names_the_extra():
     """
     proc = _run(code, {})
     assert proc.returncode == 0, proc.stderr
-    assert 'pip install "spectra[numba]"' in proc.stdout
+    assert 'pip install "spectra-linalg[numba]"' in proc.stdout
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -327,7 +321,7 @@ def test_block_algebra_restores_blas_threads_inside_the_context():
     and the one-thread limit returns after it."""
     from threadpoolctl import threadpool_info
 
-    from spectra.backends import numba as nb
+    from spectra.backends import _threads
 
     def blas_threads():
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
@@ -337,7 +331,7 @@ def test_block_algebra_restores_blas_threads_inside_the_context():
     with backend.context():
         assert blas_threads() == {1}
         with backend.block_algebra():
-            assert blas_threads() == {nb._blas_threads()} and nb._blas_threads() == max(before)
+            assert blas_threads() == {_threads.blas_threads()} and _threads.blas_threads() == max(before)
         assert blas_threads() == {1}
     assert blas_threads() == before
 

@@ -16,14 +16,17 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .._errors import BackendUnavailableError
+from .._install import pip_install
+from ._device_types import is_cupy_input, is_foreign_gpu_array
 
-__all__ = ["BACKENDS", "accelerated", "available_backends", "resolve"]
+__all__ = ["BACKENDS", "accelerated", "available_backends", "resolve", "stack_kernel_applies"]
 
 #: name -> (module, class, pip extra or None)
 BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "numpy": ("spectra.backends.numpy", "NumPyBackend", None),
     "array_api": ("spectra.backends._base", "ArrayAPIBackend", None),
     "numba": ("spectra.backends.numba", "NumbaBackend", "numba"),
+    "cupy": ("spectra.backends.cupy", "CuPyBackend", "cupy"),
 }
 
 _cache: dict[str, Any] = {}
@@ -34,10 +37,12 @@ def _load(name: str):
         module, cls, extra = BACKENDS[name]
         try:
             _cache[name] = getattr(importlib.import_module(module), cls)()
+        except BackendUnavailableError:  # installed, but unusable here (e.g. no GPU): its own message
+            raise
         except ImportError as exc:  # the optional dependency is missing
             raise BackendUnavailableError(
                 f"backend={name!r} needs an optional dependency that is not installed ({exc.name}); "
-                f'install it with: pip install "spectra[{extra}]"'
+                f"install it with: {pip_install(extra)}"
             ) from exc
     return _cache[name]
 
@@ -59,6 +64,28 @@ def available_backends() -> list[str]:
 NUMBA_MIN_ENTRIES = 2_000_000
 
 
+#: ``backend="auto"`` runs stacks of at least this many small matrices (Gram order <= 64) through the numba
+#: one-matrix-per-task certificate kernel under ``method="auto"``/``"lanczos"`` (docs/performance.md)
+STACK_KERNEL_MIN_MATRICES = 256
+
+
+def stack_kernel_applies(A: Any) -> bool:
+    """Whether ``A`` is a NumPy stack that the numba small-matrix kernel takes (numba installed, enough matrices)."""
+    from ..methods._small_stack import SMALL_GRAM_MAX
+
+    if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0 or not A.flags.c_contiguous:
+        return False
+    if min(A.shape[-2:]) > SMALL_GRAM_MAX or A.size // (A.shape[-2] * A.shape[-1]) < STACK_KERNEL_MIN_MATRICES:
+        return False
+    if A.dtype.kind not in "fc" or importlib.util.find_spec("numba") is None:
+        return False
+    try:
+        _load("numba")
+    except BackendUnavailableError:
+        return False
+    return True
+
+
 def accelerated(A: Any, kind: str, method: str) -> str | None:
     """The faster backend for a NumPy/SciPy problem under ``backend="auto"``, or None to stay on numpy.
 
@@ -66,6 +93,8 @@ def accelerated(A: Any, kind: str, method: str) -> str | None:
     whose layout has a fused kernel. Sparse inputs stay on SciPy: its two C++ passes were measured faster
     than the fused CSR kernel on this class of machine (docs/performance.md).
     """
+    if method == "lanczos" and kind == "dense" and stack_kernel_applies(A):
+        return "numba"
     if method not in ("power", "lanczos") or kind != "dense" or importlib.util.find_spec("numba") is None:
         return None
     if A.size < NUMBA_MIN_ENTRIES:
@@ -84,9 +113,17 @@ def is_scipy_input(A: Any) -> bool:
 def resolve(A: Any, name: str):
     """The backend object for input ``A`` (already standardised) and backend name ``name``."""
     if name == "auto":
+        if is_cupy_input(A):
+            return _load("cupy")
         if is_scipy_input(A):
             return _load("numpy")
         return _load("array_api")
+    if name == "cupy" and not (is_cupy_input(A) or is_foreign_gpu_array(A)):
+        raise ValueError(
+            f"backend='cupy' takes CuPy arrays, cupyx sparse matrices and LinearOperators, PyTorch CUDA tensors "
+            f"and JAX GPU arrays, not {type(A).__module__}.{type(A).__name__}; move the data to the GPU "
+            "(e.g. cupy.asarray(A)) or use backend='auto' (no silent device transfers)"
+        )
     backend = _load(name)
     if name in ("numpy", "numba") and not is_scipy_input(A):
         raise ValueError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
+import array_api_compat.numpy
 import numpy as np
 
 __all__ = ["AbsStats", "ArrayAPIBackend"]
@@ -63,8 +64,8 @@ class ArrayAPIBackend:
         Y = first(A, X)
         return Y, second(A, Y if inner is None else Y * inner)
 
-    def context(self):
-        """Context entered around a whole computation (e.g. thread-pool settings); none by default."""
+    def context(self, A=None):
+        """Context entered around a whole computation on ``A`` (e.g. thread-pool settings); none by default."""
         return contextlib.nullcontext()
 
     def block_algebra(self):
@@ -75,6 +76,14 @@ class ArrayAPIBackend:
         """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,
         ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""
         return None
+
+    def prepare_input(self, A):
+        """The validated input as this backend runs it (e.g. moved through DLPack); ``A`` itself by default."""
+        return A
+
+    def vector_namespace(self, A):
+        """Array namespace of the vectors multiplied by a sparse matrix or LinearOperator ``A`` (NumPy here)."""
+        return array_api_compat.numpy
 
     # ------------------------------------------------------------------ dense helpers
     def svd(self, A, compute_uv: bool):
@@ -180,6 +189,20 @@ class ArrayAPIBackend:
             p_row=n,
             p_col=m,
         )
+
+
+def rows_view(A, dtypes) -> tuple[Any, bool] | None:
+    """``(C-ordered 2-D view, transposed?)`` of a non-empty C- or F-contiguous matrix with a dtype in ``dtypes``.
+
+    This is what the one-read kernels (numba, CUDA) read in place; ``None`` for any other array.
+    """
+    if A.ndim != 2 or A.dtype not in dtypes or A.size == 0:
+        return None
+    if A.flags.c_contiguous:
+        return A, False
+    if A.flags.f_contiguous:
+        return A.T, True
+    return None
 
 
 def _row_chunks(A):

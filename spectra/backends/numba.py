@@ -23,16 +23,15 @@ otherwise take the cores from the Numba workers.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numba
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController
 
 from . import _numba_kernels as kernels
-from ._base import AbsStats
+from ._base import AbsStats, rows_view
+from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
 __all__ = ["NumbaBackend"]
@@ -42,23 +41,6 @@ _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "comp
 
 def _blocks(rows: int) -> int:
     return max(1, min(rows, numba.get_num_threads() * 4))
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """The BLAS libraries loaded so far (NumPy's and SciPy's are loaded with spectra), inspected once.
-
-    ``threadpool_limits()`` rescans every loaded library on each call (2-3 ms, measured), more than a
-    norm of a 1000 x 1000 matrix takes; the controller keeps that scan.
-    """
-    return ThreadpoolController()
-
-
-@functools.cache
-def _blas_threads() -> int:
-    """BLAS's own thread count, read once before any limit is applied."""
-    counts = [lib.num_threads for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
-    return max(counts, default=1)
 
 
 def _row_bounds(rows: int) -> np.ndarray:
@@ -80,15 +62,14 @@ class NumbaBackend(NumPyBackend):
 
     name = "numba"
 
-    def context(self):
-        _blas_threads()  # read before the limit
-        return _blas_controller().limit(limits=1, user_api="blas")
+    def context(self, A=None):
+        return one_blas_thread()
 
     def block_algebra(self):
         """BLAS-3 work on blocks (orthonormalising a block of 16 against the basis) gets BLAS's threads back:
         it gains more than the idle threads' spinning then costs the next kernel (measured in
         docs/performance.md). Single vectors keep the one-thread limit."""
-        return _blas_controller().limit(limits=_blas_threads(), user_api="blas")
+        return all_blas_threads()
 
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):
@@ -104,27 +85,53 @@ class NumbaBackend(NumPyBackend):
     # ------------------------------------------------------------------ entry statistics in one read
     def _rows_view(self, A):
         """``(C-ordered 2-D view, transposed?)`` of a dense matrix the kernels read, else ``None``."""
-        if not isinstance(A, np.ndarray) or A.ndim != 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
+        return rows_view(A, _KERNEL_DTYPES) if isinstance(A, np.ndarray) else None
+
+    def _stack_rows(self, A):
+        """``(rows, bounds)`` of a C-ordered stack read as one matrix of rows, a block per matrix; else ``None``."""
+        if not isinstance(A, np.ndarray) or A.ndim < 3 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
             return None
-        if A.flags.c_contiguous:
-            return A, False
-        if A.flags.f_contiguous:
-            return A.T, True
-        return None
+        if not A.flags.c_contiguous:
+            return None
+        m = A.shape[-2]
+        B = A.size // (m * A.shape[-1])
+        return A.reshape(B * m, A.shape[-1]), np.arange(B + 1, dtype=np.int64) * m
 
     def max_abs(self, A) -> np.ndarray:
-        view = self._rows_view(A)
+        stack = self._stack_rows(A)
+        view = self._rows_view(A) if stack is None else (stack[0], False)
         if view is None:
             return super().max_abs(A)
         B = view[0]
-        bounds = _row_bounds(B.shape[0])
+        bounds = _row_bounds(B.shape[0]) if stack is None else stack[1]
         out = np.empty((len(bounds) - 1, 2))
         kernels.max_abs_rows(B, out, bounds)
         if not np.isfinite(out[:, 1]).all():  # an entry is NaN or infinite: NumPy's NaN-aware reduction
             return super().max_abs(A)
-        return np.array([out[:, 0].max()])
+        return out[:, 0].copy() if stack is not None else np.array([out[:, 0].max()])
+
+    def _stack_abs_stats(self, A, rows, bounds, scale: float) -> AbsStats:
+        """:class:`AbsStats` per matrix of a C-ordered stack (one block of the row kernel per matrix)."""
+        nb, n = len(bounds) - 1, rows.shape[1]
+        colsq, gers, sums = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
+        kernels.abs_stats_rows(rows, scale, colsq, gers, sums, bounds)
+        return AbsStats(
+            fro=np.sqrt(sums[:, 0]),
+            gersh=np.sqrt(gers.max(axis=1)),
+            maxcol=np.sqrt(colsq.max(axis=1)),
+            maxrow=np.sqrt(sums[:, 1]),
+            p_row=A.shape[-1],
+            p_col=A.shape[-2],
+        )
 
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
+        stack = self._stack_rows(A)
+        if stack is not None:
+            with np.errstate(over="ignore"):  # a scale that only exists split in two factors: generic path
+                scales = np.asarray(c1, dtype=np.float64) * np.asarray(c2, dtype=np.float64)
+            if np.all(scales == scales[0]) and 0.0 < scales[0] < np.inf:
+                return self._stack_abs_stats(A, *stack, float(scales[0]))
+            return super().abs_stats(A, c1, c2)
         view = self._rows_view(A)
         scale = float(c1[0]) * float(c2[0])
         if view is None or not (0.0 < scale < np.inf):  # the split scale is needed: generic path
@@ -147,6 +154,27 @@ class NumbaBackend(NumPyBackend):
             p_col=A.shape[0],
         )
 
+    def small_gram_certify(self, A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int):
+        """Certified ``sigma_max`` interval per matrix of a C-ordered stack ``(B, r, c)`` of small matrices.
+
+        Returns ``(out, steps, X)``: ``out[b] = (lower, upper, estimate)`` for ``c1[b] c2[b] A[b]`` (upper
+        ``inf`` where the certificate failed), the Lanczos steps, and the Ritz vectors on the side of the
+        Gram matrix (``A^H A``, or ``A A^H`` with ``adjoint``). See :mod:`._numba_stack`.
+        """
+        from ._numba_stack import small_gram_certify
+
+        cplx = np.iscomplexobj(A)
+        wide = np.complex128 if cplx else np.float64
+        B = A.shape[0]
+        q = A.shape[1] if adjoint else A.shape[2]
+        out = np.empty((B, 3))
+        steps = np.empty(B, dtype=np.int64)
+        X = np.empty((B, q), dtype=wide)
+        v0 = np.ascontiguousarray(v0, dtype=wide)
+        c1, c2 = (np.ascontiguousarray(c, dtype=np.float64) for c in (c1, c2))
+        small_gram_certify(A, c1, c2, bool(adjoint), v0, float(rtol), int(maxsteps), out, steps, X, cplx)
+        return out, steps, X
+
     def gram(self, A, X, inner=None, adjoint: bool = False):
         fused = self.fused_gram_adjoint(A)
         if fused is None or fused != adjoint or not isinstance(X, np.ndarray):
@@ -166,13 +194,14 @@ class NumbaBackend(NumPyBackend):
             c = (
                 np.ones(B3.shape[0], dtype=real)
                 if inner is None
-                else np.broadcast_to(np.asarray(inner, dtype=real).reshape(-1), (B3.shape[0],)).copy()
+                else np.broadcast_to(np.real(inner).astype(real).reshape(-1), (B3.shape[0],)).copy()
             )
             Y = np.empty((B3.shape[0], shape[-2], X.shape[-1]), dtype=B.dtype)
             Z = np.empty((B3.shape[0], shape[-1], X.shape[-1]), dtype=B.dtype)
             kernels.dense_gram_batched(B3, X3, c, Y, Z)
             return Y.reshape(shape[:-2] + Y.shape[1:]), Z.reshape(shape[:-2] + Z.shape[1:])
-        c = real.type(1) if inner is None else real.type(np.asarray(inner).reshape(-1)[0])
+        # the scale factor is a real power of two, possibly stored in the complex working dtype
+        c = real.type(1) if inner is None else real.type(np.real(np.asarray(inner)).reshape(-1)[0])
         if sp.issparse(B):
             B = _CSRRows(B.indptr, B.indices, B.data, B.shape)
         if isinstance(B, _CSRRows):

@@ -15,14 +15,31 @@ from ._base import AbsStats, ArrayAPIBackend
 __all__ = ["NumPyBackend"]
 
 
+#: products with an operand of fewer entries (or nonzeros) than this run on one BLAS thread: below it the
+#: threads' hand-offs and spinning cost more than they gain (measured in docs/performance.md)
+BLAS_ONE_THREAD_BELOW = 2_000_000
+
+
 class NumPyBackend(ArrayAPIBackend):
     """Reference backend for NumPy arrays, SciPy sparse arrays/matrices and LinearOperators."""
 
     name = "numpy"
 
+    def context(self, A=None):
+        """One BLAS thread for problems below :data:`BLAS_ONE_THREAD_BELOW` entries (a ``LinearOperator``
+        counts ``m n``), BLAS's own thread count otherwise."""
+        if A is None:
+            return super().context(A)
+        entries = A.nnz if sp.issparse(A) else int(np.prod(A.shape, dtype=np.float64))
+        if entries >= BLAS_ONE_THREAD_BELOW:
+            return super().context(A)
+        from ._threads import one_blas_thread
+
+        return one_blas_thread()
+
     def matmat(self, A, X):
         if isinstance(A, LinearOperator):
-            return _operator_product(A.matmat, X, A.shape[0])
+            return operator_product(A.matmat, X, A.shape[0])
         if sp.issparse(A):
             return A @ X
         return np.matmul(A, X)
@@ -30,7 +47,7 @@ class NumPyBackend(ArrayAPIBackend):
     def rmatmat(self, A, Y):
         if isinstance(A, LinearOperator):
             try:
-                return _operator_product(A.rmatmat, Y, A.shape[1])
+                return operator_product(A.rmatmat, Y, A.shape[1])
             except (TypeError, NotImplementedError) as exc:
                 raise TypeError(
                     f"the LinearOperator's product with A^H failed ({exc}); spectra needs both products: "
@@ -66,7 +83,8 @@ class NumPyBackend(ArrayAPIBackend):
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         if not sp.issparse(A):
             return super().abs_stats(A, c1, c2)
-        a = abs(A).astype(np.float64) * float(c1[0]) * float(c2[0])
+        # complex entries are widened before the modulus: |a| in complex64 carries float32 rounding (bounds.md §6e)
+        a = abs(A.astype(np.complex128) if np.iscomplexobj(A) else A).astype(np.float64) * float(c1[0]) * float(c2[0])
         a = sp.csr_array(a)
         m, n = a.shape
         r = a @ np.ones(n)
@@ -87,9 +105,10 @@ class NumPyBackend(ArrayAPIBackend):
         )
 
 
-def _operator_product(f, X, out_rows):
-    """Apply a LinearOperator's matmat to a ``(n, k)`` block, checking what it returns."""
-    Y = np.asarray(f(X))
+def operator_product(f, X, out_rows, asarray=np.asarray):
+    """Apply a LinearOperator's matmat to a ``(n, k)`` block (``asarray``: to the namespace of ``X``), checking
+    what it returns."""
+    Y = asarray(f(X))
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.shape != (out_rows, X.shape[1]):

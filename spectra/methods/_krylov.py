@@ -105,26 +105,38 @@ class KrylovBasis:
         Only ``cols`` new directions are kept: when the complement of ``Q`` has fewer dimensions than
         ``W`` has columns, the rest is rounding noise.
         """
-        op = self.op
+        op, xp = self.op, self._xp
         W, C = self._project_out(W, Q)
-        C = None if C is None else op.host_batch(C)
-        if W.shape[-1] == 1:
-            r = op.col_norms(W)[:, 0]
-            tiny = r <= 0
-            inv = np.where(tiny, 0.0, 1.0 / np.where(tiny, 1.0, r))
-            Wn = W * op.from_host(inv[:, None, None])
-            R = r[:, None, None]
-        else:
-            Wn, R, C2, R1 = self._block_qr(W, Q)
-            if C2 is not None:  # W = Q C + Wn1 R1 and Wn1 = Q C2 + Wn R2
-                C = C + op.host_batch(C2) @ R1
-            Wn, R = Wn[..., :cols], R[:, :cols, :]
-        return Wn, C, R
+        if W.shape[-1] == 1:  # coefficients and norm cross to the host in one transfer
+            r_dev = xp.linalg.vector_norm(W, axis=-2, keepdims=True)
+            both = op.host_batch(xp.concat([C, xp.astype(r_dev, C.dtype)], axis=-2))
+            C, r = both[:, :-1, :], np.real(both[:, -1, 0]).astype(np.float64)
+            op.check_norms(r)
+            return W * op.inverse(r_dev), C, r[:, None, None]
+        C, G = self._host_gram(W, C)  # one transfer: the coefficients and W^H W
+        Wn, R, C2, R1 = self._block_qr(W, Q, G)
+        if C2 is not None:  # W = Q C + Wn1 R1 and Wn1 = Q C2 + Wn R2
+            C = C + C2 @ R1
+        return Wn[..., :cols], C, R[:, :cols, :]
 
-    def _block_qr(self, W, Q):
+    def _host_gram(self, W, C):
+        """``(C, W^H W)`` on the host, in one device-to-host transfer (``C`` may be ``None``)."""
+        op, xp = self.op, self._xp
+        Wh = xp.matrix_transpose(W)
+        if op.is_complex:
+            Wh = xp.conj(Wh)
+        G = xp.matmul(Wh, W)
+        if C is None:
+            return None, op.host_batch(G).astype(self._dtype)
+        b = G.shape[-1]
+        both = op.host_batch(xp.concat([C, G], axis=-2))
+        return both[:, :-b, :], both[:, -b:, :].astype(self._dtype)
+
+    def _block_qr(self, W, Q, G):
         """``W = Wn1 R1``, ``Wn1 = Q C2 + Wn R2`` (two passes, the second against rounding noise).
 
-        Returns ``(Wn, R2 R1, C2, R1)`` with ``R`` on the host. Tries CholeskyQR2 first (two Gram
+        ``G`` is ``W^H W`` on the host. Returns ``(Wn, R2 R1, C2, R1)`` with ``C2`` and ``R`` on the host.
+        Tries CholeskyQR2 first (two Gram
         products, one BLAS-3 read of ``W`` each, instead of Householder's ``b`` level-2 passes): it is
         accepted only if the first Cholesky factor is well conditioned (diagonal ratio >= 1e-5) and the
         Gram matrix of the second pass is within 1/2 of the identity, which makes the second pass
@@ -132,12 +144,13 @@ class KrylovBasis:
         rank-deficient blocks, Householder QR.
         """
         op = self.op
-        first = self._cholesky_qr(W, min_ratio=1e-5)
+        first = self._cholesky_qr(W, G, min_ratio=1e-5)
         if first is not None:
             Wn1, R1 = first
             # already orthogonal to rounding after the first pass (flat spectra): one product decides
             Wn1, C2 = self._project_out(Wn1, Q, tol=8.0 * self.op.u)
-            second = self._cholesky_qr(Wn1, near_identity=True)
+            C2, G2 = self._host_gram(Wn1, C2)
+            second = self._cholesky_qr(Wn1, G2, near_identity=True)
             if second is not None:
                 Wn, R2 = second
                 return Wn, R2 @ R1, C2, R1
@@ -146,15 +159,11 @@ class KrylovBasis:
         # a rank-deficient block leaves directions made of rounding noise: orthogonalise them again
         Wn1, C2 = self._project_out(Wn1, Q)
         Wn, Rd2 = op.backend.qr(Wn1)
-        return Wn, op.host_batch(Rd2) @ R1, C2, R1
+        return Wn, op.host_batch(Rd2) @ R1, None if C2 is None else op.host_batch(C2), R1
 
-    def _cholesky_qr(self, W, *, min_ratio: float = 0.0, near_identity: bool = False):
-        """``(W R^-1, R)`` from the Cholesky factor of ``W^H W``, or ``None`` where it is not trustworthy."""
+    def _cholesky_qr(self, W, G, *, min_ratio: float = 0.0, near_identity: bool = False):
+        """``(W R^-1, R)`` from the Cholesky factor of ``G = W^H W`` (host), or ``None`` where it is not trustworthy."""
         op, xp = self.op, self._xp
-        Wh = xp.matrix_transpose(W)
-        if op.is_complex:
-            Wh = xp.conj(Wh)
-        G = op.host_batch(xp.matmul(Wh, W)).astype(self._dtype)
         G = 0.5 * (G + np.conj(np.swapaxes(G, -1, -2)))
         b = G.shape[-1]
         if near_identity and np.max(np.abs(G - np.eye(b))) > 0.5 / b:  # ||G - I||_2 <= b max|g_ij| <= 1/2

@@ -33,26 +33,27 @@ def run(op: Operand, opts: Options) -> MethodResult:
     products = 0
     nu_right = np.zeros(op.B)
     iterations = 0
+    norm = op.xp.linalg.vector_norm
     for iterations in range(1, opts.maxiter + 1):  # noqa: B007 (the count is reported)
         w, z = op.gram(v, with_image=True)  # A v and A^H (A v): one read of A where the backend fuses it
-        nu_right = op.col_norms(w)[:, 0]
+        # the three norms of a step are formed on the device and cross to the host together
+        sigma = norm(w, axis=-2, keepdims=True)  # ||A v||
+        z = z * op.inverse(sigma)  # = A^H u for the unit left vector u = A v / ||A v||
+        z_norm = norm(z, axis=-2, keepdims=True)
+        res_norm = norm(z - sigma * v, axis=-2, keepdims=True)  # ||A^H u - sigma v||
+        nu_right, nu_left, res = (x[:, 0] for x in op.host_norms(sigma, z_norm, res_norm))
         products += 1
         log_sum += log_or_neg_inf(nu_right)
         upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
         stop.update(lower_est=nu_right, prob_upper=upper, products=products)
-        z = _normalise(op, z, nu_right)  # = A^H u for the unit left vector u = A v / ||A v||
 
-        nu_left = op.col_norms(z)[:, 0]
         products += 1
         log_sum += log_or_neg_inf(nu_left)
         upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
-        # residual ||A^H u - sigma v|| / sigma with sigma = ||A v||
-        sigma = op.from_host(nu_right[:, None, None])
-        res = op.col_norms(z - sigma * v)[:, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(nu_right > 0, res / np.where(nu_right > 0, nu_right, 1.0), 0.0)
         done = stop.update(lower_est=nu_left, prob_upper=upper, residual=rel, products=products)
-        v = _normalise(op, z, nu_left)
+        v = z * op.inverse(z_norm)
         if done.all():
             break
     stop.iterations = iterations

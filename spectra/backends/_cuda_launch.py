@@ -1,0 +1,91 @@
+"""Launch geometry of the CUDA kernels: pure host arithmetic, testable without a GPU.
+
+Every function takes the device facts it needs (multiprocessor count, shared memory per block) as
+arguments; :mod:`spectra.backends.cupy` reads them from the device once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._cuda_kernels import MAX_K, THREADS
+
+__all__ = [
+    "GRID_X_MAX",
+    "RowsLaunch",
+    "gram_rows_shared_bytes",
+    "grid_1d",
+    "rows_launch",
+    "stack_launches",
+    "stack_shared_bytes",
+    "stats_launch",
+]
+
+#: largest grid dimension x (2^31 - 1); every 1-D kernel loops grid-stride beyond it
+GRID_X_MAX = 2**31 - 1
+#: blocks per multiprocessor aimed at by grid-stride kernels (enough to hide memory latency)
+_BLOCKS_PER_SM = 8
+_WARPS = THREADS // 32
+
+
+@dataclass(frozen=True)
+class RowsLaunch:
+    """Geometry of ``gram_rows_k{k}`` (or ``abs_stats_rows``): ``blocks`` blocks of ``rows_per_block`` rows."""
+
+    blocks: int
+    rows_per_block: int
+    shared_bytes: int
+
+
+def grid_1d(size: int, sm_count: int) -> int:
+    """Blocks for a grid-stride loop over ``size`` elements: enough to fill the device, at most 2^31 - 1."""
+    need = -(-max(size, 1) // THREADS)
+    return int(max(1, min(need, sm_count * _BLOCKS_PER_SM, GRID_X_MAX)))
+
+
+def gram_rows_shared_bytes(n: int, k: int, itemsize: int) -> int:
+    """Dynamic shared memory of ``gram_rows_k{k}``: the ``n x k`` accumulator, the warp sums and ``y_i``."""
+    return (n * k + _WARPS * k + k) * itemsize
+
+
+def rows_launch(m: int, n: int, k: int, itemsize: int, sm_count: int, max_shared: int) -> RowsLaunch | None:
+    """Geometry of the fused dense pass over the ``m`` rows of a C-ordered ``m x n`` matrix, or ``None``.
+
+    ``None`` when it does not apply: ``k`` outside ``1..MAX_K``, an empty matrix, or an accumulator that
+    does not fit in ``max_shared`` bytes of shared memory per block (the caller then uses two
+    cuBLAS products). The rows are split into contiguous panels, as many as the multiprocessors can hold
+    at once (by shared memory), and never more than ``m``.
+    """
+    if not (1 <= k <= MAX_K) or m <= 0 or n <= 0:
+        return None
+    shared = gram_rows_shared_bytes(n, k, itemsize)
+    if shared > max_shared:
+        return None
+    per_sm = max(1, min(_BLOCKS_PER_SM, max_shared // max(shared, 1)))
+    blocks = int(min(m, sm_count * per_sm, GRID_X_MAX))
+    rows_per_block = -(-m // blocks)
+    blocks = -(-m // rows_per_block)  # no block without rows
+    return RowsLaunch(blocks, rows_per_block, shared)
+
+
+def stats_launch(m: int, sm_count: int) -> RowsLaunch:
+    """Geometry of ``abs_stats_rows`` (static shared memory only)."""
+    blocks = int(max(1, min(m, sm_count * _BLOCKS_PER_SM)))
+    rows_per_block = -(-max(m, 1) // blocks)
+    return RowsLaunch(-(-max(m, 1) // rows_per_block), rows_per_block, 0)
+
+
+def stack_shared_bytes(m: int, n: int, k: int, itemsize: int) -> int:
+    """Dynamic shared memory of ``gram_stack``: one matrix and its ``m x k`` image."""
+    return (m * n + m * k) * itemsize
+
+
+def stack_launches(batch: int, m: int, n: int, k: int, itemsize: int, max_shared: int) -> list[tuple[int, int]] | None:
+    """``(first, count)`` launches of ``gram_stack`` covering ``batch`` matrices (one block per matrix).
+
+    ``None`` when one matrix with its image does not fit in shared memory. Each launch has at most
+    2^31 - 1 blocks (the grid limit).
+    """
+    if batch <= 0 or m <= 0 or n <= 0 or k <= 0 or stack_shared_bytes(m, n, k, itemsize) > max_shared:
+        return None
+    return [(first, min(GRID_X_MAX, batch - first)) for first in range(0, batch, GRID_X_MAX)]

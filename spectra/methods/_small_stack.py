@@ -1,0 +1,117 @@
+"""Stacks of small dense matrices on a backend with a one-matrix-per-task certificate kernel.
+
+For a matrix whose Gram matrix ``G`` (of the smaller side) has order ``q <= SMALL_GRAM_MAX``, the
+backend's ``small_gram_certify`` forms ``G`` in one read, runs Lanczos on it in cache and certifies
+the interval with a Cholesky factorisation of ``mu I - G`` (docs/bounds.md §7): both bounds are
+deterministic (confidence 1). Matrices the certificate does not settle within ``rtol`` (a Lanczos
+estimate that missed the top of the spectrum, or an ``rtol`` below what the factorisation can
+certify) are solved by the general Lanczos path, so the result never depends on the kernel's luck.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import _bounds
+from .._operand import Operand, make_operand
+from ._common import MethodResult, Options
+
+__all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "run"]
+
+#: largest order of the Gram matrix (the smaller side of each matrix) that the kernel takes
+SMALL_GRAM_MAX = 64
+_KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
+
+
+def applicable(op: Operand) -> bool:
+    """Whether ``op`` is a C-ordered NumPy stack of small matrices on a backend with the kernel."""
+    A = op.data
+    return (
+        op.kind == "dense"
+        and hasattr(op.backend, "small_gram_certify")
+        and isinstance(A, np.ndarray)
+        and A.ndim >= 2
+        and A.flags.c_contiguous
+        and A.dtype in _KERNEL_DTYPES
+        and 0 < min(A.shape[-2:]) <= SMALL_GRAM_MAX
+        and A.size > 0
+    )
+
+
+def certificate_floor(q: int, p: int) -> float:
+    """Smallest relative width the float64 certificate reaches for ``q x q`` Gram matrices of ``p``-vectors.
+
+    The Cholesky backward error contributes ``gamma_{q+1} ||R||_F^2 <= (q+1) q u lambda`` and the rounding
+    of ``G`` at most ``gamma_p q lambda`` (Gershgorin sums); half of each in ``sigma``, doubled for margin.
+    """
+    u = _bounds.unit_roundoff(np.float64)
+    return 4.0 * (q + 1) * (p + q) * u
+
+
+def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
+    """Certified intervals for every matrix of ``op``, or ``None`` where the kernel does not apply.
+
+    ``fallback(sub_op, sub_opts)`` solves the matrices the certificate did not settle.
+    """
+    if not applicable(op):
+        return None
+    m0, n0 = op.data.shape[-2:]
+    A = op.data.reshape(op.B, m0, n0)
+    adjoint = m0 < n0  # the Gram matrix of the smaller side
+    q, p = min(m0, n0), max(m0, n0)
+    right = adjoint == op.transposed  # the kernel's side is the effective operator's right side
+    rtol = max(opts.rtol, certificate_floor(q, p))
+    x0 = op.random(opts.rng, 1, "right" if right else "left")[:, :, 0]
+    if opts.v0 is not None:  # a warm start on the original right side, mixed with the random start
+        w = opts.v0 if not adjoint else np.matmul(A, opts.v0[:, :, None])[:, :, 0]
+        w = w / np.linalg.norm(w, axis=1, keepdims=True)
+        x0 = w + 1e-3 * x0 / np.linalg.norm(x0, axis=1, keepdims=True)
+    c1, c2 = op.split_scale
+    maxsteps = opts.maxiter if opts.maxiter_given else q
+    out, steps, X = op.backend.small_gram_certify(A, c1, c2, adjoint, x0, rtol, maxsteps)
+    op.matvecs += 2 * q + 1  # G = W^H (W I): q products each way; one for the certified lower bound
+    lower, upper, value = out[:, 0], out[:, 1], out[:, 2]
+    settled = np.isfinite(upper) & (upper <= (1.0 + rtol) * lower)
+    res = MethodResult(
+        value=value.copy(),
+        lower=lower.copy(),
+        upper=upper.copy(),
+        deterministic=np.ones(op.B, dtype=bool),
+        converged=settled.copy(),
+        iterations=int(steps.max()),
+        rtol_effective=np.full(op.B, rtol),
+    )
+    rest = np.flatnonzero(~settled)
+    x_host = X
+    if rest.size:
+        sub = make_operand(A[rest], "dense", op.backend, check_finite=False, uses_gram=True)
+        sub_opts = dataclasses.replace(opts, v0=None if opts.v0 is None else opts.v0[rest])
+        sr = fallback(sub, sub_opts)
+        op.matvecs += sub.matvecs
+        # the sub-problem has the same scale (the same max |a_ij|); bring its interval to op's scale anyway
+        shift = op.scale_exp[rest] - sub.scale_exp
+        for name in ("value", "lower", "upper"):
+            getattr(res, name)[rest] = np.ldexp(getattr(sr, name), shift)
+        res.deterministic[rest] = sr.deterministic
+        res.converged[rest] = sr.converged
+        res.rtol_effective[rest] = opts.rtol if sr.rtol_effective is None else sr.rtol_effective
+        res.iterations = max(res.iterations, sr.iterations)
+        if opts.return_vectors:  # the fallback's vector on the kernel's side
+            vec = sr.v if right == (sub.transposed == op.transposed) else sr.u
+            x_host = X.copy()
+            x_host[rest] = np.asarray(op.to_host(vec))[:, :, 0]
+    if opts.return_vectors:
+        res.u, res.v = _vectors(op, x_host, right)
+    return res
+
+
+def _vectors(op: Operand, x: np.ndarray, right: bool):
+    """Unit singular vectors ``(u, v)`` of the effective operator from the kernel's vectors ``x`` (host)."""
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    xd = op.from_host(x[:, :, None])
+    other = op.matmat(xd) if right else op.rmatmat(xd)
+    nrm = op.col_norms(other)[:, 0]
+    other = other * op.from_host(np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)[:, None, None])
+    return (other, xd) if right else (xd, other)

@@ -1,0 +1,174 @@
+"""A NumPy-backed stand-in for the parts of CuPy that the backend's kernel wrappers use, without a GPU.
+
+``RawModule(...).get_function(name)`` returns an emulator of that entry point's documented contract
+(spectra/backends/_cuda_kernels.py) which reads its pointer arguments as flat device memory (base
+pointer plus the strides the kernel uses), block by block as the launch geometry assigns the work. So the
+host wrapper's argument order, views, buffer shapes, conjugations and geometry are checked against the
+kernels' contract; the CUDA C itself is checked by NVRTC (compile) and on a GPU (``-m gpu``).
+"""
+
+from __future__ import annotations
+
+import re
+import types
+
+import numpy as np
+
+from spectra.backends import _cuda_kernels as src
+
+SM_COUNT = 4
+MAX_SHARED = 100 * 1024
+
+
+class ndarray(np.ndarray):  # the name CuPy uses
+    def get(self) -> np.ndarray:
+        return np.array(self.view(np.ndarray))
+
+    @property
+    def device(self):
+        return types.SimpleNamespace(id=0)
+
+
+def _wrap(x) -> ndarray:
+    return np.asarray(x).view(ndarray)
+
+
+def empty(shape, dtype=np.float64):
+    return _wrap(np.full(shape, np.nan, dtype=dtype))  # NaN: an output the kernel forgot to write shows
+
+
+def ones(shape, dtype=np.float64):
+    return _wrap(np.ones(shape, dtype=dtype))
+
+
+def asarray(x, dtype=None):
+    return _wrap(np.asarray(x, dtype=dtype))
+
+
+def ascontiguousarray(x, dtype=None):
+    return _wrap(np.ascontiguousarray(x, dtype=dtype))
+
+
+def stack(xs):
+    return _wrap(np.stack([np.asarray(x) for x in xs]))
+
+
+float64 = np.float64
+
+
+class DeviceNamespace:
+    """``array_api_compat.numpy`` whose ``concat`` keeps the device type (NumPy's would drop it)."""
+
+    def __getattr__(self, name):
+        import array_api_compat.numpy
+
+        return getattr(array_api_compat.numpy, name)
+
+    def concat(self, arrays, axis=0):
+        return _wrap(np.concatenate([np.asarray(a) for a in arrays], axis=axis))
+
+
+linalg = types.SimpleNamespace(svd=lambda A, **kw: np.linalg.svd(np.asarray(A), **kw))
+launches: list[tuple[str, tuple, int]] = []  # (kernel, grid, shared bytes) of every launch
+
+
+def _memory(a) -> np.ndarray:
+    """The flat device memory behind a pointer argument (a contiguous array, C or F order)."""
+    a = np.asarray(a)
+    assert a.flags.c_contiguous or a.flags.f_contiguous, "a kernel was passed a non-contiguous array"
+    return a.reshape(-1, order="C" if a.flags.c_contiguous else "F")  # a view in memory order
+
+
+def _out(a) -> np.ndarray:
+    flat = _memory(a)
+    assert np.shares_memory(flat, np.asarray(a))
+    return flat
+
+
+class _Kernel:
+    def __init__(self, name: str, dtype: np.dtype):
+        self.name, self.dtype = name, dtype
+        self.max_dynamic_shared_size_bytes = 48 * 1024
+
+    def __call__(self, grid, block, args, shared_mem: int = 0):
+        assert block == (src.THREADS,)
+        assert 1 <= grid[0] <= 2**31 - 1
+        assert shared_mem <= max(self.max_dynamic_shared_size_bytes, 48 * 1024) and shared_mem <= MAX_SHARED
+        for a in args:
+            if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and a.ndim and self.name != "reduce_real":
+                assert a.dtype in (self.dtype, np.dtype(np.float64)), (self.name, a.dtype)
+        launches.append((self.name, grid, shared_mem))
+        k = re.fullmatch(r"gram_rows_k(\d+)", self.name)
+        if k:
+            return self._gram_rows(int(k.group(1)), grid[0], shared_mem, *args)
+        return getattr(self, "_" + self.name)(grid[0], *args)
+
+    def _gram_rows(self, K, blocks, shared, A, lda, X, c, Y, Zp, m, n, rpb):
+        assert shared >= (n * K + (src.THREADS // 32 + 1) * K) * self.dtype.itemsize
+        assert blocks * rpb >= m
+        a, x, y, zp = _memory(A), _memory(X).reshape(n, K), _out(Y).reshape(m, K), _out(Zp).reshape(blocks, n, K)
+        cr = np.real(_memory(c)[0])
+        for b in range(blocks):
+            r0, r1 = b * rpb, min(m, (b + 1) * rpb)
+            rows = np.stack([a[i * lda : i * lda + n] for i in range(r0, r1)]) if r1 > r0 else np.zeros((0, n))
+            y[r0:r1] = rows @ x
+            zp[b] = rows.conj().T @ (cr * y[r0:r1])
+
+    def _reduce_partials(self, blocks, P, out, size, parts):
+        _out(out)[:size] = _memory(P)[: parts * size].reshape(parts, size).sum(axis=0)
+
+    _reduce_real = _reduce_partials
+
+    def _gram_stack(self, count, A, X, c, c_stride, Y, Z, first, m, n, k):
+        a, x, cm, y, z = _memory(A), _memory(X), _memory(c), _out(Y), _out(Z)
+        for b in range(first, first + count):
+            Ab = a[b * m * n : (b + 1) * m * n].reshape(m, n)
+            yb = Ab @ x[b * n * k : (b + 1) * n * k].reshape(n, k)
+            y[b * m * k : (b + 1) * m * k] = yb.reshape(-1)
+            z[b * n * k : (b + 1) * n * k] = (Ab.conj().T @ (np.real(cm[b * c_stride]) * yb)).reshape(-1)
+
+    def _max_abs(self, blocks, A, size, out):
+        a, o = _memory(A)[:size], _out(out)
+        owner = (np.arange(size) // src.THREADS) % blocks  # grid-stride assignment
+        for b in range(blocks):
+            v = a[owner == b]
+            fin = np.isfinite(v)
+            o[2 * b] = np.max(np.abs(v[fin]).astype(np.float64), initial=0.0)
+            o[2 * b + 1] = np.count_nonzero(~fin)
+
+    def _abs_stats_rows(self, blocks, A, lda, m, n, scale, rpb, colsq, gers, rows):
+        a = _memory(A)
+        cs, gs, rs = _out(colsq).reshape(blocks, n), _out(gers).reshape(blocks, n), _out(rows)
+        for b in range(blocks):
+            r0, r1 = b * rpb, min(m, (b + 1) * rpb)
+            blk = np.abs(np.stack([a[i * lda : i * lda + n] for i in range(r0, r1)]).astype(np.complex128)) * scale
+            s1, s2 = blk.sum(axis=1), (blk * blk).sum(axis=1)
+            cs[b], gs[b] = (blk * blk).sum(axis=0), blk.T @ s1
+            rs[2 * b], rs[2 * b + 1] = s2.sum(), s2.max(initial=0.0)
+
+
+class RawModule:
+    def __init__(self, code: str, options: tuple):
+        assert options == src.COMPILE_OPTIONS
+        elem = re.match(r"typedef (\w+) T;", code).group(1)
+        self.dtype = np.dtype({v[0]: k for k, v in src.DTYPES.items()}[elem])
+        self.names = set(src.kernel_names())
+
+    def get_function(self, name: str) -> _Kernel:
+        assert name in self.names, name
+        return _Kernel(name, self.dtype)
+
+
+class CUDARuntimeError(RuntimeError):
+    pass
+
+
+cuda = types.SimpleNamespace(
+    runtime=types.SimpleNamespace(
+        CUDARuntimeError=CUDARuntimeError,
+        getDeviceCount=lambda: 1,
+        cudaDevAttrMultiProcessorCount=16,
+        cudaDevAttrMaxSharedMemoryPerBlockOptin=97,
+        deviceGetAttribute=lambda attr, dev: {16: SM_COUNT, 97: MAX_SHARED}[attr],
+    )
+)

@@ -1,0 +1,159 @@
+"""Stacks of small matrices: the one-matrix-per-task certificate kernel (numba) and its fallback.
+
+Every interval is deterministic (confidence 1), so every sweep here must show zero misses against the
+float64/complex128 LAPACK oracle of the stored matrices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spectra
+from spectra._testing import matrix_with_singular_values, spectrum
+from spectra.backends.numba import NumbaBackend
+from spectra.methods import _small_stack
+
+from .conftest import oracle
+
+DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+PROFILES = ["flat", "repeated", "rank_one", "clustered", "outlier", "decaying", "geometric"]
+
+
+def _stack(profile: str, B: int, m: int, n: int, dtype, seed: int = 0, scales=None) -> np.ndarray:
+    k = min(m, n)
+    mats = []
+    for b in range(B):
+        s = spectrum(profile, k, seed=seed + b)
+        if scales is not None:
+            s = s * scales[b % len(scales)]
+        mats.append(matrix_with_singular_values(s, m, n, dtype=dtype, seed=seed + b))
+    return np.stack(mats)
+
+
+def _assert_contains(r, A):
+    truth = oracle(A)
+    lower, upper = np.asarray(r.lower), np.asarray(r.upper)
+    slack = 4.0 * max(A.shape[-2:]) * 2.0**-53  # the oracle's own rounding
+    assert np.all(lower <= truth * (1 + slack)), np.max(lower / truth)
+    assert np.all(truth <= upper * (1 + slack)), np.min(upper / truth)
+    return truth
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(32, 32), (40, 9), (9, 40), (1, 6), (6, 1), (64, 64), (3, 2)])
+def test_certified_interval_sweep(dtype, shape):
+    """Adversarial spectra, both sides, every dtype: confidence 1 and zero misses."""
+    m, n = shape
+    for profile in PROFILES:
+        A = _stack(profile, 6, m, n, dtype, seed=11)
+        r = spectra.norm(A, method="lanczos", backend="numba", seed=1)
+        assert np.all(np.asarray(r.confidence) == 1.0)
+        _assert_contains(r, A)
+        assert np.all(np.asarray(r.converged))
+        width = np.asarray(r.upper) / np.asarray(r.lower) - 1
+        assert np.all(width <= 1e-6), (profile, width.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_extreme_scales_per_matrix(dtype):
+    """Matrices near overflow and underflow in one stack (each gets its own power-of-two scale)."""
+    single = np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.complex64))
+    scales = [1e30, 1e-30, 1.0] if single else [1e300, 1e-300, 1.0]
+    A = _stack("outlier", 6, 12, 10, dtype, seed=3, scales=scales)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    truth = _assert_contains(r, A)
+    assert np.all(np.isfinite(np.asarray(r.upper)))
+    np.testing.assert_allclose(np.asarray(r.value), truth, rtol=1e-6)
+
+
+def test_known_values():
+    """Exact norms: ones(m, n) has norm sqrt(m n); diag(3, 2, 1) has norm 3; a zero matrix in the stack."""
+    A = np.stack([np.ones((9, 4)), np.pad(np.diag([3.0, 2.0, 1.0, 0.5]), ((0, 5), (0, 0))), np.zeros((9, 4))])
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    lower, upper = np.asarray(r.lower), np.asarray(r.upper)
+    assert lower[0] <= 6.0 <= upper[0] and upper[0] - lower[0] <= 6e-6
+    assert lower[1] <= 3.0 <= upper[1] and upper[1] - lower[1] <= 3e-6
+    assert lower[2] == 0.0 and upper[2] <= 1e-300
+
+
+def test_kernel_matches_oracle_directly():
+    """The kernel's own output (before any fallback) against LAPACK, on both sides."""
+    be = NumbaBackend()
+    rng = np.random.default_rng(5)
+    for dtype in DTYPES:
+        A = rng.standard_normal((50, 7, 13))
+        if np.dtype(dtype).kind == "c":
+            A = A + 1j * rng.standard_normal(A.shape)
+        A = A.astype(dtype)
+        truth = oracle(A)
+        for adjoint in (False, True):
+            q = 7 if adjoint else 13
+            ones = np.ones(50)
+            out, steps, _ = be.small_gram_certify(A, ones, ones, adjoint, rng.standard_normal((50, q)), 1e-6, q)
+            assert np.all(out[:, 0] <= truth) and np.all(truth <= out[:, 1])
+            assert np.all(out[:, 1] <= (1 + 1e-6) * out[:, 0])
+            assert np.all(steps <= q)
+
+
+def test_fallback_solves_what_the_certificate_leaves(monkeypatch):
+    """Matrices whose certificate fails go through the general Lanczos path (its own bounds and confidence)."""
+    real = NumbaBackend.small_gram_certify
+
+    def failing(self, A, *args):
+        out, steps, X = real(self, A, *args)
+        out[::2, 1] = np.inf  # every other certificate "failed"
+        return out, steps, X
+
+    monkeypatch.setattr(NumbaBackend, "small_gram_certify", failing)
+    A = _stack("outlier", 6, 64, 60, np.float64, seed=2)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    _assert_contains(r, A)
+    conf = np.asarray(r.confidence)
+    assert np.all(conf[1::2] == 1.0)  # certified by the kernel
+    assert np.all(conf[::2] < 1.0)  # the general path's probabilistic bound (it stops before exhausting C^60)
+    assert np.all(np.asarray(r.converged))
+
+
+def test_explicit_budget_and_vectors():
+    """An explicit maxiter limits the kernel's Lanczos; return_vectors gives unit singular vectors."""
+    A = _stack("outlier", 5, 16, 11, np.complex128, seed=4)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    truth = _assert_contains(r, A)
+    u, v = np.asarray(r.u), np.asarray(r.v)
+    assert u.shape == (5, 16) and v.shape == (5, 11)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-12)
+    Av = np.einsum("bij,bj->bi", A, v)
+    np.testing.assert_allclose(np.linalg.norm(Av, axis=1), truth, rtol=1e-6)
+    r1 = spectra.norm(A, method="lanczos", backend="numba", seed=0, maxiter=1)
+    _assert_contains(r1, A)
+
+
+def test_matvec_count_and_repr():
+    A = _stack("outlier", 4, 10, 6, np.float64)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert np.all(np.asarray(r.matvecs) == 2 * 6 + 1)  # G = A^H (A I) and one certifying product
+
+
+def test_stack_statistics_kernels_match_generic():
+    """The numba stack path of max_abs/abs_stats equals the generic array-API statistics."""
+    from spectra.backends._base import ArrayAPIBackend
+
+    rng = np.random.default_rng(0)
+    for dtype in DTYPES:
+        A = rng.standard_normal((3, 4, 5, 6)).astype(dtype)
+        ones = np.ones(12)
+        fast, ref = NumbaBackend(), ArrayAPIBackend()
+        np.testing.assert_allclose(fast.max_abs(A), ref.max_abs(A), rtol=0)
+        s_fast, s_ref = fast.abs_stats(A, ones, ones), ref.abs_stats(A, ones, ones)
+        for name in ("fro", "gersh", "maxcol", "maxrow"):
+            np.testing.assert_allclose(getattr(s_fast, name), getattr(s_ref, name), rtol=1e-12)
+        assert (s_fast.p_row, s_fast.p_col) == (s_ref.p_row, s_ref.p_col)
+
+
+def test_floor_and_applicability():
+    assert _small_stack.certificate_floor(32, 32) < 1e-12
+    A = np.ones((3, 70, 70))
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)  # q > SMALL_GRAM_MAX: general path
+    assert np.all(np.asarray(r.confidence) < 1.0) or np.all(np.asarray(r.converged))
