@@ -4,7 +4,7 @@
 
 Left panel: time against relative error, for spectra's methods x backends and for the peers measured in
 the same run. Right panel: certified width against products with A (spectra only: peers report no
-interval). Needs matplotlib (``pip install "spectra[bench]"``).
+interval). Needs matplotlib (``pip install "spectra-linalg[bench]"``).
 """
 
 from __future__ import annotations

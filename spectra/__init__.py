@@ -6,9 +6,21 @@
 (2.0, 1.0)
 """
 
-from ._api import norm, normalize
+from ._api import norm
+from ._conv import conv_norm
 from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
+from ._normalize import normalize
+from ._progress import Progress
 from ._result import NormEstimate
 
-__all__ = ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+__all__ = [
+    "BackendUnavailableError",
+    "ConvergenceWarning",
+    "NormEstimate",
+    "Progress",
+    "SpectraError",
+    "conv_norm",
+    "norm",
+    "normalize",
+]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""``python -m spectra``: see :mod:`spectra._cli`."""
+"""``python -m spectra`` and the installed ``spectra`` command: see :mod:`spectra._cli`."""
 
 import sys
 

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
 from . import backends, methods
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
-from ._plan import GRAM_METHODS, Plan, make_plan
+from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
+from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
+from .backends._base import namespace_dtype_name
 from .methods._common import MethodResult, Options, default_maxiter
 
-__all__ = ["norm", "normalize"]
+__all__ = ["norm"]
 
 
 def norm(
@@ -37,7 +37,7 @@ def norm(
     seed: Any = None,
     return_vectors: bool = False,
     check_finite: bool = True,
-    progress: bool = False,
+    progress: bool | Callable[[Progress], Any] = False,
 ) -> NormEstimate:
     """Spectral norm ``||A||_2`` (largest singular value) with a certified error interval.
 
@@ -47,10 +47,11 @@ def norm(
         A matrix ``(m, n)`` or a stack ``(..., m, n)`` (one norm per matrix) of any array-API
         namespace, a nested list, a ``scipy.sparse`` array/matrix, or a
         ``scipy.sparse.linalg.LinearOperator`` with ``matvec`` and ``rmatvec``. Never modified.
-    method : {"auto", "svd", "power", "lanczos", "randomized"}
+    method : {"auto", "svd", "power", "lanczos", "randomized", "gram"}
         ``"auto"`` takes ``"svd"`` for dense matrices with ``m n min(m, n) <= 1e8`` (where it is faster)
         and ``"lanczos"`` otherwise
-        (``"randomized"`` when ``block_size`` is given).
+        (``"randomized"`` when ``block_size`` is given). ``"gram"`` (Gram iteration, dense arrays only) gives
+        a deterministic upper bound (confidence 1, docs/bounds.md §13); ``"auto"`` never picks it.
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
         is installed and the problem is large enough to gain, ``"dask"`` for ``dask.array`` arrays, ``"cupy"`` for
@@ -66,7 +67,7 @@ def norm(
     confidence : float
         Probability, in (0, 1), with which ``lower <= ||A||_2 <= upper`` holds.
     maxiter : int, optional
-        Iteration budget (power/Lanczos steps, randomized passes). When the default budget runs out a
+        Iteration budget (power/Lanczos steps, randomized passes, Gram squarings). When the default budget runs out a
         :class:`ConvergenceWarning` is emitted; an explicit ``maxiter`` is a deliberate budget and is silent.
     block_size : int, optional
         Block size of ``"randomized"`` (default 16, measured in docs/performance.md).
@@ -80,14 +81,18 @@ def norm(
         Fill ``u`` and ``v`` (top singular vectors) in the result.
     check_finite : bool
         Raise ``ValueError`` on NaN/Inf entries (or products).
-    progress : bool
-        Print the narrowing interval to stderr while iterating.
+    progress : bool or callable
+        ``True``: print the narrowing interval to stderr while iterating (at most five lines a second).
+        A callable: called with a :class:`Progress` (products so far, current interval, target width)
+        after every step and once more at the end (``final=True``); the command line drives its progress
+        bar and ``--plot`` this way.
 
     Returns
     -------
     NormEstimate
-        ``value``, ``lower``, ``upper``, ``confidence``, ``converged``, ``method``, ``backend``,
-        ``iterations``, ``matvecs``, optionally ``u``, ``v``, and the ``plan`` that ran.
+        ``value``, ``lower``, ``upper`` (also as ``interval``), ``confidence``, ``converged``, ``method``,
+        ``backend``, ``iterations``, ``matvecs``, ``rtol_effective``, optionally ``u``, ``v``, and the ``plan``
+        that ran.
 
     Raises
     ------
@@ -122,10 +127,10 @@ def norm(
         backend_names=tuple(backends.BACKENDS),
     )
     A, kind = standardize_matrix(A)
-    plan, be, A = make_plan(
+    m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
+    plan, be, A, compressed = make_plan(
         A, kind, method=opts_in["method"], backend=opts_in["backend"], block_size=opts_in["block_size"]
     )
-    m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     batch = tuple(int(d) for d in A.shape[:-2]) if kind == "dense" else ()
     method = plan.method
     if opts_in["block_size"] is not None and method != "randomized":
@@ -145,8 +150,8 @@ def norm(
     if v0 is not None:
         v0_host = validate_v0(v0, batch, n0, be.to_host)
 
-    if m0 == 0 or n0 == 0:
-        return replace(_exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"]), plan=plan)
+    if m0 == 0 or n0 == 0 or 0 in batch:  # no entries, or an empty stack: nothing to compute
+        return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
     with be.context(A):  # the operand's statistics (and an operator's scale probe) are products too
         op = make_operand(
             be.prepare(A, plan),
@@ -157,7 +162,7 @@ def norm(
             transposed=plan.transposed,
         )
     if op.stats is not None and np.all(op.stats.fro == 0):
-        return replace(_exact_zero(A, kind, be, method, batch, m0, n0, opts_in["return_vectors"]), plan=plan)
+        return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
         res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
@@ -190,11 +195,14 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return _assemble(op, plan, res, method, opts)
+    est = _assemble(op, plan, res, method, opts)
+    return est if compressed is None else compressed.expand(est)
 
 
 def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Options) -> NormEstimate:
-    value, lower, upper = (op.unscale(x) for x in (res.value, res.lower, res.upper))
+    value = op.unscale(res.value)
+    lower, upper = op.unscale(res.lower, outward=-1), op.unscale(res.upper, outward=+1)
+    lower = np.maximum(lower, 0.0)
     conf = np.where(res.deterministic, 1.0, opts.confidence)
     if method == "svd":
         conf = np.ones(op.B)
@@ -204,6 +212,7 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
     matvecs = op.matvecs
     iterations = res.iterations
     converged = res.converged
+    rtol_eff = np.full(op.B, opts.rtol) if res.rtol_effective is None else np.array(res.rtol_effective, dtype=float)
     if not op.batch_shape:
         return NormEstimate(
             value=float(value[0]),
@@ -217,18 +226,22 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
             matvecs=int(matvecs),
             u=u,
             v=v,
+            rtol_effective=float(rtol_eff[0]),
             plan=plan,
         )
 
-    def wrap(x, dtype=None):
+    def wrap(x, dtype=None, toward=0.0):
         arr = np.asarray(x, dtype=dtype).reshape(op.batch_shape)
-        return op.backend.from_host(arr, op.data)
+        out = op.backend.from_host(arr, op.data)
+        if toward and namespace_dtype_name(out.dtype) == "float32":  # no float64 (JAX's 32-bit mode)
+            return op.backend.from_host(_round_float32(arr, toward), op.data)
+        return out
 
     shape = op.batch_shape
     return NormEstimate(
         value=wrap(value),
-        lower=wrap(lower),
-        upper=wrap(upper),
+        lower=wrap(lower, toward=-np.inf),
+        upper=wrap(upper, toward=np.inf),
         confidence=wrap(conf),
         converged=wrap(converged, bool),
         method=method,
@@ -237,11 +250,19 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
         matvecs=wrap(np.full(shape, matvecs), np.int64),
         u=u,
         v=v,
+        rtol_effective=wrap(rtol_eff),
         plan=plan,
     )
 
 
-def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstimate:
+def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
+    """``x`` in float32, rounded toward ``toward`` (+-inf) so a bound stays a bound."""
+    y = x.astype(np.float32)
+    wrong = (y.astype(np.float64) - x) * toward < 0
+    return np.where(wrong, np.nextafter(y, np.float32(toward)), y)
+
+
+def _exact_zero(A, kind, be, plan, batch, m0, n0, return_vectors, rtol) -> NormEstimate:
     """Empty or all-zero input: the norm is exactly 0, with no products needed."""
     u = v = None
     if return_vectors:
@@ -253,7 +274,7 @@ def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstim
         else:
             u, v = np.zeros(m0, dtype=A.dtype), np.zeros(n0, dtype=A.dtype)
     if not batch:
-        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, be.name, 0, 0, u, v)
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, plan.method, be.name, 0, 0, u, v, rtol_effective=rtol, plan=plan)
     z = be.from_host(np.zeros(batch), A)
     return NormEstimate(
         z,
@@ -261,51 +282,12 @@ def _exact_zero(A, kind, be, method, batch, m0, n0, return_vectors) -> NormEstim
         z,
         be.from_host(np.ones(batch), A),
         be.from_host(np.ones(batch, dtype=bool), A),
-        method,
+        plan.method,
         be.name,
         be.from_host(np.zeros(batch, dtype=np.int64), A),
         be.from_host(np.zeros(batch, dtype=np.int64), A),
         u,
         v,
+        rtol_effective=be.from_host(np.full(batch, rtol), A),
+        plan=plan,
     )
-
-
-def normalize(A: Any, /, **kwargs: Any) -> Any:
-    """``A`` divided by a certified upper bound of its spectral norm, so that ``||result||_2 <= 1``.
-
-    This is spectral normalisation as used for Lipschitz-constrained networks: dividing by ``upper``
-    (not by the estimate) keeps ``||A / upper||_2 <= 1`` with probability ``confidence``.
-
-    Parameters
-    ----------
-    A : array_like, sparse matrix or LinearOperator
-        As for :func:`norm`; stacks are normalised matrix by matrix.
-    **kwargs
-        Passed to :func:`norm`.
-
-    Returns
-    -------
-    array, sparse matrix or LinearOperator
-        ``A / upper`` in the input's type; a zero matrix is returned unchanged (as a new object).
-
-    Examples
-    --------
-    >>> import numpy as np, spectra
-    >>> W = spectra.normalize(np.array([[3.0, 0.0], [0.0, 1.0]]), method="svd")
-    >>> bool(np.linalg.norm(W, 2) <= 1.0)
-    True
-    """
-    est = norm(A, **kwargs)
-    up = est.upper
-    if isinstance(up, float):
-        factor = 1.0 / up if up > 0 else 1.0
-        if isinstance(A, (list, tuple)):
-            A = np.asarray(A, dtype=np.float64)
-        if sp.issparse(A) or isinstance(A, LinearOperator):
-            return A * factor
-        return A * factor
-    xp = array_api_compat.array_namespace(up)
-    factor = xp.where(up > 0, 1.0 / xp.where(up > 0, up, 1.0), 1.0)
-    if isinstance(A, (list, tuple)):
-        A = np.asarray(A, dtype=np.float64)
-    return A * xp.astype(factor, A.dtype if xp.isdtype(A.dtype, "real floating") else factor.dtype)[..., None, None]

@@ -2,6 +2,7 @@
 
 Everything here works on Python floats or on small host NumPy arrays (one entry per matrix
 of a stack); nothing touches the matrix or a backend. Section numbers refer to ``docs/bounds.md``.
+``scipy.special`` is imported inside the functions that need it, so ``import spectra`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = [
     "beta_threshold",
@@ -19,10 +19,12 @@ __all__ = [
     "christoffel_reaches",
     "christoffel_upper",
     "gamma",
+    "gram_upper",
     "krylov_rounding_pad",
     "power_steps_for",
     "power_upper",
     "probe_threshold",
+    "subnormal_slack",
     "svd_interval",
     "unit_roundoff",
 ]
@@ -59,12 +61,15 @@ def beta_threshold(N: int, delta: float, complex_start: bool = False) -> float:
         return 1.0
     if complex_start:
         return math.sqrt(-math.expm1(math.log1p(-delta) / (N - 1)))
+    from scipy import special
+
     return math.sqrt(float(special.betaincinv(0.5, (N - 1) / 2.0, delta)))
 
 
 def power_upper(log_growth_sum, i: int, t: float):
     """Dixon-type power bound (§2b): ``t^(-1/i) * exp(sum(log nu_l) / i)`` after ``i`` single products."""
-    return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
+    with np.errstate(divide="ignore"):  # t = 0: no event, no bound
+        return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
 
 
 def power_steps_for(rtol: float, t: float) -> int:
@@ -72,11 +77,34 @@ def power_steps_for(rtol: float, t: float) -> int:
     return max(1, math.ceil(-math.log(t) / math.log1p(rtol)))
 
 
-def svd_interval(s, m: int, n: int, u: float):
-    """Interval ``s/(1 + p u), s/(1 - p u)``, ``p = max(m, n)``, for a LAPACK singular value (§6b)."""
-    c = max(m, n, 1) * u
+def svd_interval(s, m: int, n: int, u: float, absolute: float = 0.0):
+    """Interval ``s/(1 + p u) - e, s/(1 - p u) + e``, ``p = max(m, n) + 4``, for a LAPACK singular value (§6b).
+
+    The ``+ 4`` covers tiny matrices, where the modulus of a complex entry alone is off by more than ``u``
+    (measured: 1.09 u for a 1 x 1 complex64 SVD in PyTorch).
+
+    ``absolute`` (``e``) is an absolute slack for underflow (§6f); both ends are rounded outward by one
+    float64 unit in the last place, so the float64 division cannot move them inward.
+    """
+    c = (max(m, n, 1) + 4) * u
     s = np.asarray(s, dtype=np.float64)
-    return s / (1.0 + c), s / max(1.0 - c, 0.0)
+    lower = np.maximum(np.nextafter(s / (1.0 + c) - absolute, 0.0), 0.0)
+    with np.errstate(divide="ignore"):
+        upper = np.nextafter(s / max(1.0 - c, 0.0) + absolute, np.inf)
+    return lower, upper
+
+
+def subnormal_slack(dtype, m: int, n: int, *, scaled: bool) -> float:
+    """Absolute slack, on the scale where the largest entry is in ``[1/2, 1)``, for underflow in an SVD (§6f).
+
+    Scaling a copy by a power of two rounds only entries that become subnormal, each by at most the
+    smallest subnormal ``eta``: ``||dA||_2 <= sqrt(m n) eta``. Gradual underflow inside LAPACK adds at most
+    ``eta`` per operation, about ``m n min(m, n)`` of them. With ``max |a_ij| >= 1/2`` both are far below
+    the relative bound ``p u sigma``; they are kept so the statement holds without conditions.
+    """
+    eta = float(np.finfo(np.dtype(dtype)).smallest_subnormal)
+    ops = float(m) * float(n) * float(min(m, n)) + (math.sqrt(float(m) * float(n)) if scaled else 0.0)
+    return 8.0 * ops * eta
 
 
 def certified_product_lower(norm_y, norm_x, abs_err, m: int, n: int, u: float):
@@ -107,10 +135,14 @@ def block_dixon_threshold(b: int, delta: float, complex_start: bool = False) -> 
     """``x_delta`` with ``P(||Omega^H z||^2 < x_delta) = delta`` for a Gaussian block (§4c).
 
     Real ``Omega``: ``||g||^2 ~ chi2(b)``. Complex ``Omega`` with ``E|w|^2 = 1``: ``||g||^2 ~ chi2(2b)/2``.
+    The chi-square quantile is ``chi2.ppf(delta, k) = 2 P^{-1}(k/2, delta)`` with ``P`` the regularised lower
+    incomplete gamma function (``scipy.special.gammaincinv``; no ``scipy.stats`` import).
     """
-    if complex_start:
-        return float(stats.chi2.ppf(delta, 2 * b)) / 2.0
-    return float(stats.chi2.ppf(delta, b))
+    from scipy import special
+
+    k = 2 * b if complex_start else b
+    x = 2.0 * float(special.gammaincinv(k / 2.0, delta))
+    return x / 2.0 if complex_start else x
 
 
 def probe_threshold(r: int, delta: float, complex_probe: bool = False) -> float:
@@ -118,6 +150,8 @@ def probe_threshold(r: int, delta: float, complex_probe: bool = False) -> float:
     q = delta ** (1.0 / r)
     if complex_probe:
         return math.sqrt(-math.log1p(-q))
+    from scipy import special
+
     return math.sqrt(2.0) * float(special.erfinv(q))
 
 
@@ -159,12 +193,14 @@ def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
 
     One ``O(k)`` evaluation: the cheap per-step test of whether the certified width is reached.
     """
+    if np.all(np.asarray(t) <= 0):  # no event: nothing is certified
+        return np.zeros(np.shape(lam), dtype=bool) if np.ndim(lam) else False
     if np.ndim(lam) == 0:
         c, _ = _christoffel_sum(float(lam), [float(x) for x in a], [float(x) for x in b])
         return c >= 1.0 / (t * t)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         c, _ = _christoffel_sum(np.asarray(lam, dtype=np.float64), a, b)
-    return c >= 1.0 / (np.asarray(t) ** 2)
+        return c >= 1.0 / (np.asarray(t) ** 2)
 
 
 def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
@@ -203,8 +239,10 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     >>> 1.0 < lam < 2.0
     True
     """
-    target = 1.0 / (t * t)
     scalar = np.ndim(theta) == 0
+    if t <= 0:  # no event (the threshold was lost to rounding): no bound
+        return math.inf if scalar else np.full(np.shape(theta), np.inf)
+    target = 1.0 / (t * t)
     if scalar:
         lo = float(theta)
         a = [float(x) for x in a]
@@ -265,3 +303,45 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     at_theta = np.asarray(ev(theta if scalar else np.asarray(theta, dtype=np.float64))[0]) >= target
     hi = np.where(at_theta, np.asarray(theta, dtype=np.float64), hi)
     return float(hi) if scalar else hi
+
+
+# --------------------------------------------------------------------------------------------
+# Gram iteration (§13): a deterministic upper bound from repeated squaring of A^H A.
+
+
+def _up(x):
+    """The next float64 above ``x``: a correctly rounded result moved up bounds the exact one."""
+    return np.nextafter(x, np.inf)
+
+
+def gram_upper(exponents, errors, frobenius) -> np.ndarray:
+    """Certified upper bound on ``sigma_1`` from the levels of a rescaled Gram iteration (§13).
+
+    Level ``k = 1..T`` computed ``Y_k = fl(X_{k-1}^H X_{k-1})`` (``X_0 = A``) with
+    ``||Y_k - X_{k-1}^H X_{k-1}||_2 <= errors[k-1]`` and stored ``X_k = Y_k / 2^exponents[k-1]`` exactly;
+    ``frobenius[T-1] >= ||X_T||_F``. Since ``||X||_2^2 = ||X^H X||_2``, the bounds
+    ``r_T = ||X_T||_F``, ``r_{k-1} = sqrt(2^e_k r_k + errors_k)`` satisfy ``r_k >= ||X_k||_2``, and
+    ``sigma_1 = ||X_0||_2 <= r_0``. Every host operation is rounded upward (:func:`numpy.nextafter`).
+
+    Parameters
+    ----------
+    exponents, errors, frobenius : sequences of host arrays of shape ``(B,)``
+        One entry per level (integers, float64 error bounds, float64 Frobenius bounds).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B,)`` float64 upper bounds on ``sigma_1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X1 = np.array([[4.0, 0.0], [0.0, 1.0]]) / 4.0   # A = diag(2, 1): A^H A / 2^2, exact
+    >>> up = gram_upper([np.array([2])], [np.array([0.0])], [np.array([np.linalg.norm(X1)])])
+    >>> bool(2.0 <= up[0] <= 2.0 * 1.0308)                # (1 + 1/16)^(1/4)
+    True
+    """
+    r = np.asarray(frobenius[-1], dtype=np.float64)
+    for k in range(len(exponents) - 1, -1, -1):
+        r = _up(np.sqrt(_up(np.ldexp(r, np.asarray(exponents[k])) + np.asarray(errors[k], dtype=np.float64))))
+    return r

@@ -1,57 +1,60 @@
-"""Command line: ``python -m spectra demo`` and ``python -m spectra norm FILE``."""
+"""Command line: ``spectra demo`` and ``spectra norm FILE`` (also ``python -m spectra ...``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 import zipfile
 
 import numpy as np
-import scipy.io
-import scipy.sparse as sp
 
-from . import _api
+from . import _api, _cli_progress, _loaders, backends
 from ._errors import ConvergenceWarning, SpectraError
+from ._install import DISTRIBUTION
 from ._testing import matrix_with_singular_values, spectrum
 from ._validate import METHODS
 
 __all__ = ["main"]
 
+DEMO_METHODS = ("svd", "lanczos", "randomized", "power")
+DEMO_SHAPE = (2000, 1000)
 
-def _load(path: str, key: str | None, backend: str = "auto"):
-    """A matrix from ``.npy`` (memory-mapped), ``.npz`` (dense or ``scipy.sparse.save_npz``), ``.mtx``, or
-    ``.zarr`` (a Dask array read chunk by chunk; ``backend="dask"`` also reads a ``.npy`` that way)."""
-    lower = path.lower().rstrip("/")
-    if lower.endswith(".zarr") or (backend == "dask" and lower.endswith(".npy")):
-        from .backends import _load as load_backend  # BackendUnavailableError names the extra
+LEGEND = """\
+How to read the table:
+  value       the estimate of ||A||_2 (the largest singular value)
+  lower       guaranteed: ||A||_2 >= lower
+  upper       ||A||_2 <= upper with probability >= conf. over spectra's random start (never over A)
+  width       relative width (upper - lower) / lower of the interval
+  conf.       1 when both bounds are deterministic (svd, or a Krylov space that exhausted the matrix)
+  conv.       yes: the width reached the requested rtol (raised to what the precision can certify);
+              no: the iteration budget (maxiter) ran out first. The interval is still valid, only wider
+              than asked; pass a larger --maxiter or --rtol, or use lanczos.
+  matvecs     products with A or A^H (a block of k vectors counts k); svd uses none
+  time        wall-clock time of the call"""
 
-        load_backend("dask")
-        import dask.array as da
 
-        if lower.endswith(".zarr"):
-            return da.from_zarr(path, component=key)
-        return da.from_array(np.load(path, mmap_mode="r", allow_pickle=False))
-    if lower.endswith(".npy"):
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    if lower.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            names = list(f.files)
-            if {"format", "shape", "data"} <= set(names):
-                return sp.load_npz(path)
-            if key is not None:
-                if key not in names:
-                    raise ValueError(f"{path} has no array {key!r} (it has {', '.join(names)})")
-                return f[key]
-            if len(names) != 1:
-                raise ValueError(f"{path} holds several arrays ({', '.join(names)}); choose one with --key")
-            return f[names[0]]
-    if lower.endswith(".mtx") or lower.endswith(".mtx.gz"):
-        M = scipy.io.mmread(path)
-        return sp.csr_array(M) if sp.issparse(M) else np.asarray(M)
-    raise ValueError(f"{path}: unknown file type; use .npy, .npz or .mtx")
+def _prog() -> str:
+    """The name the user typed: ``spectra`` for the installed script, else ``python -m spectra``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    stem = name[:-4] if name.lower().endswith(".exe") else name
+    return "spectra" if stem in ("spectra", "spectra-script.py") else "python -m spectra"
+
+
+def _describe(A) -> dict:
+    """Shape, dtype and storage of the matrix as the command line reports them."""
+    import scipy.sparse as sp
+
+    if sp.issparse(A):
+        storage = f"sparse {A.format.upper()}, {A.nnz} stored entries"
+    elif hasattr(A, "dask"):
+        storage = f"dense, Dask array in {A.npartitions} chunks"
+    else:
+        storage = "dense" + (", memory-mapped" if isinstance(A, np.memmap) else "")
+    return dict(shape=[int(d) for d in A.shape], dtype=str(A.dtype), storage=storage)
 
 
 def _row(name: str, r, seconds: float) -> dict:
@@ -61,8 +64,10 @@ def _row(name: str, r, seconds: float) -> dict:
         value=r.value,
         lower=r.lower,
         upper=r.upper,
+        relative_width=r.relative_width,
         confidence=r.confidence,
         converged=r.converged,
+        rtol_effective=r.rtol_effective,
         matvecs=r.matvecs,
         seconds=seconds,
         name=name,
@@ -70,90 +75,176 @@ def _row(name: str, r, seconds: float) -> dict:
     )
 
 
-def _print_table(rows: list[dict], truth: float | None) -> None:
-    head = f"{'method':<11}{'value':>22}{'lower':>22}{'upper':>22}{'conf.':>7}{'conv.':>6}{'matvecs':>9}{'time':>10}"
+def _table_head(truth: float | None) -> str:
+    head = (
+        f"{'method':<11}{'backend':<10}{'value':>20}{'lower':>20}{'upper':>20}{'width':>9}{'conf.':>7}"
+        f"{'conv.':>6}{'matvecs':>8}{'time':>10}"
+    )
+    return head + (f"{'rel. error':>12}" if truth is not None else "")
+
+
+def _table_row(r: dict, truth: float | None) -> str:
+    line = (
+        f"{r['method']:<11}{r['backend']:<10}{r['value']:>20.15g}{r['lower']:>20.15g}{r['upper']:>20.15g}"
+        f"{r['relative_width']:>9.1e}{r['confidence']:>7.4g}{'yes' if r['converged'] else 'no':>6}"
+        f"{r['matvecs']:>8d}{r['seconds'] * 1e3:>8.1f}ms"
+    )
     if truth is not None:
-        head += f"{'rel. error':>12}"
-    print(head)
-    for r in rows:
-        line = (
-            f"{r['method']:<11}{r['value']:>22.16g}{r['lower']:>22.16g}{r['upper']:>22.16g}"
-            f"{r['confidence']:>7.4g}{'yes' if r['converged'] else 'no':>6}{r['matvecs']:>9d}"
-            f"{r['seconds'] * 1e3:>8.1f}ms"
-        )
-        if truth is not None:
-            line += f"{abs(r['value'] - truth) / truth:>12.1e}"
-        print(line)
+        line += f"{abs(r['value'] - truth) / truth:>12.1e}"
+    return line
+
+
+def _progress_for(args, label: str, recorder, *, always: bool = False) -> object:
+    """The ``progress=`` argument of one run: the bar on a terminal, text lines, and the ``--plot`` recorder.
+
+    ``always``: off a terminal, still print a text line every two seconds of a long run (the demo).
+    """
+    shown = None
+    if args.progress:
+        shown = _cli_progress.TextLines()
+    elif _cli_progress.terminal():
+        shown = _cli_progress.ProgressBar(label) if _cli_progress.ProgressBar.available() else None
+        shown = shown or _cli_progress.TextLines(delay=0.5, every=1.0)
+    elif always:
+        shown = _cli_progress.TextLines(delay=1.0, every=2.0)
+    return _cli_progress.fanout([shown, recorder])
+
+
+def _run(A, args, method: str, label: str, recorder=None, always: bool = False, **kw):
+    """One ``spectra.norm`` call with the command line's options; returns (result, seconds)."""
+    t0 = time.perf_counter()
+    r = _api.norm(
+        A,
+        method=method,
+        backend=args.backend,
+        rtol=args.rtol,
+        confidence=args.confidence,
+        seed=args.seed,
+        progress=_progress_for(args, label, recorder, always=always),
+        **kw,
+    )
+    return r, time.perf_counter() - t0
 
 
 def _demo(args) -> int:
-    m, n = 2000, 1000
+    m, n = DEMO_SHAPE
     s = 3.0 * spectrum("clustered", n)
     A = matrix_with_singular_values(s, m, n, seed=0)
     truth = float(s.max())
+    if args.plot:
+        _cli_progress.require_matplotlib()
     if not args.json:
-        print(f"spectra demo: {m} x {n} float64 matrix with prescribed singular values, ||A||_2 = {truth!r}")
-        print("(top singular values clustered within 1e-4: a hard case for power iteration)\n")
-    rows = []
-    for method in ("svd", "lanczos", "randomized", "power"):
-        t0 = time.perf_counter()
+        print(f"spectra demo: a {m} x {n} float64 dense matrix with prescribed singular values, ||A||_2 = {truth!r}")
+        print("(its top singular values are clustered within 1e-4: a hard case for power iteration)")
+        print(f"rtol={args.rtol:g}, confidence={args.confidence:g}, seed={args.seed}\n")
+        print(_table_head(truth), flush=True)
+    rows, runs = [], {}
+    for method in DEMO_METHODS:
+        runs[method] = _cli_progress.Recorder()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            r = _api.norm(A, method=method, seed=args.seed, rtol=args.rtol, confidence=args.confidence)
-        rows.append(_row(method, r, time.perf_counter() - t0))
+            r, seconds = _run(A, args, method, method, runs[method], always=not args.json)
+        rows.append(_row(method, r, seconds))
+        if not args.json:
+            print(_table_row(rows[-1], truth), flush=True)
     if args.json:
-        print(json.dumps(dict(truth=truth, results=rows), indent=2))
+        print(json.dumps(dict(truth=truth, shape=[m, n], dtype="float64", results=rows), indent=2))
     else:
-        _print_table(rows, truth)
-        print("\nEvery interval [lower, upper] contains ||A||_2 with probability >= conf.; lower is guaranteed.")
+        print(f"\nEvery interval [lower, upper] contains ||A||_2 = {truth!r}.")
+        unconverged = [r["method"] for r in rows if not r["converged"]]
+        if unconverged:
+            print(
+                f"{', '.join(unconverged)}: conv. no - the default iteration budget ran out before the width reached "
+                f"rtol={args.rtol:g}; the interval is still valid, only wider than asked."
+            )
+        print()
+        print(LEGEND)
+    if args.plot:
+        title = f"spectra demo: {m} x {n}, clustered top singular values"
+        _cli_progress.plot_convergence(args.plot, runs, title, truth)
     return 0
+
+
+def _sparse_svd_message(path: str, info: dict) -> str:
+    return (
+        f"--method svd needs a dense matrix, and {path} holds a sparse matrix ({info['storage']}); spectra never "
+        "densifies sparse input. Leave --method at auto (or use --method lanczos): it certifies the same "
+        "kind of interval from products with the sparse matrix. For svd, store the matrix densely (.npy) first."
+    )
 
 
 def _norm(args) -> int:
-    A = _load(args.file, args.key, args.backend)
-    t0 = time.perf_counter()
+    if args.plot:
+        _cli_progress.require_matplotlib()
+    A, fmt = _loaders.load(args.file, args.key, args.backend)
+    info = _describe(A)
+    if len(info["shape"]) != 2:
+        raise ValueError(
+            f"{args.file} holds an array of shape {tuple(info['shape'])}; the command line takes one matrix (2-D)"
+        )
+    if args.method == "svd" and "sparse" in info["storage"]:
+        raise ValueError(_sparse_svd_message(args.file, info))
+    recorder = _cli_progress.Recorder() if args.plot else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        r = _api.norm(
-            A,
-            method=args.method,
-            rtol=args.rtol,
-            confidence=args.confidence,
-            seed=args.seed,
-            maxiter=args.maxiter,
-            progress=args.progress,
-            backend=args.backend,
-        )
-    row = _row(args.file, r, time.perf_counter() - t0)
-    if np.ndim(r.value):
-        raise ValueError("the file holds a stack of matrices; the command line handles one matrix")
+        r, seconds = _run(A, args, args.method, os.path.basename(args.file), recorder, maxiter=args.maxiter)
+    row = dict(_row(args.file, r, seconds), **info, format=fmt.name)
     if args.json:
         print(json.dumps(row))
     else:
-        _print_table([row], None)
+        m, n = info["shape"]
+        print(f"{args.file}: {m} x {n} {info['dtype']}, {info['storage']} ({fmt.description})")
+        print(_table_head(None))
+        print(_table_row(row, None))
+        if not r.converged:
+            print("conv. no: the iteration budget ran out first; the interval is valid but wider than --rtol.")
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
+    if args.plot:
+        title = f"{os.path.basename(args.file)}: {info['shape'][0]} x {info['shape'][1]} {info['dtype']}, {r.method}"
+        _cli_progress.plot_convergence(args.plot, {r.method: recorder}, title)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m spectra``; returns the exit code (2 on bad input)."""
-    parser = argparse.ArgumentParser(prog="python -m spectra", description="Spectral norm with certified bounds.")
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=_prog(),
+        description="Spectral norm ||A||_2 with certified bounds.",
+        epilog=f"Formats: {', '.join(f.description for f in _loaders.FORMATS)}.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} ({DISTRIBUTION})")
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--rtol", type=float, default=1e-6, help="target relative width (default 1e-6)")
     common.add_argument("--confidence", type=float, default=0.999, help="probability of the interval")
     common.add_argument("--seed", type=int, default=0, help="seed of the random start (default 0)")
+    common.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", *backends.BACKENDS),
+        help="backend (default auto; dask reads the file as a Dask array)",
+    )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument(
+        "--progress",
+        action="store_true",
+        help="print the narrowing interval to stderr as text lines (a terminal gets a progress bar by default)",
+    )
+    common.add_argument("--plot", metavar="FILE", help="save a figure of the interval's convergence (needs matplotlib)")
     sub.add_parser("demo", parents=[common], help="run every method on a built-in matrix with known norm")
     p = sub.add_parser("norm", parents=[common], help="spectral norm of a matrix stored in FILE")
-    p.add_argument("file", help=".npy, .npz (dense or scipy.sparse.save_npz), .mtx or .zarr (read with Dask)")
+    p.add_argument("file", help=", ".join(s for f in _loaders.FORMATS for s in f.suffixes))
     p.add_argument("--method", default="auto", choices=METHODS)
     p.add_argument("--maxiter", type=int, default=None)
-    p.add_argument("--key", default=None, help="array name inside a .npz (or a zarr group) with several arrays")
-    p.add_argument("--backend", default="auto", help="auto, numpy, numba, dask (.npy read with Dask), array_api")
-    p.add_argument("--progress", action="store_true", help="print the narrowing interval to stderr")
-    args = parser.parse_args(argv)
+    p.add_argument("--key", default=None, help="array name inside a container with several (.npz, .mat, ...)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``spectra`` and ``python -m spectra``; returns the exit code (2 on bad input)."""
+    args = _parser().parse_args(argv)
     try:
         return _demo(args) if args.command == "demo" else _norm(args)
     except (OSError, ValueError, TypeError, SpectraError, zipfile.BadZipFile, EOFError) as exc:

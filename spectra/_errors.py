@@ -12,7 +12,8 @@ class SpectraError(Exception):
 class BackendUnavailableError(SpectraError, ImportError):
     """A backend was requested whose optional dependency is not installed.
 
-    The message names the pip extra that installs it, e.g. ``pip install "spectra[numba]"``.
+    The message names the pip extra that installs it, e.g. ``pip install "spectra-linalg[numba]"``
+    (the distribution is ``spectra-linalg``; the import name is ``spectra``).
     """
 
 

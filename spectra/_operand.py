@@ -19,8 +19,10 @@ import numpy as np
 from . import _bounds
 from .backends._base import AbsStats, namespace_dtype_name
 
-__all__ = ["Operand", "make_operand"]
+__all__ = ["Operand", "gram_side", "make_operand"]
 
+#: a fused Gram pass may put the methods on the long side only if this many vectors there fit in A's memory
+LONG_SIDE_VECTORS = 300
 _SAFE_EXPONENT = {4: 20, 8: 100}  # |a_ij| in [2^-E, 2^E] needs no scaling (by itemsize of the real type)
 
 
@@ -60,13 +62,47 @@ class Operand:
         e = self.scale_exp
         return np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2)
 
-    def unscale(self, x: np.ndarray) -> np.ndarray:
-        """Values of the effective operator back to the scale of ``A`` (exact: powers of two)."""
-        return np.ldexp(np.asarray(x, dtype=np.float64), -self.scale_exp)
+    def unscale(self, x: np.ndarray, outward: int = 0) -> np.ndarray:
+        """Values of the effective operator back to the scale of ``A``.
+
+        Multiplying by a power of two is exact unless the result leaves float64's normal range. There,
+        ``outward=-1`` (a lower bound) rounds down, to the largest finite float64 on overflow, and
+        ``outward=+1`` (an upper bound) rounds up (docs/bounds.md §6f).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            y = np.ldexp(x, -self.scale_exp)
+            if outward == 0:
+                return y
+            inexact = np.isfinite(x) & (np.ldexp(y, self.scale_exp) != x)
+        return np.where(inexact, np.nextafter(y, np.inf if outward > 0 else -np.inf), y)
 
     @property
     def u(self) -> float:
-        return _bounds.unit_roundoff(self.np_dtype)
+        # an operator whose products come back in a narrower precision (float16) was rounded to it
+        return max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
+
+    def stats_pad(self) -> float:
+        """Relative pad ``2 gamma`` for the square roots of the entry statistics' sums (:class:`AbsStats`)."""
+        s = self.stats
+        count = (max(self.m, 1) * max(self.n, 1) + 2) if s.count is None else s.count
+        return 2.0 * _bounds.gamma(count, s.u)
+
+    def fro_bound(self) -> np.ndarray:
+        """``||Â||_F`` rounded up for the rounding of its computation."""
+        return self.stats.fro * (1.0 + self.stats_pad())
+
+    @property
+    def u_certificate(self) -> float:
+        """Unit roundoff of the certifying product (§6c): double precision where the namespace has it."""
+        if self.kind == "operator" or self.u < 1e-10 or not self._has_double():
+            return self.u
+        return _bounds.unit_roundoff(np.float64)
+
+    def _has_double(self) -> bool:
+        if self.kind != "dense":
+            return True
+        return namespace_dtype_name(self.backend.wide_dtype(self.data, False)) == "float64"
 
     # -------------------------------------------------------------- products with the effective operator
     def _scaled(self, f, X):
@@ -162,20 +198,19 @@ class Operand:
         not limited by float32 rounding. For a LinearOperator the bound holds up to the rounding
         error of its own matvec.
         """
-        u_prod = self.u
-        if self.kind == "operator" or self.u < 1e-10:  # already double precision
+        u_prod = self.u_certificate
+        if u_prod == self.u:  # already double precision, or no double precision in the namespace
             Y = self.matmat(X)
             Xd = X
         else:  # single precision: one product in double precision
             self.matvecs += 1
-            u_prod = _bounds.unit_roundoff(np.float64)
             Xd, Y = self._double_product(X)
         ny = self.col_norms(Y)[:, 0]
         nx = self.col_norms(Xd)[:, 0]
         err = 0.0
         if self.stats is not None:
             p = self.stats.p_col if self.transposed else self.stats.p_row
-            err = _bounds.gamma(max(p, 1), u_prod) * self.stats.fro * nx
+            err = _bounds.gamma(max(p, 1), u_prod) * self.fro_bound() * nx
         with np.errstate(divide="ignore", invalid="ignore"):
             estimate = np.where(nx > 0, ny / np.where(nx > 0, nx, 1.0), 0.0)
         return _bounds.certified_product_lower(ny, nx, err, self.m, self.n, u_prod), estimate
@@ -212,10 +247,17 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     """Scale of a matrix-free operator from one product with a fixed vector (counted in ``matvecs``).
 
     Entries are unknown, so ``||A x|| / ||x||`` for a fixed pseudo-random ``x`` (independent of the
-    caller's seed and of every random draw behind the bounds) sets the power of two.
+    caller's seed and of every random draw behind the bounds) sets the power of two. One product with
+    ``A^H`` (also counted) checks that ``rmatvec`` is the adjoint of ``matvec`` (:mod:`spectra._linop`).
     """
-    x = np.random.default_rng(0x5EC7).standard_normal((op.n, 1)).astype(op.np_dtype)
-    y = np.abs(op.host_batch(op.matmat(op.from_host(x[None]))).astype(np.complex128 if op.is_complex else np.float64))
+    rng = np.random.default_rng(0x5EC7)
+    x = rng.standard_normal((op.n, 1)).astype(op.np_dtype)
+    Ax = op.host_batch(op.matmat(op.from_host(x[None])))
+    if np.all(np.isfinite(Ax)) and hasattr(op.data, "check_adjoint"):  # one product with A^H: a wrong rmatvec
+        w = rng.standard_normal((op.m, 1)).astype(op.np_dtype)
+        Aw = op.host_batch(op.rmatmat(op.from_host(w[None])))
+        op.data.check_adjoint(*((w, Aw, x, Ax) if op.transposed else (x, Ax, w, Aw)))
+    y = np.abs(Ax.astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
             raise ValueError(
@@ -228,6 +270,41 @@ def _operator_scale_exponent(op: Operand) -> np.ndarray:
     nu = top * float(np.linalg.norm(y / top)) / float(np.linalg.norm(x))
     real_itemsize = op.np_dtype.itemsize // (2 if op.is_complex else 1)
     return _scale_exponent(np.array([nu]), real_itemsize)
+
+
+def stored_bytes(A) -> int:
+    """Bytes of the entries (and index arrays) of a NumPy array or SciPy sparse matrix."""
+    if hasattr(A, "indptr"):
+        return int(A.data.nbytes + A.indices.nbytes + A.indptr.nbytes)
+    return int(A.nbytes)
+
+
+def _long_side_affordable(A, long_side: int, short_side: int) -> bool:
+    """Whether a basis on the long side costs at most ``A``'s own memory more than one on the short side.
+
+    A fused Gram pass reads ``A`` once instead of twice, but puts the basis (up to
+    :data:`LONG_SIDE_VECTORS` vectors, and every vector operation) on its side. On the long side that
+    pays only when ``A`` is large against the extra basis: square-ish or dense matrices with a short side
+    of at least ``LONG_SIDE_VECTORS``, never hypersparse ones.
+    """
+    itemsize = np.dtype(A.dtype).itemsize
+    k_long, k_short = min(long_side, LONG_SIDE_VECTORS), min(short_side, LONG_SIDE_VECTORS)
+    return (long_side * k_long - short_side * k_short) * itemsize <= stored_bytes(A)
+
+
+def gram_side(A, kind: str, backend, *, uses_gram: bool) -> tuple[bool, str]:
+    """The side the methods work on: ``(transposed, reason)`` (``transposed``: on ``A^H``, Gram ``A A^H``).
+
+    The smaller side, unless the backend reads ``A`` once for the Gram product of the other side and a
+    basis on that side costs no more memory than ``A`` itself (docs/design.md, "Memory").
+    """
+    m0, n0 = int(A.shape[-2]), int(A.shape[-1])
+    fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
+    if fused is None:
+        return m0 < n0, "smaller side"
+    if fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0), min(m0, n0)):
+        return m0 < n0, "smaller side: a basis on the long side would outweigh A"
+    return fused, "one read of A per step"
 
 
 def make_operand(
@@ -250,9 +327,7 @@ def make_operand(
         batch = ()
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
     if transposed is None:
-        fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
-        # start on the smaller side, unless the backend reads A once for the Gram product of the other side
-        transposed = (m0 < n0) if fused is None else fused
+        transposed, _ = gram_side(A, kind, backend, uses_gram=uses_gram)
     m, n = (n0, m0) if transposed else (m0, n0)
     B = int(np.prod(batch)) if batch else 1
     stats = None

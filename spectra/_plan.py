@@ -11,7 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from . import backends
+from . import _compress, backends
+from ._compress import Compressed
+from ._operand import gram_side
 
 __all__ = ["AUTO_SVD_MAX_WORK", "GRAM_METHODS", "Plan", "make_plan", "shape_of"]
 
@@ -90,7 +92,9 @@ def _method(A, kind: str, shape: tuple[int, ...], block_size, backend, auto_back
     return "svd", f"m·n·min(m,n) = {work:.1e} <= {AUTO_SVD_MAX_WORK:.0e}"
 
 
-def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int | None) -> tuple[Plan, Any]:
+def make_plan(
+    A: Any, kind: str, *, method: str, backend: str, block_size: int | None
+) -> tuple[Plan, Any, Any, Compressed | None]:
     """The :class:`Plan` for a standardised input (see :func:`spectra._validate.standardize_matrix`).
 
     Parameters
@@ -104,7 +108,9 @@ def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int |
 
     Returns
     -------
-    (Plan, backend object, A as the backend runs it (see ``prepare_input``))
+    (Plan, backend object, A as the backend runs it, Compressed or None)
+        ``A`` after the backend's ``prepare_input`` and, for a sparse matrix with many empty rows or
+        columns, without them (:mod:`spectra._compress`; the last item maps ``u``/``v`` back).
 
     Raises
     ------
@@ -125,12 +131,13 @@ def make_plan(A: Any, kind: str, *, method: str, backend: str, block_size: int |
         faster = backends.accelerated(A, kind, method)
         if faster is not None:
             be = backends.resolve(A, faster)
-            why_backend = f"fused Gram kernel, {math.prod(shape)} entries >= {backends.NUMBA_MIN_ENTRIES}"
-    m, n = shape[-2], shape[-1]
-    # start on the smaller side, unless the backend reads A once for the Gram product of the other side
-    fused = be.fused_gram_adjoint(A) if kind != "operator" and method in GRAM_METHODS else None
-    if fused is None:
-        transposed, why_side = m < n, "smaller side"
-    else:
-        transposed, why_side = fused, "one read of A per step"
-    return Plan(be.name, method, transposed, why_backend, why_method, why_side), be, A
+            why_backend = (
+                "a stack of small matrices: in-cache kernel"
+                if backends.stack_kernel_applies(A)
+                else f"fused Gram kernel, {math.prod(shape)} entries >= {backends.NUMBA_MIN_ENTRIES}"
+            )
+    compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
+    if compressed is not None:
+        A = compressed.A
+    transposed, why_side = gram_side(A, kind, be, uses_gram=method in GRAM_METHODS)
+    return Plan(be.name, method, transposed, why_backend, why_method, why_side), be, A, compressed

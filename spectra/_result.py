@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,18 @@ class NormEstimate:
         Products with ``A`` or ``A^H``; a block of ``k`` vectors counts ``k``.
     u, v : array or None
         Top left/right singular vectors when ``return_vectors=True``, else ``None``.
+    interval : tuple
+        ``(lower, upper)``.
+    relative_width : float or array
+        ``(upper - lower) / lower``.
+    shape : tuple of int
+        ``()`` for one matrix, the batch shape ``(...)`` for a stack.
+    rtol_effective : float or array or None
+        Relative width the stopping test used: the requested ``rtol`` raised to what the working precision
+        can certify (float32 inputs cannot certify ``1e-6``; the rounding pads of docs/bounds.md §6 set the
+        floor). For ``method="svd"`` it is the width of LAPACK's interval when that exceeds ``rtol``.
+        ``converged`` means ``upper <= (1 + rtol_effective) * lower`` (or the residual test for
+        ``certify=False``).
     plan : Plan or None
         What ran, on what, and why (backend, method, Gram side and the reasons), see ``spectra._plan``.
 
@@ -48,6 +62,11 @@ class NormEstimate:
     3.0
     >>> r.lower <= 3.0 <= r.upper
     True
+    >>> r.interval == (r.lower, r.upper)
+    True
+    >>> s = spectra.norm(np.stack([np.eye(2), 2 * np.eye(2)]), method="svd")
+    >>> s.value.shape
+    (2,)
     """
 
     value: Any
@@ -61,6 +80,7 @@ class NormEstimate:
     matvecs: Any
     u: Any = None
     v: Any = None
+    rtol_effective: Any = None
     plan: Any = None
 
     def __float__(self) -> float:
@@ -72,16 +92,105 @@ class NormEstimate:
                 "use its .value array instead"
             ) from None
 
-    def __repr__(self) -> str:
-        def fmt(x: Any) -> str:
-            if isinstance(x, float):
-                return repr(x)
-            return repr(x).replace("\n", "")
+    @property
+    def interval(self) -> tuple[Any, Any]:
+        """``(lower, upper)``: the interval that holds ``||A||_2`` with probability ``confidence``."""
+        return self.lower, self.upper
 
-        return (
-            f"NormEstimate(value={fmt(self.value)}, interval=[{fmt(self.lower)}, {fmt(self.upper)}], "
-            f"confidence={fmt(self.confidence)}, converged={self.converged}, method={self.method!r}, "
-            f"backend={self.backend!r}, iterations={self.iterations}, matvecs={self.matvecs}"
-            + ("" if self.plan is None else f", plan='{self.plan}'")
-            + ")"
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Batch shape: ``()`` for one matrix, ``(...)`` for a stack ``(..., m, n)``."""
+        return () if isinstance(self.value, float) else tuple(int(d) for d in self.value.shape)
+
+    @property
+    def relative_width(self) -> Any:
+        """``(upper - lower) / lower``: 0 when exact, ``inf`` where ``lower == 0 < upper``, NaN for NaN bounds."""
+        if isinstance(self.lower, float):
+            if self.lower > 0 or math.isnan(self.lower):
+                return (self.upper - self.lower) / self.lower
+            return 0.0 if self.upper == 0 else math.inf
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(self.lower)
+        lo, up = self.lower, self.upper
+        positive = lo > 0
+        ratio = (up - lo) / xp.where(positive, lo, xp.ones_like(lo))
+        fallback = xp.where(up > 0, xp.full_like(up, math.inf), xp.zeros_like(up))
+        return xp.where(positive | (lo != lo), ratio, fallback)  # NaN bounds give a NaN width
+
+    def _repr_parts(self) -> list[tuple[str, str]]:
+        """``(name, text)`` pairs shared by ``repr`` and the notebook display; one per attribute shown."""
+        if isinstance(self.value, float):  # one matrix
+            parts = [
+                ("value", repr(self.value)),
+                ("interval", repr(self.interval)),
+                ("confidence", repr(self.confidence)),
+                ("converged", repr(self.converged)),
+            ]
+            if self.rtol_effective is not None:
+                parts.append(("rtol_effective", f"{self.rtol_effective:.3g}"))
+            parts += [("method", repr(self.method)), ("backend", repr(self.backend))]
+            parts += [("iterations", repr(self.iterations)), ("matvecs", repr(self.matvecs))]
+        else:  # a stack: its shape and the range of each field, never the arrays
+            parts = [
+                ("shape", repr(self.shape)),
+                ("value", _span(self.value, "{:.10g}")),
+                ("relative_width", _span(self.relative_width, "{:.3g}")),
+                ("confidence", _span(self.confidence, "{:.6g}")),
+                ("converged", f"{_count(self.converged)}/{_size(self.converged)}"),
+            ]
+            if self.rtol_effective is not None:
+                parts.append(("rtol_effective", _span(self.rtol_effective, "{:.3g}")))
+            parts += [("method", repr(self.method)), ("backend", repr(self.backend))]
+            parts += [("iterations", _span(self.iterations, "{:d}")), ("matvecs", _span(self.matvecs, "{:d}"))]
+        if self.plan is not None:
+            parts.append(("plan", repr(str(self.plan))))
+        return parts
+
+    def __repr__(self) -> str:
+        return "NormEstimate(" + ", ".join(f"{name}={text}" for name, text in self._repr_parts()) + ")"
+
+    def _repr_html_(self) -> str:
+        """A two-column table for Jupyter and other rich displays."""
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th><td><code>{html.escape(text)}</code></td></tr>"
+            for name, text in self._repr_parts()
         )
+        return f"<table><caption style='text-align:left'><b>NormEstimate</b></caption>{rows}</table>"
+
+
+def _flat(x: Any):
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    return xp, xp.reshape(x, (-1,))
+
+
+def _span(x: Any, fmt: str) -> str:
+    """``"a"`` when all entries print alike, else ``"[min .. max]"``; NaN entries add ``nan``.
+
+    Only the minimum and maximum leave the array's device.
+    """
+    xp, flat = _flat(x)
+    if flat.shape[0] == 0:
+        return "[]"
+    if xp.isdtype(flat.dtype, "integral"):
+        lo, hi, has_nan, all_nan = int(xp.min(flat)), int(xp.max(flat)), False, False
+    else:
+        nan = flat != flat
+        has_nan, all_nan = bool(xp.any(nan)), bool(xp.all(nan))
+        lo = float(xp.min(xp.where(nan, xp.full_like(flat, math.inf), flat)))
+        hi = float(xp.max(xp.where(nan, xp.full_like(flat, -math.inf), flat)))
+    if all_nan:
+        return "nan"
+    text = fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"[{fmt.format(lo)} .. {fmt.format(hi)}]"
+    return f"{text}, nan" if has_nan else text
+
+
+def _count(x: Any) -> int:
+    xp, flat = _flat(x)
+    return int(xp.sum(xp.astype(flat, xp.int64)))
+
+
+def _size(x: Any) -> int:
+    return int(_flat(x)[1].shape[0])

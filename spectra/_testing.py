@@ -6,10 +6,19 @@ any solver.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SPECTRA", "matrix_with_singular_values", "sparse_with_singular_values", "spectrum"]
+__all__ = [
+    "SPECTRA",
+    "conv_layer_matrix",
+    "matrix_with_singular_values",
+    "sparse_with_singular_values",
+    "spectrum",
+]
 
 
 def _spectrum_flat(k: int, rng) -> np.ndarray:
@@ -120,3 +129,54 @@ def sparse_with_singular_values(
         Q = sp.coo_array((vals, (r, cc)), shape=(m, m))
         D = (Q @ D.tocsr()).astype(dtype)
     return D.asformat(fmt)
+
+
+def _source(i: int, n: int, mode: str) -> int | None:
+    if 0 <= i < n:
+        return i
+    if mode == "zeros":
+        return None
+    if mode == "circular":
+        return i % n
+    if mode == "reflect":
+        return -i if i < 0 else 2 * (n - 1) - i
+    return min(max(i, 0), n - 1)  # replicate
+
+
+def conv_layer_matrix(w, spatial, stride, pad, dilation, groups, mode) -> np.ndarray:
+    """A convolution layer (PyTorch's ``ConvNd``) as a dense ``(c_out·prod(out)) × (c_in·prod(spatial))`` matrix.
+
+    Built entry by entry from the definition (loops over output positions, taps, and the padding's source
+    index), independently of :mod:`spectra._conv_ops`: the oracle of the convolution tests. ``pad`` holds one
+    ``(before, after)`` pair per spatial axis; ``mode`` is a PyTorch ``padding_mode``.
+
+    Examples
+    --------
+    >>> conv_layer_matrix(np.ones((1, 1, 2)), (3,), (1,), ((0, 0),), (1,), 1, "zeros").tolist()
+    [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]
+    """
+    w = np.asarray(w, dtype=np.float64)
+    c_out, ci_g = w.shape[:2]
+    kernel = w.shape[2:]
+    d = len(kernel)
+    c_in = ci_g * groups
+    co_g = c_out // groups
+    out = [
+        (n + lo + hi - dl * (k - 1) - 1) // s + 1
+        for n, (lo, hi), dl, k, s in zip(spatial, pad, dilation, kernel, stride, strict=True)
+    ]
+    M = np.zeros((c_out, *out, c_in, *spatial))
+    for oc in range(c_out):
+        g = oc // co_g
+        for opos in itertools.product(*(range(o) for o in out)):
+            for icg in range(ci_g):
+                ic = g * ci_g + icg
+                for tap in itertools.product(*(range(k) for k in kernel)):
+                    src = []
+                    for a in range(d):
+                        i = opos[a] * stride[a] + tap[a] * dilation[a] - pad[a][0]
+                        src.append(_source(i, spatial[a], mode))
+                    if None in src:
+                        continue
+                    M[(oc, *opos, ic, *src)] += w[(oc, icg, *tap)]
+    return M.reshape(c_out * math.prod(out), c_in * math.prod(spatial))

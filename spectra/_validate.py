@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 from typing import Any
 
 import array_api_compat
@@ -11,19 +12,34 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from ._linop import WorkingOperator
+from ._sparse import private_sparse
 from .backends._base import namespace_dtype_name
 from .backends._device_types import is_cupy_operator, is_cupy_sparse
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
 
-METHODS = ("auto", "svd", "power", "lanczos", "randomized")
+METHODS = ("auto", "svd", "power", "lanczos", "randomized", "gram")
 
-# Sparse formats used as they are; the others are converted to CSR once (a copy of the nonzeros).
-_NATIVE_SPARSE = ("csr", "csc", "bsr")
+
+def extension_float_info(dtype: np.dtype) -> Any:
+    """``finfo`` of a NumPy extension float dtype (ml_dtypes' bfloat16, float8, ...), else ``None``.
+
+    ml_dtypes is imported already whenever an array has such a dtype; it is never imported here.
+    """
+    ml = sys.modules.get("ml_dtypes")
+    if dtype.kind != "V" or ml is None:
+        return None
+    try:
+        return ml.finfo(dtype)
+    except (TypeError, ValueError):
+        return None
 
 
 def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
     kind = dtype.kind
+    if extension_float_info(dtype) is not None:  # bfloat16 and narrower: computed in float32 like float16
+        return np.dtype(np.float32)
     if kind in "biu":
         return np.dtype(np.float64)
     if kind == "f":
@@ -43,14 +59,15 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
 
     Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32,
     extended precision to float64), sparse formats without fast products (COO, DIA, DOK, LIL to CSR),
-    and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy them on every product).
+    CSR/CSC/BSR matrices with duplicate or unsorted indices (canonicalised in the copy, see
+    :mod:`spectra._sparse`), and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy
+    them on every product).
     """
     if isinstance(A, LinearOperator):
         if len(A.shape) != 2:
             raise ValueError(f"A must be 2-D, got a LinearOperator of shape {A.shape}")
         dt = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
-        _numpy_working_dtype(dt)
-        return A, "operator"
+        return WorkingOperator(A, _numpy_working_dtype(dt)), "operator"
     if is_cupy_operator(A):
         return A, "operator"
     if is_cupy_sparse(A):  # the same rules as for SciPy, on the device
@@ -60,12 +77,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     if sp.issparse(A):
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D, got a sparse array of shape {A.shape}")
-        wd = _numpy_working_dtype(np.dtype(A.dtype))
-        if A.format not in _NATIVE_SPARSE:
-            A = A.tocsr()
-        if A.dtype != wd:
-            A = A.astype(wd)
-        return A, "sparse"
+        return private_sparse(A, _numpy_working_dtype(np.dtype(A.dtype))), "sparse"
     if isinstance(A, (list, tuple)):
         try:
             A = np.asarray(A)
@@ -84,6 +96,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         if not (A.flags.c_contiguous or A.flags.f_contiguous):
             A = np.ascontiguousarray(A)
         return A, "dense"
+    _reject_unsupported_tensor(A)
     try:
         xp = array_api_compat.array_namespace(A)
     except TypeError:
@@ -103,9 +116,46 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     return A, "dense"
 
 
+def _reject_unsupported_tensor(A: Any) -> None:
+    """Clear errors for framework arrays that have no dense entries to read (checked by type, no imports)."""
+    if array_api_compat.is_torch_array(A):
+        if A.layout is not _torch().strided:
+            raise ValueError(
+                f"A is a sparse torch tensor (layout {A.layout}); spectra reads dense tensors. Convert it with "
+                "A.to_dense(), or to a scipy.sparse matrix (never densified): scipy.sparse.coo_array((A.values(), "
+                "A.indices()), shape=A.shape) after A = A.coalesce().cpu()"
+            )
+        if A.device.type == "meta":
+            raise ValueError("A is a meta tensor (shape and dtype only, no data); its norm cannot be computed")
+    elif array_api_compat.is_jax_array(A):
+        import jax  # a JAX array exists, so JAX is already imported
+
+        if isinstance(A, jax.core.Tracer):
+            raise TypeError(
+                "spectra.norm cannot run inside jax.jit, vmap or grad: its stopping decisions and bounds are "
+                "computed on the host from concrete values. Call it outside the transformed function (on a "
+                "concrete array), or wrap it with jax.pure_callback"
+            )
+
+
+def _torch():
+    import torch  # a torch tensor exists, so torch is already imported
+
+    return torch
+
+
 def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_progress(value: Any):
+    if callable(value):
+        return value if value else lambda info: value(info)  # the methods test `if opts.progress`
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"progress must be True, False or a callable taking a spectra.Progress; got {value!r}")
     return bool(value)
 
 
@@ -173,7 +223,7 @@ def validate_options(
         rng=rng,
         return_vectors=_check_bool("return_vectors", return_vectors),
         check_finite=_check_bool("check_finite", check_finite),
-        progress=_check_bool("progress", progress),
+        progress=_check_progress(progress),
     )
 
 
@@ -193,7 +243,7 @@ def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host) -> np.ndarray:
     if not np.all(np.isfinite(h)):
         raise ValueError("v0 contains NaN or Inf")
     B = int(np.prod(batch_shape)) if batch_shape else 1
-    h = np.broadcast_to(h, (*batch_shape, n0)).reshape(B, n0)
+    h = np.array(np.broadcast_to(h, (*batch_shape, n0)).reshape(B, n0))  # writable: namespaces may wrap it
     if np.any(np.all(h == 0, axis=1)):
         raise ValueError("v0 must not be the zero vector")
     return h

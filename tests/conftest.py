@@ -5,11 +5,42 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-#: input flavours: NumPy inputs on every backend that takes them, array-api-strict inputs, Dask arrays
-#: (on a 2-worker LocalCluster, see ``dask_client``) and CuPy inputs (marked ``gpu``: deselected by default,
-#: run with ``-m gpu`` where a GPU exists).
+#: input flavours: NumPy inputs on every backend that takes them; array-api-strict, PyTorch (CPU) and JAX (CPU,
+#: with float64 enabled for the duration of the test) arrays through the array-API path; Dask arrays (on a
+#: 2-worker LocalCluster, see ``dask_client``); and CuPy inputs (marked ``gpu``: deselected by default, run with
+#: ``-m gpu`` where a GPU exists).
 #: Every backend is tested; a missing optional dependency fails here instead of being skipped.
-FLAVOURS = ["numpy", "numba", "array_api", "array_api_strict", "dask", pytest.param("cupy", marks=pytest.mark.gpu)]
+#: JAX's default 32-bit mode has its own tests (tests/test_interop.py).
+FLAVOURS = [
+    "numpy",
+    "numba",
+    "array_api",
+    "array_api_strict",
+    "torch",
+    "jax",
+    "dask",
+    pytest.param("cupy", marks=pytest.mark.gpu),
+]
+
+#: flavours dispatched by type (``backend="auto"``) from a foreign namespace; the results come back in it
+FOREIGN = ("array_api_strict", "torch", "jax", "cupy")
+
+
+#: JAX compiles every new operation and shape in eager mode (about 70 compilations, 0.1-0.2 s each, for one
+#: small Lanczos run; the same call then takes 14 ms), so the full contract matrix would take many minutes.
+#: The jax flavour runs a representative subset in the default suite: every method on one tall shape in
+#: float32 and complex128, and the stacks. The rest is marked slow (run it with -m slow), not skipped.
+JAX_SUBSET = {"shape": [(40, 25)], "dtype": [np.float32, np.complex128]}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("flavour") != "jax":
+            continue
+        if any(key in params and params[key] not in allowed for key, allowed in JAX_SUBSET.items()):
+            item.add_marker(pytest.mark.slow)
 
 
 def as_flavour(A: np.ndarray, flavour: str):
@@ -22,6 +53,14 @@ def as_flavour(A: np.ndarray, flavour: str):
 
         # about three blocks per axis, the last one ragged: the backend has to rechunk into panels
         return da.from_array(A, chunks=tuple(max(1, -(-d // 3)) for d in A.shape))
+    if flavour == "torch":
+        import torch
+
+        return torch.asarray(A)
+    if flavour == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(A)
     if flavour == "cupy":
         import cupy
 
@@ -30,10 +69,12 @@ def as_flavour(A: np.ndarray, flavour: str):
 
 
 def backend_for(flavour: str) -> str:
-    return "auto" if flavour in ("array_api_strict", "cupy") else flavour  # auto: dispatch by type
+    return "auto" if flavour in FOREIGN else flavour  # auto: dispatch by type
 
 
 def to_numpy(x):
+    if type(x).__module__.startswith("torch"):
+        return x.detach().cpu().numpy()
     if hasattr(x, "get") and type(x).__module__.startswith("cupy"):  # device arrays never convert implicitly
         return x.get()
     return np.asarray(x)
@@ -85,7 +126,13 @@ def flavour(request):
         request.getfixturevalue("dask_client")
         # panels of a few rows, so that even the small test matrices are summed over several workers
         request.getfixturevalue("monkeypatch").setattr("spectra.backends._dask_layout.MAX_PANEL_BYTES", 2048)
-    return request.param
+    if request.param == "jax":
+        import jax
+
+        with jax.enable_x64(True):  # float64 inputs stay float64, as in the other flavours
+            yield request.param
+        return
+    yield request.param
 
 
 def assert_interval(r, truth, slack: float) -> None:

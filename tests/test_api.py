@@ -20,7 +20,16 @@ A = matrix_with_singular_values(2.0 * spectrum("flat", 60, seed=1), 80, 60, seed
 
 def test_public_names():
     assert sorted(spectra.__all__) == sorted(
-        ["BackendUnavailableError", "ConvergenceWarning", "NormEstimate", "SpectraError", "norm", "normalize"]
+        [
+            "BackendUnavailableError",
+            "ConvergenceWarning",
+            "NormEstimate",
+            "Progress",
+            "SpectraError",
+            "conv_norm",
+            "norm",
+            "normalize",
+        ]
     )
 
 
@@ -131,7 +140,7 @@ def test_result_object():
         r.value = 1.0
     assert float(r) == r.value
     text = repr(r)
-    for part in ("value=", "interval=[", "confidence=", "method='svd'", "backend='numpy'", "matvecs="):
+    for part in ("value=", "interval=(", "confidence=", "method='svd'", "backend='numpy'", "matvecs="):
         assert part in text
     stack = spectra.norm(np.stack([A, A]), method="svd")
     with pytest.raises(TypeError, match="stack"):

@@ -108,7 +108,7 @@ def test_array_api_backend_refuses_sparse():
         (dict(certify="yes"), TypeError, "certify must be True or False"),
         (dict(return_vectors=1), TypeError, "return_vectors must be True or False"),
         (dict(check_finite=None), TypeError, "check_finite must be True or False"),
-        (dict(progress="no"), TypeError, "progress must be True or False"),
+        (dict(progress="no"), TypeError, "progress must be True, False or a callable"),
         (dict(seed="abc"), TypeError, "seed must be"),
     ],
 )

@@ -21,11 +21,31 @@ BENCH = Path(__file__).resolve().parents[1] / "asv_bench"
 
 
 def _asv(*args, timeout=600):
+    """asv in BENCH with a configuration whose results go to a temporary directory: the committed results of
+    the published run (asv_bench/results) are never touched by the tests."""
+    import json
+    import tempfile
+
+    from asv.util import load_json
+
     asv = shutil.which("asv")
     assert asv is not None, "asv is part of the test extra: pip install -e '.[test]'"
     env = dict(os.environ, SPECTRA_BENCH_SMALL="1")
-    subprocess.run([asv, "machine", "--yes"], cwd=BENCH, capture_output=True, env=env, timeout=120)
-    return subprocess.run([asv, *args], cwd=BENCH, capture_output=True, text=True, env=env, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="asv-test-") as tmp:
+        conf = load_json(str(BENCH / "asv.conf.json"), js_comments=True)
+        conf.update(
+            repo=str(BENCH.parent),
+            benchmark_dir=str(BENCH / "benchmarks"),
+            env_dir=str(BENCH / "env"),
+            results_dir=str(Path(tmp) / "results"),
+            html_dir=str(Path(tmp) / "html"),
+        )
+        config = Path(tmp) / "asv.conf.json"
+        config.write_text(json.dumps(conf))
+        subprocess.run([asv, "machine", "--yes"], cwd=BENCH, capture_output=True, env=env, timeout=120)
+        return subprocess.run(
+            [asv, *args, "--config", str(config)], cwd=BENCH, capture_output=True, text=True, env=env, timeout=timeout
+        )
 
 
 def test_asv_check():
@@ -61,7 +81,9 @@ def _benchmark_classes():
                     and not cls_name.startswith("_")
                     and any(m.startswith(("time_", "track_", "peakmem_")) for m in dir(cls))
                 ):
-                    yield pytest.param(cls, id=f"{name}.{cls_name}")
+                    # the GPU benchmarks need a device: they run with the gpu suite (pytest -m gpu)
+                    marks = (pytest.mark.gpu,) if name == "bench_gpu" else ()
+                    yield pytest.param(cls, id=f"{name}.{cls_name}", marks=marks)
     finally:
         sys.path.remove(str(BENCH))
 

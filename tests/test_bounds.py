@@ -53,6 +53,14 @@ def test_block_dixon_threshold_monte_carlo(b, complex_start):
     assert abs(rate - delta) < 4 * math.sqrt(delta * (1 - delta) / 200_000)
 
 
+@pytest.mark.parametrize("b", [1, 2, 16, 17, 64])
+@pytest.mark.parametrize("delta", [1e-9, 1e-3, 0.5])
+def test_block_dixon_threshold_is_the_chi2_quantile(b, delta):
+    """The threshold comes from scipy.special (no scipy.stats import); scipy.stats.chi2 is the oracle."""
+    assert _bounds.block_dixon_threshold(b, delta) == pytest.approx(stats.chi2.ppf(delta, b), rel=1e-12)
+    assert _bounds.block_dixon_threshold(b, delta, True) == pytest.approx(stats.chi2.ppf(delta, 2 * b) / 2, rel=1e-12)
+
+
 @pytest.mark.parametrize("complex_probe", [False, True])
 def test_probe_threshold_monte_carlo(complex_probe):
     r, delta = 3, 0.05
@@ -73,7 +81,7 @@ def test_hmt_factor_comparison():
 
 def test_svd_interval_and_gamma():
     lo, up = _bounds.svd_interval(2.0, 10, 30, 2.0**-53)
-    assert lo == pytest.approx(2.0 / (1 + 30 * 2.0**-53)) and up == pytest.approx(2.0 / (1 - 30 * 2.0**-53))
+    assert lo == pytest.approx(2.0 / (1 + 34 * 2.0**-53)) and up == pytest.approx(2.0 / (1 - 34 * 2.0**-53))
     assert _bounds.gamma(10, 0.01) == pytest.approx(0.1 / 0.9)
     assert _bounds.gamma(200, 0.01) == math.inf
     assert _bounds.unit_roundoff(np.float32) == 2.0**-24

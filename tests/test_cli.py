@@ -1,8 +1,11 @@
-"""The command line: demo, norm FILE for each format, and clean failures (exit 2, one line, no traceback)."""
+"""The command line: demo, norm FILE for each format, options, progress, plots, and clean failures
+(exit 2, one line, no traceback)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +16,11 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
+import spectra
+from spectra import _cli, _cli_progress, _loaders
 from spectra._cli import main
+from spectra._install import DISTRIBUTION
+from spectra._testing import matrix_with_singular_values, spectrum
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,31 +34,237 @@ def test_demo_runs_every_method(capsys):
         assert r["lower"] <= out["truth"] <= r["upper"]
 
 
-@pytest.mark.parametrize("fmt", ["npy", "npz", "npz-sparse", "mtx"])
-def test_norm_file(tmp_path, fmt, capsys):
-    A = np.diag([5.0, 2.0, 1.0])
-    path = tmp_path / f"a.{fmt.split('-')[0]}"
+def _write(path: Path, fmt: str, A) -> Path:
+    """``A`` stored in format ``fmt`` under ``path`` (suffix added); ``-group``/``-sparse`` variants."""
+    base = fmt.split("-")[0]
+    path = path.with_suffix(f".{base}")
     if fmt == "npy":
         np.save(path, A)
     elif fmt == "npz":
         np.savez(path, A=A)
     elif fmt == "npz-sparse":
         sp.save_npz(path, sp.csr_array(A))
-    else:
+    elif fmt == "mtx":
         scipy.io.mmwrite(path, sp.coo_array(A))
-    assert main(["norm", str(path), "--json", "--method", "lanczos", "--seed", "3"]) == 0
+    elif fmt == "mat":
+        scipy.io.savemat(path, {"A": A})
+    elif fmt == "mat-sparse":
+        scipy.io.savemat(path, {"A": sp.csc_array(A)})
+    elif fmt == "safetensors":
+        from safetensors.numpy import save_file
+
+        save_file({"weight": np.ascontiguousarray(A)}, str(path))
+    elif fmt == "zarr":
+        import zarr
+
+        z = zarr.open(str(path), mode="w", shape=A.shape, dtype=A.dtype)
+        z[...] = A
+    elif fmt == "zarr-group":
+        import zarr
+
+        g = zarr.open_group(str(path), mode="w")
+        for name, M in (("A", A), ("B", 2 * A)):
+            z = (g.create_array if hasattr(g, "create_array") else g.create_dataset)(name, shape=M.shape, dtype=M.dtype)
+            z[...] = M
+    return path
+
+
+FORMATS = ["npy", "npz", "npz-sparse", "mtx", "mat", "mat-sparse", "safetensors", "zarr", "zarr-group"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_norm_file(tmp_path, fmt, capsys):
+    A = np.diag([5.0, 2.0, 1.0])
+    path = _write(tmp_path / "a", fmt, A)
+    key = ["--key", "B"] if fmt == "zarr-group" else []
+    assert main(["norm", str(path), "--json", "--method", "lanczos", "--seed", "3", *key]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["lower"] <= 5.0 <= out["upper"] and abs(out["value"] - 5.0) < 1e-12
+    truth = 10.0 if fmt == "zarr-group" else 5.0
+    assert out["lower"] <= truth <= out["upper"] and abs(out["value"] - truth) < 1e-12
+    assert out["shape"] == [3, 3] and out["dtype"] == "float64"
+    assert out["backend"] == ("dask" if fmt.startswith("zarr") else "numpy")  # zarr is read lazily, with Dask
+    assert out["format"] == fmt.split("-")[0]
+    assert ("sparse" in out["storage"]) == fmt.endswith("sparse") or fmt == "mtx"
+
+
+def test_float32_safetensors_reports_its_dtype_and_effective_rtol(tmp_path, capsys):
+    A = np.diag([3.0, 1.0, 0.5]).astype(np.float32)
+    path = _write(tmp_path / "w", "safetensors", A)
+    assert main(["norm", str(path), "--json", "--method", "lanczos", "--rtol", "1e-9"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dtype"] == "float32" and out["rtol_effective"] > 1e-9
+    assert out["lower"] <= 3.0 <= out["upper"]
 
 
 def test_norm_table_output(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.eye(3))
     assert main(["norm", str(tmp_path / "a.npy")]) == 0
-    assert re.search(r"svd\s+1(\.0+)?\s", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(r"svd\s+numpy\s+1(\.0+)?\s", out)
+    assert "3 x 3 float64, dense, memory-mapped" in out and "backend" in out
+
+
+def test_backend_option(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.diag([4.0, 1.0]))
+    for backend in ("numpy", "numba", "array_api"):
+        assert main(["norm", str(tmp_path / "a.npy"), "--backend", backend, "--method", "power", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["backend"] == backend and out["lower"] <= 4.0 <= out["upper"]
+    with pytest.raises(SystemExit):
+        main(["norm", str(tmp_path / "a.npy"), "--backend", "nope"])
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert spectra.__version__ in out and DISTRIBUTION in out
+
+
+@pytest.mark.parametrize(("argv0", "prog"), [("/usr/local/bin/spectra", "spectra"), (None, "python -m spectra")])
+def test_usage_names_how_it_was_invoked(tmp_path, argv0, prog):
+    """The installed script (a console-script wrapper, as pip writes it) says ``spectra``, not ``python -m``."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if argv0 is None:
+        cmd = [sys.executable, "-m", "spectra", "--help"]
+    else:
+        script = tmp_path / "spectra"
+        script.write_text("import sys\nfrom spectra.__main__ import main\nsys.exit(main())\n")
+        cmd = [sys.executable, str(script), "--help"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"usage: {prog} ")
+
+
+def test_sparse_svd_says_what_a_command_line_user_can_do(tmp_path, capsys):
+    path = _write(tmp_path / "s", "mtx", np.diag([2.0, 1.0]))
+    assert main(["norm", str(path), "--method", "svd"]) == 2
+    err = capsys.readouterr().err
+    assert "toarray" not in err and "--method lanczos" in err and err.count("\n") == 1
+
+
+def test_text_file_named_npy_gets_a_clear_message(tmp_path, capsys):
+    (tmp_path / "bad.npy").write_text("not a matrix\n1 2\n3 4\n")
+    assert main(["norm", str(tmp_path / "bad.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "not a NumPy .npy file" in err and "pickle" not in err
+
+
+def test_stack_is_refused_before_running(tmp_path, capsys):
+    np.save(tmp_path / "s.npy", np.zeros((2, 3, 3)))
+    assert main(["norm", str(tmp_path / "s.npy")]) == 2
+    assert "one matrix" in capsys.readouterr().err
+
+
+def test_missing_reader_names_the_extra(tmp_path, monkeypatch, capsys):
+    path = _write(tmp_path / "w", "safetensors", np.eye(2))
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # import safetensors now raises ImportError
+    assert main(["norm", str(path)]) == 2
+    assert 'pip install "spectra-linalg[safetensors]"' in capsys.readouterr().err
+
+
+def test_plot_needs_matplotlib_and_says_so(tmp_path, monkeypatch, capsys):
+    np.save(tmp_path / "a.npy", np.eye(2))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert main(["norm", str(tmp_path / "a.npy"), "--plot", str(tmp_path / "p.png")]) == 2
+    assert 'pip install "spectra-linalg[plot]"' in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_plot_of_the_interval(tmp_path, capsys):
+    A = matrix_with_singular_values(spectrum("decaying", 60, seed=0), 80, 60, seed=0)
+    path = _write(tmp_path / "a", "mtx", A)
+    png = tmp_path / "conv.png"
+    assert main(["norm", str(path), "--plot", str(png), "--json"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    steps = _cli_progress.Recorder()
+    r = spectra.norm(sp.csr_array(A), seed=0, progress=steps)
+    assert r.lower <= np.linalg.norm(A, 2) <= r.upper and steps[-1].final and len(steps) > 3
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """stderr counts as a terminal, and the bar shows at once."""
+    monkeypatch.setattr(_cli_progress, "terminal", lambda stream=None: True)
+    monkeypatch.setattr(_cli_progress.ProgressBar, "DELAY", 0.0)
+
+
+def test_progress_bar_on_a_terminal(tmp_path, terminal, capsys):
+    np.save(tmp_path / "a.npy", matrix_with_singular_values(spectrum("flat", 50, seed=0), 60, 50, seed=0))
+    assert main(["norm", str(tmp_path / "a.npy"), "--method", "lanczos"]) == 0
+    err = capsys.readouterr().err
+    assert "certified digits" in err and "products" in err
+
+
+def test_no_progress_bar_off_a_terminal(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", matrix_with_singular_values(spectrum("flat", 50, seed=0), 60, 50, seed=0))
+    assert main(["norm", str(tmp_path / "a.npy"), "--method", "lanczos"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["norm", str(tmp_path / "a.npy"), "--method", "lanczos", "--progress"]) == 0
+    assert "spectra lanczos: products=" in capsys.readouterr().err
+
+
+def test_terminal_without_tqdm_gets_text_lines(monkeypatch, terminal):
+    monkeypatch.setattr(_cli_progress.ProgressBar, "available", staticmethod(lambda: False))
+    args = _cli._parser().parse_args(["norm", "x.npy"])
+    shown = _cli._progress_for(args, "x", None)
+    assert callable(shown)
+    monkeypatch.setattr(_cli_progress, "terminal", lambda stream=None: False)
+    assert _cli._progress_for(args, "x", None) is False  # no callback: the methods skip progress work
+
+
+def test_demo_off_a_terminal_prints_text_lines_for_long_runs(monkeypatch, capsys):
+    monkeypatch.setattr(_cli_progress, "terminal", lambda stream=None: False)
+    args = _cli._parser().parse_args(["demo"])
+    callback = _cli._progress_for(args, "power", None, always=True)
+    step = dict(method="power", products=10, lower=1.0, upper=2.0, rtol=1e-6, done=0, total=1)
+    callback(spectra.Progress(**step, elapsed=0.1))  # short runs stay silent
+    assert capsys.readouterr().err == ""
+    callback(spectra.Progress(**step, elapsed=1.5))
+    assert capsys.readouterr().err.startswith("spectra power: products=    10 lower=1 upper=2 width=1.00e+00")
+
+
+def test_demo_explains_the_table_and_shows_progress(monkeypatch, terminal, tmp_path, capsys):
+    monkeypatch.setattr(_cli, "DEMO_SHAPE", (300, 150))
+    png = tmp_path / "demo.png"
+    assert main(["demo", "--plot", str(png)]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    for method in ("svd", "lanczos", "randomized", "power"):
+        assert re.search(rf"^{method}\s+(numpy|numba)\s", out, re.M)
+    assert "How to read the table" in out and "conv." in out and "still valid" in out
+    assert "conf." in out and "budget" in out
+    assert "power" in captured.err and "certified digits" in captured.err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_loader_registry_is_one_entry_per_format():
+    names = [f.name for f in _loaders.FORMATS]
+    assert names == ["npy", "npz", "mtx", "mat", "safetensors", "zarr"]
+    suffixes = [s for f in _loaders.FORMATS for s in f.suffixes]
+    assert len(suffixes) == len(set(suffixes))
+    assert _loaders.find_format("X.NPY").name == "npy" and _loaders.find_format("d.zarr/").name == "zarr"
+    with pytest.raises(ValueError, match="unknown file type"):
+        _loaders.find_format("a.csv")
+
+
+def test_mat_with_several_variables_and_cells(tmp_path, capsys):
+    path = tmp_path / "m.mat"
+    scipy.io.savemat(path, {"A": np.diag([4.0, 1.0]), "S": sp.csc_array(np.diag([7.0, 1.0]))})
+    assert main(["norm", str(path)]) == 2
+    assert "--key" in capsys.readouterr().err
+    assert main(["norm", str(path), "--key", "S", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["upper"] >= 7.0
+    cells = np.empty((1, 2), dtype=object)
+    cells[0, 0], cells[0, 1] = np.eye(2), "text"
+    scipy.io.savemat(tmp_path / "c.mat", {"C": cells})
+    assert main(["norm", str(tmp_path / "c.mat")]) == 2
+    assert "not a numeric matrix" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content", [b"not a matrix", b""])
-@pytest.mark.parametrize("suffix", [".npy", ".npz", ".mtx", ".txt"])
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".mtx", ".mat", ".safetensors", ".zarr", ".txt"])
 def test_bad_files_exit_2_without_traceback(tmp_path, content, suffix):
     path = tmp_path / f"bad{suffix}"
     path.write_bytes(content)
@@ -65,8 +278,13 @@ def test_bad_files_exit_2_without_traceback(tmp_path, content, suffix):
 
 def test_missing_file_and_pickles(tmp_path, capsys):
     assert main(["norm", str(tmp_path / "missing.npy")]) == 2
+    assert "no such file" in capsys.readouterr().err
     np.save(tmp_path / "obj.npy", np.array([[object()]], dtype=object), allow_pickle=True)
     assert main(["norm", str(tmp_path / "obj.npy")]) == 2
+    assert "never" in capsys.readouterr().err
+    np.savez(tmp_path / "obj.npz", A=np.array([[object()]], dtype=object))
+    assert main(["norm", str(tmp_path / "obj.npz")]) == 2
+    assert "never" in capsys.readouterr().err
     np.savez(tmp_path / "two.npz", a=np.eye(2), b=np.eye(3))
     assert main(["norm", str(tmp_path / "two.npz")]) == 2
     assert "--key" in capsys.readouterr().err

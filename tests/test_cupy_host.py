@@ -125,7 +125,7 @@ def fresh_registry(monkeypatch):
 
 def test_missing_cupy_names_the_extra(fresh_registry, monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
-    with pytest.raises(BackendUnavailableError, match=r'pip install "spectra\[cupy\]"'):
+    with pytest.raises(BackendUnavailableError, match=r'pip install "spectra-linalg\[cupy\]"'):
         backends._load("cupy")
 
 

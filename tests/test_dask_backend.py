@@ -244,7 +244,7 @@ def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.delitem(backends._cache, "dask", raising=False)
     monkeypatch.delitem(sys.modules, "spectra.backends.dask", raising=False)
     monkeypatch.setitem(sys.modules, "dask", None)
-    with pytest.raises(spectra.BackendUnavailableError, match=r'pip install "spectra\[dask\]"'):
+    with pytest.raises(spectra.BackendUnavailableError, match=r'pip install "spectra-linalg\[dask\]"'):
         backends._load("dask")
 
 

@@ -103,7 +103,7 @@ def test_dtype_promotion(dtype):
         assert_interval(r, truth, 1e-6)
 
 
-@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized", "gram"])
 @pytest.mark.parametrize("scale", [1e300, 1e-300, 1e-310, 2.0**-1070])
 def test_extreme_magnitudes(method, scale):
     A = matrix_with_singular_values(spectrum("outlier", 20), 30, 20, seed=4)
@@ -116,14 +116,14 @@ def test_extreme_magnitudes(method, scale):
     assert np.isfinite(r.upper) and r.lower > 0
 
 
-@pytest.mark.parametrize("method", ["svd", "lanczos"])
+@pytest.mark.parametrize("method", ["svd", "lanczos", "gram"])
 def test_float32_extremes(method):
     A = matrix_with_singular_values(spectrum("outlier", 10), 12, 10, dtype=np.float32, seed=1) * np.float32(1e37)
     r = spectra.norm(A, method=method, seed=0)
     assert_interval(r, oracle(A), 1e-5)
 
 
-@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized", "gram"])
 def test_input_never_modified_and_readonly_ok(method):
     A = matrix_with_singular_values(spectrum("outlier", 15), 20, 15, seed=3)
     keep = A.copy()

@@ -236,7 +236,7 @@ def test_missing_numba_names_the_extra():
     """
     proc = _run(code, {})
     assert proc.returncode == 0, proc.stderr
-    assert 'pip install "spectra[numba]"' in proc.stdout
+    assert 'pip install "spectra-linalg[numba]"' in proc.stdout
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

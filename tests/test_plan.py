@@ -32,9 +32,12 @@ def test_auto_method_and_reasons():
 def test_side_smaller_or_fused():
     assert _plan(np.ones((4, 9)), method="lanczos").transposed is True  # wide: AAᴴ, the smaller side
     assert _plan(np.ones((9, 4)), method="lanczos").transposed is False
-    p = _plan(np.asfortranarray(np.ones((9, 4))), method="lanczos", backend="numba")
+    p = _plan(np.asfortranarray(np.ones((400, 300))), method="lanczos", backend="numba")
     assert p.transposed is True and p.why_side == "one read of A per step"  # F order: AAᴴ in one read
     assert str(p) == "lanczos on numba, AAᴴ (one read of A per step)"
+    # tall and thin: a basis on the long side (9 x 9 against 4 x 4 entries) would outweigh A itself (9 x 4)
+    p = _plan(np.asfortranarray(np.ones((9, 4))), method="lanczos", backend="numba")
+    assert p.transposed is False and p.why_side.startswith("smaller side: a basis on the long side")
 
 
 def test_moved_to_numba_with_a_reason():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import spectra
 from spectra._testing import _haar
 
-METHODS = st.sampled_from(["svd", "power", "lanczos", "randomized"])
+METHODS = st.sampled_from(["svd", "power", "lanczos", "randomized", "gram"])
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
 

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from .._errors import BackendUnavailableError
+from .._install import pip_install
 from ._device_types import is_cupy_input, is_foreign_gpu_array
 
 __all__ = ["BACKENDS", "accelerated", "available_backends", "resolve", "stack_kernel_applies"]
@@ -42,7 +43,7 @@ def _load(name: str):
         except ImportError as exc:  # the optional dependency is missing
             raise BackendUnavailableError(
                 f"backend={name!r} needs an optional dependency that is not installed ({exc.name}); "
-                f'install it with: pip install "spectra[{extra}]"'
+                f"install it with: {pip_install(extra)}"
             ) from exc
     return _cache[name]
 

@@ -26,7 +26,9 @@ class AbsStats:
     ``fro`` is ``||A||_F``, ``gersh`` is ``sqrt(max_j (|A|^T |A| 1)_j)`` (or the same for ``|A| |A|^T``:
     both bound ``||A||_2^2``; a backend picks the one its memory layout reads in one pass), ``maxcol``/``maxrow`` the
     largest column/row 2-norms, ``p_row``/``p_col`` the largest number of nonzeros in a row/column.
-    All are exact up to float64 rounding (the callers pad them).
+    All are exact up to the rounding of their sums (the callers pad them): relative error at most
+    ``gamma_count(u)`` on the sums of squares, with ``u`` the unit roundoff the sums ran in and ``count``
+    the longest chain of additions (``None``: any order over all ``m n`` entries).
     """
 
     fro: np.ndarray
@@ -35,6 +37,8 @@ class AbsStats:
     maxrow: np.ndarray
     p_row: int
     p_col: int
+    u: float = 2.0**-53
+    count: int | None = None
 
 
 class ArrayAPIBackend:
@@ -103,6 +107,23 @@ class ArrayAPIBackend:
         """Which Gram product this backend computes in one read of ``A``: ``False`` for ``A^H A``,
         ``True`` for ``A A^H``, ``None`` when neither is fused (then the smaller side is used)."""
         return None
+
+    def wide_dtype(self, like, complex_: bool):
+        """The widest floating dtype the namespace of ``like`` computes in (for accumulations).
+
+        ``float64``/``complex128``, except where double precision is switched off: JAX in its default
+        32-bit mode would silently truncate a requested ``float64`` to ``float32`` (with a warning), so
+        ``float32``/``complex64`` is returned and the rounding analysis uses its unit roundoff.
+        """
+        xp = self.dense_namespace(like)
+        if array_api_compat.is_jax_array(like) and not _jax_x64_enabled():
+            return xp.complex64 if complex_ else xp.float32
+        return xp.complex128 if complex_ else xp.float64
+
+    def block(self, A, axis: int, start: int, stop: int):
+        """Entries ``start:stop`` of a dense ``A`` along ``axis`` (-2: rows, -1: columns), in the namespace of
+        the method's vectors (:meth:`dense_namespace`); ``A`` itself is read, never copied whole."""
+        return A[..., :, start:stop] if axis == -1 else A[..., start:stop, :]
 
     def prepare_input(self, A):
         """The validated input as this backend runs it (e.g. moved through DLPack); ``A`` itself by default."""
@@ -181,20 +202,13 @@ class ArrayAPIBackend:
         xp = array_api_compat.array_namespace(A)
         batch = tuple(A.shape[:-2])
         m, n = A.shape[-2], A.shape[-1]
-        real = xp.float64
+        real = self.wide_dtype(A, False)
+        wide = self.wide_dtype(A, True) if xp.isdtype(A.dtype, "complex floating") else real
         s1 = xp.astype(self.from_host(c1.reshape((*batch, 1, 1)), A), real)
         s2 = xp.astype(self.from_host(c2.reshape((*batch, 1, 1)), A), real)
         fro2 = colsq = gers = rowsq_max = None
         for chunk in _row_chunks(A):
-            a = (
-                xp.abs(
-                    xp.astype(chunk, xp.complex128)
-                    if xp.isdtype(chunk.dtype, "complex floating")
-                    else xp.astype(chunk, real)
-                )
-                * s1
-                * s2
-            )
+            a = xp.abs(xp.astype(chunk, wide)) * s1 * s2
             a = xp.astype(a, real)
             r = xp.sum(a, axis=-1, keepdims=True)  # row sums of |A|
             g = xp.matmul(xp.matrix_transpose(a), r)[..., 0]  # contribution to |A|^T |A| 1
@@ -220,6 +234,9 @@ class ArrayAPIBackend:
             maxrow=np.sqrt(host(rowsq_max)[:, 0]),
             p_row=n,
             p_col=m,
+            # sums along rows, then columns, then over the row blocks: chains of at most 2(m + n) + 4 terms
+            u=float(np.finfo(namespace_dtype_name(real)).eps) / 2.0,
+            count=2 * (m + n) + 4,
         )
 
 
@@ -252,3 +269,9 @@ def namespace_dtype_name(dtype: Any) -> str:
     if isinstance(dtype, np.dtype):
         return dtype.name
     return str(dtype).split(".")[-1].strip("'\">) ")
+
+
+def _jax_x64_enabled() -> bool:
+    import jax  # only reached for a JAX array, so JAX is already imported
+
+    return bool(jax.config.jax_enable_x64)

@@ -98,6 +98,10 @@ class DaskBackend(NumPyBackend):
             return ""  # a stack's blocks hold whole small matrices; tall-and-skinny goes through TSQR
         return "a dask array that is not tall-and-skinny: the SVD would gather A"
 
+    def block(self, A, axis: int, start: int, stop: int):
+        """The block gathered to the client (one block at a time: ``method="gram"`` sums ``blkᴴ blk``)."""
+        return np.asarray(super().block(_array(A), axis, start, stop).compute())
+
     # ------------------------------------------------------------------ host transfer
     def to_host(self, x) -> np.ndarray:
         if array_api_compat.is_dask_array(x):

@@ -194,13 +194,14 @@ class NumbaBackend(NumPyBackend):
             c = (
                 np.ones(B3.shape[0], dtype=real)
                 if inner is None
-                else np.broadcast_to(np.asarray(inner, dtype=real).reshape(-1), (B3.shape[0],)).copy()
+                else np.broadcast_to(np.real(inner).astype(real).reshape(-1), (B3.shape[0],)).copy()
             )
             Y = np.empty((B3.shape[0], shape[-2], X.shape[-1]), dtype=B.dtype)
             Z = np.empty((B3.shape[0], shape[-1], X.shape[-1]), dtype=B.dtype)
             kernels.dense_gram_batched(B3, X3, c, Y, Z)
             return Y.reshape(shape[:-2] + Y.shape[1:]), Z.reshape(shape[:-2] + Z.shape[1:])
-        c = real.type(1) if inner is None else real.type(np.asarray(inner).reshape(-1)[0])
+        # the scale factor is a real power of two, possibly stored in the complex working dtype
+        c = real.type(1) if inner is None else real.type(np.real(np.asarray(inner)).reshape(-1)[0])
         if sp.issparse(B):
             B = _CSRRows(B.indptr, B.indices, B.data, B.shape)
         if isinstance(B, _CSRRows):

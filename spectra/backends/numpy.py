@@ -45,14 +45,8 @@ class NumPyBackend(ArrayAPIBackend):
         return np.matmul(A, X)
 
     def rmatmat(self, A, Y):
-        if isinstance(A, LinearOperator):
-            try:
-                return operator_product(A.rmatmat, Y, A.shape[1])
-            except (TypeError, NotImplementedError) as exc:
-                raise TypeError(
-                    f"the LinearOperator's product with A^H failed ({exc}); spectra needs both products: "
-                    "create it with rmatvec= (or rmatmat=)"
-                ) from exc
+        if isinstance(A, LinearOperator):  # a spectra._linop.WorkingOperator: it explains failures itself
+            return operator_product(A.rmatmat, Y, A.shape[1])
         if sp.issparse(A):
             # A.T is a free re-interpretation (CSR <-> CSC); conjugate the small side only
             if np.iscomplexobj(A):
@@ -83,7 +77,8 @@ class NumPyBackend(ArrayAPIBackend):
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         if not sp.issparse(A):
             return super().abs_stats(A, c1, c2)
-        a = abs(A).astype(np.float64) * float(c1[0]) * float(c2[0])
+        # complex entries are widened before the modulus: |a| in complex64 carries float32 rounding (bounds.md §6e)
+        a = abs(A.astype(np.complex128) if np.iscomplexobj(A) else A).astype(np.float64) * float(c1[0]) * float(c2[0])
         a = sp.csr_array(a)
         m, n = a.shape
         r = a @ np.ones(n)

@@ -6,7 +6,7 @@ from importlib import import_module
 
 __all__ = ["get"]
 
-_MODULES = {"svd": "svd", "power": "power", "lanczos": "lanczos", "randomized": "randomized"}
+_MODULES = {"svd": "svd", "power": "power", "lanczos": "lanczos", "randomized": "randomized", "gram": "gram"}
 
 
 def get(name: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,20 @@ import numpy as np
 
 from .. import _bounds
 from .._operand import Operand
+from .._progress import Progress
 
-__all__ = ["MethodResult", "Options", "Stopper", "deterministic_bounds", "padded_frobenius", "start_vector"]
+__all__ = [
+    "MethodResult",
+    "Options",
+    "Stopper",
+    "deterministic_bounds",
+    "emit_progress",
+    "gram_noise",
+    "padded_frobenius",
+    "probe_noise",
+    "product_noise",
+    "start_vector",
+]
 
 
 @dataclass
@@ -29,7 +42,7 @@ class Options:
     v0: Any  # None, or host array (B, n0) on the ORIGINAL right side
     rng: np.random.Generator
     return_vectors: bool
-    progress: bool
+    progress: bool | Callable[[Progress], Any]  # True: text lines on stderr; a callable: called every step
 
     @property
     def delta(self) -> float:
@@ -48,6 +61,7 @@ class MethodResult:
     iterations: int
     u: Any = None  # device, batch + (m, 1), effective orientation
     v: Any = None  # device, batch + (n, 1)
+    rtol_effective: np.ndarray | None = None  # the rtol the stopping test used (None: the requested rtol)
 
 
 def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
@@ -55,10 +69,8 @@ def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
     if op.stats is None:
         return np.zeros(op.B), np.full(op.B, np.inf)
     s = op.stats
-    u = _bounds.unit_roundoff(np.float64)
-    count = max(op.m, 1) * max(op.n, 1) + 2
-    upper = np.minimum(s.fro, s.gersh) * (1.0 + 2.0 * _bounds.gamma(count, u))
-    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, u))
+    upper = np.minimum(s.fro, s.gersh) * (1.0 + op.stats_pad())
+    lower = np.maximum(s.maxcol, s.maxrow) * (1.0 - 2.0 * _bounds.gamma(max(op.m, op.n) + 2, s.u))
     return lower, upper
 
 
@@ -70,7 +82,8 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
     unimodal (real ``N >= 3``, complex ``N >= 2``), so by Anderson's inequality
     ``P(|z^H x0| < t) <= P(|z^H b| < t) = delta``; hence ``|z^H x0| / ||x0|| >= t / ||x0||`` on the same
     event and ``t_eff = t / ||x0||`` (``||x0|| <= 2``) keeps the confidence. For real ``N <= 2`` the density
-    is not unimodal and ``v0`` is not used.
+    is not unimodal and ``v0`` is not used. ``t_eff`` is finally lowered to ``(t_eff - u)/(1 + u)`` for
+    the rounding of the start to the working precision (0 when ``t <= u``: no probabilistic bound then).
     """
     N = op.n
     t = _bounds.beta_threshold(N, opts.delta, op.is_complex)
@@ -89,6 +102,9 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
         nx = np.linalg.norm(x, axis=1)
         t_eff = t / nx
         x = x / nx[:, None]
+    # the device copy of the start is rounded to the working precision: ||fl(x) - x|| <= u, so
+    # |z^H fl(x)| / ||fl(x)|| >= (t_eff - u) / (1 + u) on the same event (§6e)
+    t_eff = np.maximum((t_eff - op.u) / (1.0 + op.u), 0.0)
     return op.from_host(x[:, :, None]), t_eff
 
 
@@ -112,12 +128,12 @@ class Stopper:
         self._last_print = 0.0
         self._t0 = time.perf_counter()
         # the final certificate's rounding slack (§6c), constant for the problem
-        self._u_cert = op.u if op.kind == "operator" or op.u < 1e-10 else _bounds.unit_roundoff(np.float64)
+        self._u_cert = op.u_certificate
         if op.stats is None:
             self._cert_error = np.zeros(op.B)
         else:
             p = op.stats.p_col if op.transposed else op.stats.p_row
-            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.stats.fro
+            self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.fro_bound()
 
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
@@ -161,28 +177,42 @@ class Stopper:
 
     def _report(self, products: int, final: bool = False):
         now = time.perf_counter()
-        if not final and now - self._last_print < 0.2:
+        if not callable(self.opts.progress) and not final and now - self._last_print < 0.2:
             return
         self._last_print = now
         lo, up = self.op.unscale(self.lower), self.op.unscale(self.upper)
         with np.errstate(divide="ignore", invalid="ignore"):
             width = np.where(lo > 0, (up - lo) / np.where(lo > 0, lo, 1), np.inf)
         worst = int(np.argmax(width)) if width.size else 0
-        print(
-            f"spectra {self.method}: products={products:>6d} lower={lo[worst]:.10g} upper={up[worst]:.10g} "
-            f"width={width[worst]:.2e} done={int(self.done.sum())}/{self.done.size} "
-            f"t={now - self._t0:.2f}s",
-            file=sys.stderr,
+        info = Progress(
+            method=self.method,
+            products=int(self.op.matvecs),
+            lower=float(lo[worst]),
+            upper=float(up[worst]),
+            rtol=float(self.effective_rtol(products)[worst]),
+            done=int(self.done.sum()),
+            total=int(self.done.size),
+            elapsed=now - self._t0,
+            final=final,
         )
+        emit_progress(self.opts, info)
 
     def finish(self, products: int):
         if self.opts.progress:
             self._report(products, final=True)
 
 
+def emit_progress(opts: Options, info: Progress) -> None:
+    """Hand ``info`` to the caller's ``progress`` callback, or print it to stderr for ``progress=True``."""
+    if callable(opts.progress):
+        opts.progress(info)
+    else:
+        print(info, file=sys.stderr)
+
+
 def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:
     """(maxiter, given): the budget in iterations and whether the caller chose it."""
-    defaults = {"power": 1000, "lanczos": 1000, "randomized": 100}
+    defaults = {"power": 1000, "lanczos": 1000, "randomized": 100, "gram": 60}
     if opts_maxiter is None:
         return defaults.get(method, 1), False
     return opts_maxiter, True
@@ -198,26 +228,81 @@ def isqrt_ceil(x: float) -> int:
 
 
 def padded_frobenius(op: Operand) -> np.ndarray:
-    """``||A||_F`` rounded up for the float64 rounding of its computation."""
-    return op.stats.fro * (1.0 + 2.0 * _bounds.gamma(op.m * op.n + 2, _bounds.unit_roundoff(np.float64)))
+    """``||A||_F`` rounded up for the rounding of its computation."""
+    return op.fro_bound()
 
 
-def frobenius_deflation(op: Operand, ritz_values: np.ndarray, steps: int) -> np.ndarray | None:
-    """``sqrt(||A||_F^2 - sum_{i>=2} theta_i^2)`` (§5), each ``theta_i`` first lowered by its rounding slack."""
+def _abs_norm_bound(op: Operand) -> np.ndarray:
+    """``|| |Â| ||_2 <= min(||A||_F, Gershgorin on |A|^T |A|)`` (scaled), the scale of product rounding errors."""
+    return deterministic_bounds(op)[1]
+
+
+def _inner_length(op: Operand) -> int:
+    """Terms in the inner products of one Gram product ``Â^H (Â x)`` (both factors), complex counted twice."""
+    p = op.stats.p_row + op.stats.p_col + 4
+    return 2 * p if op.is_complex else p
+
+
+def product_noise(op: Operand) -> np.ndarray:
+    """Typical rounding error of one product ``fl(Â x)`` for a unit ``x``: ``4 sqrt(p) u || |Â| ||`` (§6e).
+
+    Zero for a LinearOperator (its own rounding is the caller's).
+    """
+    if op.stats is None:
+        return np.zeros(op.B)
+    return 4.0 * math.sqrt(_inner_length(op)) * op.u * _abs_norm_bound(op)
+
+
+def probe_noise(op: Operand, k: int, theta: np.ndarray) -> np.ndarray:
+    """Typical rounding error of ``||Â (I - V V^H) w||`` per unit ``||w||`` with ``k`` basis vectors (§6e)."""
+    scale = _abs_norm_bound(op) if op.stats is not None else np.asarray(theta, dtype=np.float64)
+    return math.sqrt(k) * product_noise(op) + 10.0 * k * op.u * scale
+
+
+def gram_noise(op: Operand, k: int, theta: np.ndarray, *, worst: bool) -> np.ndarray:
+    """Rounding bound, on the ``lambda = sigma^2`` scale, for the Ritz values of a ``k``-vector Gram basis (§6e).
+
+    The host projection ``K`` is built from ``fl(M V)`` and two-pass Gram-Schmidt in the working precision
+    ``u``. Its eigenvalues differ from those of the exact projection of ``M`` onto the computed basis by at
+    most ``sqrt(k) eps_prod`` (the products' errors, one per column) plus ``10 k u`` times the scale
+    (orthogonality loss, Gram-Schmidt and the host eigensolver). ``worst=True`` takes Higham's deterministic
+    ``eps_prod = gamma_p || |Â| ||^2`` (for the confidence-1 caps), ``worst=False`` the typical
+    ``eps_prod = 4 sqrt(p) u || |Â| || theta`` (for the probabilistic bounds).
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    u = op.u
+    if op.stats is None:
+        return (10.0 * k * u + 4.0 * math.sqrt(k) * u) * theta * theta
+    big = _abs_norm_bound(op)
+    if worst:
+        eps_prod = _bounds.gamma(_inner_length(op), u) * big * big
+        scale2 = big * big
+    else:
+        eps_prod = product_noise(op) * theta
+        scale2 = np.maximum(theta, product_noise(op)) ** 2
+    return math.sqrt(k) * eps_prod + 10.0 * k * u * scale2
+
+
+def frobenius_deflation(op: Operand, ritz_values: np.ndarray) -> np.ndarray | None:
+    """``sqrt(||A||_F^2 - sum_{i>=2} lambda_i)`` (§5), each ``lambda_i = theta_i^2`` first lowered by the
+    worst-case rounding bound of :func:`gram_noise` (§6e), so that it lies below the exact projection's."""
     if op.stats is None or ritz_values is None:
         return None
+    k = ritz_values.shape[1]
     fro = padded_frobenius(op)
-    slack = _bounds.krylov_rounding_pad(steps, op.u) * ritz_values[:, :1]
-    rest = np.maximum(ritz_values[:, 1:] - slack, 0.0)
-    tail = np.sum(rest * rest, axis=1) * (1.0 - 4.0 * ritz_values.shape[1] * _bounds.unit_roundoff(np.float64))
-    return np.sqrt(np.maximum(fro * fro - tail, 0.0))
+    noise = gram_noise(op, k, ritz_values[:, 0], worst=True)
+    rest = np.maximum(ritz_values[:, 1:] ** 2 - noise[:, None], 0.0)
+    tail = np.sum(rest, axis=1) * (1.0 - 4.0 * k * _bounds.unit_roundoff(np.float64))
+    return np.sqrt(np.maximum(fro * fro - tail, 0.0)) * (1.0 + 2.0 * _bounds.unit_roundoff(np.float64))
 
 
-def exact_if_exhausted(gkl, theta: np.ndarray, pad, other: np.ndarray | None) -> np.ndarray | None:
-    """Once the right basis spans the whole space the projection is ``A`` itself: ``theta`` is exact."""
+def exact_if_exhausted(gkl, theta: np.ndarray, other: np.ndarray | None) -> np.ndarray | None:
+    """Once the right basis spans the whole space the projection is ``A`` itself: ``theta^2`` is exact up to
+    the worst-case rounding bound of :func:`gram_noise` (§6e)."""
     if not gkl.exhausted:
         return other
-    exact = theta * pad
+    noise = gram_noise(gkl.op, gkl.known, theta, worst=True)
+    exact = np.sqrt(theta * theta + noise) * (1.0 + 2.0 * _bounds.unit_roundoff(np.float64))
     return exact if other is None else np.minimum(exact, other)
 
 
@@ -231,11 +316,12 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
     lower = np.maximum(certified, stop.det_lower)
     upper = np.maximum(stop.upper, lower)
     stop.lower = lower
-    stop.finish(products)
     rtol = stop.effective_rtol(products)
     converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
     if exact is not None:
         converged = converged | exact
+    stop.upper, stop.done = upper, converged
+    stop.finish(products)
     u_vec = v_vec = None
     if opts.return_vectors:
         u_vec, v_vec = left_vector(), v
@@ -248,6 +334,7 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
         iterations=stop.iterations,
         u=u_vec,
         v=v_vec,
+        rtol_effective=rtol,
     )
 
 

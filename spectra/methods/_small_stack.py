@@ -81,6 +81,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         deterministic=np.ones(op.B, dtype=bool),
         converged=settled.copy(),
         iterations=int(steps.max()),
+        rtol_effective=np.full(op.B, rtol),
     )
     rest = np.flatnonzero(~settled)
     x_host = X
@@ -95,6 +96,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
             getattr(res, name)[rest] = np.ldexp(getattr(sr, name), shift)
         res.deterministic[rest] = sr.deterministic
         res.converged[rest] = sr.converged
+        res.rtol_effective[rest] = opts.rtol if sr.rtol_effective is None else sr.rtol_effective
         res.iterations = max(res.iterations, sr.iterations)
         if opts.return_vectors:  # the fallback's vector on the kernel's side
             vec = sr.v if right == (sub.transposed == op.transposed) else sr.u

@@ -26,6 +26,7 @@ from ._common import (
     Stopper,
     exact_if_exhausted,
     frobenius_deflation,
+    gram_noise,
     krylov_finish,
     padded_frobenius,
     start_vector,
@@ -41,15 +42,22 @@ MIN_BASIS, MAX_BASIS, BASIS_BYTES = 300, 2000, 256 << 20
 KEEP = 20
 
 
-def _tridiagonal(gkl: GramLanczos):
-    """Lanczos tridiagonal of ``M = Â^H Â``: diagonal ``a`` and off-diagonal ``b`` (``b_k`` included), per matrix."""
+def _tridiagonal(gkl: GramLanczos, floor: np.ndarray):
+    """Lanczos tridiagonal of ``M = Â^H Â``: diagonal ``a`` and off-diagonal ``b`` (``b_k`` included), per matrix.
+
+    The coupling ``b_k`` to the next vector is raised to ``floor``, the rounding level of the products
+    (§6e): a computed ``b_k`` below it is indistinguishable from an exact breakdown, and the Christoffel
+    bound then collapses onto ``theta + floor / t`` (the residual bound of §6e) instead of onto ``theta``.
+    """
     a, b = gkl.tridiagonal()
-    return a, np.where(b > 0, b, 1e-300)  # exact breakdown: the bound collapses onto theta, as in the limit
+    b = np.where(b > 0, b, 1e-300)
+    b[:, -1] = np.maximum(b[:, -1], floor)
+    return a, b
 
 
-def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start) -> np.ndarray:
+def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start, floor: np.ndarray) -> np.ndarray:
     """The Christoffel bound on ``lambda_1 = sigma_1^2`` (§3b) for each matrix."""
-    a, b = _tridiagonal(gkl)
+    a, b = _tridiagonal(gkl, floor)
     lam0 = theta**2
     out = np.empty_like(lam0)
     for tv in np.unique(t):  # the vectorised recurrence needs one threshold per call
@@ -65,9 +73,9 @@ def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start) 
     return out
 
 
-def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation)."""
-    a, b = _tridiagonal(gkl)
+    a, b = _tridiagonal(gkl, floor)
     if lam.size == 1:
         return np.array([_bounds.christoffel_reaches(a[0], b[0], float(t[0]), float(lam[0]))])
     return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
@@ -115,11 +123,12 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     verified = np.full(op.B, np.inf)  # a point known to lie above the current root (warm start)
     theta = np.zeros(op.B)
     pad = 1.0
+    floor = np.zeros(op.B)
 
     def settle_root():
         live = ~frozen
         if live.any() and gkl.steps:
-            lam = christoffel_root(gkl, t, theta, verified)
+            lam = christoffel_root(gkl, t, theta, verified, floor)
             stop.update(prob_upper=np.where(live, np.sqrt(lam) * pad, np.inf), products=op.matvecs)
             verified[:] = np.where(live, lam, verified)
 
@@ -134,13 +143,15 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         prob_up = None
         if not frozen.all():
             _, b = gkl.tridiagonal()
-            gkl.breakdown |= b[:, -1] <= 8.0 * op.u * np.maximum(theta**2, np.finfo(np.float64).tiny)
+            # a coupling at the products' rounding level is a numerical breakdown (§6e)
+            floor = gram_noise(op, gkl.known, theta, worst=False)
+            gkl.breakdown |= b[:, -1] <= np.maximum(floor, np.finfo(np.float64).tiny)
             if opts.progress or gkl.breakdown.any():
                 settle_root()
             else:
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
                 lam_goal = np.maximum(goal, theta) ** 2
-                ok = christoffel_check(gkl, t, lam_goal) & ~frozen
+                ok = christoffel_check(gkl, t, lam_goal, floor) & ~frozen
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
             frozen |= gkl.breakdown
@@ -149,7 +160,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         done = stop.update(
             lower_est=theta,
             prob_upper=prob_up,
-            det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it)),
+            det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, allv)),
             residual=residual,
             products=op.matvecs,
         )

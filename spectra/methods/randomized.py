@@ -25,14 +25,16 @@ import math
 import numpy as np
 
 from .. import _bounds
-from .._operand import Operand
+from .._operand import Operand, stored_bytes
 from ._common import (
     MethodResult,
     Options,
     Stopper,
     exact_if_exhausted,
     frobenius_deflation,
+    gram_noise,
     krylov_finish,
+    probe_noise,
 )
 from ._gram_lanczos import GramLanczos
 
@@ -51,7 +53,7 @@ def _spectral_norms(c: np.ndarray) -> np.ndarray:
     return np.linalg.svd(c, compute_uv=False)[:, 0]
 
 
-def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int, x_delta: float, pad: float):
+def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int, x_delta, pad: float):
     """Block-Dixon bounds (§4c) from ``W_2it-1`` and ``W_2it``, and the coordinates of ``W_2it``.
 
     ``c_v`` holds the coordinates of ``W_2it-2 / exp(log_w)`` in the known basis (spectral norm 1), and
@@ -69,9 +71,50 @@ def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int
         log_odd = log_w + np.log(odd)
         log_w = log_w + np.log(nrm)
     c_v = c_v / np.where(nrm > 0, nrm, 1.0)[:, None, None]
-    half = 0.5 * math.log(x_delta)
+    with np.errstate(divide="ignore"):
+        half = 0.5 * np.log(x_delta)
     candidates = [np.exp((log_odd - half) / (2 * it - 1)) * pad, np.exp((log_w - half) / (2 * it)) * pad]
     return candidates, c_v, log_w
+
+
+def images_affordable(op: Operand, max_basis: int) -> bool:
+    """Keep ``Â V`` (``max_basis`` vectors of the long side) only where they take no more memory than ``A``."""
+    if op.kind == "operator":
+        return False
+    stored = stored_bytes(op.data) if op.kind == "sparse" else math.prod(op.data.shape) * op.np_dtype.itemsize
+    return op.B * op.m * max_basis * op.np_dtype.itemsize <= stored
+
+
+class _Probes:
+    """``max_l ||Â (I - V V^H) w_l||`` for fresh Gaussian probes ``w_l`` (docs/bounds.md §4b).
+
+    With the basis images ``Â V`` kept: ``Â w_l - (Â V)(V^H w_l)``, updated with the blocks added since the
+    last check. Without them (memory, docs/design.md): ``(I - V V^H) w_l`` is kept on the short side and
+    multiplied by ``Â`` at each check (``r`` products). After a restart rotated ``V`` both start over.
+    """
+
+    def __init__(self, op: Operand, w, use_images: bool):
+        self.op, self.w, self.use_images = op, w, use_images
+        self.largest = np.max(op.col_norms(w), axis=1)
+        self.image = op.matmat(w) if use_images else None  # Â w, kept for every check
+        self.projected, self.count, self.restarts = (self.image if use_images else w), 0, 0
+
+    def residual(self, gkl: GramLanczos) -> np.ndarray:
+        op, xp = self.op, self.op.xp
+        nK = gkl.known
+        if gkl.restarts != self.restarts:
+            self.projected = self.image if self.use_images else self.w
+            self.count, self.restarts = 0, gkl.restarts
+        Vn = gkl.V[..., self.count : nK]
+        coef = xp.matmul(xp.conj(xp.matrix_transpose(Vn)) if op.is_complex else xp.matrix_transpose(Vn), self.w)
+        if self.use_images:
+            self.projected = self.projected - xp.matmul(gkl.images[..., self.count : nK], coef)
+            Zp = self.projected
+        else:
+            self.projected = self.projected - xp.matmul(Vn, coef)
+            Zp = op.matmat(self.projected)
+        self.count = nK
+        return np.max(op.col_norms(Zp), axis=1)
 
 
 def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = KEEP) -> MethodResult:
@@ -80,19 +123,23 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
     delta1 = delta2 = opts.delta / 2.0
     x_delta = _bounds.block_dixon_threshold(b, delta1, op.is_complex)
 
-    omega = op.from_host(op.random(opts.rng, b))
+    omega_host = op.random(opts.rng, b)
+    omega = op.from_host(omega_host)
     V1, R0 = op.backend.qr(omega)
     c_v = op.host_batch(R0).astype(np.complex128 if op.is_complex else np.float64)
     log_w = np.log(_spectral_norms(c_v))
+    # on the block-Dixon event ||Omega^H z_1|| >= sqrt(x_delta), the rounded block keeps
+    # ||V_1^H z_1|| >= t_block (§6e): the threshold of the residual bound
+    slack = op.u * np.linalg.norm(omega_host.reshape(op.B, -1), axis=1)
+    root_x = np.maximum(math.sqrt(x_delta) - slack, 0.0)
+    t_block = root_x / np.exp(log_w)
+    x_delta = root_x**2  # the block-Dixon threshold of the rounded block
     c_v = c_v / np.exp(log_w)[:, None, None]
 
     r = PROBES
-    probes = op.from_host(op.random(opts.rng, r))
-    Z = op.matmat(probes)  # Â w for fresh probes, kept for every check
-    Zp, probed, probed_restarts = Z, 0, 0  # Â (I - V V^H) w for the first `probed` basis vectors
-
-    xp = op.xp
-    gkl = GramLanczos(op, V1, max_basis, keep_images=True)
+    keep_images = images_affordable(op, max_basis)
+    probes = _Probes(op, op.from_host(op.random(opts.rng, r)), keep_images)
+    gkl = GramLanczos(op, V1, max_basis, keep_images=keep_images)
     frozen = False
     for it in range(1, opts.maxiter + 1):
         if gkl.full():
@@ -106,27 +153,22 @@ def run(op: Operand, opts: Options, *, max_basis: int = MAX_BASIS, keep: int = K
         if not frozen:  # W_i in basis coordinates
             dixon, c_v, log_w = _dixon_candidates(gkl.K, c_v, log_w, it, x_delta, pad)
             candidates += dixon
-        # residual probes: ||Â (I - V V^H) w_l|| = ||Â w_l - (Â V)(V^H w_l)||, with the kept images Â V;
-        # the blocks added since the last check are subtracted (all of them after a restart rotated V)
-        if gkl.restarts != probed_restarts:
-            Zp, probed, probed_restarts = Z, 0, gkl.restarts
-        Vn = gkl.V[..., probed:nK]
-        coef = xp.matmul(xp.conj(xp.matrix_transpose(Vn)) if op.is_complex else xp.matrix_transpose(Vn), probes)
-        Zp = Zp - xp.matmul(gkl.images[..., probed:nK], coef)
-        probed = nK
-        resid = np.max(op.col_norms(Zp), axis=1)
+        noise = gram_noise(op, nK, theta, worst=False)
+        resid = probes.residual(gkl) + probe_noise(op, nK, theta) * probes.largest
         s_j = _bounds.probe_threshold(r, delta2 * 6.0 / (math.pi**2 * it**2), op.is_complex)
-        candidates.append(np.sqrt(theta**2 + (resid / s_j) ** 2) * pad)
+        candidates.append(np.sqrt(theta**2 + noise + (resid / s_j) ** 2) * pad)
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
         coupling = np.linalg.norm(gkl.K[:, nK:, :].reshape(op.B, -1), axis=1)
-        gkl.breakdown |= coupling <= 8 * op.u * np.maximum(theta**2, np.finfo(np.float64).tiny)
-        if gkl.breakdown.any():  # invariant block Krylov space: the Ritz value is sigma_1 (a.s.)
-            candidates.append(np.where(gkl.breakdown, theta * pad, np.inf))
+        gkl.breakdown |= coupling <= np.maximum(noise, np.finfo(np.float64).tiny)
+        if not frozen:  # residual bound on the block-Dixon event (§6e); an invariant space makes it theta
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lam = np.where(t_block > 0, theta**2 + noise + (coupling + noise) / t_block, np.inf)
+            candidates.append(np.sqrt(lam) * pad)
         done = stop.update(
             lower_est=theta,
             prob_upper=np.min(candidates, axis=0),
-            det_upper=exact_if_exhausted(gkl, theta, pad, frobenius_deflation(op, allv, it * b)),
+            det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, allv)),
             residual=residual,
             products=op.matvecs,
         )

@@ -1,0 +1,68 @@
+"""Sparse matrices without their empty rows and columns: the norm is unchanged, the long side shrinks.
+
+A hypersparse matrix (text features: 2^20 rows, 100 columns, a few thousand nonzeros) has far fewer
+nonempty rows than rows. Removing empty rows and columns changes no singular value, and every vector
+the methods keep then lives on a side of at most ``nnz`` entries instead of the full long side
+(docs/design.md, "Memory"). The compressed matrix is a new object with its own index and data arrays;
+the caller's matrix is only read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["Compressed", "drop_empty"]
+
+#: compress only when a side keeps at most this fraction of its length (otherwise the copy buys little)
+KEEP_FRACTION = 0.75
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """``A`` restricted to its nonempty rows and columns, and where they were."""
+
+    A: Any
+    rows: np.ndarray  # original index of each kept row
+    cols: np.ndarray  # original index of each kept column
+    shape: tuple[int, int]  # the original shape
+
+    def expand(self, est):
+        """The result with ``u``/``v`` (if any) scattered back to the original lengths (zeros elsewhere)."""
+        if est.u is None:
+            return est
+        u = np.zeros(self.shape[0], dtype=est.u.dtype)
+        v = np.zeros(self.shape[1], dtype=est.v.dtype)
+        u[self.rows] = est.u
+        v[self.cols] = est.v
+        return replace(est, u=u, v=v)
+
+
+def drop_empty(A) -> Compressed | None:
+    """``A`` (CSR or CSC) without empty rows and columns, or ``None`` when that would not shrink it much.
+
+    Costs one pass over the index arrays and a copy of the nonzeros (``nnz`` values and indices); an
+    entry stored as an explicit zero keeps its row and column. Other formats are returned as ``None``.
+    """
+    if not sp.issparse(A) or A.format not in ("csr", "csc") or A.nnz == 0:
+        return None
+    m, n = A.shape
+    outer_len, inner_len = (m, n) if A.format == "csr" else (n, m)
+    indptr, indices = A.indptr, A.indices
+    outer_kept = np.flatnonzero(indptr[1:] > indptr[:-1])
+    inner_mask = np.zeros(inner_len, dtype=bool)
+    inner_mask[indices[indptr[0] : indptr[-1]]] = True
+    inner_kept = np.flatnonzero(inner_mask)
+    if outer_kept.size > KEEP_FRACTION * outer_len and inner_kept.size > KEEP_FRACTION * inner_len:
+        return None
+    start, stop = int(indptr[0]), int(indptr[-1])
+    new_indptr = np.concatenate([[0], indptr[1:][outer_kept] - start]).astype(indptr.dtype, copy=False)
+    new_indices = np.searchsorted(inner_kept, indices[start:stop]).astype(indices.dtype, copy=False)
+    data = np.array(A.data[start:stop], copy=True)
+    shape = (outer_kept.size, inner_kept.size) if A.format == "csr" else (inner_kept.size, outer_kept.size)
+    B = type(A)((data, new_indices, new_indptr), shape=shape)
+    rows, cols = (outer_kept, inner_kept) if A.format == "csr" else (inner_kept, outer_kept)
+    return Compressed(B, rows, cols, (m, n))

@@ -1,0 +1,257 @@
+"""``spectra.conv_norm``: the operator norm of a convolution layer, with a certified interval.
+
+- Circular padding, stride 1, output shape = input shape: the layer is a block circulant, unitarily
+  block-diagonalised by the DFT (Sedghi, Gupta & Long, ICLR 2019): ``||conv||_2 = max_f ||K̂(f)||_2`` with one
+  ``c_out × c_in`` matrix ``K̂(f) = Σ_j w_j exp(-2πi f·p_j / N)`` per frequency (per group). The stack of
+  ``K̂(f)`` goes through :func:`spectra.norm`'s stack path; the interval adds the rounding of the DFT sums
+  (docs/bounds.md §11). Confidence 1.
+- Every other layer (zero/reflect/replicate padding, stride > 1, circular with another output shape): an
+  interval from :func:`spectra.norm` (``lanczos`` by default) on the layer as a matrix-free operator (the
+  convolution and its adjoint, the transposed convolution, are the two products), capped by the deterministic
+  **circular-embedding bound**: the valid convolution on the padded input (length ``n + lo + hi`` per axis) is a
+  set of rows of the circulant on that grid, so ``||conv|| <= ||P||_2 · max_f ||K̂(f)||_2`` with ``||P||_2`` the
+  norm of the padding (1 for zeros). For circular padding the layer is a set of rows of the circulant on the
+  input grid, each repeated at most ``r`` times: ``||conv|| <= sqrt(r) · max_f ||K̂(f)||``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _bounds
+from ._conv_geometry import ConvGeometry, conv_geometry
+from ._conv_ops import conv_operator, is_torch
+from ._result import NormEstimate
+
+__all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
+
+#: how the per-frequency ``c_out × c_in`` matrices are normed (any method of ``spectra.norm`` that takes a stack)
+FREQUENCY_METHOD = "svd"
+CONV_METHODS = ("auto", "fft", "svd", "lanczos", "power", "randomized")
+#: ``method="auto"`` materialises layers with ``n_out · n_in · min(n_out, n_in)`` up to this and takes the SVD
+AUTO_SVD_MAX_WORK = 1e8
+#: Lanczos steps (at most) behind the lower bound that goes with the deterministic (DFT) upper bound
+LOWER_STEPS = 30
+#: bytes of complex per-frequency matrices handled at once
+_CHUNK_BYTES = 64 << 20
+
+
+def _dft_rounding(kernel) -> float:
+    """Relative error ``eta`` of one computed entry of ``K̂(f)``: ``|fl(K̂) - K̂| <= eta · Σ_j |w_j|`` (§11).
+
+    Each phase ``exp(-2πi r/N)`` (``r = f·p mod N`` exact in integers) is within ``32 u`` of its value (``2π r/N``
+    carries three roundings, ``cos``/``sin`` one ulp each); each of the ``d`` successive sums over ``k_a`` taps
+    adds ``γ_{2 k_a + 4}`` (complex products and sums, Higham §3.6). The constant is generous on purpose.
+    """
+    u = _bounds.unit_roundoff(np.float64)
+    return float(_bounds.gamma(4 * sum(kernel) + 32 * len(kernel) + 8, u))
+
+
+def _phases(n: int, k: int, dilation: int, half: bool) -> np.ndarray:
+    f = np.arange(n // 2 + 1 if half else n)
+    pos = (dilation * np.arange(k)) % n
+    r = (f[:, None] * pos[None, :]) % n  # exact integers: the angle has only the roundings of 2π r / n
+    return np.exp(-2j * np.pi * r / n)
+
+
+def circulant_norm(weight: np.ndarray, grid: tuple[int, ...], dilation, groups: int) -> tuple[float, float, float]:
+    """``(lower, value, upper)`` of the norm of the block circulant of ``weight`` on ``grid`` (confidence 1).
+
+    ``weight`` is a host float64 array ``(c_out, c_in / groups, *kernel)``; taps sit at ``dilation · j mod N``.
+    """
+    from ._api import norm
+
+    w = np.asarray(weight, dtype=np.float64)
+    G = groups
+    c_out, ci = w.shape[:2]
+    co = c_out // G
+    kernel = w.shape[2:]
+    d = len(kernel)
+    E = [_phases(n, k, dl, half=(a == d - 1)) for a, (n, k, dl) in enumerate(zip(grid, kernel, dilation, strict=True))]
+    S = np.abs(w).reshape(c_out, ci, -1).sum(axis=2).reshape(G, co, ci)
+    fro_S = float(np.max(np.sqrt(np.sum(S * S, axis=(1, 2)))))
+    err = _dft_rounding(kernel) * fro_S * (1.0 + 1e-12)
+    per_row = max(1, math.prod(e.shape[0] for e in E[1:]) * c_out * ci * 16)
+    rows = max(1, _CHUNK_BYTES // per_row)
+    lower = value = upper = 0.0
+    for r0 in range(0, E[0].shape[0], rows):
+        K = np.tensordot(w, E[0][r0 : r0 + rows], axes=([2], [1]))
+        for e in E[1:]:
+            K = np.tensordot(K, e, axes=([2], [1]))
+        # (c_out, ci, F1, ..., Fd) -> (G * F, co, ci)
+        K = K.reshape(G, co, ci, -1)
+        K = np.ascontiguousarray(np.moveaxis(K, 3, 1)).reshape(-1, co, ci)
+        r = norm(K, method=FREQUENCY_METHOD)
+        lower = max(lower, float(np.max(r.lower)))
+        value = max(value, float(np.max(r.value)))
+        upper = max(upper, float(np.max(r.upper)))
+    return max(lower - err, 0.0), value, upper + err
+
+
+def _host_weight(weight) -> np.ndarray:
+    if is_torch(weight):
+        return weight.detach().cpu().to(dtype=__import__("torch").float64).numpy()
+    w = np.asarray(weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"weight must be a real array, got dtype {w.dtype}")
+    return w.astype(np.float64)
+
+
+def deterministic_upper(weight64: np.ndarray, geom: ConvGeometry) -> tuple[float, float, float, bool]:
+    """``(lower, value, upper, exact)`` from the circulant: exact for :attr:`ConvGeometry.circular_exact`,
+    else ``upper`` is the circular-embedding bound and ``lower``/``value`` are not bounds of the layer."""
+    if geom.mode == "circular":
+        lo, val, up = circulant_norm(weight64, geom.spatial, geom.dilation, geom.groups)
+        exact = geom.circular_exact
+        mult = 1 if exact else geom.circular_row_multiplicity()
+        return lo, val, up * math.sqrt(mult) * (1.0 + 4e-16), exact
+    lo, val, up = circulant_norm(weight64, geom.padded, geom.dilation, geom.groups)
+    return lo, val, up * geom.pad_norm() * (1.0 + 4e-16), False
+
+
+def conv_norm(
+    weight: Any,
+    input_shape,
+    *,
+    stride=1,
+    padding=0,
+    padding_mode: str = "zeros",
+    dilation=1,
+    groups: int = 1,
+    method: str = "auto",
+    rtol: float = 1e-6,
+    confidence: float = 0.999,
+    maxiter: int | None = None,
+    seed: Any = None,
+    v0: Any = None,
+    return_vectors: bool = False,
+) -> NormEstimate:
+    """Operator norm ``||conv||_2`` of a convolution layer on inputs of a given shape, with a certified interval.
+
+    The layer is PyTorch's ``torch.nn.Conv1d``/``Conv2d``/``Conv3d`` (a cross-correlation) with the same
+    arguments: it maps ``x`` of shape ``(c_in, *spatial)`` to ``(c_out, *out)``. Its operator norm is the
+    Lipschitz constant of the layer in the l2 norm, which differs from the norm of the reshaped
+    ``c_out × (c_in k_1 k_2)`` kernel that PyTorch's ``spectral_norm`` uses (either way round).
+
+    Parameters
+    ----------
+    weight : numpy.ndarray or torch.Tensor
+        Real kernel of shape ``(c_out, c_in / groups, *kernel)`` with 1 to 3 spatial axes. Never modified.
+        A torch kernel is applied with ``torch.nn.functional`` on its device (in float64); a NumPy kernel with
+        NumPy (float64).
+    input_shape : tuple of int
+        Spatial shape of the input, or ``(c_in, *spatial)`` or ``(batch, c_in, *spatial)``.
+    stride, padding, dilation, groups
+        As in ``torch.nn.Conv2d``: an int or one int per spatial axis; ``padding`` may also be ``"valid"``,
+        ``"same"`` or one ``(before, after)`` pair per axis.
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}
+        As in ``torch.nn.Conv2d``.
+    method : {"auto", "fft", "svd", "lanczos", "power", "randomized"}
+        ``"auto"``: the exact DFT block-diagonalisation when the layer is a circulant (circular padding,
+        stride 1, output shape = input shape); else, for small layers (``n_out n_in min(n_out, n_in) <= 1e8``,
+        ``n = c · prod(spatial)``), ``"svd"``: the layer materialised by one batched product with the unit
+        vectors, and LAPACK (confidence 1); else the circular-embedding upper bound when it lies within
+        ``rtol`` of the lower bound of a short Lanczos run (at most 30 steps, stopped on its residual;
+        confidence 1), else ``"lanczos"`` on the layer as an operator, capped by the circular-embedding bound.
+        ``"fft"``: deterministic only: the DFT result (exact) or the circular-embedding upper bound, with the
+        lower bound of that short Lanczos run (confidence 1).
+        Others: that method of :func:`spectra.norm` on the operator, capped by the embedding bound.
+    rtol, confidence, maxiter, seed, v0, return_vectors
+        As in :func:`spectra.norm` for the iterative methods; ``v0`` and the returned ``u``/``v`` are flat
+        vectors of the input/output (``c · prod(spatial)`` entries, channel-major).
+
+    Returns
+    -------
+    NormEstimate
+        ``method`` is ``"fft"`` for the DFT result, else the iterative method; ``confidence`` is 1.0 whenever
+        the reported upper bound is a deterministic one (DFT, embedding bound).
+
+    Raises
+    ------
+    ValueError
+        Shapes, padding or arguments that ``torch.nn.Conv2d`` would refuse (the message names the parameter).
+    TypeError
+        A complex or non-numeric weight.
+
+    Notes
+    -----
+    The formulas and their rounding analysis are in docs/bounds.md §11. Sources: H. Sedghi, V. Gupta,
+    P. M. Long, *The singular values of convolutional layers*, ICLR 2019 (circulant case); the embedding of a
+    zero-padded layer in the circulant on the padded grid is the argument of B. Delattre, Q. Barthélemy,
+    A. Allauzen, *Spectral norm of convolutional layers with circular and zero paddings*, arXiv 2402.00240.
+
+    Examples
+    --------
+    >>> import numpy as np, spectra
+    >>> w = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+    >>> r = spectra.conv_norm(w, (16, 16), padding=1, padding_mode="circular")
+    >>> r.method, r.confidence, r.upper / r.lower < 1 + 1e-12
+    ('fft', 1.0, True)
+    >>> z = spectra.conv_norm(w, (16, 16), padding=1, seed=0)   # zero padding: lanczos, capped by the embedding
+    >>> bool(z.upper <= r.upper * 1.0000001)  # the circulant on the 18 x 18 grid bounds it; here 16 x 16 ~ same
+    True
+    """
+    from ._api import norm
+
+    if method not in CONV_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, CONV_METHODS))}; got {method!r}")
+    if not (hasattr(weight, "shape") and hasattr(weight, "dtype")):
+        weight = np.asarray(weight)
+    if is_torch(weight) and (weight.is_complex() or not weight.is_floating_point()):
+        raise TypeError(f"weight must be a real floating tensor, got dtype {weight.dtype}")
+    geom = conv_geometry(
+        weight.shape,
+        input_shape,
+        stride=stride,
+        padding=padding,
+        padding_mode=padding_mode,
+        dilation=dilation,
+        groups=groups,
+    )
+    w64 = _host_weight(weight)
+    if not np.all(np.isfinite(w64)):
+        raise ValueError("weight contains NaN or Inf")
+    backend = "torch" if is_torch(weight) else "numpy"
+    d_lo, d_val, d_up, exact = deterministic_upper(w64, geom)
+    if exact and method in ("auto", "fft"):
+        return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0)
+    if w64.size == 0 or d_up == 0.0:
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, backend, 0, 0)
+    op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
+    A = op.as_linear_operator()
+    small = geom.n_out * geom.n_in * min(geom.n_out, geom.n_in) <= AUTO_SVD_MAX_WORK
+    if method == "svd" or (method == "auto" and small):
+        M = A.matmat(np.eye(geom.n_in))  # the layer as a dense matrix: one batched product with the unit vectors
+        r = norm(M, method="svd")
+        upper = min(r.upper, d_up)
+        return NormEstimate(r.value, r.lower, upper, 1.0, True, "svd", backend, 1, geom.n_in)
+    if method in ("auto", "fft"):
+        # the lower bound of Lanczos stopped on its residual (no random event is behind a lower bound): when
+        # the deterministic upper bound is already within rtol of it, nothing probabilistic is needed
+        pre = norm(A, method="lanczos", rtol=max(rtol, 1e-3), certify=False, maxiter=LOWER_STEPS, seed=seed, v0=v0)
+        lower = min(pre.lower, d_up)
+        if method == "fft" or d_up <= (1.0 + rtol) * lower:
+            converged = d_up <= (1.0 + rtol) * lower
+            return NormEstimate(lower, lower, d_up, 1.0, converged, "fft", backend, pre.iterations, pre.matvecs)
+    iterative = "lanczos" if method == "auto" else method
+    r = norm(
+        A,
+        method=iterative,
+        rtol=rtol,
+        confidence=confidence,
+        maxiter=maxiter,
+        seed=seed,
+        v0=v0,
+        return_vectors=return_vectors,
+    )
+    upper = min(r.upper, d_up)
+    conf = 1.0 if d_up <= r.upper else r.confidence
+    pre = (lower, pre.matvecs) if method == "auto" else (0.0, 0)
+    lower = min(max(r.lower, pre[0]), upper)
+    converged = r.converged or upper <= (1.0 + rtol) * lower
+    value = min(max(r.value, lower), upper)
+    matvecs = r.matvecs + pre[1]
+    return NormEstimate(value, lower, upper, conf, converged, iterative, backend, r.iterations, matvecs, r.u, r.v)

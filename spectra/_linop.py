@@ -1,0 +1,189 @@
+"""A caller's ``LinearOperator`` as spectra applies it: in the working dtype, one vector at a time where needed.
+
+Two classes of operator break naive use:
+
+- dtype: SciPy infers an operator's dtype from one product with an ``int8`` vector, so an operator that
+  multiplies by integers is "int64", and ``aslinearoperator`` keeps an integer or float16 array's dtype.
+  Products are taken in the same working dtype as dense input (bool/int -> float64, float16 -> float32,
+  extended -> float64): the vectors passed in and the results are converted to it.
+- shape: most user-written ``matvec`` functions are written and tested for 1-D vectors, as every SciPy
+  solver (ARPACK, ``cg``, ``svds``) calls them, while SciPy's default block product passes ``(n, 1)``
+  columns, which breaks broadcasting code such as ``lambda x: d * x`` ("cannot reshape array of size 9
+  into shape (3,1)") or silently changes its meaning (``np.fft.fft(x)`` transforms along the last axis).
+  A block product therefore uses the operator's own ``matmat``/``rmatmat`` only when it declares one, and
+  otherwise applies ``matvec``/``rmatvec`` to one 1-D vector at a time (a ``(n, 1)`` column is tried when a
+  1-D vector fails). An operator that accepts neither gets an error that says what it must accept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+__all__ = ["WorkingOperator"]
+
+#: errors a product raises when it cannot handle the shape it was given (any other error propagates unchanged)
+_SHAPE_ERRORS = (ValueError, TypeError, IndexError, AttributeError, NotImplementedError)
+_MISSING = object()
+#: relative mismatch of w^H (A x) and (A^H w)^H x above which rmatvec is reported as not the adjoint
+ADJOINT_TOL = 0.05
+
+
+class WorkingOperator(LinearOperator):
+    """``A`` with products in ``dtype``; block products fall back to one 1-D vector at a time."""
+
+    def __init__(self, A: LinearOperator, dtype: np.dtype):
+        super().__init__(np.dtype(dtype), A.shape)
+        self.A = A
+        #: unit roundoff of the precision the operator's products came back in (float16: they were rounded
+        #: to it); the working precision's own roundoff is added by the caller
+        self.product_u = 0.0
+        self._block = {False: _declares_block(A, False), True: _declares_block(A, True)}
+        self._column_form: dict[bool, int | None] = {False: None, True: None}  # 1: (n,), 2: (n, 1) worked
+
+    def _matvec(self, x):
+        return self._apply(np.reshape(x, (-1, 1)), adjoint=False)[:, 0]
+
+    def _rmatvec(self, x):
+        return self._apply(np.reshape(x, (-1, 1)), adjoint=True)[:, 0]
+
+    def _matmat(self, X):
+        return self._apply(X, adjoint=False)
+
+    def _rmatmat(self, X):
+        return self._apply(X, adjoint=True)
+
+    def _adjoint(self):
+        return _Adjoint(self)
+
+    def check_adjoint(self, x, y, w, z) -> None:
+        """Raise when ``rmatvec`` is visibly not the adjoint of ``matvec``: ``w^H (A x)`` against ``(A^H w)^H x``.
+
+        ``y = A x`` and ``z = A^H w`` for fixed pseudo-random Gaussian ``x`` (length ``n``) and ``w`` (length
+        ``m``). Both inner products are equal in exact arithmetic, and each is of the size
+        ``s = ||y|| ||w|| / sqrt(m) + ||z|| ||x|| / sqrt(n)`` (a Gaussian vector's inner product with a fixed
+        one). A wrong ``rmatvec`` (``matvec`` itself for a non-symmetric operator, a transpose without the
+        complex conjugate, a lost scale factor) makes them differ by a random multiple of ``s``, reported when
+        above ``ADJOINT_TOL * s`` (most such mistakes; an unlucky draw can miss one). A true adjoint differs by
+        rounding only; the threshold grows with ``u (m + n)`` so that rounding is never reported, and operators
+        accurate to a few percent (inner iterative solves) pass.
+        """
+        x, y, w, z = (np.asarray(a, dtype=np.complex128).reshape(-1) for a in (x, y, w, z))
+        m, n = self.shape
+        with np.errstate(all="ignore"):  # the test is scale-invariant: products of size 1e300 are divided first
+            top = max(float(np.max(np.abs(y), initial=0.0)), float(np.max(np.abs(z), initial=0.0)))
+            if not (0.0 < top < np.inf):
+                return
+            y, z = y / top, z / top
+        norms = [float(np.linalg.norm(v)) for v in (x, y, w, z)]
+        size = norms[1] * norms[2] / math.sqrt(m) + norms[3] * norms[0] / math.sqrt(n)
+        gap = abs(np.vdot(w, y) - np.vdot(z, x))
+        u = max(float(np.finfo(self.dtype).eps) / 2, self.product_u)
+        if size > 0 and np.isfinite(size) and gap > max(ADJOINT_TOL, 100 * u * (m + n)) * size:
+            raise ValueError(
+                "the LinearOperator's rmatvec is not the adjoint of its matvec: for test vectors x, w, "
+                f"w^H (A x) and (A^H w)^H x differ by {gap / size:.2g} of their size (for a true adjoint only by "
+                "rounding). rmatvec must return A^H y, the conjugate transpose of A times y (A^T y if A is real)"
+            )
+
+    # ------------------------------------------------------------------
+    def _apply(self, X, adjoint: bool):
+        X = np.asarray(X, dtype=self.dtype)
+        rows = self.shape[1] if adjoint else self.shape[0]
+        k = X.shape[1]
+        if k > 1 and self._block[adjoint]:
+            f = self.A.rmatmat if adjoint else self.A.matmat
+            try:
+                Y = np.asarray(f(X))
+            except _SHAPE_ERRORS:
+                Y = None
+            if Y is not None and Y.shape == (rows, k):
+                return self._to_working(Y, adjoint)
+            self._block[adjoint] = False  # the declared block product does not work: columns from now on
+        Y = np.empty((rows, k), dtype=self.dtype)
+        for j in range(k):
+            Y[:, j] = self._vector(np.ascontiguousarray(X[:, j]), adjoint, rows)
+        return Y
+
+    def _vector(self, x, adjoint: bool, rows: int):
+        f = self.A.rmatvec if adjoint else self.A.matvec
+        forms = (1, 2) if self._column_form[adjoint] is None else (self._column_form[adjoint],)
+        errors, tried = [], []
+        for form in forms:
+            size = x.shape[0]
+            tried.append(f"a 1-D vector of shape ({size},)" if form == 1 else f"a column of shape ({size}, 1)")
+            try:
+                y = np.asarray(f(x if form == 1 else x[:, None]))
+            except _SHAPE_ERRORS as exc:
+                errors.append(exc)
+                continue
+            if y.size != rows:
+                errors.append(ValueError(f"returned an array of shape {y.shape}"))
+                continue
+            self._column_form[adjoint] = form
+            return self._to_working(y.reshape(rows), adjoint)
+        raise self._failure(errors, tried, adjoint) from errors[0]
+
+    def _to_working(self, Y, adjoint: bool):
+        if np.iscomplexobj(Y) and self.dtype.kind != "c":
+            name = "rmatvec" if adjoint else "matvec"
+            raise ValueError(
+                f"the LinearOperator declares the real dtype {self.A.dtype} but its {name} returned complex "
+                f"values ({Y.dtype}); create it with dtype=complex (LinearOperator(..., dtype=np.complex128))"
+            )
+        if Y.dtype.kind in "fc":
+            self.product_u = max(self.product_u, float(np.finfo(Y.dtype).eps) / 2)
+        return Y.astype(self.dtype, copy=False)
+
+    def _failure(self, errors, tried, adjoint: bool) -> Exception:
+        m, n = self.shape
+        if all(isinstance(e, NotImplementedError) for e in errors) and adjoint:
+            return TypeError(
+                "the LinearOperator has no adjoint product A^H y (rmatvec is not defined); spectra needs "
+                "both A x and A^H y: create it with rmatvec= (or rmatmat=), e.g. "
+                "LinearOperator(shape, matvec=..., rmatvec=..., dtype=...)"
+            )
+        name, size_in, size_out = ("rmatvec", m, n) if adjoint else ("matvec", n, m)
+        what = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        return ValueError(
+            f"the LinearOperator of shape {self.A.shape} could not be applied: its {name} failed on "
+            f"{' and on '.join(tried)} ({what}). spectra calls "
+            f"{name} with {self.dtype} vectors of shape ({size_in},) and needs {size_out} values back "
+            f"(the product {'A^H y' if adjoint else 'A x'}); a matmat/rmatmat, if given, must map "
+            f"({size_in}, k) blocks to ({size_out}, k)"
+        )
+
+
+class _Adjoint(LinearOperator):
+    def __init__(self, op: WorkingOperator):
+        super().__init__(op.dtype, (op.shape[1], op.shape[0]))
+        self.op = op
+
+    def _matmat(self, X):
+        return self.op._apply(X, adjoint=True)
+
+    def _rmatmat(self, X):
+        return self.op._apply(X, adjoint=False)
+
+
+def _declares_block(A: Any, adjoint: bool, depth: int = 0) -> bool:
+    """Whether ``A`` has a block product of its own in that direction (else SciPy loops over ``(n, 1)`` columns).
+
+    SciPy's composite operators (sums, products, scalings, powers, adjoints) have one only if every operator
+    they combine has one in both directions; a custom operator only if ``matmat``/``rmatmat`` was given.
+    """
+    if depth > 32:
+        return False
+    name = "_rmatmat" if adjoint else "_matmat"
+    if getattr(type(A), name, None) is getattr(LinearOperator, name):
+        if not adjoint or type(A)._adjoint is LinearOperator._adjoint:
+            return False
+        return _declares_block(A.H, False, depth + 1)  # SciPy's default rmatmat uses the adjoint's matmat
+    impl = vars(A).get(f"_CustomLinearOperator__{name[1:]}_impl", _MISSING)
+    if impl is not _MISSING:  # LinearOperator(shape, matvec=..., matmat=...)
+        return impl is not None
+    parts = [B for B in getattr(A, "args", ()) if isinstance(B, LinearOperator)]
+    return all(_declares_block(B, False, depth + 1) and _declares_block(B, True, depth + 1) for B in parts)

@@ -1,0 +1,64 @@
+"""What ``spectra.norm(..., progress=callback)`` hands to the callback after every step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Progress"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """State of a running :func:`spectra.norm` after one step, for ``progress=callback``.
+
+    For a stack of matrices the interval is that of the matrix whose interval is currently the widest.
+
+    Attributes
+    ----------
+    method : str
+        Method that runs (``"auto"`` resolved).
+    products : int
+        Products with ``A`` or ``A^H`` so far.
+    lower, upper : float
+        Current interval ``lower <= ||A||_2 <= upper`` (``upper`` holds with the requested confidence;
+        it may be ``inf`` before the first bound is available).
+    rtol : float
+        Relative width the run stops at (``rtol`` raised to what the working precision can certify).
+    done, total : int
+        Matrices whose stopping test has passed, and matrices in the problem.
+    elapsed : float
+        Seconds since the method started.
+    final : bool
+        ``True`` for the last call, after the final certificate.
+
+    Examples
+    --------
+    >>> import numpy as np, spectra
+    >>> steps = []
+    >>> r = spectra.norm(np.diag([3.0, 2.0, 1.0]), method="lanczos", seed=0, progress=steps.append)
+    >>> steps[-1].final, steps[-1].lower == r.lower, steps[-1].products == r.matvecs
+    (True, True, True)
+    """
+
+    method: str
+    products: int
+    lower: float
+    upper: float
+    rtol: float
+    done: int
+    total: int
+    elapsed: float
+    final: bool = False
+
+    @property
+    def width(self) -> float:
+        """Relative width ``(upper - lower) / lower`` (``inf`` while ``lower == 0 < upper``)."""
+        if self.lower > 0:
+            return (self.upper - self.lower) / self.lower
+        return 0.0 if self.upper == 0 else float("inf")
+
+    def __str__(self) -> str:
+        return (
+            f"spectra {self.method}: products={self.products:>6d} lower={self.lower:.10g} upper={self.upper:.10g} "
+            f"width={self.width:.2e} done={self.done}/{self.total} t={self.elapsed:.2f}s"
+        )

@@ -1,0 +1,419 @@
+"""``spectra.torch.spectral_norm``: spectral normalisation that divides by a certified upper bound.
+
+The parametrization keeps, in buffers, the weight ``W_ref`` of the last full certificate and its certified upper
+bound. Each training forward costs what PyTorch's costs (``n_power_iterations`` power steps with the persistent
+``u``, ``v``) plus one pass over ``W`` for the drift bound (:mod:`spectra.torch._tracking`); the full certificate
+is refreshed, warm-started from ``v``, only when the tracked bound exceeds ``(1 + tol)`` times the best lower
+estimate. The design is in docs/design.md ("Certified spectral normalisation").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .. import _bounds
+from .._api import norm
+from .._conv import conv_norm
+from .._conv_geometry import ConvGeometry, _padding, conv_geometry
+from .._conv_ops import TorchConv
+from ._tracking import drift_upper, round_up_to
+
+__all__ = ["CertifiedSpectralNorm", "spectral_norm"]
+
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Lanczos steps allowed for one refresh (an explicit budget: the bound is valid whatever it reaches)
+REFRESH_MAXITER = 300
+
+
+class CertifiedSpectralNorm(nn.Module):
+    """The parametrization registered by :func:`spectral_norm` (see there for the arguments).
+
+    Attributes
+    ----------
+    sigma : float
+        The value the weight was last divided by: a certified upper bound of its operator norm.
+    confidence : float
+        Probability that every certificate computed so far holds (union bound over the refreshes,
+        ``1.0`` when all were deterministic).
+    refreshes : int
+        Full certificates computed so far.
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        *,
+        n_power_iterations: int = 1,
+        dim: int = 0,
+        eps: float = 1e-12,
+        conv: dict | None = None,
+        input_shape=None,
+        tol: float = 0.02,
+        method: str = "auto",
+        confidence: float = 0.999,
+    ) -> None:
+        super().__init__()
+        ndim = weight.ndim
+        if not -ndim <= dim < max(ndim, 1):
+            raise IndexError(f"dim must lie in [-{ndim}, {ndim - 1}], got {dim}")
+        if n_power_iterations <= 0:
+            raise ValueError(f"n_power_iterations must be positive, got {n_power_iterations}")
+        if not (isinstance(tol, float | int) and 0 < tol < 1):
+            raise ValueError(f"tol must be a float in (0, 1), e.g. 0.02; got {tol!r}")
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+        self.dim = dim % ndim if ndim else 0
+        self.eps = float(eps)
+        self.n_power_iterations = int(n_power_iterations)
+        self.tol = float(tol)
+        self.method = method
+        self.delta = 1.0 - float(confidence)
+        self.conv = conv  # None (matrix) or the ConvNd arguments: the operator norm of the convolution
+        self._geom: ConvGeometry | None = None
+        self._op: TorchConv | None = None
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+        kw = dict(dtype=torch.float64, device=weight.device)
+        self.register_buffer("_seed", torch.tensor(seed, dtype=torch.int64, device=weight.device))
+        self.register_buffer("_upper_ref", torch.tensor(math.inf, **kw))
+        self.register_buffer("_lower_ref", torch.tensor(0.0, **kw))
+        self.register_buffer("_frob_ref", torch.tensor(0.0, **kw))  # drift(W_ref): pads the division rounding
+        self.register_buffer("_sigma", torch.tensor(math.nan, **kw))
+        self.register_buffer("_delta_spent", torch.tensor(0.0, **kw))
+        self.register_buffer("_refreshes", torch.tensor(0, dtype=torch.int64, device=weight.device))
+        self.register_buffer("_w_ref", weight.detach().clone())
+        self.register_buffer("_input_shape", torch.zeros(0, dtype=torch.int64))
+        self.register_buffer("_u", torch.zeros(0, dtype=weight.dtype, device=weight.device))
+        self.register_buffer("_v", torch.zeros(0, dtype=weight.dtype, device=weight.device))
+        if ndim <= 1:
+            self._certify(weight.detach())
+        elif conv is None:
+            self._init_vectors(weight)
+        elif input_shape is not None:
+            self.set_input_shape(tuple(input_shape), weight)
+
+    # ------------------------------------------------------------------ public state
+    @property
+    def sigma(self) -> float:
+        return float(self._sigma)
+
+    @property
+    def confidence(self) -> float:
+        return max(0.0, 1.0 - float(self._delta_spent))
+
+    @property
+    def refreshes(self) -> int:
+        return int(self._refreshes)
+
+    # ------------------------------------------------------------------ shapes and vectors
+    def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.dim != 0:
+            weight = weight.permute(self.dim, *(d for d in range(weight.dim()) if d != self.dim))
+        return weight.flatten(1)
+
+    def _pad_norm(self) -> float | None:
+        return None if self._geom is None else self._geom.pad_norm()
+
+    def _init_vectors(self, weight: torch.Tensor) -> None:
+        with torch.no_grad():
+            if self.conv is None:
+                h, w = self._matrix(weight).shape
+                u, v = weight.new_empty(h).normal_(0, 1), weight.new_empty(w).normal_(0, 1)
+            else:
+                g = self._geom
+                u = weight.new_empty((1, g.c_out, *g.out)).normal_(0, 1)
+                v = weight.new_empty((1, g.c_in, *g.spatial)).normal_(0, 1)
+            self._u = F.normalize(u.flatten(), dim=0, eps=self.eps).reshape(u.shape)
+            self._v = F.normalize(v.flatten(), dim=0, eps=self.eps).reshape(v.shape)
+            self._power_method(weight, 15)
+            self._certify(weight.detach())
+
+    def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None) -> None:
+        """Fix the input shape ``(c_in, *spatial)`` of a convolution (called by the forward pre-hook)."""
+        if weight is None:
+            weight = self._w_ref
+        geom = conv_geometry(weight.shape, input_shape, **self.conv)
+        if self._geom is not None and geom == self._geom:
+            return
+        self._geom = geom
+        self._op = None
+        self._input_shape = torch.tensor([geom.c_in, *geom.spatial], dtype=torch.int64)
+        self._init_vectors(weight)
+
+    def _conv_op(self, weight: torch.Tensor) -> TorchConv:
+        op = self._op
+        if op is None or op.weight.device != weight.device or op.weight.dtype != weight.dtype:
+            op = self._op = TorchConv(weight.detach(), self._geom)
+        return op
+
+    def _apply(self, weight, v):
+        if self.conv is None:
+            return torch.mv(self._matrix(weight), v)
+        return self._conv_op(weight).forward(v, weight)
+
+    def _apply_adjoint(self, weight, u):
+        if self.conv is None:
+            return torch.mv(self._matrix(weight).H, u)
+        return self._conv_op(weight).adjoint(u, weight)
+
+    @torch.no_grad()
+    def _power_method(self, weight: torch.Tensor, steps: int) -> None:
+        # in place, as PyTorch's: DataParallel replicas share the buffers' storage
+        for _ in range(steps):
+            u = self._apply(weight, self._v)
+            self._u.copy_(F.normalize(u.flatten(), dim=0, eps=self.eps).reshape(self._u.shape))
+            v = self._apply_adjoint(weight, self._u)
+            self._v.copy_(F.normalize(v.flatten(), dim=0, eps=self.eps).reshape(self._v.shape))
+
+    # ------------------------------------------------------------------ certificates
+    def _drift(self, weight: torch.Tensor) -> float:
+        if weight.ndim <= 1:
+            return drift_upper((weight - self._w_ref).reshape(1, -1), None)
+        return drift_upper(weight - self._w_ref, self._pad_norm())
+
+    @torch.no_grad()
+    def _certify(self, weight: torch.Tensor) -> None:
+        """Full certificate of ``weight`` (warm-started from ``v``), then ``W_ref = weight``."""
+        r = int(self._refreshes) + 1
+        delta_r = self.delta * 6.0 / (math.pi**2 * r * r)  # Σ_r δ_r <= δ: all certificates hold jointly
+        seed = np.random.SeedSequence([int(self._seed) & (2**63 - 1), r])
+        if weight.ndim <= 1:
+            fro = drift_upper(weight.reshape(1, -1), None)
+            est = dict(lower=float(torch.linalg.vector_norm(weight, dtype=torch.float64)), upper=fro, confidence=1.0)
+        elif self.conv is not None:
+            res = conv_norm(
+                weight,
+                (self._geom.c_in, *self._geom.spatial),
+                **self.conv,
+                method=self.method,
+                rtol=self.tol / 4,
+                confidence=1.0 - delta_r,
+                maxiter=REFRESH_MAXITER if self.method != "fft" else None,
+                seed=seed,
+                v0=self._v.reshape(-1).detach().cpu().double().numpy(),
+            )
+            est = dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
+        else:
+            est = self._matrix_certificate(self._matrix(weight), seed, delta_r)
+        if est["confidence"] < 1.0:
+            self._delta_spent += delta_r
+        self._upper_ref.fill_(est["upper"])
+        self._lower_ref.fill_(est["lower"])
+        self._w_ref.copy_(weight)
+        zero = torch.zeros_like(weight)
+        self._frob_ref.fill_(drift_upper(weight - zero, self._pad_norm() if weight.ndim > 1 else None))
+        self._refreshes += 1
+
+    def _matrix_certificate(self, W: torch.Tensor, seed, delta_r: float) -> dict:
+        m, n = W.shape
+        method = self.method
+        if method == "auto":
+            method = "svd" if m * n * min(m, n) <= 1e8 else "lanczos"
+        kw: dict[str, Any] = {}
+        if method != "svd":
+            v0 = self._v.detach()
+            kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, v0=v0 if bool(v0.any()) else None)
+        res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
+        return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
+
+    def _divisor(self, weight: torch.Tensor, drift: float) -> float:
+        """``upper(W_ref) + drift``, plus the rounding of ``W / sigma`` in the weight's precision, rounded up."""
+        u64 = _bounds.unit_roundoff(np.float64)
+        u_w = torch.finfo(weight.dtype).eps / 2.0
+        upper = (float(self._upper_ref) + drift) * (1.0 + 4.0 * u64)
+        # computed W/sigma = (W/sigma)∘(1 + E), |E| <= u_w: adds at most u_w · drift(W) / sigma to the norm
+        upper += u_w * (float(self._frob_ref) + drift) * (1.0 + 4.0 * u64)
+        return round_up_to(max(upper, self.eps), weight.dtype)
+
+    @torch.no_grad()
+    def _shape_free_divisor(self, weight: torch.Tensor) -> float:
+        """Before the input shape is known: ``sqrt(prod(1 + lo + hi)) · Σ_j ||W_j||_F`` bounds the layer on every
+        input shape (each entry is copied at most ``1 + lo + hi`` times per axis by any padding mode); loose."""
+        d = weight.ndim - 2
+        pad = _padding(self.conv["padding"], d, weight.shape[2:], self.conv["dilation"], self.conv["stride"])
+        copies = math.sqrt(math.prod(1 + lo + hi for lo, hi in pad)) if self.conv["padding_mode"] != "zeros" else 1.0
+        frob = drift_upper(weight, copies)
+        self._frob_ref.fill_(frob)
+        self._upper_ref.fill_(frob)
+        self._w_ref.copy_(weight)
+        return self._divisor(weight, 0.0)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.conv is not None and self._geom is None:
+            return weight / self._shape_free_divisor(weight)
+        if weight.ndim > 1 and self.training:
+            self._power_method(weight, self.n_power_iterations)
+        with torch.no_grad():
+            drift = self._drift(weight)
+            if self.training and drift > 0.0:
+                best_lower = float(self._lower_ref) - drift
+                if weight.ndim > 1:
+                    best_lower = max(
+                        best_lower, float(torch.vdot(self._u.flatten(), self._apply(weight, self._v).flatten()))
+                    )
+                if float(self._upper_ref) + drift > (1.0 + self.tol) * best_lower:
+                    self._certify(weight.detach())
+                    drift = self._drift(weight)
+            sigma = self._divisor(weight, drift)
+            self._sigma.fill_(sigma)
+        if weight.ndim <= 1:
+            return weight / sigma
+        # gradient as PyTorch's (through u^H W v with u, v detached); the value divided by is `sigma`
+        u = self._u.clone(memory_format=torch.contiguous_format)
+        v = self._v.clone(memory_format=torch.contiguous_format)
+        sigma_uv = torch.vdot(u.flatten(), self._apply(weight, v).flatten())
+        return weight / ((sigma_uv - sigma_uv.detach()) + sigma)
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        return value
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        shape = state_dict.get(prefix + "_input_shape")
+        if self.conv is not None and shape is not None and shape.numel() and self._geom is None:
+            # a lazily shaped convolution: take the saved input shape so the buffers match
+            self._geom = conv_geometry(self._w_ref.shape, tuple(int(s) for s in shape), **self.conv)
+            self._input_shape = shape.clone()
+            self._u = state_dict[prefix + "_u"].clone()
+            self._v = state_dict[prefix + "_v"].clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def spectral_norm(
+    module: nn.Module,
+    name: str = "weight",
+    n_power_iterations: int = 1,
+    eps: float = 1e-12,
+    dim: int | None = None,
+    *,
+    input_shape=None,
+    conv_norm: str = "operator",
+    tol: float = 0.02,
+    method: str = "auto",
+    confidence: float = 0.999,
+) -> nn.Module:
+    r"""Spectral normalisation by a certified upper bound: ``W / sigma`` with ``sigma >= ||W||_2``.
+
+    A drop-in for :func:`torch.nn.utils.parametrizations.spectral_norm` (same first five arguments, state in
+    buffers, ``state_dict`` round trip, power iteration only in training mode), with one difference: PyTorch
+    divides by ``sigma = u^H W v``, an *under*-estimate after a few power steps, so its normalised weight can
+    have norm > 1; here ``sigma`` is a certified upper bound, so ``||W / sigma||_2 <= 1`` at every step
+    (with probability ``confidence`` over the whole training run, ``1`` when every certificate was
+    deterministic), including the rounding of the division.
+
+    .. math::
+
+        \sigma_t = \mathrm{upper}(W_\mathrm{ref}) + \mathrm{drift}(W_t - W_\mathrm{ref}),
+        \qquad \mathrm{drift}(D) = \|D\|_F \ \text{(matrix)}, \quad \|P\|_2 \sum_j \|D_j\|_F \ \text{(conv)}
+
+    ``W_ref`` and ``upper(W_ref)`` come from the last full certificate (:func:`spectra.norm`, or
+    :func:`spectra.conv_norm` for a convolution), recomputed (warm-started from ``v``) in training mode when
+    ``sigma_t > (1 + tol) · lower_t``, with ``lower_t = max(u^H W_t v, lower(W_ref) - drift)``. Refresh ``r``
+    runs at ``delta_r = 6 delta / (pi^2 r^2)`` so that all refreshes hold jointly with probability
+    ``>= 1 - delta`` (a union bound; ``delta = 1 - confidence``).
+
+    Gradients flow as in PyTorch's: the weight is divided by ``(s - s.detach()) + sigma_t`` with
+    ``s = u^H W v`` (``u``, ``v`` detached), whose value is exactly ``sigma_t`` and whose derivative is
+    ``u v^H``, the derivative of ``||W||_2`` at a simple top singular value.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Module holding the parameter ``name`` (e.g. ``nn.Linear``, ``nn.Conv2d``).
+    name : str
+        Name of the weight parameter.
+    n_power_iterations : int
+        Power steps per training forward (they keep ``u``, ``v`` and the lower estimate current).
+    eps : float
+        Floor of the vector norms in the power steps and of ``sigma``.
+    dim : int, optional
+        Output dimension for the reshaped-matrix view, as in PyTorch (default 0, 1 for ``ConvTranspose``).
+    input_shape : tuple of int, optional
+        ``(c_in, *spatial)`` of a convolution's input, for ``conv_norm="operator"``; when omitted it is read
+        from the first input the module sees (a forward pre-hook), and the certificate follows later shape changes.
+    conv_norm : {"operator", "kernel"}
+        For ``nn.Conv1d/2d/3d``: ``"operator"`` (default) normalises by the operator norm of the convolution on
+        inputs of ``input_shape`` (its l2 Lipschitz constant, :func:`spectra.conv_norm`); ``"kernel"`` by the
+        norm of the ``c_out × (c_in k_1 k_2)`` reshaped kernel, as PyTorch does, which neither bounds nor is
+        bounded by the operator norm (the layer then need not be 1-Lipschitz). Other modules always use the
+        reshaped matrix.
+    tol : float
+        Relative slack allowed between ``sigma`` and the lower estimate before a refresh; each refresh is
+        certified to ``tol / 4``. The tightness ``||W||_2 / sigma`` stays above about ``1 / (1 + tol)``.
+    method : str
+        Method of the full certificate: ``"auto"`` (``svd`` for small matrices, else ``lanczos``; for a
+        convolution the DFT when exact, else ``lanczos`` capped by the circular-embedding bound), or any
+        method of :func:`spectra.norm` / :func:`spectra.conv_norm`.
+    confidence : float
+        Joint probability, over the whole run, that every certificate holds.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module``, with the parametrization registered on ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``module`` has no parameter ``name``, or an argument is out of range.
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> _ = torch.manual_seed(0)
+    >>> layer = st.spectral_norm(torch.nn.Linear(20, 40))
+    >>> W = layer.weight
+    >>> bool(torch.linalg.matrix_norm(W.double(), 2) <= 1.0)
+    True
+    >>> p = layer.parametrizations.weight[0]
+    >>> p.confidence, p.refreshes   # small matrix: certified by the SVD, deterministic
+    (1.0, 1)
+    """
+    weight = getattr(module, name, None)
+    if not isinstance(weight, torch.Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if conv_norm not in ("operator", "kernel"):
+        raise ValueError(f"conv_norm must be 'operator' or 'kernel', got {conv_norm!r}")
+    if dim is None:
+        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+        dim = 1 if isinstance(module, transposed) else 0
+    conv = None
+    if isinstance(module, _CONV_TYPES) and conv_norm == "operator" and name == "weight":
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+        conv = dict(
+            stride=tuple(module.stride),
+            padding=padding,
+            padding_mode=module.padding_mode,
+            dilation=tuple(module.dilation),
+            groups=module.groups,
+        )
+    param = CertifiedSpectralNorm(
+        weight,
+        n_power_iterations=n_power_iterations,
+        dim=dim,
+        eps=eps,
+        conv=conv,
+        input_shape=input_shape,
+        tol=tol,
+        method=method,
+        confidence=confidence,
+    )
+    parametrize.register_parametrization(module, name, param)
+    if conv is not None:
+        d = weight.ndim - 2
+
+        def read_input_shape(mod, args):
+            x = args[0]
+            shape = tuple(int(s) for s in x.shape[-(d + 1) :])
+            if param._geom is None or shape != (param._geom.c_in, *param._geom.spatial):
+                with torch.no_grad():
+                    param.set_input_shape(shape, getattr(mod.parametrizations, name).original)
+
+        module.register_forward_pre_hook(read_input_shape)
+    return module

@@ -1,0 +1,616 @@
+"""Hostile inputs: empty stacks, operators of odd dtypes or shapes, non-canonical and read-only sparse matrices,
+and the rounding of ``normalize``. Each class has a regression test with its right value and a sweep or property
+test over the class (docs/design.md "Hostile inputs")."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+
+import array_api_strict as xs
+import ml_dtypes
+import numpy as np
+import pytest
+import scipy.signal
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+import spectra
+
+from .conftest import assert_interval, oracle, oracle_slack
+
+METHODS = ["auto", "svd", "power", "lanczos", "randomized"]
+ITERATIVE = ["power", "lanczos", "randomized"]
+BACKENDS = ["numpy", "numba"]
+
+
+def _quiet_norm(A, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spectra.ConvergenceWarning)
+        return spectra.norm(A, **kw)
+
+
+# ---------------------------------------------------------------------------------------------- 1. empty stacks
+def _check_empty(r, batch, namespace):
+    for x in (r.value, r.lower, r.upper, r.confidence, r.converged, r.iterations, r.matvecs):
+        assert tuple(x.shape) == batch
+        assert type(x).__module__.split(".")[0] == namespace
+    assert np.asarray(r.converged).dtype == np.bool_
+    assert np.asarray(r.iterations).dtype == np.int64 and np.asarray(r.matvecs).dtype == np.int64
+    np.testing.assert_array_equal(np.asarray(r.upper), np.zeros(batch))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 3), (0, 1, 1), (2, 0, 4, 4), (0, 5, 2), (3, 0, 1, 7)])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("backend", ["numpy", "numba", "array_api", "strict"])
+@pytest.mark.parametrize("return_vectors", [False, True])
+def test_empty_stack(shape, method, backend, return_vectors):
+    A = np.zeros(shape)
+    if backend == "strict":
+        A, backend, namespace = xs.asarray(A), "auto", "array_api_strict"
+    else:
+        namespace = "numpy"
+    r = spectra.norm(A, method=method, backend=backend, return_vectors=return_vectors)
+    batch = shape[:-2]
+    assert np.linalg.norm(np.zeros(shape), 2, axis=(-2, -1)).shape == batch  # what NumPy returns
+    _check_empty(r, batch, namespace)
+    if return_vectors:
+        assert tuple(r.u.shape) == (*batch, shape[-2]) and tuple(r.v.shape) == (*batch, shape[-1])
+    W = spectra.normalize(A, method=method, backend=backend)
+    assert tuple(W.shape) == shape
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+    m=st.integers(0, 4),
+    n=st.integers(0, 4),
+    method=st.sampled_from(METHODS),
+    backend=st.sampled_from(["numpy", "numba"]),
+)
+def test_empty_or_degenerate_stacks_have_the_stack_shape(batch, m, n, method, backend):
+    """Any stack with a zero dimension anywhere: every field has the batch shape, the norm is exactly 0."""
+    shape = (*batch, m, n)
+    if math.prod(shape) != 0:
+        shape = (0, *shape)
+    r = spectra.norm(np.zeros(shape), method=method, backend=backend)
+    _check_empty(r, shape[:-2], "numpy")
+    assert np.all(np.asarray(r.confidence) == 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- 2. operator dtypes
+M_INT = np.array([[3, 1], [0, 2]])
+NORM_M_INT = float(np.linalg.svd(M_INT.astype(np.float64), compute_uv=False)[0])  # 3.2566165379829...
+D_INT = np.array([2, 3, 1])
+
+
+def _diag_function_operator():
+    """``diag(2, 3, 1)`` as functions: SciPy infers the dtype int64 from one product with an int8 vector."""
+    return LinearOperator((3, 3), matvec=lambda x: D_INT * x, rmatvec=lambda x: D_INT * x)
+
+
+@pytest.mark.parametrize("method", ["auto", *ITERATIVE])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integer_matrix_operator(method, backend):
+    assert abs(NORM_M_INT - 3.2566165379829) < 1e-12
+    op = aslinearoperator(M_INT)
+    assert op.dtype.kind == "i"
+    r = _quiet_norm(op, method=method, backend=backend, seed=0)
+    assert_interval(r, NORM_M_INT, oracle_slack(M_INT))
+    assert abs(r.value - NORM_M_INT) <= 1e-6 * NORM_M_INT or method == "power"
+
+
+@pytest.mark.parametrize("method", ["auto", *ITERATIVE])
+def test_integer_function_operator_exact_three(method):
+    op = _diag_function_operator()
+    assert op.dtype == np.int64  # SciPy's inference
+    r = _quiet_norm(op, method=method, seed=0)
+    assert r.lower <= 3.0 <= r.upper
+    if method != "power":
+        assert r.upper - r.lower <= 1e-12
+
+
+@pytest.mark.parametrize("method", ITERATIVE)
+def test_float16_operators(method):
+    """float16 operators run in float32 (randomized's QR failed), and products rounded to float16 widen the pads."""
+    r = _quiet_norm(aslinearoperator(M_INT.astype(np.float16)), method=method, seed=0)
+    assert r.lower <= NORM_M_INT <= r.upper
+    d16 = D_INT.astype(np.float16)
+    op = LinearOperator(
+        (3, 3), matvec=lambda x: (d16 * x).astype(np.float16), rmatvec=lambda x: (d16 * x).astype(np.float16)
+    )
+    assert op.dtype == np.float16
+    r = _quiet_norm(op, method=method, seed=0)
+    assert r.lower <= 3.0 <= r.upper  # an upper collapsed onto 2.99999821 with confidence 1 before
+
+
+OPERATOR_DTYPES = [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.float16, np.float32, np.float64, np.complex64]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dtype=st.sampled_from(OPERATOR_DTYPES),
+    shape=st.tuples(st.integers(1, 7), st.integers(1, 7)),
+    seed=st.integers(0, 2**16),
+    form=st.sampled_from(["aslinearoperator", "functions", "functions-dtype"]),
+    method=st.sampled_from(ITERATIVE),
+)
+def test_operator_dtypes_property(dtype, shape, seed, form, method):
+    """Every operator dtype gives an interval containing the LAPACK norm of the stored matrix."""
+    rng = np.random.default_rng(seed)
+    M = rng.integers(-4, 5, size=shape)
+    if np.dtype(dtype).kind == "b":
+        M = M > 0
+    elif np.dtype(dtype).kind == "u":
+        M = np.abs(M)
+    M = M.astype(dtype)
+    if form == "aslinearoperator":
+        op = aslinearoperator(M)
+    else:
+        kw = {"dtype": dtype} if form == "functions-dtype" else {}
+        op = LinearOperator(shape, matvec=lambda x: M @ x, rmatvec=lambda y: M.conj().T @ y, **kw)
+    truth = oracle(M)
+    r = _quiet_norm(op, method=method, seed=seed)
+    slack = oracle_slack(M) + (1e-3 if np.dtype(dtype) == np.float16 else 0.0)
+    assert_interval(r, truth, slack)
+
+
+# ---------------------------------------------------------------------------------------------- 5. sparse input
+def _fingerprint(A):
+    """Everything about a sparse object: its pickle (arrays, flags' caches, attributes) and writeability."""
+    arrays = {
+        k: getattr(A, k) for k in ("data", "indices", "indptr", "row", "col", "coords", "offsets") if hasattr(A, k)
+    }
+    flags = {k: v.flags.writeable for k, v in arrays.items() if isinstance(v, np.ndarray)}
+    return pickle.dumps(A), flags, sorted(vars(A))
+
+
+def _identity_with_duplicates(cls):
+    return cls((np.array([3.0, -2.0, 1.0]), np.array([0, 0, 1]), np.array([0, 2, 3])), shape=(2, 2))
+
+
+@pytest.mark.parametrize("cls", [sp.csr_array, sp.csr_matrix, sp.csc_array, sp.csc_matrix])
+@pytest.mark.parametrize("method", ["auto", *ITERATIVE])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("readonly", [False, True])
+def test_noncanonical_identity(cls, method, backend, readonly):
+    A = _identity_with_duplicates(cls)
+    if readonly:
+        for k in ("data", "indices", "indptr"):
+            getattr(A, k).flags.writeable = False
+    before = _fingerprint(A)
+    r = _quiet_norm(A, method=method, backend=backend, seed=0)
+    assert r.lower <= 1.0 <= r.upper and abs(r.value - 1.0) < 1e-12
+    assert _fingerprint(A) == before
+    assert A.nnz == 3 and A.indices.tolist() == [0, 0, 1]
+
+
+def _sparse_variants(M, rng, fmt, cls_kind):
+    """``M`` as format ``fmt`` (array or matrix class), with duplicated and shuffled entries where the format allows."""
+    cls = getattr(sp, f"{fmt}_{cls_kind}")
+    r, c = np.nonzero(M)
+    v = M[r, c]
+    if fmt in ("coo", "csr", "csc") and len(v):
+        split = rng.uniform(-1, 2, size=len(v))  # each entry as a sum of two stored duplicates
+        r, c, v = np.concatenate([r, r]), np.concatenate([c, c]), np.concatenate([v * split, v * (1 - split)])
+        perm = rng.permutation(len(v))
+        r, c, v = r[perm], c[perm], v[perm]
+    if fmt == "coo":
+        return cls((v, (r, c)), shape=M.shape)
+    if fmt in ("csr", "csc"):
+        major, minor = (r, c) if fmt == "csr" else (c, r)
+        order = np.argsort(major, kind="stable")  # grouped by line, unsorted (and duplicated) inside each
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(major, minlength=M.shape[fmt == "csc"]))])
+        return cls((v[order], minor[order], indptr), shape=M.shape)
+    return cls(sp.csr_array(M).asformat(fmt))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "bsr", "coo", "lil", "dok", "dia"])
+@pytest.mark.parametrize("cls_kind", ["array", "matrix"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sparse_sweep_never_modified_readonly_ok(fmt, cls_kind, backend):
+    """Every format, class and backend, duplicates/unsorted indices, read-only arrays: right norm, A untouched."""
+    rng = np.random.default_rng(7)
+    cases = 0
+    trials = 2 if backend == "numba" else 6  # numba's threads on 9 x 6 matrices are slow on a loaded machine
+    for trial in range(trials):
+        M = sp.random(9, 6, density=0.4, random_state=trial).toarray()
+        A = _sparse_variants(M, rng, fmt, cls_kind)
+        for k in ("data", "indices", "indptr", "row", "col", "offsets"):
+            if isinstance(getattr(A, k, None), np.ndarray) and trial % 2:
+                getattr(A, k).flags.writeable = False
+        before = _fingerprint(A)
+        for method in ITERATIVE:
+            r = _quiet_norm(A, method=method, backend=backend, seed=trial)
+            assert_interval(r, oracle(M), oracle_slack(M) + 1e-12)
+            cases += 1
+        W = spectra.normalize(A, method="lanczos", backend=backend, seed=trial)
+        assert type(W) is type(A) and oracle(W.toarray()) <= 1.0
+        assert _fingerprint(A) == before
+    assert cases == 3 * trials
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bsr_with_duplicate_blocks(backend):
+    data = np.arange(1.0, 13.0).reshape(3, 2, 2)
+    B = sp.bsr_array((data, np.array([1, 1, 0]), np.array([0, 2, 3])), shape=(4, 4))  # block (0, 1) twice
+    for k in ("data", "indices", "indptr"):
+        getattr(B, k).flags.writeable = False
+    dense = np.zeros((4, 4))
+    dense[0:2, 2:4] = data[0] + data[1]
+    dense[2:4, 0:2] = data[2]
+    before = _fingerprint(B)
+    for method in ITERATIVE:
+        r = _quiet_norm(B, method=method, backend=backend, seed=0)
+        assert_interval(r, oracle(dense), oracle_slack(dense))
+    assert _fingerprint(B) == before
+
+
+def test_sparse_memory_mapped(tmp_path):
+    A = _identity_with_duplicates(sp.csr_array)
+    maps = {}
+    for k in ("data", "indices", "indptr"):
+        np.save(tmp_path / f"{k}.npy", getattr(A, k))
+        maps[k] = np.load(tmp_path / f"{k}.npy", mmap_mode="r")
+    B = sp.csr_array((maps["data"], maps["indices"], maps["indptr"]), shape=(2, 2))
+    assert not B.data.flags.writeable
+    for backend in BACKENDS:
+        r = spectra.norm(B, method="lanczos", backend=backend, seed=0)
+        assert r.lower <= 1.0 <= r.upper
+    assert B.nnz == 3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    m=st.integers(1, 8),
+    n=st.integers(1, 8),
+    entries=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7), st.integers(-3, 3)), max_size=30),
+    fmt=st.sampled_from(["csr", "csc"]),
+    backend=st.sampled_from(BACKENDS),
+)
+def test_compressed_from_raw_arrays_property(m, n, entries, fmt, backend):
+    """Compressed matrices built from raw (data, indices, indptr) with any order and duplicates."""
+    entries = [(i % m, j % n, float(v)) for i, j, v in entries]
+    M = np.zeros((m, n))
+    for i, j, v in entries:
+        M[i, j] += v
+    major = [e[0] if fmt == "csr" else e[1] for e in entries]
+    order = np.argsort(major, kind="stable")
+    minor = np.array([entries[p][1] if fmt == "csr" else entries[p][0] for p in order], dtype=np.int32)
+    data = np.array([entries[p][2] for p in order])
+    indptr = np.concatenate(
+        [[0], np.cumsum(np.bincount(np.array(major, dtype=int), minlength=m if fmt == "csr" else n))]
+    )
+    A = getattr(sp, f"{fmt}_array")((data, minor, indptr.astype(np.int32)), shape=(m, n))
+    for arr in (A.data, A.indices, A.indptr):
+        arr.flags.writeable = False
+    before = _fingerprint(A)
+    r = _quiet_norm(A, method="lanczos", backend=backend, seed=0)
+    assert_interval(r, oracle(M), oracle_slack(M) + 1e-13)
+    assert _fingerprint(A) == before
+
+
+def test_invalid_compressed_structure_is_a_clear_error():
+    A = sp.csr_array((np.array([1.0]), np.array([5]), np.array([0, 1, 1])), shape=(2, 2))  # column 5 of 2
+    with pytest.raises(ValueError, match="not a valid CSR matrix"):
+        spectra.norm(A, method="lanczos")
+
+
+# ---------------------------------------------------------------------------------------------- 6. normalize
+def _norm64(W) -> np.ndarray:
+    """LAPACK spectral norm of the stored entries, in float64 (complex128), per matrix."""
+    W = np.asarray(W.float() if hasattr(W, "float") and hasattr(W, "dtype") and "torch" in str(type(W)) else W)
+    if W.dtype.kind == "V":
+        W = W.astype(np.float32)
+    return oracle(W)
+
+
+def _slack64(W) -> float:
+    """Only float64 output needs room for the float64 measurement's own rounding."""
+    return oracle_slack(W) if np.dtype(W.dtype) in (np.float64, np.complex128) else 0.0
+
+
+NORMALIZE_DTYPES = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.complex64, np.complex128]
+
+
+def test_normalize_float16_gaussian_regression():
+    """The issue's example: about half of these came out with ||W||_2 up to 1.0003."""
+    for seed in range(40):
+        A = np.random.default_rng(seed).standard_normal((64, 32)).astype(np.float16)
+        W = spectra.normalize(A)
+        assert W.dtype == np.float16
+        assert _norm64(W) <= 1.0, seed
+
+
+def test_normalize_float32_near_rank_one_power_regression():
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        A = np.outer(rng.standard_normal(40), rng.standard_normal(30)) + 1e-6 * rng.standard_normal((40, 30))
+        A = A.astype(np.float32)
+        W = _quiet_normalize(A, method="power", seed=seed)
+        assert _norm64(W) <= 1.0, seed
+
+
+def _quiet_normalize(A, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spectra.ConvergenceWarning)
+        return spectra.normalize(A, **kw)
+
+
+def _matrix(kind: str, dtype, rng, shape=(48, 24)):
+    m, n = shape
+    if kind == "gaussian":
+        A = rng.standard_normal(shape)
+    elif kind == "rank_one":
+        A = np.outer(rng.standard_normal(m), rng.standard_normal(n)) + 1e-7 * rng.standard_normal(shape)
+    elif kind == "nonnegative":
+        A = rng.uniform(0, 1, shape)
+    else:  # a few large entries among small ones
+        A = rng.standard_normal(shape) * np.where(rng.uniform(size=shape) < 0.05, 1e3, 1e-2)
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(shape)
+    return A.astype(dtype)
+
+
+def test_normalize_sweep_zero_misses():
+    """Every dtype, matrix kind and method: ||W||_2 <= 1 whenever lower <= ||A||_2 <= upper; W close to that."""
+    checked = 0
+    for dtype in NORMALIZE_DTYPES:
+        info = ml_dtypes.finfo(dtype) if dtype is ml_dtypes.bfloat16 else np.finfo(dtype)
+        u = float(info.eps) / 2
+        for kind in ["gaussian", "rank_one", "nonnegative", "spiky"]:
+            for method in ["svd", "power", "lanczos"]:
+                for seed in range(6):
+                    rng = np.random.default_rng([seed, checked])
+                    A = _matrix(kind, dtype, rng)
+                    kw = {"method": method} if method == "svd" else {"method": method, "seed": seed}
+                    r = _quiet_norm(A, **kw)
+                    truth = _norm64(A)
+                    W = _quiet_normalize(A, **kw)
+                    assert W.dtype == A.dtype
+                    w = _norm64(W)
+                    if r.lower <= truth <= r.upper:
+                        assert w <= 1.0 + _slack64(W), (dtype, kind, method, seed, w)
+                    # documented loss: ||W|| >= (lower / upper) (1 - u (3 + 2 sqrt(min(m, n))))
+                    loss = u * (3 + 2 * math.sqrt(min(A.shape))) + 1e-12
+                    assert w >= (r.lower / r.upper) * (1 - loss) - _slack64(W), (dtype, kind, method, seed, w)
+                    checked += 1
+    assert checked == 6 * 4 * 3 * 6
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.float32, np.complex64, "strict"])
+def test_normalize_stacks(dtype):
+    rng = np.random.default_rng(3)
+    A = _matrix("gaussian", np.float32 if dtype == "strict" else dtype, rng, shape=(30, 20))
+    A = np.stack([A, 2 * A, A[::-1]])
+    if dtype == "strict":
+        A = xs.asarray(A)
+    W = spectra.normalize(A)
+    assert W.dtype == A.dtype and W.shape == A.shape and type(W) is type(A)
+    assert np.all(_norm64(np.asarray(W)) <= 1.0)
+
+
+@pytest.mark.parametrize(
+    ("A", "expected_first"),
+    [
+        (np.full((4, 4), 3e38, np.float32), 0.25),  # norm 1.2e39: beyond float32, 1/upper subnormal in float32
+        (np.full((4, 4), 1e-310), 0.25),  # subnormal float64: 1/upper overflows float64
+        (np.full((4, 4), 1e-6, np.float16), 0.25),  # 1/upper beyond float16's range
+        (np.full((4, 4), 60000, np.float16), 0.25),
+    ],
+)
+def test_normalize_outside_the_output_range(A, expected_first):
+    W = spectra.normalize(A, method="lanczos", seed=0)
+    assert W.dtype == A.dtype and np.all(np.isfinite(W))
+    assert _norm64(W) <= 1.0
+    assert abs(float(W[0, 0]) - expected_first) <= 2e-3 * expected_first
+
+
+def test_normalize_sparse_integer_and_lists():
+    S = sp.random(200, 100, density=0.05, random_state=1, format="coo", dtype=np.float32)
+    W = spectra.normalize(S)
+    assert type(W) is type(S) and W.dtype == np.float32 and oracle(W.toarray()) <= 1.0
+    W = spectra.normalize(np.array([[3, 1], [0, 2]]))
+    assert W.dtype == np.float64 and oracle(W) <= 1.0 + oracle_slack(W)
+    W = spectra.normalize([[1j, 0], [0, 1]])
+    assert W.dtype == np.complex128 and oracle(W) <= 1.0 + oracle_slack(W)
+    op = spectra.normalize(aslinearoperator(np.diag([4.0, 1.0])))
+    assert float(np.max(np.abs(op.matvec(np.array([1.0, 0.0]))))) <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------- 8. caller's errors
+N_OP = 6
+_rng = np.random.default_rng(0)
+_d = _rng.standard_normal(N_OP)
+_h = np.array([1.0, -2.0, 0.5])
+
+
+def _toeplitz_of(h, n):
+    T = np.zeros((n + len(h) - 1, n))
+    for i in range(n):
+        T[i : i + len(h), i] = h
+    return T
+
+
+def _dft_scaled(n):
+    C = np.exp(-2j * np.pi * np.outer(np.arange(n), np.arange(n)) / n) / np.sqrt(n)
+    return np.diag(np.arange(1, n + 1)) @ C
+
+
+ONE_D_OPERATORS = {
+    # broadcasting: d * x with x of shape (n, 1) is (n, n): "cannot reshape array of size 36 into shape (6,1)"
+    "broadcast": (lambda x: _d * x, lambda y: _d * y, None, np.diag(_d)),
+    "convolve": (lambda x: np.convolve(x, _h), lambda y: np.correlate(y, _h, "valid"), None, _toeplitz_of(_h, N_OP)),
+    "fft": (
+        lambda x: np.fft.fft(x, norm="ortho") * np.arange(1, N_OP + 1),
+        lambda y: np.fft.ifft(np.arange(1, N_OP + 1) * y, norm="ortho"),
+        complex,
+        _dft_scaled(N_OP),
+    ),
+    "diff": (
+        np.diff,
+        lambda y: np.concatenate([[-y[0]], -np.diff(y), [y[-1]]]),
+        None,
+        np.diff(np.eye(N_OP), axis=0),
+    ),
+    # silently wrong before: lfilter filters along the last axis, a no-op on (n, 1) columns
+    "lfilter": (
+        lambda x: scipy.signal.lfilter([1.0, 0.5], [1.0], x),
+        lambda y: scipy.signal.lfilter([1.0, 0.5], [1.0], y[::-1])[::-1],
+        None,
+        np.eye(N_OP) + 0.5 * np.eye(N_OP, k=-1),
+    ),
+    "cumsum": (
+        lambda x: np.cumsum(x, axis=-1),
+        lambda y: np.cumsum(y[::-1], axis=-1)[::-1],
+        None,
+        np.tril(np.ones((N_OP, N_OP))),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_D_OPERATORS))
+@pytest.mark.parametrize("method", ITERATIVE)
+def test_operators_written_for_1d_vectors(name, method):
+    matvec, rmatvec, dtype, dense = ONE_D_OPERATORS[name]
+    op = LinearOperator(dense.shape, matvec=matvec, rmatvec=rmatvec, dtype=dtype)
+    r = _quiet_norm(op, method=method, seed=1)
+    assert_interval(r, oracle(dense), oracle_slack(dense) + 1e-12)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    seed=st.integers(0, 2**16),
+    form=st.sampled_from(["1d-only", "2d-only", "matmat", "broken-matmat", "sum-with-1d", "adjoint-of-1d"]),
+    method=st.sampled_from(ITERATIVE),
+)
+def test_operator_forms_property(shape, seed, form, method):
+    """However the caller wrote the products, the interval contains the true norm."""
+    M = np.random.default_rng(seed).standard_normal(shape)
+
+    def only(ndim, f):
+        def g(x):
+            if np.ndim(x) != ndim:
+                raise ValueError(f"expects {ndim}-D input")
+            return f(x)
+
+        return g
+
+    one_d = LinearOperator(shape, matvec=only(1, lambda x: M @ x), rmatvec=only(1, lambda y: M.T @ y))
+    truth = oracle(M)
+    if form == "1d-only":
+        op = one_d
+    elif form == "2d-only":
+        op = LinearOperator(shape, matvec=only(2, lambda x: M @ x), rmatvec=only(2, lambda y: M.T @ y), dtype=float)
+    elif form == "matmat":
+        op = LinearOperator(shape, matvec=lambda x: M @ x, rmatvec=lambda y: M.T @ y, matmat=lambda X: M @ X)
+    elif form == "broken-matmat":  # a matmat that returns the wrong shape for blocks
+        op = LinearOperator(shape, matvec=lambda x: M @ x, rmatvec=lambda y: M.T @ y, matmat=lambda X: M @ X[:, :1])
+    elif form == "sum-with-1d":
+        op = one_d + aslinearoperator(M)
+        truth = 2 * truth
+    else:
+        op = one_d.H
+    r = _quiet_norm(op, method=method, seed=seed)
+    assert_interval(r, truth, oracle_slack(M) + 1e-12)
+
+
+def test_missing_rmatvec_names_it():
+    op = LinearOperator((4, 3), matvec=lambda x: np.arange(12.0).reshape(4, 3) @ x, dtype=float)
+    with pytest.raises(TypeError, match="rmatvec"):
+        spectra.norm(op)
+
+
+def test_wrong_output_size_says_what_is_needed():
+    op = LinearOperator((4, 3), matvec=lambda x: np.ones(5), rmatvec=lambda y: np.ones(3), dtype=float)
+    with pytest.raises(ValueError, match=r"matvec failed .* needs 4 values back"):
+        spectra.norm(op)
+
+
+def test_complex_products_from_a_real_operator():
+    M = np.arange(12.0).reshape(4, 3)
+    op = LinearOperator((4, 3), matvec=lambda x: 1j * (M @ x), rmatvec=lambda y: M.T @ y, dtype=float)
+    with pytest.raises(ValueError, match="dtype=complex"):
+        spectra.norm(op)
+
+
+def test_operator_errors_of_its_own_propagate():
+    def fail(x):
+        raise RuntimeError("solver diverged")
+
+    with pytest.raises(RuntimeError, match="solver diverged"):
+        spectra.norm(LinearOperator((3, 3), matvec=fail, rmatvec=fail, dtype=float))
+
+
+_M = np.random.default_rng(5).standard_normal((5, 4))
+_C = _M + 1j * np.random.default_rng(6).standard_normal((5, 4))
+WRONG_ADJOINTS = {
+    "rmatvec is matvec": LinearOperator((4, 4), matvec=lambda x: _M[:4] @ x, rmatvec=lambda y: _M[:4] @ y, dtype=float),
+    "transpose without conj": LinearOperator(
+        (5, 4), matvec=lambda x: _C @ x, rmatvec=lambda y: _C.T @ y, dtype=complex
+    ),
+    "scale factor missing": LinearOperator(
+        (5, 4), matvec=lambda x: _M @ x, rmatvec=lambda y: 2 * _M.T @ y, dtype=float
+    ),
+    "wide, transpose without conj": LinearOperator(
+        (4, 5), matvec=lambda x: _C.T.conj() @ x, rmatvec=lambda y: _C.conj() @ y, dtype=complex
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_ADJOINTS))
+@pytest.mark.parametrize("method", ITERATIVE)
+def test_wrong_adjoint_is_named(name, method):
+    """A wrong rmatvec gave confident wrong intervals; one extra product with A^H recognises it."""
+    with pytest.raises(ValueError, match="rmatvec is not the adjoint"):
+        spectra.norm(WRONG_ADJOINTS[name], method=method, seed=0)
+
+
+def test_wrong_adjoints_are_caught_at_the_documented_rate():
+    """The check draws one test pair: over 300 random wrong adjoints it catches at least 90% (measured 95%)."""
+    caught = 0
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        m, n = rng.integers(3, 60, size=2)
+        M = rng.standard_normal((m, n))
+        P = rng.permutation(n)  # a wrong adjoint: the transpose with its output permuted
+        op = LinearOperator((m, n), matvec=lambda x, M=M: M @ x, rmatvec=lambda y, M=M, P=P: (M.T @ y)[P])
+        if np.all(P == np.arange(n)):
+            continue
+        try:
+            _quiet_norm(op, method="lanczos", seed=seed, maxiter=2)
+        except ValueError as exc:
+            assert "not the adjoint" in str(exc)
+            caught += 1
+    assert caught >= 0.9 * 300
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([np.float32, np.float64, np.complex64, np.complex128]),
+    decay=st.sampled_from([0.0, 1.0, 8.0]),
+)
+def test_true_adjoints_are_accepted(shape, seed, dtype, decay):
+    """No false alarm on correct operators, in single precision, with rank-deficient or ill-conditioned A."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal(shape) * np.logspace(0, -decay, shape[1])
+    if np.dtype(dtype).kind == "c":
+        M = M + 1j * rng.standard_normal(shape)
+    M = M.astype(dtype)
+    op = LinearOperator(shape, matvec=lambda x: M @ x, rmatvec=lambda y: M.conj().T @ y, dtype=dtype)
+    r = _quiet_norm(op, method="lanczos", seed=seed)
+    assert_interval(r, oracle(M), 1e-12 if np.finfo(dtype).eps < 1e-10 else 1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_adjoint_check_at_extreme_scales(scale):
+    d = np.array([3.0, 1.0, 0.5]) * scale
+    op = LinearOperator((3, 3), matvec=lambda x: d * x, rmatvec=lambda y: d * y, dtype=float)
+    r = spectra.norm(op, method="lanczos", seed=0)
+    assert r.lower <= 3.0 * scale <= r.upper

@@ -1,0 +1,100 @@
+"""The distribution name (spectra-linalg; the import name is spectra) and the extras that messages name."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from spectra import _cli_progress, _loaders, backends
+from spectra._errors import BackendUnavailableError, SpectraError
+from spectra._install import DISTRIBUTION, pip_install
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the test extra installs tomli there
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+EXTRAS = set(PYPROJECT["project"]["optional-dependencies"])
+#: every `pip install "NAME[EXTRA]"` or `NAME[EXTRA]` written in the code, docs or benchmarks
+HINT = re.compile(r"pip install \"?([A-Za-z0-9_.-]+)\[([A-Za-z0-9_,.-]+)\]")
+TEXT_FILES = [
+    *sorted((ROOT / "spectra").rglob("*.py")),
+    *sorted((ROOT / "asv_bench").rglob("*.py")),
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "README.md",
+    ROOT / "asv_bench" / "asv.conf.json",
+]
+
+
+def test_distribution_name_is_the_free_one():
+    assert PYPROJECT["project"]["name"] == DISTRIBUTION == "spectra-linalg"
+    assert PYPROJECT["project"]["scripts"]["spectra"] == "spectra.__main__:main"
+    for spec in PYPROJECT["project"]["optional-dependencies"]["all"]:
+        name, extras = re.fullmatch(r"([A-Za-z0-9_.-]+)\[(.*)\]", spec).groups()
+        assert name == DISTRIBUTION and set(extras.split(",")) <= EXTRAS
+
+
+def test_pip_install_hint():
+    assert pip_install("numba") == 'pip install "spectra-linalg[numba]"'
+
+
+@pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_install_hint_names_the_distribution_and_an_existing_extra(path):
+    text = path.read_text()
+    for name, extras in HINT.findall(text):
+        assert name == DISTRIBUTION, f"{path.name}: pip install {name}[{extras}]"
+        assert set(extras.split(",")) <= EXTRAS, f"{path.name}: unknown extra in {extras}"
+    assert not re.search(r"(?<![-\w])spectra\[", text), f"{path.name} names the extra on the wrong distribution"
+
+
+def test_asv_installs_the_distribution():
+    conf = (ROOT / "asv_bench" / "asv.conf.json").read_text()
+    assert '"project": "spectra-linalg"' in conf and "pypi.org/project/spectra-linalg" in conf
+
+
+def test_extras_of_backends_and_readers_exist():
+    for _module, _cls, extra in backends.BACKENDS.values():
+        assert extra is None or extra in EXTRAS
+    for fmt in _loaders.FORMATS:
+        assert (fmt.extra is None) == (not fmt.modules) and (fmt.extra is None or fmt.extra in EXTRAS)
+    for extra in ("cli", "plot"):  # the progress bar's tqdm, --plot's matplotlib
+        assert extra in EXTRAS
+
+
+def test_missing_backend_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)
+    for name in ("spectra.backends.numba", "spectra.backends._numba_kernels"):  # imported by earlier tests
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(backends, "_cache", {})
+    with pytest.raises(BackendUnavailableError) as exc:
+        backends._load("numba")
+    assert pip_install("numba") in str(exc.value) and "numba" in EXTRAS
+
+
+@pytest.mark.parametrize("fmt", [f for f in _loaders.FORMATS if f.extra], ids=lambda f: f.name)
+def test_missing_reader_message(fmt, monkeypatch, tmp_path):
+    for module in fmt.modules:
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(SpectraError) as exc:
+        _loaders.load(_existing(tmp_path, fmt))
+    assert pip_install(fmt.extra) in str(exc.value)
+
+
+def _existing(tmp_path, fmt) -> str:
+    path = tmp_path / f"x{fmt.suffixes[0]}"
+    path.write_bytes(b"")
+    return str(path)
+
+
+def test_missing_matplotlib_message(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(SpectraError, match=re.escape(pip_install("plot"))):
+        _cli_progress.require_matplotlib()

@@ -1,0 +1,143 @@
+"""PyTorch and JAX arrays: results in the input's namespace, JAX's default 32-bit mode, and clear errors.
+
+The contract tests (tests/test_oracle.py) run the torch and jax flavours with float64 available; here JAX runs
+in its default 32-bit mode, where a requested float64 silently becomes float32 (with a warning, an error
+under this suite's filterwarnings) and every accumulation has to be analysed in single precision.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import spectra
+from spectra.backends._base import ArrayAPIBackend
+
+from .conftest import to_numpy
+from .test_gram import _families, exact_matrix
+
+METHODS = ["svd", "power", "lanczos", "randomized", "gram"]
+
+
+@pytest.fixture
+def jax32():
+    """JAX in its default mode (float64 disabled), whatever another test switched on."""
+    with jax.enable_x64(False):
+        yield
+
+
+def _exact_stack(dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Matrices with exactly known norms (every entry exact in float32): flat, repeated top, rank one, ..."""
+    fam = _families(16)
+    A = np.stack([exact_matrix(s, 64, 16) * 3.0 for s in fam.values()]).astype(dtype)
+    return A, np.full(len(fam), 3.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_jax_32bit_mode_no_warnings_and_valid_bounds(method, jax32):
+    """Regression: in 32-bit mode each call warned 4-6 times (float64 requested, float32 used) and the
+    certificate assumed float64 rounding for products computed in float32."""
+    A, truth = _exact_stack(np.float32)
+    if method == "lanczos":  # the rank-one member hits the Krylov breakdown bug (xfail below)
+        keep = np.array([name != "rank_one" for name in _families(16)])
+        A, truth = A[keep], truth[keep]
+    X = jnp.asarray(A)
+    assert X.dtype == jnp.float32
+    r = spectra.norm(X, method=method, seed=0)  # any warning is an error in this suite
+    assert array_api_compat.is_jax_array(r.upper) and r.upper.dtype == jnp.float32
+    lower, upper = np.asarray(r.lower, dtype=np.float64), np.asarray(r.upper, dtype=np.float64)
+    assert np.all(lower <= truth) and np.all(truth <= upper), (lower - truth, upper - truth)
+    ri = spectra.norm(X[0], method=method, seed=0)  # the scalar path returns Python floats
+    assert ri.lower <= truth[0] <= ri.upper
+
+
+def test_float32_results_are_rounded_outward():
+    """Stack results in a namespace without float64 are rounded down (lower) and up (upper), never to nearest."""
+    from spectra._api import _round_float32
+
+    x = np.random.default_rng(0).uniform(0.5, 2.0, 1000) * np.ldexp(1.0, np.arange(1000) % 200 - 100)
+    down, up = _round_float32(x, -np.inf), _round_float32(x, np.inf)
+    assert down.dtype == up.dtype == np.float32
+    assert np.all(down.astype(np.float64) <= x) and np.all(up.astype(np.float64) >= x)
+    assert np.all(np.nextafter(down, np.float32(np.inf)) >= up)  # at most one float32 apart
+
+
+def test_jax_32bit_mode_accumulates_in_float32(jax32):
+    X = jnp.ones((3, 3), dtype=jnp.float32)
+    assert ArrayAPIBackend().wide_dtype(X, False) == jnp.float32
+    assert ArrayAPIBackend().wide_dtype(X, True) == jnp.complex64
+    with jax.enable_x64(True):
+        Y = jnp.ones((3, 3))
+        assert ArrayAPIBackend().wide_dtype(Y, False) == jnp.float64
+
+
+def test_jax_complex_32bit(jax32):
+    A = exact_matrix(_families(16)["repeated_top"], 16, 16, complex_=True).astype(np.complex64)
+    for method in ("svd", "power", "gram"):  # (lanczos and randomized: above; each new shape compiles)
+        r = spectra.norm(jnp.asarray(A), method=method, seed=0)
+        assert r.lower <= 1.0 <= r.upper
+
+
+def test_jax_jit_is_a_clear_error():
+    f = jax.jit(lambda a: spectra.norm(a, method="lanczos").upper)
+    with pytest.raises(TypeError, match="cannot run inside jax.jit"):
+        f(jnp.eye(3))
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta:UserWarning")
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_torch_sparse_is_a_clear_error(layout):
+    T = torch.eye(4)
+    S = T.to_sparse() if layout == "coo" else T.to_sparse_csr()
+    with pytest.raises(ValueError, match="sparse torch tensor"):
+        spectra.norm(S)
+
+
+def test_torch_meta_is_a_clear_error():
+    with pytest.raises(ValueError, match="meta tensor"):
+        spectra.norm(torch.empty(3, 3, device="meta"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_torch_results_in_torch(method):
+    A, truth = _exact_stack(np.float32)
+    if method == "lanczos":  # the rank-one member hits the Krylov breakdown bug below
+        keep = np.array([name != "rank_one" for name in _families(16)])
+        A, truth = A[keep], truth[keep]
+    T = torch.asarray(A, requires_grad=True)  # a leaf that needs grad: read, never modified
+    r = spectra.norm(T, method=method, seed=0)
+    assert isinstance(r.upper, torch.Tensor) and r.upper.device == T.device and r.upper.shape == (len(truth),)
+    assert np.all(to_numpy(r.lower) <= truth) and np.all(truth <= to_numpy(r.upper))
+    r1 = spectra.norm(T[0], method=method, seed=0, return_vectors=True)
+    assert isinstance(r1.v, torch.Tensor) and r1.v.shape == (16,)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", METHODS)
+def test_torch_cuda_stays_on_device(method):
+    A, truth = _exact_stack(np.float32)
+    T = torch.asarray(A, device="cuda")
+    r = spectra.norm(T, method=method, seed=0)
+    assert r.upper.device == T.device
+    assert np.all(to_numpy(r.lower) <= truth) and np.all(truth <= to_numpy(r.upper))
+
+
+@pytest.mark.xfail(
+    reason="Krylov breakdown (exactly rank-one matrix) reports an interval below the norm with confidence 1: "
+    "lanczos on a float32 stack is 0.215 low on NumPy, [1.95, 2.58] for 3.0 in JAX's 32-bit mode"
+)
+def test_krylov_breakdown_rank_one_known_bug():
+    A, truth = _exact_stack(np.float32)
+    r = spectra.norm(A, method="lanczos", seed=0)
+    assert np.all(np.asarray(r.lower) <= truth) and np.all(truth <= np.asarray(r.upper))
+
+
+def test_randomized_rank_one_float32_stack():
+    """Regression guard: randomized on the same stack (1e-13 below the norm before the precision merge)."""
+    A, truth = _exact_stack(np.float32)
+    r = spectra.norm(A, method="randomized", seed=0)
+    assert np.all(np.asarray(r.lower) <= truth) and np.all(truth <= np.asarray(r.upper))

@@ -1,0 +1,150 @@
+"""``spectra.torch.lipschitz_bound`` and ``certified_radius`` against exact and empirical Lipschitz constants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import spectra.torch as st
+
+
+def jacobian_norm(model: nn.Module, x: torch.Tensor) -> float:
+    """||J_f(x)||_2 by LAPACK: a lower bound of the Lipschitz constant at every point."""
+    J = torch.autograd.functional.jacobian(lambda z: model(z[None])[0].flatten(), x)
+    return float(np.linalg.norm(J.reshape(J.shape[0], -1).double().numpy(), 2))
+
+
+def empirical_lipschitz(model: nn.Module, input_shape, pairs: int = 64, seed: int = 0) -> float:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((pairs, *input_shape), generator=gen, dtype=torch.float64)
+    y = x + 1e-3 * torch.randn((pairs, *input_shape), generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        num = (model(x) - model(y)).flatten(1).norm(dim=1)
+    den = (x - y).flatten(1).norm(dim=1)
+    return float((num / den).max())
+
+
+def test_linear_network_bound_versus_exact_constant():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4)).double()
+    b = st.lipschitz_bound(net, (8,))
+    W1, W2 = (m.weight.detach().numpy() for m in net)
+    exact = np.linalg.norm(W2 @ W1, 2)  # the Lipschitz constant of a linear network
+    product = np.linalg.norm(W2, 2) * np.linalg.norm(W1, 2)
+    assert exact <= b.upper
+    assert b.upper == pytest.approx(product, rel=1e-12)
+    assert b.confidence == 1.0 and [r.layer for r in b.layers] == ["Linear", "Linear"]
+    single = st.lipschitz_bound(net[0], (8,))
+    assert single.upper == pytest.approx(np.linalg.norm(W1, 2), rel=1e-12) and single.upper >= np.linalg.norm(W1, 2)
+
+
+def small_cnn():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        st.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"), nn.Tanh())),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1, padding_mode="reflect"),
+        nn.LeakyReLU(0.1),
+        nn.AvgPool2d(3, stride=1, padding=1),
+        nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    ).double()
+    with torch.no_grad():  # non-trivial running statistics
+        bn = net[1]
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.running_mean.uniform_(-1, 1)
+        bn.weight.uniform_(-2, 2)
+    return net.eval()
+
+
+@pytest.mark.parametrize("method", ["auto", "fft"])
+def test_cnn_bound_is_above_empirical_and_jacobian_constants(method):
+    net = small_cnn()
+    shape = (2, 8, 8)
+    b = st.lipschitz_bound(net, shape, method=method, seed=0)
+    assert b.upper >= empirical_lipschitz(net, shape)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        x = torch.randn(shape, generator=gen, dtype=torch.float64)
+        assert b.upper >= jacobian_norm(net, x)
+    assert len(b.layers) == 13 and "network" in b.table()  # the identity shortcut is a row too
+    if method == "fft":
+        assert b.confidence == 1.0
+    assert b.confidence >= 0.999
+
+
+def test_each_layer_bound_is_above_its_own_constant():
+    """Linear layers of the CNN (pools, BN, convs) against their materialised Jacobians; activations by sampling."""
+    net = small_cnn()
+    b = st.lipschitz_bound(net, (2, 8, 8), seed=1)
+    x = torch.randn((1, 2, 8, 8), dtype=torch.float64)
+    rows = {r.name: r for r in b.layers}
+    for name, module in net.named_modules():
+        if name not in rows:
+            continue
+        xin = torch.randn((1, *rows[name].input_shape), dtype=torch.float64)
+        if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)):
+            assert rows[name].upper >= jacobian_norm(module, xin[0]) * (1 - 1e-12), name
+        else:
+            assert rows[name].upper >= empirical_lipschitz(module, rows[name].input_shape), name
+    assert x.shape == (1, 2, 8, 8)
+
+
+def test_maxpool_coverage_and_adaptive_windows():
+    from spectra.torch._lipschitz import _adaptive_windows, _coverage
+
+    assert _coverage((6,), (3,), (1,), (1,), (0,), (4,)) == 3
+    assert _coverage((6, 6), (2, 2), (2, 2), (1, 1), (0, 0), (3, 3)) == 1
+    assert _adaptive_windows(5, 3) == (2, 2)  # windows [0,2), [1,4), [3,5)
+    pool = nn.MaxPool1d(3, stride=1)
+    b = st.lipschitz_bound(pool, (1, 6))
+    assert b.upper == pytest.approx(math.sqrt(3))
+    x = torch.zeros(1, 1, 6, dtype=torch.float64)
+    x[0, 0, 2] = 1.0
+    assert float(pool(x).norm()) == pytest.approx(math.sqrt(3))  # attained: the bound is exact here
+
+
+def test_unsupported_and_training_modules_raise():
+    with pytest.raises(TypeError, match="LayerNorm"):
+        st.lipschitz_bound(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)), (3,))
+    with pytest.raises(ValueError, match="eval"):
+        st.lipschitz_bound(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)).train(), (3,))
+
+
+def test_probabilistic_layers_share_the_confidence():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(30, 30), nn.ReLU(), nn.Linear(30, 10))
+    b = st.lipschitz_bound(net, (30,), method="lanczos", confidence=0.99, seed=0)
+    assert 0.99 <= b.confidence < 1.0
+    exact = st.lipschitz_bound(net, (30,))
+    assert b.upper >= exact.upper * (1 - 1e-3)
+
+
+def test_certified_radius_values_and_guarantee():
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.5], [1.0, 1.0, 0.0]])
+    r = st.certified_radius(logits, 2.0)
+    torch.testing.assert_close(
+        r, torch.tensor([2.0, 0.5, 0.0], dtype=torch.float64) / (math.sqrt(2) * 2.0), rtol=1e-12, atol=0
+    )
+    wrong = st.certified_radius(logits, 2.0, labels=torch.tensor([1, 1, 2]))
+    assert wrong[0] == 0.0 and wrong[2] == 0.0 and wrong[1] > 0
+    # no perturbation inside the radius flips the prediction of a network with a certified constant
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3)).double()
+    L = st.lipschitz_bound(net, (5,))
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(200, 5, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        out = net(x)
+        rad = st.certified_radius(out, L)
+        d = torch.randn(200, 5, generator=gen, dtype=torch.float64)
+        d = d / d.norm(dim=1, keepdim=True) * rad[:, None] * 0.999
+        assert torch.equal(net(x + d).argmax(1), out.argmax(1))

@@ -1,0 +1,171 @@
+"""The result object: the attributes its repr names, the compact repr of stacks, the effective rtol, the
+notebook display, and the progress callback that reports the narrowing interval."""
+
+from __future__ import annotations
+
+import html.parser
+import math
+import re
+
+import numpy as np
+import pytest
+
+import spectra
+from spectra._testing import matrix_with_singular_values, spectrum
+
+from .conftest import oracle
+
+A = matrix_with_singular_values(2.0 * spectrum("flat", 60, seed=1), 80, 60, seed=7)
+STACK = np.stack([matrix_with_singular_values(c * spectrum("decaying", 30, seed=2), 40, 30, seed=c) for c in (1, 2, 3)])
+
+
+def _range(text: str, name: str) -> tuple[float, float]:
+    """``(min, max)`` from ``name=[a .. b]``, or ``(a, a)`` from ``name=a`` (all entries print alike)."""
+    number = r"([0-9.e+-]+|inf|nan)"
+    m = re.search(rf"{name}=\[{number} \.\. {number}\]", text) or re.search(rf"{name}={number}", text)
+    lo = float(m.group(1))
+    return lo, float(m.group(2)) if m.lastindex == 2 else lo
+
+
+def _names(text: str) -> list[str]:
+    return re.findall(r"(?:\(|, )([a-z_]+)=", text)
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+def test_every_name_in_the_repr_is_an_attribute(method):
+    r = spectra.norm(A, method=method, seed=0, maxiter=None if method != "power" else 20)
+    names = _names(repr(r))
+    assert names[:2] == ["value", "interval"] and "rtol_effective" in names
+    for name in names:
+        assert hasattr(r, name), name
+    assert r.interval == (r.lower, r.upper)
+    assert r.lower <= oracle(A) <= r.upper
+    assert r.relative_width == pytest.approx((r.upper - r.lower) / r.lower)
+    assert "\n" not in repr(r)
+
+
+def test_stack_repr_is_one_line_with_shape_and_ranges():
+    big = np.concatenate([STACK] * 100)  # 300 matrices: the repr must not grow with the stack
+    r = spectra.norm(big.reshape(10, 30, 40, 30), method="lanczos", seed=0)
+    text = repr(r)
+    assert "\n" not in text and len(text) < 400
+    for name in _names(text):
+        assert hasattr(r, name), name
+    assert "shape=(10, 30)" in text
+    truth = oracle(big)
+    lo, hi = _range(text, "value")
+    assert lo == pytest.approx(truth.min(), rel=1e-8) and hi == pytest.approx(truth.max(), rel=1e-8)
+    w = (r.upper - r.lower) / r.lower
+    wlo, whi = _range(text, "relative_width")
+    assert wlo == pytest.approx(w.min(), rel=1e-2) and whi == pytest.approx(w.max(), rel=1e-2)
+    np.testing.assert_allclose(r.relative_width, w)
+    assert "converged=300/300" in text
+    assert r.interval[0] is r.lower and r.interval[1] is r.upper
+
+
+def test_stack_repr_on_another_namespace():
+    xs = pytest.importorskip("array_api_strict")
+    r = spectra.norm(xs.asarray(STACK), method="lanczos", seed=0)
+    text = repr(r)
+    assert "shape=(3,)" in text and "backend='array_api'" in text and "converged=3/3" in text
+    truth = oracle(STACK)
+    assert f"{truth.min():.6g}"[:5] in text
+
+
+def test_relative_width_of_exact_zero_and_nan():
+    assert spectra.norm(np.zeros((3, 3))).relative_width == 0.0
+    assert math.isnan(spectra.norm(np.array([[np.nan, 1.0]]), check_finite=False).relative_width)
+    z = spectra.norm(np.zeros((2, 3, 3)))
+    assert np.all(z.relative_width == 0) and "converged=2/2" in repr(z)
+
+
+def test_rtol_effective_reports_the_float32_floor():
+    r64 = spectra.norm(A, method="lanczos", seed=0, rtol=1e-8)
+    assert r64.rtol_effective == 1e-8
+    r32 = spectra.norm(A.astype(np.float32), method="lanczos", seed=0, rtol=1e-8)
+    assert r32.rtol_effective > 1e-6  # float32 cannot certify 1e-8: the floor is reported, not hidden
+    assert r32.converged and r32.upper <= (1 + r32.rtol_effective) * r32.lower
+    assert r32.upper > (1 + 1e-8) * r32.lower  # the requested rtol was indeed not met
+    assert r32.lower <= oracle(A.astype(np.float32)) <= r32.upper
+
+
+def test_rtol_effective_of_svd_is_lapacks_width():
+    r = spectra.norm(A.astype(np.float32), method="svd", rtol=1e-8)
+    assert r.converged
+    assert r.rtol_effective == pytest.approx((r.upper - r.lower) / r.lower)
+    assert spectra.norm(A, method="svd", rtol=1e-3).rtol_effective == 1e-3
+
+
+def test_rtol_effective_of_a_stack_is_per_matrix():
+    r = spectra.norm(STACK.astype(np.float32), method="lanczos", seed=0, rtol=1e-9)
+    assert r.rtol_effective.shape == (3,) and np.all(r.rtol_effective > 1e-9)
+    assert np.all(r.upper <= (1 + r.rtol_effective) * r.lower)
+
+
+class _Table(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells, self.tags = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        if self.tags and self.tags[-1] in ("th", "td", "code"):
+            self.cells.append(data)
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_repr_html_is_a_table_of_the_repr_parts(stack):
+    r = spectra.norm(STACK if stack else A, method="lanczos", seed=0)
+    page = r._repr_html_()
+    parser = _Table()
+    parser.feed(page)
+    assert page.startswith("<table>") and page.endswith("</table>") and "table" in parser.tags
+    names = _names(repr(r))
+    assert parser.cells[0::2] == names
+    assert "<" not in "".join(parser.cells) and "'lanczos'" in parser.cells  # escaped, then unescaped by the parser
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+def test_progress_callback_sees_the_interval_narrow(method):
+    seen: list[spectra.Progress] = []
+    r = spectra.norm(A, method=method, seed=0, progress=seen.append, maxiter=40)
+    assert len(seen) >= 3 and all(isinstance(p, spectra.Progress) for p in seen)
+    assert [p.final for p in seen] == [False] * (len(seen) - 1) + [True]
+    last = seen[-1]
+    assert (last.lower, last.upper, last.products) == (r.lower, r.upper, r.matvecs)
+    assert last.rtol == r.rtol_effective and last.done == int(r.converged) and last.total == 1
+    products = [p.products for p in seen]
+    assert products == sorted(products)
+    truth = oracle(A)
+    for p in seen:
+        assert p.lower <= truth <= p.upper
+    assert seen[0].width > last.width
+
+
+def test_progress_callback_of_svd_and_stacks():
+    seen = []
+    spectra.norm(STACK, method="svd", progress=seen.append)
+    assert len(seen) == 1 and seen[0].final and seen[0].total == 3 and seen[0].done == 3
+    seen.clear()
+    r = spectra.norm(STACK, method="lanczos", seed=0, progress=seen.append)
+    widest = int(np.argmax(r.relative_width))
+    assert seen[-1].lower == r.lower[widest] and seen[-1].total == 3
+
+
+def test_progress_str_is_the_text_line(capsys):
+    spectra.norm(A, method="power", seed=0, progress=True, maxiter=3)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("spectra power: products=") and "width=" in err[-1]
+
+
+def test_rtol_effective_of_the_small_stack_kernel():
+    """Stacks of small matrices go through numba's certificate kernel, whose floor is reported too."""
+    S = np.random.default_rng(0).standard_normal((300, 8, 8))
+    r = spectra.norm(S, method="lanczos", backend="numba", seed=0, rtol=1e-15)
+    assert r.rtol_effective.shape == (300,) and np.all(r.rtol_effective > 1e-15)
+    done = np.asarray(r.converged)
+    assert done.any() and np.all((r.upper <= (1 + r.rtol_effective) * r.lower)[done])
+    truth = oracle(S)
+    assert np.all(r.lower <= truth) and np.all(truth <= r.upper)

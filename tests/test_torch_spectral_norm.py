@@ -1,0 +1,263 @@
+"""``spectra.torch.spectral_norm``: certified at every step (LAPACK oracle), gradients, state, modes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import spectra.torch as st
+from spectra._conv_geometry import conv_geometry
+from spectra._testing import conv_layer_matrix
+
+
+def true_norm(module: nn.Module, input_shape=None) -> float:
+    """float64 LAPACK norm of the normalised weight as the layer uses it (dense operator for a conv)."""
+    W = module.weight.detach().double().numpy()
+    if input_shape is None:
+        return float(np.linalg.norm(W.reshape(W.shape[0], -1), 2))
+    g = conv_geometry(
+        W.shape,
+        input_shape,
+        stride=module.stride,
+        padding=module.padding,
+        padding_mode=module.padding_mode,
+        dilation=module.dilation,
+        groups=module.groups,
+    )
+    M = conv_layer_matrix(W, g.spatial, g.stride, g.pad, g.dilation, g.groups, g.mode)
+    return float(np.linalg.norm(M, 2))
+
+
+def param(module):
+    return module.parametrizations.weight[0]
+
+
+@pytest.mark.parametrize(
+    "make, input_shape",
+    [
+        (lambda: nn.Linear(30, 20), None),
+        (lambda: nn.Linear(40, 60, dtype=torch.float64), None),
+        (lambda: nn.Conv2d(3, 4, 3, padding=1), (3, 5, 5)),
+        (lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1, padding_mode="reflect"), (2, 5, 5)),
+        (lambda: nn.Conv1d(3, 5, 3, padding=2, dilation=2, padding_mode="circular"), (3, 9)),
+    ],
+)
+def test_simulated_training_stays_certified(make, input_shape):
+    """Random small updates of W: ||W / sigma_hat||_2 <= 1 at EVERY step, and sigma_hat stays tight."""
+    torch.manual_seed(0)
+    layer = st.spectral_norm(make(), input_shape=input_shape, tol=0.02)
+    raw = layer.parametrizations.weight.original
+    gen = torch.Generator().manual_seed(1)
+    ratios = []
+    for step in range(60):
+        with torch.no_grad():
+            scale = 0.002 if step % 20 else 0.2  # mostly small steps, sometimes a jump
+            raw.add_(scale * raw.abs().mean() * torch.randn(raw.shape, generator=gen, dtype=raw.dtype))
+        layer.train()
+        W = layer.weight
+        p = param(layer)
+        truth = true_norm(layer, input_shape)
+        assert truth <= 1.0, (step, truth)
+        ratios.append(truth)  # = ||W_raw|| / sigma_hat: the tightness
+    assert p.refreshes < 30, p.refreshes  # drift tracking, not a refresh per step
+    assert np.mean(ratios) >= 0.97, np.mean(ratios)
+    assert W.dtype == raw.dtype
+
+
+def test_gradient_is_pytorchs_formula_at_the_certified_value():
+    """Autograd gradient of W / sigma_hat equals the finite-difference Jacobian of W / (u^H W v + k), float64."""
+    torch.manual_seed(0)
+    layer = st.spectral_norm(nn.Linear(5, 4, dtype=torch.float64))
+    layer.eval()
+    p = param(layer)
+    W0 = layer.parametrizations.weight.original.detach().clone()
+    u, v = p._u.clone(), p._v.clone()
+    sigma = p.sigma
+    k = sigma - float(u @ W0 @ v)
+
+    def ours(W):
+        return p(W)
+
+    def reference(W):
+        return W / (u @ W @ v + k)
+
+    J = torch.autograd.functional.jacobian(ours, W0)
+    eps = 1e-6
+    num = torch.zeros_like(J)
+    for idx in np.ndindex(*W0.shape):
+        E = torch.zeros_like(W0)
+        E[idx] = eps
+        num[(Ellipsis, *idx)] = (reference(W0 + E) - reference(W0 - E)) / (2 * eps)
+    torch.testing.assert_close(J, num, rtol=1e-7, atol=1e-9)
+    assert torch.autograd.gradcheck(reference, (W0.clone().requires_grad_(),))
+    torch.testing.assert_close(ours(W0), W0 / sigma, rtol=0, atol=0)  # the value is exactly the certified one
+
+
+def test_conv_gradient_flows_through_the_operator_sigma():
+    torch.manual_seed(0)
+    conv = st.spectral_norm(nn.Conv2d(2, 3, 3, padding=1, dtype=torch.float64), input_shape=(2, 5, 5))
+    p = param(conv)
+    conv.eval()
+    W0 = conv.parametrizations.weight.original.detach().clone().requires_grad_()
+    out = p(W0)
+    g = torch.autograd.grad(out.sum(), W0)[0]
+    # reference: W / (<u, conv(v; W)> + k) with u, v fixed
+    u, v = p._u.clone(), p._v.clone()
+    Wr = W0.detach().clone().requires_grad_()
+    s = (u * torch.nn.functional.conv2d(v, Wr, padding=1)).sum()
+    ref = Wr / (s + (p.sigma - float(s.detach())))
+    g_ref = torch.autograd.grad(ref.sum(), Wr)[0]
+    torch.testing.assert_close(g, g_ref)
+
+
+def test_state_dict_round_trip():
+    torch.manual_seed(0)
+    a = st.spectral_norm(nn.Linear(12, 7))
+    with torch.no_grad():
+        a.parametrizations.weight.original.add_(0.01)
+    a(torch.randn(3, 12))
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    torch.manual_seed(1)
+    b = st.spectral_norm(nn.Linear(12, 7))
+    buf.seek(0)
+    b.load_state_dict(torch.load(buf))
+    for name in ("_u", "_v", "_w_ref", "_upper_ref", "_lower_ref", "_refreshes", "_seed", "_delta_spent"):
+        torch.testing.assert_close(getattr(param(a), name), getattr(param(b), name))
+    a.eval()
+    b.eval()
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+
+
+def test_state_dict_into_a_lazily_shaped_conv():
+    torch.manual_seed(0)
+    a = st.spectral_norm(nn.Conv2d(2, 3, 3, padding=1))
+    a(torch.randn(1, 2, 6, 6))  # the input shape is read here
+    sd = a.state_dict()
+    b = st.spectral_norm(nn.Conv2d(2, 3, 3, padding=1))
+    b.load_state_dict(sd)
+    a.eval()
+    b.eval()
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+    assert true_norm(b, (2, 6, 6)) <= 1.0
+
+
+def test_eval_mode_freezes_the_vectors_like_pytorch():
+    torch.manual_seed(0)
+    layer = st.spectral_norm(nn.Linear(10, 8))
+    p = param(layer)
+    layer.eval()
+    u, v, n = p._u.clone(), p._v.clone(), p.refreshes
+    w1 = layer.weight
+    w2 = layer.weight
+    assert torch.equal(u, p._u) and torch.equal(v, p._v) and p.refreshes == n
+    torch.testing.assert_close(w1, w2, rtol=0, atol=0)
+    layer.train()
+    layer.weight
+    assert not torch.equal(v, p._v)  # one power step per training forward
+
+
+def test_two_forwards_backpropagate_like_pytorchs():
+    """GAN pattern: loss = D(real) - D(fake) with two forwards before one backward."""
+    torch.manual_seed(0)
+    d = st.spectral_norm(nn.Linear(6, 1))
+    loss = d(torch.randn(4, 6)).mean() - d(torch.randn(4, 6)).mean()
+    loss.backward()
+    assert d.parametrizations.weight.original.grad is not None
+
+
+def test_conv_operator_versus_kernel_mode():
+    torch.manual_seed(0)
+    op = st.spectral_norm(nn.Conv2d(4, 4, 3, padding=1), input_shape=(4, 8, 8))
+    torch.manual_seed(0)
+    ker = st.spectral_norm(nn.Conv2d(4, 4, 3, padding=1), conv_norm="kernel")
+    assert true_norm(op, (4, 8, 8)) <= 1.0
+    Wk = ker.weight.detach().double().reshape(4, -1)
+    assert torch.linalg.matrix_norm(Wk, 2) <= 1.0
+    assert param(op).sigma > param(ker).sigma  # here the operator norm exceeds the reshaped kernel's
+    with pytest.raises(ValueError, match="conv_norm"):
+        st.spectral_norm(nn.Conv2d(1, 1, 3), conv_norm="both")
+
+
+@pytest.mark.parametrize("mode", ["zeros", "replicate"])
+def test_conv_without_input_shape_reads_it_from_the_first_input(mode):
+    torch.manual_seed(0)
+    conv = st.spectral_norm(nn.Conv2d(2, 2, 3, padding=2, padding_mode=mode))
+    for n in (3, 5, 9):  # before any input: a shape-free certified bound holds on every input shape
+        assert true_norm(conv, (2, n, n)) <= 1.0
+    conv(torch.randn(1, 2, 5, 5))
+    assert param(conv)._geom.spatial == (5, 5)
+    assert true_norm(conv, (2, 5, 5)) <= 1.0
+    conv(torch.randn(1, 2, 7, 7))  # a new resolution: a new certificate
+    assert param(conv)._geom.spatial == (7, 7)
+    assert true_norm(conv, (2, 7, 7)) <= 1.0
+
+
+def test_one_dimensional_weight_and_conv_transpose():
+    torch.manual_seed(0)
+    m = st.spectral_norm(nn.Linear(5, 3), name="bias")
+    b = m.bias
+    assert float(torch.linalg.vector_norm(b.detach().double())) <= 1.0
+    t = st.spectral_norm(nn.ConvTranspose2d(3, 2, 3))  # the reshaped kernel along dim=1, as PyTorch
+    Wm = t.weight.detach().double().permute(1, 0, 2, 3).reshape(2, -1)
+    assert torch.linalg.matrix_norm(Wm, 2) <= 1.0
+
+
+def test_probabilistic_refreshes_keep_a_joint_confidence():
+    torch.manual_seed(0)
+    layer = st.spectral_norm(nn.Linear(50, 40), method="lanczos", confidence=0.99, tol=0.01)
+    raw = layer.parametrizations.weight.original
+    for _ in range(30):
+        with torch.no_grad():
+            raw.add_(0.05 * torch.randn_like(raw) * raw.abs().mean())
+        layer.weight
+    p = param(layer)
+    assert p.refreshes > 1
+    spent = sum(0.01 * 6 / (math.pi**2 * r * r) for r in range(1, p.refreshes + 1))
+    assert p.confidence == pytest.approx(1 - spent, rel=1e-12)
+    assert p.confidence >= 0.99
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(name="nothing"), ValueError, "no parameter"),
+        (dict(n_power_iterations=0), ValueError, "n_power_iterations"),
+        (dict(tol=0.0), ValueError, "tol"),
+        (dict(dim=5), IndexError, "dim"),
+    ],
+)
+def test_bad_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        st.spectral_norm(nn.Linear(3, 3), **kwargs)
+
+
+def test_pytorch_can_exceed_one_where_spectra_does_not():
+    """The issue's observation, kept as a regression: one power step per forward under-estimates sigma."""
+    torch.manual_seed(0)
+    ours = st.spectral_norm(nn.Linear(64, 64))
+    torch.manual_seed(0)
+    theirs = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(64, 64))
+    over = 0
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        for m in (ours, theirs):
+            with torch.no_grad():
+                m.parametrizations.weight.original.add_(0.05 * torch.randn(64, 64, generator=gen))
+        assert true_norm(ours) <= 1.0
+        over += true_norm(theirs) > 1.0
+    assert over > 0
+
+
+def test_torch_warm_start_emits_no_warning():
+    """Regression: a v0 with a torch input was handed to torch as a read-only NumPy view (UserWarning)."""
+    import spectra
+
+    W = torch.randn(40, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r = spectra.norm(W, method="lanczos", v0=torch.ones(30, dtype=torch.float64), seed=0)
+    assert r.lower <= float(torch.linalg.matrix_norm(W, 2)) <= r.upper
