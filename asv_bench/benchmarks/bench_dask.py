@@ -54,7 +54,7 @@ def gram_steps(A, steps: int = 5):
     """``(seconds per step, summed task seconds per step)`` of the Gram pass on the panels of ``A``."""
     from spectra._plan import make_plan
 
-    plan, be, A = make_plan(A, "dense", method="lanczos", backend="auto", block_size=None)
+    plan, be, A, _ = make_plan(A, "dense", method="lanczos", backend="auto", block_size=None)
     P = be.prepare(A, plan)
     X = np.random.default_rng(1).standard_normal((A.shape[1], 1))
     be.gram(P, X)  # warm-up: the panels are built and kept, the workers import their kernels

@@ -79,7 +79,7 @@ def phases(n: int = 20_000, workers: int = 2) -> None:
     try:
         A = spiked(n)
         t0 = time.perf_counter()
-        plan, be, A = make_plan(A, "dense", method="lanczos", backend="auto", block_size=None)
+        plan, be, A, _ = make_plan(A, "dense", method="lanczos", backend="auto", block_size=None)
         P = be.prepare(A, plan)
         be.max_abs(P)
         t_stats = time.perf_counter() - t0
