@@ -159,7 +159,7 @@ class NumbaBackend(NumPyBackend):
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         if sp.issparse(A):
             scale = float(c1[0]) * float(c2[0])
-            if self.fused_gram_adjoint(A) is None or not (0.0 < scale < np.inf) or _serial(A.nnz):
+            if self.fused_gram_adjoint(A) is None or not (0.0 < scale < np.inf) or A.nnz < SERIAL_BELOW:
                 return super().abs_stats(A, c1, c2)  # other formats, a split scale, or too small to repay threads
             return self._sparse_abs_stats(A, scale)
         stack = self._stack_rows(A)
