@@ -2,15 +2,15 @@
 
 Two 200 000 x 200 000 CSR matrices: 2 000 000 uniformly placed nonzeros (``sp.random_array``, seed 5) and
 the adjacency matrix of a preferential-attachment graph (``spectra._testing.preferential_attachment_graph``,
-m = 5, seed 0, about 2 000 000 nonzeros). Each round calls ``spectra.norm(A, method="lanczos")`` with
-``backend="numpy"`` and ``backend="numba"`` one after the other (the order alternates between rounds), and
-prints the time ratio numpy / numba per round, then the median and the min-max spread. Used for the table
-in docs/performance.md::
+m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="lanczos")`` with
+``backend="numpy"`` and ``backend="numba"`` and ``svds(A, k=1, solver="arpack")`` one after the other (the
+order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
+their medians and min-max spreads. Used for the tables in docs/performance.md::
 
     python docs/scripts/sparse_lanczos.py [rounds] [--one-thread]
 
-``--one-thread`` runs Numba's kernels on one thread (BLAS is on one thread in both backends below 2e6
-nonzeros... and for the numba backend always), the per-core comparison.
+``--one-thread`` runs Numba's kernels on one thread: the per-core comparison (SciPy's products run on one
+core; BLAS runs on one thread in the numba backend, and in the numpy backend below 2e6 nonzeros).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import svds
 
 import spectra
 from spectra._testing import preferential_attachment_graph
@@ -33,32 +34,41 @@ def problems(n: int = 200_000) -> dict:
     }
 
 
+def _calls(A) -> dict:
+    return {
+        "numpy": lambda: spectra.norm(A, method="lanczos", backend="numpy", seed=0),
+        "numba": lambda: spectra.norm(A, method="lanczos", backend="numba", seed=0),
+        "arpack": lambda: svds(A, k=1, solver="arpack", return_singular_vectors=False, random_state=0),
+    }
+
+
+def measure(matrix: str, A, rounds: int) -> None:
+    calls = _calls(A)
+    for name in ("numpy", "numba"):  # JIT cache load and thread start-up outside the timings
+        calls[name]()
+    times = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for name in names[r % 3 :] + names[: r % 3]:
+            t0 = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - t0)
+        print(f"{matrix} round {r}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()))
+    res = calls["numba"]()
+    print(f"{matrix}: {res.matvecs} products, width {(res.upper - res.lower) / res.lower:.1e}")
+    for peer in ("numpy", "arpack"):
+        q = np.array(times[peer]) / np.array(times["numba"])
+        print(f"{matrix}: {peer}/numba median {np.median(q):.2f} (min {q.min():.2f}, max {q.max():.2f})")
+
+
 def main(rounds: int = 5) -> None:
     if "--one-thread" in sys.argv:
         import numba
 
         numba.set_num_threads(1)
     print("load average", os.getloadavg())
-    for name, A in problems().items():
-        for backend in ("numpy", "numba"):  # JIT cache load and thread start-up outside the timings
-            spectra.norm(A, method="lanczos", backend=backend, seed=0)
-        times = {"numpy": [], "numba": []}
-        for r in range(rounds):
-            order = ("numpy", "numba") if r % 2 == 0 else ("numba", "numpy")
-            for backend in order:
-                t0 = time.perf_counter()
-                res = spectra.norm(A, method="lanczos", backend=backend, seed=0)
-                times[backend].append(time.perf_counter() - t0)
-            ratio = times["numpy"][-1] / times["numba"][-1]
-            print(
-                f"{name} round {r}: numpy {times['numpy'][-1]:.3f} s, numba {times['numba'][-1]:.3f} s, "
-                f"ratio {ratio:.2f} ({res.matvecs} products, width {(res.upper - res.lower) / res.lower:.1e})"
-            )
-        ratios = np.array(times["numpy"]) / np.array(times["numba"])
-        print(
-            f"{name}: numpy/numba median {np.median(ratios):.2f} (min {ratios.min():.2f}, max {ratios.max():.2f}); "
-            f"numpy median {np.median(times['numpy']):.3f} s, numba median {np.median(times['numba']):.3f} s"
-        )
+    for matrix, A in problems().items():
+        measure(matrix, A, rounds)
     print("load average", os.getloadavg())
 
 
