@@ -131,9 +131,11 @@ class _Kernel:
         wide = np.dtype(np.complex128 if self.dtype.kind == "c" else np.float64)
         for a in args:
             if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and a.ndim and self.name != "reduce_real":
-                assert a.dtype in (self.dtype, np.dtype(np.float64)) or (certify and a.dtype == wide), (self.name, a.dtype)
+                ok = a.dtype in (self.dtype, np.dtype(np.float64)) or (certify and a.dtype == wide)
+                assert ok, (self.name, a.dtype)
             if isinstance(a, ndarray):
-                assert a.device.id == _current[0], f"{self.name}: an argument on device {a.device.id}, launched on {_current[0]}"
+                where = f"{self.name}: an argument on device {a.device.id}, launched on {_current[0]}"
+                assert a.device.id == _current[0], where
         launches.append((self.name, grid, shared_mem))
         launch_devices.append(_current[0])
         if certify:
@@ -186,9 +188,9 @@ class _Kernel:
             cs[b], gs[b] = (blk * blk).sum(axis=0), blk.T @ s1
             rs[2 * b], rs[2 * b + 1] = s2.sum(), s2.max(initial=0.0)
 
-
-    def _small_gram_certify(self, blocks, warps, shared, A, c1, c2, cs, adj, has_v0, v0, seed, rtol, steps_max, out,
-                            X, first, nmat, r, c):
+    def _small_gram_certify(
+        self, blocks, warps, shared, A, c1, c2, cs, adj, has_v0, v0, seed, rtol, steps_max, out, X, first, nmat, r, c
+    ):
         from spectra.backends._numba_stack import small_gram_certify
 
         q = r if adj else c
@@ -201,8 +203,19 @@ class _Kernel:
         o, x = _out(out).reshape(nmat, 4), _out(X).reshape(nmat, q)
         res, steps, xs = np.empty((mats.size, 3)), np.empty(mats.size, dtype=np.int64), np.empty((mats.size, q), wide)
         s1, s2 = _memory(c1)[mats * cs], _memory(c2)[mats * cs]
-        small_gram_certify(a, s1, s2, bool(adj), np.ascontiguousarray(start, dtype=wide), rtol, steps_max, res, steps,
-                           xs, self.dtype.kind == "c")
+        small_gram_certify(
+            a,
+            s1,
+            s2,
+            bool(adj),
+            np.ascontiguousarray(start, dtype=wide),
+            rtol,
+            steps_max,
+            res,
+            steps,
+            xs,
+            self.dtype.kind == "c",
+        )
         o[mats, :3], o[mats, 3], x[mats] = res, steps, xs
 
 
@@ -222,7 +235,7 @@ def hash_start(seed: int, mats: np.ndarray, q: int, wide) -> np.ndarray:
 
 class RawModule:
     def __init__(self, code: str, options: tuple):
-        stack = 'small_gram_certify(' in code
+        stack = "small_gram_certify(" in code
         kernels = stack_src if stack else src
         assert options == kernels.COMPILE_OPTIONS
         elem = re.match(r"typedef (\w+) T;", code).group(1)
@@ -246,5 +259,5 @@ cuda = types.SimpleNamespace(
         cudaDevAttrMultiProcessorCount=16,
         cudaDevAttrMaxSharedMemoryPerBlockOptin=97,
         deviceGetAttribute=lambda attr, dev: {16: SM_COUNT, 97: MAX_SHARED}[attr],
-    )
+    ),
 )

@@ -262,4 +262,4 @@ def test_gpu_benchmarks_are_skipped_without_a_device(monkeypatch):
     bench_gpu = importlib.import_module("benchmarks.bench_gpu")
     for cls in (bench_gpu.FusedPass, bench_gpu.CertifiedGaussian, bench_gpu.SmallStack):
         with pytest.raises(NotImplementedError, match="no usable CUDA device"):
-            cls().setup(cls.params[0][0])
+            cls().setup(*(values[0] for values in cls.params))

@@ -196,8 +196,9 @@ def test_torch_cuda_tensors_go_through_dlpack(be, monkeypatch):
 def _stack(B, m, n, dtype, seed=0):
     return np.stack(
         [
-            matrix_with_singular_values(spectrum(("outlier", "clustered", "flat")[b % 3], min(m, n), seed=b), m, n,
-                                        dtype=dtype, seed=seed + b)
+            matrix_with_singular_values(
+                spectrum(("outlier", "clustered", "flat")[b % 3], min(m, n), seed=b), m, n, dtype=dtype, seed=seed + b
+            )
             for b in range(B)
         ]
     )
@@ -226,8 +227,19 @@ def test_stack_certificate_driver(be, dtype, shape, adjoint, seeded):
     assert steps.dtype == np.int64 and isinstance(X, fake_cupy.ndarray) and X.shape == (B, q) and X.dtype == wide
     v0 = fake_cupy.hash_start(12345, np.arange(B), q, wide) if seeded else start
     want, want_steps, want_x = np.empty((B, 3)), np.empty(B, dtype=np.int64), np.empty((B, q), dtype=wide)
-    small_gram_certify(A, c1, c2, adjoint, np.ascontiguousarray(v0, dtype=wide), 1e-6, q, want, want_steps, want_x,
-                       np.dtype(dtype).kind == "c")
+    small_gram_certify(
+        A,
+        c1,
+        c2,
+        adjoint,
+        np.ascontiguousarray(v0, dtype=wide),
+        1e-6,
+        q,
+        want,
+        want_steps,
+        want_x,
+        np.dtype(dtype).kind == "c",
+    )
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(steps, want_steps)
     np.testing.assert_array_equal(X.get(), want_x)

@@ -14,8 +14,8 @@ from ._cuda_stack_kernels import MAX_Q, MAX_WARPS, warp_shared_bytes
 __all__ = [
     "GRID_X_MAX",
     "CertifyLaunch",
-    "certify_launch",
     "RowsLaunch",
+    "certify_launch",
     "gram_rows_shared_bytes",
     "grid_1d",
     "rows_launch",
@@ -126,7 +126,5 @@ def certify_launch(batch: int, q: int, is_complex: bool, max_shared: int) -> Cer
         return None
     warps = max(1, min(MAX_WARPS, CERTIFY_BLOCK_SHARED // per))
     per_launch = GRID_X_MAX * warps
-    launches = tuple(
-        (first, -(-min(per_launch, batch - first) // warps)) for first in range(0, batch, per_launch)
-    )
+    launches = tuple((first, -(-min(per_launch, batch - first) // warps)) for first in range(0, batch, per_launch))
     return CertifyLaunch(warps, warps * per, launches)

@@ -218,7 +218,8 @@ __device__ __forceinline__ void load_tile(const T* __restrict__ Ab, bool adjoint
 
 /* Largest eigenvalue of the k x k tridiagonal (alpha, beta) and |y_k| of its eigenvector: Laguerre from
    above (the CPU kernel's _top_ritz, step for step). Every lane runs it on the same shared values. */
-__device__ __forceinline__ double top_ritz(const double* alpha, const double* beta, long long k, double theta0, double* yk_out) {
+__device__ __forceinline__ double top_ritz(const double* alpha, const double* beta, long long k, double theta0,
+                                           double* yk_out) {
     double hi = -INF_D;
     for (long long i = 0; i < k; ++i) {
         const double s = alpha[i] + (i > 0 ? fabs(beta[i - 1]) : 0.0) + (i < k - 1 ? fabs(beta[i]) : 0.0);
@@ -261,7 +262,8 @@ __device__ __forceinline__ double top_ritz(const double* alpha, const double* be
 }
 
 /* Unit eigenvector y of the tridiagonal for theta: two steps of inverse iteration (_top_vector). One lane. */
-__device__ __forceinline__ void top_vector(const double* alpha, const double* beta, long long k, double theta, double* y, double* d) {
+__device__ __forceinline__ void top_vector(const double* alpha, const double* beta, long long k, double theta,
+                                           double* y, double* d) {
     const double sigma = theta + 1e-13 * py_max(fabs(theta), 1e-300);
     for (long long i = 0; i < k; ++i) y[i] = 1.0;
     for (long long sweep = 0; sweep < 2; ++sweep) {
