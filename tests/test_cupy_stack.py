@@ -13,27 +13,15 @@ import pytest
 import spectra
 from spectra.backends.numba import NumbaBackend
 
+from . import test_cupy_backend as gpu_suite
 from .conftest import oracle
 from .test_small_stack import DTYPES, PROFILES, _stack
 
 pytestmark = pytest.mark.gpu
 
+cp, be = gpu_suite.cp, gpu_suite.be  # the GPU suite's fixtures (CuPy with a device; the loaded backend)
+
 SHAPES = [(32, 32), (8, 8), (40, 9), (9, 40), (1, 6), (6, 1), (64, 64), (3, 2), (700, 5), (5, 700)]
-
-
-@pytest.fixture(scope="module")
-def cp():
-    import cupy
-
-    assert cupy.cuda.runtime.getDeviceCount() > 0
-    return cupy
-
-
-@pytest.fixture(scope="module")
-def be():
-    from spectra import backends
-
-    return backends._load("cupy")
 
 
 def _contains(lower, upper, truth, shape):

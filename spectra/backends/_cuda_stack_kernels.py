@@ -201,11 +201,14 @@ __device__ __forceinline__ W warp_sum_w(W v) {
     return v;
 }
 
-/* Tile of nt rows i0.. of W into tile[j TLD + t] = W(i0 + t, j), widened and scaled (a c1) c2.
-   W = A (q = c): contiguous in the flat index; W = A^H (q = r): W(i, j) = conj(A(j, i)), contiguous in t. */
-__device__ __forceinline__ void load_tile(const T* __restrict__ Ab, bool adjoint, long long c, long long i0,
-                                          long long nt, long long q, double s1, double s2, W* tile, int lane) {
+/* Tile of the nt = min(TILE, p - i0) rows i0.. of W into tile[j TLD + t] = W(i0 + t, j), widened and scaled
+   (a c1) c2; returns nt. W = A (q = c): contiguous in the flat index; W = A^H (q = r): W(i, j) = conj(A(j, i)),
+   contiguous in t. The warp synchronises before (the previous tile's readers are done) and after. */
+__device__ __forceinline__ long long load_tile(const T* __restrict__ Ab, bool adjoint, long long c, long long i0,
+                                               long long p, long long q, double s1, double s2, W* tile, int lane) {
+    const long long nt = p - i0 < TILE ? p - i0 : TILE;
     const long long total = nt * q;
+    __syncwarp();
     for (long long e = lane; e < total; e += 32) {
         long long t, j;
         T a;
@@ -214,6 +217,8 @@ __device__ __forceinline__ void load_tile(const T* __restrict__ Ab, bool adjoint
         const W v = w_from(a, s1, s2);
         tile[j * TLD + t] = adjoint ? w_conj(v) : v;
     }
+    __syncwarp();
+    return nt;
 }
 
 /* Largest eigenvalue of the k x k tridiagonal (alpha, beta) and |y_k| of its eigenvector: Laguerre from
@@ -270,13 +275,15 @@ __device__ __forceinline__ void top_vector(const double* alpha, const double* be
         for (long long i = 0; i < k; ++i) {
             const double bb = i > 0 ? beta[i - 1] * beta[i - 1] : 0.0;
             d[i] = (alpha[i] - sigma) - (i > 0 ? bb / d[i - 1] : 0.0);
-            if (d[i] == 0.0) d[i] = -1e-300;
+            if (!(fabs(d[i]) >= 1e-300)) d[i] = -1e-300;   /* a zero or subnormal pivot (the zero matrix) */
         }
         for (long long i = 1; i < k; ++i) y[i] -= beta[i - 1] / d[i - 1] * y[i - 1];
         y[k - 1] /= d[k - 1];
         for (long long i = k - 2; i >= 0; --i) y[i] = y[i] / d[i] - beta[i] / d[i] * y[i + 1];
+        double big = 0.0;   /* scale by the largest entry first: y_i^2 may overflow (tiny pivots) */
+        for (long long i = 0; i < k; ++i) big = py_max(big, fabs(y[i]));
         double nrm = 0.0;
-        for (long long i = 0; i < k; ++i) nrm += y[i] * y[i];
+        for (long long i = 0; i < k; ++i) { y[i] /= big; nrm += y[i] * y[i]; }
         nrm = sqrt(nrm);
         for (long long i = 0; i < k; ++i) y[i] /= nrm;
     }
@@ -359,10 +366,7 @@ small_gram_certify(const T* __restrict__ A, const double* __restrict__ c1, const
 #pragma unroll
     for (int s = 0; s < NS; ++s) gersh[s] = 0.0;
     for (long long i0 = 0; i0 < p; i0 += TILE) {
-        const long long nt = p - i0 < TILE ? p - i0 : TILE;
-        __syncwarp();
-        load_tile(Ab, adjoint, c, i0, nt, q, s1, s2, V, lane);
-        __syncwarp();
+        const long long nt = load_tile(Ab, adjoint, c, i0, p, q, s1, s2, V, lane);
         for (long long t = lane; t < nt; t += 32) {
             double sr = 0.0;
             for (long long j = 0; j < q; ++j) sr += w_abs(V[j * TLD + t]);
@@ -494,10 +498,7 @@ small_gram_certify(const T* __restrict__ A, const double* __restrict__ c1, const
     /* ---- 3. certified lower bound ||W x|| / ||x|| (bounds.md §6c), every product and sum rounded */
     double ny2 = 0.0, na2 = 0.0;
     for (long long i0 = 0; i0 < p; i0 += TILE) {
-        const long long nt = p - i0 < TILE ? p - i0 : TILE;
-        __syncwarp();
-        load_tile(Ab, adjoint, c, i0, nt, q, s1, s2, V, lane);
-        __syncwarp();
+        const long long nt = load_tile(Ab, adjoint, c, i0, p, q, s1, s2, V, lane);
         for (long long t = lane; t < nt; t += 32) {
             W sy = w_zero();
             double sa = 0.0;
