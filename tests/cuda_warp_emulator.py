@@ -145,16 +145,29 @@ extern "C" int run_certify(unsigned grid, unsigned block, const void* A, const d
 """
 
 
+def launch_certify(dtype: str, grid: int, threads: int, *args) -> None:
+    """One launch of ``small_gram_certify`` for ``dtype`` with the kernel's arguments (NumPy arrays for pointers)."""
+    from spectra.backends import _cuda_stack_kernels as stack_src
+
+    lib = build(stack_src.source(dtype), _CERTIFY_WRAPPER, stack_src.MAX_WARPS * 140_000)
+    kinds = "PPPqqqPQdqPPqqqq"  # pointer, long long, unsigned long long, double: the kernel's parameter list
+    conv = {"P": lambda a: ctypes.c_void_p(a.ctypes.data), "q": ctypes.c_longlong, "Q": ctypes.c_ulonglong}
+    conv["d"] = ctypes.c_double
+    lib.run_certify.restype = ctypes.c_int
+    values = [conv[k](a if k == "P" else (int(a) if k in "qQ" else float(a))) for k, a in zip(kinds, args, strict=True)]
+    if lib.run_certify(ctypes.c_uint(grid), ctypes.c_uint(threads), *values) != 0:
+        raise RuntimeError("the emulated kernel failed (a warp barrier deadlocked: divergent lanes)")
+
+
 def small_gram_certify(A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int, max_shared: int = 227 * 1024):
     """The CUDA kernel ``small_gram_certify`` run on the emulator with the backend's launch geometry.
 
     Arguments as :meth:`spectra.backends.cupy.CuPyBackend.small_gram_certify` (host NumPy arrays; ``v0`` an
-    array or an integer seed). Returns ``(out (B, 4), X (B, q), launches)``.
+    array or an integer seed). Returns ``(out (B, 4), X (B, q), geometry)``.
     """
     import numpy as np
 
     from spectra.backends import _cuda_launch as launch
-    from spectra.backends import _cuda_stack_kernels as stack_src
 
     A = np.ascontiguousarray(A)
     B, r, c = A.shape
@@ -162,36 +175,13 @@ def small_gram_certify(A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int,
     cplx = A.dtype.kind == "c"
     wide = np.complex128 if cplx else np.float64
     geo = launch.certify_launch(B, q, cplx, max_shared)
-    lib = build(stack_src.source(A.dtype.name), _CERTIFY_WRAPPER, stack_src.MAX_WARPS * 140_000)
     seeded = isinstance(v0, (int, np.integer))
     v0a = np.zeros(1, dtype=wide) if seeded else np.ascontiguousarray(v0, dtype=wide)
     c1a, c2a = np.ascontiguousarray(c1, dtype=np.float64), np.ascontiguousarray(c2, dtype=np.float64)
     out = np.full((B, 4), np.nan)
     X = np.full((B, q), np.nan, dtype=wide)
-    ptr = ctypes.c_void_p
-    i64, u64 = ctypes.c_longlong, ctypes.c_ulonglong
-    lib.run_certify.restype = ctypes.c_int
+    seed = int(v0) % 2**64 if seeded else 0
     for first, blocks in geo.launches:
-        rc = lib.run_certify(
-            ctypes.c_uint(blocks),
-            ctypes.c_uint(geo.threads),
-            ptr(A.ctypes.data),
-            ptr(c1a.ctypes.data),
-            ptr(c2a.ctypes.data),
-            i64(1),
-            i64(int(adjoint)),
-            i64(0 if seeded else 1),
-            ptr(v0a.ctypes.data),
-            u64(int(v0) % 2**64 if seeded else 0),
-            ctypes.c_double(rtol),
-            i64(maxsteps),
-            ptr(out.ctypes.data),
-            ptr(X.ctypes.data),
-            i64(first),
-            i64(B),
-            i64(r),
-            i64(c),
-        )
-        if rc != 0:
-            raise RuntimeError("the emulated kernel failed (a warp barrier deadlocked: divergent lanes)")
+        args = (A, c1a, c2a, 1, int(adjoint), 0 if seeded else 1, v0a, seed, rtol, maxsteps, out, X, first, B, r, c)
+        launch_certify(A.dtype.name, blocks, geo.threads, *args)
     return out, X, geo

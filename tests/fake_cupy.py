@@ -103,6 +103,13 @@ class DeviceNamespace:
 linalg = types.SimpleNamespace(svd=lambda A, **kw: np.linalg.svd(np.asarray(A), **kw))
 launches: list[tuple[str, tuple, int]] = []  # (kernel, grid, shared bytes) of every launch
 launch_devices: list[int] = []  # the current device at every launch
+#: how ``small_gram_certify`` is emulated: by its CPU twin ("cpu_twin") or its CUDA source ("cuda_emulator")
+CERTIFY_BY = "cpu_twin"
+
+
+def _flat(a):
+    """A pointer argument as its flat memory (shared with the array), other arguments as they are."""
+    return _memory(a) if isinstance(a, np.ndarray) and a.ndim else a
 
 
 def _memory(a) -> np.ndarray:
@@ -192,6 +199,13 @@ class _Kernel:
         self, blocks, warps, shared, A, c1, c2, cs, adj, has_v0, v0, seed, rtol, steps_max, out, X, first, nmat, r, c
     ):
         from spectra.backends._numba_stack import small_gram_certify
+
+        if CERTIFY_BY == "cuda_emulator":  # the kernel's CUDA source itself, on the same flat memory
+            from . import cuda_warp_emulator
+
+            args = (A, c1, c2, cs, adj, has_v0, v0, seed, rtol, steps_max, out, X, first, nmat, r, c)
+            cuda_warp_emulator.launch_certify(self.dtype.name, blocks, 32 * warps, *(_flat(a) for a in args))
+            return
 
         q = r if adj else c
         assert shared >= warps * stack_src.warp_shared_bytes(q, self.dtype.kind == "c")

@@ -292,9 +292,12 @@ def test_certify_launch(q, cplx):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(20, 12), (12, 20)])
-def test_norm_of_a_stack_through_the_certificate(be, monkeypatch, dtype, shape):
-    """Lanczos on a stack on the CuPy backend: the certificate settles every matrix (confidence 1)."""
+@pytest.mark.parametrize("certify_by", ["cpu_twin", "cuda_emulator"])
+def test_norm_of_a_stack_through_the_certificate(be, monkeypatch, dtype, shape, certify_by):
+    """Lanczos on a stack on the CuPy backend: the certificate settles every matrix (confidence 1). The kernel
+    is emulated by its CPU twin, or by its own CUDA source on the warp emulator (tests/cuda_warp_emulator.py)."""
     monkeypatch.setattr(array_api_compat, "array_namespace", lambda *a, **k: fake_cupy.DeviceNamespace())
+    monkeypatch.setattr(fake_cupy, "CERTIFY_BY", certify_by)
     A = _stack(6, *shape, dtype)
     op = make_operand(fake_cupy.asarray(A), "dense", be, check_finite=True, uses_gram=True)
     opts = Options(1e-6, True, 0.999, 1000, False, None, None, np.random.default_rng(0), True, False)
