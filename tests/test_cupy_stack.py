@@ -121,3 +121,25 @@ def test_second_device(cp):
     r = spectra.norm(Ad, method="lanczos", seed=0)
     assert r.lower.device.id == 1 and cp.cuda.Device().id == 0
     _contains(cp.asnumpy(r.lower), cp.asnumpy(r.upper), oracle(A), (20, 12))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "adjoint"), [((9, 6), False), ((6, 40), True), ((32, 32), False)])
+def test_device_computes_what_the_cpu_warp_emulator_computes(cp, be, dtype, shape, adjoint):
+    """The same source, the same operation order, IEEE double on both sides (``--fmad=false`` on the device,
+    ``-ffp-contract=off`` on the host): the GPU's results equal the emulator's bit for bit, which is what
+    makes the emulated tests of CI (tests/test_cuda_emulated.py) evidence about the device."""
+    import shutil
+
+    from . import cuda_warp_emulator as emu
+
+    if shutil.which("g++") is None:
+        pytest.skip("no host C++ compiler on this GPU machine: the emulator cannot be built here")
+    A = np.concatenate([_stack(profile, 2, *shape, dtype, seed=9) for profile in PROFILES])
+    B = A.shape[0]
+    q = shape[0] if adjoint else shape[1]
+    c1, c2 = np.ldexp(1.0, (np.arange(B) % 3) - 1), np.full(B, 0.5)
+    out, _, X = be.small_gram_certify(cp.asarray(A), c1, c2, adjoint, 77, 1e-6, q)
+    want, want_x, _ = emu.small_gram_certify(A, c1, c2, adjoint, 77, 1e-6, q)
+    np.testing.assert_array_equal(out, want[:, :3])
+    np.testing.assert_array_equal(X.get(), want_x)
