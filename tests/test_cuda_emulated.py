@@ -20,8 +20,17 @@ from . import fake_cupy
 from .conftest import oracle
 from .test_small_stack import DTYPES, PROFILES, _stack
 
-#: (m, n, adjoint): square, tall and wide on both sides, one row/column, several tiles of 32 rows
-CASES = [(9, 6, False), (6, 9, True), (9, 6, True), (1, 5, False), (5, 1, True), (70, 3, False), (3, 70, True)]
+#: (m, n, adjoint): tall and wide on both sides, one row/column (q = 1 included), several tiles of 32 rows
+CASES = [
+    (9, 6, False),
+    (6, 9, True),
+    (9, 6, True),
+    (1, 5, False),
+    (5, 1, True),
+    (6, 1, False),
+    (70, 3, False),
+    (3, 70, True),
+]
 
 
 def _check(out, A, c1, c2, rtol):
