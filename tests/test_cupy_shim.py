@@ -121,12 +121,8 @@ def test_entry_statistics(be, dtype, shape, order):
     assert "abs_stats_rows" in [name for name, _, _ in fake_cupy.launches]
 
 
-@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["C", "F", "stack", "tiny"])
-def test_methods_run_on_the_backend_primitives(be, monkeypatch, method, dtype, layout):
-    """Every method, unchanged, on the CuPy backend's primitives (fake device arrays; vector arithmetic by
-    NumPy on them): the interval holds and the fused kernels did the Gram passes."""
+def _device_vectors(monkeypatch):
+    """Vector arithmetic by NumPy on fake device arrays, which stay device arrays (as on a GPU namespace)."""
     monkeypatch.setattr(array_api_compat, "array_namespace", lambda *a, **k: fake_cupy.DeviceNamespace())
 
     def device_column_store(self, first, limit, xp):  # the store as on a device namespace: concatenation
@@ -134,6 +130,15 @@ def test_methods_run_on_the_backend_primitives(be, monkeypatch, method, dtype, l
         self.array = first
 
     monkeypatch.setattr(_krylov.ColumnStore, "__init__", device_column_store)
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "stack", "tiny"])
+def test_methods_run_on_the_backend_primitives(be, monkeypatch, method, dtype, layout):
+    """Every method, unchanged, on the CuPy backend's primitives (fake device arrays; vector arithmetic by
+    NumPy on them): the interval holds and the fused kernels did the Gram passes."""
+    _device_vectors(monkeypatch)
     shape = {"C": (60, 40), "F": (60, 40), "stack": (3, 20, 12), "tiny": (1e-30, 30, 20)}[layout]
     if layout == "tiny":  # entries far below 1: the scaled path passes the inner factor to the kernel
         A = matrix_with_singular_values(3e-30 * spectrum("outlier", 20), 30, 20, dtype=dtype, seed=1)
@@ -168,7 +173,10 @@ def test_methods_run_on_the_backend_primitives(be, monkeypatch, method, dtype, l
     assert np.all(lower <= truth * (1 + slack)) and np.all(truth <= upper * (1 + slack)), (lower, truth, upper)
     if method != "svd":
         kernels = {name for name, _, _ in fake_cupy.launches}
-        assert ("gram_stack" if layout == "stack" else "reduce_partials") in kernels, kernels
+        if method == "lanczos" and layout != "F":  # C-ordered, Gram order <= 64: the stack certificate
+            assert kernels == {"small_gram_certify"}, kernels
+        else:
+            assert ("gram_stack" if layout == "stack" else "reduce_partials") in kernels, kernels
 
 
 def test_torch_cuda_tensors_go_through_dlpack(be, monkeypatch):
@@ -381,3 +389,22 @@ def src_options():
     from spectra.backends import _cuda_kernels
 
     return _cuda_kernels.COMPILE_OPTIONS
+
+
+def test_a_long_matrix_goes_to_the_fused_pass(be, monkeypatch):
+    """Gram order <= 64 but a long side beyond CERTIFY_MAX_LONG_SIDE: lanczos runs on the fused Gram pass."""
+    from spectra.backends import _cuda_launch as launch
+
+    _device_vectors(monkeypatch)
+    monkeypatch.setattr(launch, "CERTIFY_MAX_LONG_SIDE", 50)
+    A = matrix_with_singular_values(spectrum("outlier", 8), 60, 8, dtype=np.float64, seed=2)
+    assert not be.small_stack_takes(fake_cupy.asarray(A))
+    assert be.small_stack_takes(fake_cupy.asarray(A[:50]))
+    op = make_operand(fake_cupy.asarray(A), "dense", be, check_finite=True, uses_gram=True)
+    opts = Options(1e-8, True, 0.999, 200, True, None, None, np.random.default_rng(0), False, False)
+    fake_cupy.launches.clear()
+    res = methods.get("lanczos")(op, opts)
+    kernels = {name for name, _, _ in fake_cupy.launches}
+    assert "small_gram_certify" not in kernels and "reduce_partials" in kernels
+    truth = oracle(A)
+    assert op.unscale(res.lower)[0] <= truth * (1 + 1e-12) <= op.unscale(res.upper)[0] * (1 + 2e-12)

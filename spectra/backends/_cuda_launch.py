@@ -96,6 +96,10 @@ def stack_launches(batch: int, m: int, n: int, k: int, itemsize: int, max_shared
 
 #: shared memory per block aimed at by ``small_gram_certify`` (more warps per block only while they fit in it)
 CERTIFY_BLOCK_SHARED = 48 * 1024
+#: longest side the CuPy backend gives the one-warp certificate: one warp reads its matrix twice and forms
+#: ``G`` with ``p q^2 / 64`` multiply-adds per lane, while the fused Gram pass spreads a tall matrix over the
+#: whole device (a judgement from these counts, not measured on a GPU)
+CERTIFY_MAX_LONG_SIDE = 4096
 
 
 @dataclass(frozen=True)

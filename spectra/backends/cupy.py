@@ -227,8 +227,11 @@ class CuPyBackend(ArrayAPIBackend):
     small_stack_seeded_start = True
 
     def small_stack_takes(self, A) -> bool:
-        """Whether ``small_gram_certify`` takes the stack ``A`` (a CuPy array whose warp fits in shared memory)."""
+        """Whether ``small_gram_certify`` takes the stack ``A``: a CuPy array whose warp fits in shared memory,
+        with a long side of at most ``CERTIFY_MAX_LONG_SIDE`` (longer ones run faster through the fused pass)."""
         if not isinstance(A, cupy.ndarray) or A.ndim < 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
+            return False
+        if max(A.shape[-2:]) > launch.CERTIFY_MAX_LONG_SIDE:
             return False
         _, shared = _device_facts(A.device.id)
         batch = A.size // (A.shape[-2] * A.shape[-1])
