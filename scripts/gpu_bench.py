@@ -7,6 +7,7 @@ Exits 0 without a GPU after saying so (nothing is measured then).
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import sys
@@ -37,20 +38,21 @@ def main(repeats: int = 5) -> int:
         return 0
     results = {}
     for cls in (bench_gpu.FusedPass, bench_gpu.CertifiedGaussian, bench_gpu.SmallStack):
-        for dtype in cls.params[0]:
+        for params in itertools.product(*cls.params):
             bench = cls()
-            bench.setup(dtype)
+            bench.setup(*params)
+            tag = ",".join(params)
             for name in sorted(dir(bench)):
-                key = f"{cls.__name__}.{name}[{dtype}]"
+                key = f"{cls.__name__}.{name}[{tag}]"
                 if name.startswith("time_"):
-                    ts = _time(getattr(bench, name), dtype, repeats=repeats)
+                    ts = _time(getattr(bench, name), *params, repeats=repeats)
                     results[key] = {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts)}
                     print(
-                        f"{key:<55s} {1e3 * statistics.median(ts):10.3f} ms  [{1e3 * min(ts):.3f}, {1e3 * max(ts):.3f}]"
+                        f"{key:<62s} {1e3 * statistics.median(ts):10.3f} ms  [{1e3 * min(ts):.3f}, {1e3 * max(ts):.3f}]"
                     )
                 elif name.startswith("track_"):
-                    results[key] = getattr(bench, name)(dtype)
-                    print(f"{key:<55s} {results[key]:.3e}")
+                    results[key] = getattr(bench, name)(*params)
+                    print(f"{key:<62s} {results[key]:.3e}")
             del bench
 
     def med(key):
@@ -67,9 +69,16 @@ def main(repeats: int = 5) -> int:
         )
     ratio = med("CertifiedGaussian.time_spectra_certified[float32]") / med("CertifiedGaussian.time_svds_k1[float32]")
     print(f"  certified rtol 1e-6 / svds(k=1), float32 {bench_gpu.DENSE_N}^2: {ratio:.2f} (target <= 0.3)")
-    for dtype in bench_gpu.SmallStack.params[0]:
-        speed = med(f"SmallStack.time_cupy_linalg_norm[{dtype}]") / med(f"SmallStack.time_spectra[{dtype}]")
-        print(f"  stack {bench_gpu.STACK} {dtype}: spectra {speed:.2f}x faster than cupy.linalg.norm (target >= 5)")
+    for dtype, size in itertools.product(*bench_gpu.SmallStack.params):
+        tag = f"{dtype},{size}"
+        peer = med(f"SmallStack.time_cupy_linalg_norm[{tag}]")
+        speed = peer / med(f"SmallStack.time_spectra_certificate[{tag}]")
+        auto = peer / med(f"SmallStack.time_spectra_auto[{tag}]")
+        track = results[f"SmallStack.track_speedup_vs_cupy[{tag}]"]
+        print(
+            f"  stack {bench_gpu.STACK_COUNT} x {size} {dtype}: certificate {speed:.2f}x faster than cupy.linalg.norm "
+            f"(interleaved: {track:.2f}x; target >= 5); method='auto' {auto:.2f}x"
+        )
     out = Path("gpu_bench_results.json")
     out.write_text(json.dumps(results, indent=1))
     print(f"\nraw results: {out.resolve()}")

@@ -1,5 +1,10 @@
 """A NumPy-backed stand-in for the parts of CuPy that the backend's kernel wrappers use, without a GPU.
 
+Devices: every array remembers the device that was current when it was made (``cuda.Device(i)`` as a
+context manager switches it), and a kernel launch asserts that each array argument lives on the current
+device, as a real launch needs. ``small_gram_certify`` is emulated by its CPU twin
+(``spectra.backends._numba_stack``) on the matrices each warp owns, with the start the kernel would use.
+
 ``RawModule(...).get_function(name)`` returns an emulator of that entry point's documented contract
 (spectra/backends/_cuda_kernels.py) which reads its pointer arguments as flat device memory (base
 pointer plus the strides the kernel uses), block by block as the launch geometry assigns the work. So the
@@ -15,18 +20,44 @@ import types
 import numpy as np
 
 from spectra.backends import _cuda_kernels as src
+from spectra.backends import _cuda_stack_kernels as stack_src
 
 SM_COUNT = 4
 MAX_SHARED = 100 * 1024
 
 
+_current = [0]  # the current device
+
+
+class Device:
+    """``cupy.cuda.Device``: a context manager that makes device ``id`` current."""
+
+    def __init__(self, id=None):
+        self.id = _current[0] if id is None else int(id)
+        self._previous: list[int] = []
+
+    def __enter__(self):
+        self._previous.append(_current[0])
+        _current[0] = self.id
+        return self
+
+    def __exit__(self, *exc):
+        _current[0] = self._previous.pop()
+
+    def synchronize(self):
+        pass
+
+
 class ndarray(np.ndarray):  # the name CuPy uses
+    def __array_finalize__(self, obj):
+        self._device_id = getattr(obj, "_device_id", _current[0])  # views and results stay where they are
+
     def get(self) -> np.ndarray:
         return np.array(self.view(np.ndarray))
 
     @property
     def device(self):
-        return types.SimpleNamespace(id=0)
+        return types.SimpleNamespace(id=self._device_id)
 
 
 def _wrap(x) -> ndarray:
@@ -54,6 +85,7 @@ def stack(xs):
 
 
 float64 = np.float64
+complex128 = np.complex128
 
 
 class DeviceNamespace:
@@ -70,6 +102,14 @@ class DeviceNamespace:
 
 linalg = types.SimpleNamespace(svd=lambda A, **kw: np.linalg.svd(np.asarray(A), **kw))
 launches: list[tuple[str, tuple, int]] = []  # (kernel, grid, shared bytes) of every launch
+launch_devices: list[int] = []  # the current device at every launch
+#: how ``small_gram_certify`` is emulated: by its CPU twin ("cpu_twin") or its CUDA source ("cuda_emulator")
+CERTIFY_BY = "cpu_twin"
+
+
+def _flat(a):
+    """A pointer argument as its flat memory (shared with the array), other arguments as they are."""
+    return _memory(a) if isinstance(a, np.ndarray) and a.ndim else a
 
 
 def _memory(a) -> np.ndarray:
@@ -91,13 +131,22 @@ class _Kernel:
         self.max_dynamic_shared_size_bytes = 48 * 1024
 
     def __call__(self, grid, block, args, shared_mem: int = 0):
-        assert block == (src.THREADS,)
+        certify = self.name == "small_gram_certify"
+        assert block == (src.THREADS,) or (certify and block[0] in (32, 64, 128)), block
         assert 1 <= grid[0] <= 2**31 - 1
         assert shared_mem <= max(self.max_dynamic_shared_size_bytes, 48 * 1024) and shared_mem <= MAX_SHARED
+        wide = np.dtype(np.complex128 if self.dtype.kind == "c" else np.float64)
         for a in args:
             if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and a.ndim and self.name != "reduce_real":
-                assert a.dtype in (self.dtype, np.dtype(np.float64)), (self.name, a.dtype)
+                ok = a.dtype in (self.dtype, np.dtype(np.float64)) or (certify and a.dtype == wide)
+                assert ok, (self.name, a.dtype)
+            if isinstance(a, ndarray):
+                where = f"{self.name}: an argument on device {a.device.id}, launched on {_current[0]}"
+                assert a.device.id == _current[0], where
         launches.append((self.name, grid, shared_mem))
+        launch_devices.append(_current[0])
+        if certify:
+            return self._small_gram_certify(grid[0], block[0] // 32, shared_mem, *args)
         k = re.fullmatch(r"gram_rows_k(\d+)", self.name)
         if k:
             return self._gram_rows(int(k.group(1)), grid[0], shared_mem, *args)
@@ -146,13 +195,66 @@ class _Kernel:
             cs[b], gs[b] = (blk * blk).sum(axis=0), blk.T @ s1
             rs[2 * b], rs[2 * b + 1] = s2.sum(), s2.max(initial=0.0)
 
+    def _small_gram_certify(
+        self, blocks, warps, shared, A, c1, c2, cs, adj, has_v0, v0, seed, rtol, steps_max, out, X, first, nmat, r, c
+    ):
+        from spectra.backends._numba_stack import small_gram_certify
+
+        if CERTIFY_BY == "cuda_emulator":  # the kernel's CUDA source itself, on the same flat memory
+            from . import cuda_warp_emulator
+
+            args = (A, c1, c2, cs, adj, has_v0, v0, seed, rtol, steps_max, out, X, first, nmat, r, c)
+            cuda_warp_emulator.launch_certify(self.dtype.name, blocks, 32 * warps, *(_flat(a) for a in args))
+            return
+
+        q = r if adj else c
+        assert shared >= warps * stack_src.warp_shared_bytes(q, self.dtype.kind == "c")
+        mats = np.arange(first, min(nmat, first + blocks * warps))  # warp w of block k: first + k warps + w
+        assert first + blocks * warps >= mats[-1] + 1 > first + (blocks - 1) * warps  # no block without a matrix
+        a = _memory(A)[: nmat * r * c].reshape(nmat, r, c)[mats]
+        wide = np.complex128 if self.dtype.kind == "c" else np.float64
+        start = _memory(v0).reshape(nmat, q)[mats] if has_v0 else hash_start(int(seed), mats, q, wide)
+        o, x = _out(out).reshape(nmat, 4), _out(X).reshape(nmat, q)
+        res, steps, xs = np.empty((mats.size, 3)), np.empty(mats.size, dtype=np.int64), np.empty((mats.size, q), wide)
+        s1, s2 = _memory(c1)[mats * cs], _memory(c2)[mats * cs]
+        small_gram_certify(
+            a,
+            s1,
+            s2,
+            bool(adj),
+            np.ascontiguousarray(start, dtype=wide),
+            rtol,
+            steps_max,
+            res,
+            steps,
+            xs,
+            self.dtype.kind == "c",
+        )
+        o[mats, :3], o[mats, 3], x[mats] = res, steps, xs
+
+
+def hash_start(seed: int, mats: np.ndarray, q: int, wide) -> np.ndarray:
+    """The kernel's start without ``v0``: splitmix64 of ``(seed, matrix, index)``, uniform in (-1, 1)."""
+    counter = 2 * (mats[:, None].astype(np.uint64) * np.uint64(stack_src.MAX_Q) + np.arange(q, dtype=np.uint64))
+
+    def unit(k):
+        z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15) * (k + np.uint64(1))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-52 - 1.0
+
+    return unit(counter) + 1j * unit(counter + np.uint64(1)) if wide == np.complex128 else unit(counter)
+
 
 class RawModule:
     def __init__(self, code: str, options: tuple):
-        assert options == src.COMPILE_OPTIONS
+        stack = "small_gram_certify(" in code
+        kernels = stack_src if stack else src
+        assert options == kernels.COMPILE_OPTIONS
         elem = re.match(r"typedef (\w+) T;", code).group(1)
         self.dtype = np.dtype({v[0]: k for k, v in src.DTYPES.items()}[elem])
-        self.names = set(src.kernel_names())
+        self.names = set(kernels.kernel_names())
 
     def get_function(self, name: str) -> _Kernel:
         assert name in self.names, name
@@ -164,11 +266,12 @@ class CUDARuntimeError(RuntimeError):
 
 
 cuda = types.SimpleNamespace(
+    Device=Device,
     runtime=types.SimpleNamespace(
         CUDARuntimeError=CUDARuntimeError,
         getDeviceCount=lambda: 1,
         cudaDevAttrMultiProcessorCount=16,
         cudaDevAttrMaxSharedMemoryPerBlockOptin=97,
         deviceGetAttribute=lambda attr, dev: {16: SM_COUNT, 97: MAX_SHARED}[attr],
-    )
+    ),
 )

@@ -29,24 +29,48 @@ from .nvrtc import compile_cubin, ptxas_report
 ARCHS = ["sm_80", "sm_90"]
 
 
+def _kernel_modules() -> list[str]:
+    """Every CUDA source module of the backend (``spectra/backends/_cuda_*kernels.py``): new ones are found."""
+    root = Path(src.__file__).parent
+    return sorted(p.stem for p in root.glob("_cuda_*kernels.py"))
+
+
+def test_kernel_modules_are_discovered():
+    assert {"_cuda_kernels", "_cuda_stack_kernels"} <= set(_kernel_modules())
+
+
 # ---------------------------------------------------------------------------------------- NVRTC compile
-@pytest.fixture(scope="module", params=[(d, a) for d in src.DTYPES for a in ARCHS], ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[(m, d, a) for m in _kernel_modules() for d in src.DTYPES for a in ARCHS],
+    ids=lambda p: f"{p[0].strip('_')}-{p[1]}-{p[2]}",
+)
 def compiled(request):
-    dtype, arch = request.param
-    options = [f"--gpu-architecture={arch}", "-Xptxas", "-v", *src.COMPILE_OPTIONS]
-    return compile_cubin(src.source(dtype), f"spectra_{dtype}.cu", options)
+    name, dtype, arch = request.param
+    kernels = importlib.import_module(f"spectra.backends.{name}")
+    assert kernels.COMPILE_OPTIONS == src.COMPILE_OPTIONS  # the single compile policy
+    options = [f"--gpu-architecture={arch}", "-Xptxas", "-v", *kernels.COMPILE_OPTIONS]
+    return kernels, compile_cubin(kernels.source(dtype), f"spectra{name}_{dtype}.cu", options)
 
 
 def test_every_kernel_compiles_without_spills(compiled):
-    """Every entry point the backend launches, for every dtype, on sm_80 and sm_90: no spill, no stack."""
+    """Every entry point the backend launches, for every module and dtype, on sm_80 and sm_90: no spill, no stack."""
+    kernels, compiled = compiled
     assert compiled.cubin[:4] == b"\x7fELF"
     report = ptxas_report(compiled.log)
-    assert set(report) == set(src.kernel_names()), compiled.log
-    for name in src.HOT_KERNELS:
+    assert set(report) == set(kernels.kernel_names()), compiled.log
+    for name in kernels.HOT_KERNELS:
         r = report[name]
         assert r.spill_stores == 0 and r.spill_loads == 0, (name, r)
         assert r.stack == 0, (name, r)  # no local-memory stack frame (register arrays stay in registers)
         assert r.registers <= 65536 // src.THREADS, (name, r)  # a block of THREADS threads fits an SM
+
+
+def test_no_implicit_contraction():
+    """The compile policy forbids implicit FMA contraction: the rounding analysis of bounds.md §7 counts every
+    multiply and add of the certificate separately; FMA appears only where written as ``fma()``."""
+    assert "--fmad=false" in src.COMPILE_OPTIONS
+    assert not any("fast" in o or "fmad=true" in o for o in src.COMPILE_OPTIONS)
 
 
 def test_ptxas_report_parser_reads_spills():
@@ -66,12 +90,15 @@ def test_a_compile_error_is_reported():
         compile_cubin('extern "C" __global__ void k() { undefined_name(); }', "bad.cu", ["--gpu-architecture=sm_80"])
 
 
-def test_index_arithmetic_is_64_bit():
-    """Loops over elements use ``long long``; ``int`` loop counters only run over warps, lanes and k."""
-    for dtype in src.DTYPES:
-        counters = set(re.findall(r"for \(int (\w+) =", src.source(dtype)))
+@pytest.mark.parametrize("name", _kernel_modules())
+def test_index_arithmetic_is_64_bit(name):
+    """Loops over elements use ``long long``; ``int`` loop counters only run over warps, lanes, slots and k."""
+    kernels = importlib.import_module(f"spectra.backends.{name}")
+    for dtype in kernels.DTYPES:
+        code = kernels.source(dtype)
+        counters = set(re.findall(r"for \(int (\w+) =", code))
         assert counters <= {"kk", "s", "off", "w"}, counters
-        assert "long long e = " in src.source(dtype)
+        assert "long long e = " in code
 
 
 # ---------------------------------------------------------------------------------------- launch geometry
@@ -235,4 +262,4 @@ def test_gpu_benchmarks_are_skipped_without_a_device(monkeypatch):
     bench_gpu = importlib.import_module("benchmarks.bench_gpu")
     for cls in (bench_gpu.FusedPass, bench_gpu.CertifiedGaussian, bench_gpu.SmallStack):
         with pytest.raises(NotImplementedError, match="no usable CUDA device"):
-            cls().setup(cls.params[0][0])
+            cls().setup(*(values[0] for values in cls.params))

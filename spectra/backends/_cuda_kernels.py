@@ -56,8 +56,9 @@ THREADS = 256
 ROW_CACHE = 4
 #: the fused dense kernel is instantiated for blocks of 1..MAX_K columns
 MAX_K = 16
-#: the single compile policy (no fast-math: the rounding analysis assumes IEEE arithmetic)
-COMPILE_OPTIONS = ("-std=c++17",)
+#: the single compile policy (no fast-math: the rounding analysis assumes IEEE arithmetic; no implicit
+#: multiply-add contraction: every FMA is an explicit ``fma()`` in the source, where its one rounding is allowed)
+COMPILE_OPTIONS = ("-std=c++17", "--fmad=false")
 
 #: dtype name -> (element type, real type, complex?)
 DTYPES = {

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._cuda_kernels import MAX_K, THREADS
+from ._cuda_stack_kernels import MAX_Q, MAX_WARPS, warp_shared_bytes
 
 __all__ = [
     "GRID_X_MAX",
+    "CertifyLaunch",
     "RowsLaunch",
+    "certify_launch",
     "gram_rows_shared_bytes",
     "grid_1d",
     "rows_launch",
@@ -89,3 +92,43 @@ def stack_launches(batch: int, m: int, n: int, k: int, itemsize: int, max_shared
     if batch <= 0 or m <= 0 or n <= 0 or k <= 0 or stack_shared_bytes(m, n, k, itemsize) > max_shared:
         return None
     return [(first, min(GRID_X_MAX, batch - first)) for first in range(0, batch, GRID_X_MAX)]
+
+
+#: shared memory per block aimed at by ``small_gram_certify`` (more warps per block only while they fit in it)
+CERTIFY_BLOCK_SHARED = 48 * 1024
+#: longest side the CuPy backend gives the one-warp certificate: one warp reads its matrix twice and forms
+#: ``G`` with ``p q^2 / 64`` multiply-adds per lane, while the fused Gram pass spreads a tall matrix over the
+#: whole device (a judgement from these counts, not measured on a GPU)
+CERTIFY_MAX_LONG_SIDE = 4096
+
+
+@dataclass(frozen=True)
+class CertifyLaunch:
+    """Geometry of ``small_gram_certify``: ``warps`` matrices per block, ``(first, blocks)`` per launch."""
+
+    warps: int
+    shared_bytes: int
+    launches: tuple[tuple[int, int], ...]
+
+    @property
+    def threads(self) -> int:
+        return 32 * self.warps
+
+
+def certify_launch(batch: int, q: int, is_complex: bool, max_shared: int) -> CertifyLaunch | None:
+    """Geometry of the stack certificate over ``batch`` matrices of Gram order ``q``, or ``None``.
+
+    ``None`` when ``q`` is outside ``1..MAX_Q`` or one warp's shared memory exceeds ``max_shared`` (the
+    device's opt-in limit per block). A block holds as many warps (matrices, at most ``MAX_WARPS``) as fit
+    in :data:`CERTIFY_BLOCK_SHARED` (one warp at least): a block's shared memory stays allocated until its
+    slowest matrix is done, so few warps per block waste little when matrices need different step counts.
+    Each launch has at most 2^31 - 1 blocks (the grid limit); matrix ``first + k warps + w`` goes to warp
+    ``w`` of block ``k``.
+    """
+    per = warp_shared_bytes(q, is_complex)
+    if batch <= 0 or not 1 <= q <= MAX_Q or per > max_shared:
+        return None
+    warps = max(1, min(MAX_WARPS, CERTIFY_BLOCK_SHARED // per))
+    per_launch = GRID_X_MAX * warps
+    launches = tuple((first, -(-min(per_launch, batch - first) // warps)) for first in range(0, batch, per_launch))
+    return CertifyLaunch(warps, warps * per, launches)

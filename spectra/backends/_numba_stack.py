@@ -158,15 +158,19 @@ def _top_vector(alpha, beta, k, theta, y):
         for i in range(k):
             bb = beta[i - 1] * beta[i - 1] if i > 0 else 0.0
             d[i] = (alpha[i] - sigma) - (bb / d[i - 1] if i > 0 else 0.0)
-            if d[i] == 0.0:
+            if not abs(d[i]) >= 1e-300:  # a zero or subnormal pivot (the zero matrix: theta ~ 1e-312)
                 d[i] = -1e-300
         for i in range(1, k):  # L z = y
             y[i] -= beta[i - 1] / d[i - 1] * y[i - 1]
         y[k - 1] /= d[k - 1]
         for i in range(k - 2, -1, -1):  # D L^T y = z
             y[i] = y[i] / d[i] - beta[i] / d[i] * y[i + 1]
+        big = 0.0  # scale by the largest entry first: y_i^2 may overflow (tiny pivots, the zero matrix)
+        for i in range(k):
+            big = max(big, abs(y[i]))
         nrm = 0.0
         for i in range(k):
+            y[i] /= big
             nrm += y[i] * y[i]
         nrm = math.sqrt(nrm)
         for i in range(k):

@@ -34,6 +34,7 @@ Host synchronisation happens only in :meth:`to_host` (and the entry statistics, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -43,6 +44,7 @@ import numpy as np
 from .._errors import BackendUnavailableError
 from . import _cuda_kernels as src
 from . import _cuda_launch as launch
+from . import _cuda_stack_kernels as stack_src
 from ._base import AbsStats, ArrayAPIBackend, rows_view
 from ._device_types import is_cupy_operator, is_cupy_sparse, is_foreign_gpu_array
 from .numpy import operator_product
@@ -53,13 +55,14 @@ _KERNEL_DTYPES = {np.dtype(t) for t in src.DTYPES}
 
 
 @functools.cache
-def _module(dtype: str):
+def _module(dtype: str, kernels=src):
     """The compiled kernel module of one dtype (CuPy caches the binary on disk as well)."""
-    return cupy.RawModule(code=src.source(dtype), options=src.COMPILE_OPTIONS)
+    return cupy.RawModule(code=kernels.source(dtype), options=kernels.COMPILE_OPTIONS)
 
 
-def _kernel(dtype: np.dtype, name: str, shared_bytes: int = 0):
-    kern = _module(dtype.name).get_function(name)
+def _kernel(dtype: np.dtype, name: str, shared_bytes: int = 0, kernels=src):
+    """Entry point ``name`` of the ``kernels`` module for ``dtype``, loaded on the current device."""
+    kern = _module(dtype.name, kernels).get_function(name)
     if shared_bytes > 48 * 1024 and kern.max_dynamic_shared_size_bytes < shared_bytes:
         kern.max_dynamic_shared_size_bytes = shared_bytes  # opt in beyond the default 48 KiB
     return kern
@@ -79,6 +82,24 @@ def _i64(x: int) -> np.int64:
     return np.int64(x)
 
 
+def _on(A):
+    """The device that holds ``A`` as the current device (kernels and allocations go there), if ``A`` is a
+    CuPy array; otherwise a context that changes nothing."""
+    dev = getattr(A, "device", None)
+    return cupy.cuda.Device(dev.id) if isinstance(A, cupy.ndarray) else contextlib.nullcontext()
+
+
+def _on_input_device(method):
+    """Run a primitive with the device of its first argument (the array ``A``) current."""
+
+    @functools.wraps(method)
+    def wrapper(self, A, *args, **kwargs):
+        with _on(A):
+            return method(self, A, *args, **kwargs)
+
+    return wrapper
+
+
 class CuPyBackend(ArrayAPIBackend):
     """CuPy arrays, ``cupyx.scipy.sparse`` matrices and ``cupyx`` LinearOperators on one GPU."""
 
@@ -95,6 +116,10 @@ class CuPyBackend(ArrayAPIBackend):
             raise BackendUnavailableError("backend='cupy': CuPy is installed, but no NVIDIA GPU was found")
 
     # ------------------------------------------------------------------ inputs and namespaces
+    def context(self, A=None):
+        """The input's device is the current device for the whole computation (multi-GPU: not device 0)."""
+        return _on(A)
+
     def prepare_input(self, A: Any) -> Any:
         """A torch CUDA tensor or JAX GPU array as a CuPy array sharing its memory (DLPack); else ``A``."""
         if is_foreign_gpu_array(A):
@@ -107,6 +132,7 @@ class CuPyBackend(ArrayAPIBackend):
         return array_api_compat.cupy
 
     # ------------------------------------------------------------------ products with A
+    @_on_input_device
     def matmat(self, A, X):
         if is_cupy_operator(A):
             return operator_product(A.matmat, X, A.shape[0], cupy.asarray)
@@ -114,6 +140,7 @@ class CuPyBackend(ArrayAPIBackend):
             return A @ X
         return super().matmat(A, X)
 
+    @_on_input_device
     def rmatmat(self, A, Y):
         if is_cupy_operator(A):
             return operator_product(A.rmatmat, Y, A.shape[1], cupy.asarray)
@@ -137,6 +164,7 @@ class CuPyBackend(ArrayAPIBackend):
             return False if fits else None
         return None
 
+    @_on_input_device
     def gram(self, A, X, inner=None, adjoint: bool = False):
         fused = self.fused_gram_adjoint(A)
         if fused is None or fused != adjoint or not isinstance(X, cupy.ndarray):
@@ -194,7 +222,77 @@ class CuPyBackend(ArrayAPIBackend):
             kern((count,), (src.THREADS,), args, shared_mem=nbytes)
         return Y, Z
 
+    # ------------------------------------------------------------------ stacks of small matrices
+    #: without a warm start, ``small_gram_certify`` takes an integer seed and draws the start in the kernel
+    small_stack_seeded_start = True
+
+    def small_stack_takes(self, A) -> bool:
+        """Whether ``small_gram_certify`` takes the stack ``A``: a CuPy array whose warp fits in shared memory,
+        with a long side of at most ``CERTIFY_MAX_LONG_SIDE`` (longer ones run faster through the fused pass)."""
+        if not isinstance(A, cupy.ndarray) or A.ndim < 2 or A.dtype not in _KERNEL_DTYPES or A.size == 0:
+            return False
+        if max(A.shape[-2:]) > launch.CERTIFY_MAX_LONG_SIDE:
+            return False
+        _, shared = _device_facts(A.device.id)
+        batch = A.size // (A.shape[-2] * A.shape[-1])
+        return launch.certify_launch(batch, min(A.shape[-2:]), A.dtype.kind == "c", shared) is not None
+
+    @_on_input_device
+    def small_gram_certify(self, A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int):
+        """Certified ``sigma_max`` interval per matrix of a C-ordered CuPy stack ``(B, r, c)`` (one warp each).
+
+        The primitive of :meth:`spectra.backends.numba.NumbaBackend.small_gram_certify` on the GPU
+        (kernel in :mod:`._cuda_stack_kernels`). ``v0`` is a host start ``(B, q)``, or an integer seed from
+        which the kernel draws the start (no host draw, no transfer). Returns ``(out, steps, X)``: ``out``
+        ``(B, 3)`` (lower, upper, estimate) and ``steps`` ``(B,)`` on the host, from one device-to-host
+        transfer; ``X`` ``(B, q)`` (the Ritz vectors) stays on the device.
+        """
+        B, r, c = A.shape
+        q = r if adjoint else c
+        cplx = A.dtype.kind == "c"
+        wide = cupy.complex128 if cplx else cupy.float64
+        _, shared = _device_facts(A.device.id)
+        geo = launch.certify_launch(B, q, cplx, shared)
+        if geo is None or not A.flags.c_contiguous:
+            raise ValueError(f"small_gram_certify does not take this stack (shape {A.shape}, Gram order {q})")
+        c1, c2 = np.asarray(c1, dtype=np.float64), np.asarray(c2, dtype=np.float64)
+        if np.all(c1 == 1.0) and np.all(c2 == 1.0):  # no scaling: no upload, stride 0
+            cd1 = cd2 = cupy.ones(1, dtype=cupy.float64)
+            c_stride = 0
+        else:
+            cd1, cd2 = cupy.asarray(c1), cupy.asarray(c2)
+            c_stride = 1
+        seeded = isinstance(v0, (int, np.integer))
+        v0d = cupy.empty(1, dtype=wide) if seeded else cupy.ascontiguousarray(cupy.asarray(v0, dtype=wide))
+        seed = np.uint64(int(v0) % 2**64) if seeded else np.uint64(0)
+        out = cupy.empty((B, 4), dtype=cupy.float64)
+        X = cupy.empty((B, q), dtype=wide)
+        kern = _kernel(A.dtype, "small_gram_certify", geo.shared_bytes, stack_src)
+        for first, blocks in geo.launches:
+            args = (
+                A,
+                cd1,
+                cd2,
+                _i64(c_stride),
+                _i64(bool(adjoint)),
+                _i64(not seeded),
+                v0d,
+                seed,
+                np.float64(rtol),
+                _i64(maxsteps),
+                out,
+                X,
+                _i64(first),
+                _i64(B),
+                _i64(r),
+                _i64(c),
+            )
+            kern((blocks,), (geo.threads,), args, shared_mem=geo.shared_bytes)
+        host = out.get()  # the one transfer: bounds, estimates and step counts together
+        return host[:, :3], host[:, 3].astype(np.int64), X
+
     # ------------------------------------------------------------------ dense helpers
+    @_on_input_device
     def svd(self, A, compute_uv: bool):
         if compute_uv:
             return cupy.linalg.svd(A, full_matrices=False)
@@ -207,13 +305,15 @@ class CuPyBackend(ArrayAPIBackend):
         return super().to_host(x)
 
     def from_host(self, x, like):
-        return cupy.asarray(x)
+        with _on(like):  # on the device of ``like``
+            return cupy.asarray(x)
 
     # ------------------------------------------------------------------ entry statistics in one read
     def _rows_view(self, A):
         """``(C-ordered 2-D view, transposed?)`` of a dense matrix the kernels read, else ``None``."""
         return rows_view(A, _KERNEL_DTYPES) if isinstance(A, cupy.ndarray) else None
 
+    @_on_input_device
     def max_abs(self, A) -> np.ndarray:
         if is_cupy_sparse(A):
             data = A.data
@@ -230,6 +330,7 @@ class CuPyBackend(ArrayAPIBackend):
             return super().max_abs(A)
         return np.array([top])
 
+    @_on_input_device
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         if is_cupy_sparse(A):
             return _sparse_abs_stats(A, float(c1[0]) * float(c2[0]))

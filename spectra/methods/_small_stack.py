@@ -26,12 +26,16 @@ _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "comp
 
 
 def applicable(op: Operand) -> bool:
-    """Whether ``op`` is a C-ordered NumPy stack of small matrices on a backend with the kernel."""
+    """Whether ``op`` is a C-ordered stack of small matrices on a backend with the kernel.
+
+    A backend that takes other arrays than NumPy's (CuPy) says which through ``small_stack_takes(A)``.
+    """
     A = op.data
+    takes = getattr(op.backend, "small_stack_takes", None)
     return (
         op.kind == "dense"
         and hasattr(op.backend, "small_gram_certify")
-        and isinstance(A, np.ndarray)
+        and (takes(A) if takes is not None else isinstance(A, np.ndarray))
         and A.ndim >= 2
         and A.flags.c_contiguous
         and A.dtype in _KERNEL_DTYPES
@@ -63,9 +67,14 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
     q, p = min(m0, n0), max(m0, n0)
     right = adjoint == op.transposed  # the kernel's side is the effective operator's right side
     rtol = max(opts.rtol, certificate_floor(q, p))
-    x0 = op.random(opts.rng, 1, "right" if right else "left")[:, :, 0]
+    if opts.v0 is None and getattr(op.backend, "small_stack_seeded_start", False):
+        # the backend draws the start on the device from this seed: the certificate needs nothing of the
+        # start, which only decides how fast the estimate converges
+        x0 = int(opts.rng.integers(2**63))
+    else:
+        x0 = op.random(opts.rng, 1, "right" if right else "left")[:, :, 0]
     if opts.v0 is not None:  # a warm start on the original right side, mixed with the random start
-        w = opts.v0 if not adjoint else np.matmul(A, opts.v0[:, :, None])[:, :, 0]
+        w = opts.v0 if not adjoint else _stack_product(op, A, opts.v0)
         w = w / np.linalg.norm(w, axis=1, keepdims=True)
         x0 = w + 1e-3 * x0 / np.linalg.norm(x0, axis=1, keepdims=True)
     c1, c2 = op.split_scale
@@ -84,9 +93,9 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         rtol_effective=np.full(op.B, rtol),
     )
     rest = np.flatnonzero(~settled)
-    x_host = X
+    x_host = None  # the kernel's Ritz vectors reach the host only when they are asked for
     if rest.size:
-        sub = make_operand(A[rest], "dense", op.backend, check_finite=False, uses_gram=True)
+        sub = make_operand(A[op.backend.from_host(rest, A)], "dense", op.backend, check_finite=False, uses_gram=True)
         sub_opts = dataclasses.replace(opts, v0=None if opts.v0 is None else opts.v0[rest])
         sr = fallback(sub, sub_opts)
         op.matvecs += sub.matvecs
@@ -100,11 +109,18 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         res.iterations = max(res.iterations, sr.iterations)
         if opts.return_vectors:  # the fallback's vector on the kernel's side
             vec = sr.v if right == (sub.transposed == op.transposed) else sr.u
-            x_host = X.copy()
+            x_host = np.array(op.to_host(X))
             x_host[rest] = np.asarray(op.to_host(vec))[:, :, 0]
     if opts.return_vectors:
-        res.u, res.v = _vectors(op, x_host, right)
+        res.u, res.v = _vectors(op, np.asarray(op.to_host(X)) if x_host is None else x_host, right)
     return res
+
+
+def _stack_product(op: Operand, A, v0: np.ndarray) -> np.ndarray:
+    """``A v0`` per matrix, on the host ``(B, m)``; ``A`` on the backend's device, ``v0`` host ``(B, n)``."""
+    if isinstance(A, np.ndarray):
+        return np.matmul(A, v0[:, :, None])[:, :, 0]
+    return np.asarray(op.to_host(A @ op.backend.from_host(v0[:, :, None], A)))[:, :, 0]
 
 
 def _vectors(op: Operand, x: np.ndarray, right: bool):
