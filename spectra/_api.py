@@ -78,7 +78,8 @@ def norm(
         Seed of the random start; start vectors are drawn on the host, so a seed gives the same
         estimate on every backend.
     return_vectors : bool
-        Fill ``u`` and ``v`` (top singular vectors) in the result.
+        Fill ``u`` and ``v`` (top singular vectors) in the result; the stopping test is then also asked
+        of the vectors' own value ``u^H A v`` (see :class:`NormEstimate`).
     check_finite : bool
         Raise ``ValueError`` on NaN/Inf entries (or products).
     progress : bool or callable
