@@ -17,7 +17,7 @@ from scipy.sparse.linalg import LinearOperator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's spectra, not an installed one
 
-import spectra  # noqa: E402
+import spectra
 
 
 def wrong_adjoint(rng: np.random.Generator, M: np.ndarray, family: str):
