@@ -27,7 +27,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 from ..backends._base import namespace_dtype_name
-from ._common import MethodResult, Options, Stopper, finish
+from ._common import MethodResult, Options, Stopper, finish, unit_columns
 
 __all__ = ["run"]
 
@@ -186,13 +186,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
     if not opts.return_vectors:
         v = _column_vector(op, xp, X, best_col, wide)
 
-    def left_vector():
-        w = op.matmat(v)
-        nrm = op.col_norms(w)[:, 0]
-        inv = np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)
-        return w * op.from_host(inv[:, None, None])
-
-    return finish(op, stop, v, opts, op.matvecs, left_vector=left_vector)
+    return finish(op, stop, v, opts, op.matvecs, left_vector=lambda: unit_columns(op, op.matmat(v)))
 
 
 def _column_vector(op: Operand, xp, X, best_col: np.ndarray, wide):
