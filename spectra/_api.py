@@ -17,7 +17,7 @@ from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .backends._base import namespace_dtype_name
-from .methods._common import MethodResult, Options, default_maxiter
+from .methods._common import MethodResult, Options, default_maxiter, require_dense
 
 __all__ = ["norm"]
 
@@ -148,11 +148,8 @@ def norm(
         for name in ("maxiter", "v0"):
             if (opts_in.get(name) if name != "v0" else v0) is not None:
                 raise ValueError(f"{name} does not apply to method='svd' (a direct method); remove it")
-    if kind != "dense" and method == "svd":
-        raise ValueError(
-            "method='svd' needs a dense array; sparse matrices are never densified and LinearOperators "
-            "have no entries. Use method='lanczos' (or A.toarray() for a small sparse matrix)"
-        )
+    if method == "svd":
+        require_dense(kind, "svd")  # before an operator's scale probe
     certify_eff = opts_in["certify"] if opts_in["certify"] is not None else method != "power"
     maxiter_eff, given = default_maxiter(method, opts_in["maxiter"])
     v0_host = None

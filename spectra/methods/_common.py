@@ -25,6 +25,7 @@ __all__ = [
     "padded_frobenius",
     "probe_noise",
     "product_noise",
+    "require_dense",
     "start_vector",
     "unit_columns",
 ]
@@ -225,6 +226,15 @@ def emit_progress(opts: Options, info: Progress) -> None:
         opts.progress(info)
     else:
         print(info, file=sys.stderr)
+
+
+def require_dense(kind: str, method: str, why: str = "") -> None:
+    """Raise ``ValueError`` unless the input ``kind`` is a dense array (``svd`` and ``gram`` need the entries)."""
+    if kind != "dense":
+        raise ValueError(
+            f"method={method!r} needs a dense array{why}; sparse matrices are never densified and LinearOperators "
+            "have no entries. Use method='lanczos' (or A.toarray() for a small sparse matrix)"
+        )
 
 
 def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:

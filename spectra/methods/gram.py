@@ -27,7 +27,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 from ..backends._base import namespace_dtype_name
-from ._common import MethodResult, Options, Stopper, finish, unit_columns
+from ._common import MethodResult, Options, Stopper, finish, require_dense, unit_columns
 
 __all__ = ["run"]
 
@@ -107,11 +107,7 @@ def _column_squares(op: Operand, xp, Y) -> np.ndarray:
 
 def run(op: Operand, opts: Options) -> MethodResult:
     """Gram iteration on every matrix of the stack at once; the interval holds with confidence 1 (§13)."""
-    if op.kind != "dense":
-        raise ValueError(
-            "method='gram' needs a dense array (it squares the n x n Gram matrix); sparse matrices are "
-            "never densified and LinearOperators have no entries. Use method='lanczos'"
-        )
+    require_dense(op.kind, "gram", " (it squares the n x n Gram matrix)")
     if opts.v0 is not None:
         raise ValueError("v0 does not apply to method='gram' (a deterministic method without a start vector)")
     xp, B, n = op.xp, op.B, op.n
