@@ -154,15 +154,16 @@ class Stopper:
     ):
         """Record a step's estimates and return the per-matrix stopping decision.
 
-        ``vector_est`` is ``||Â v|| / ||v||`` for the vector the method would return now (default
-        ``lower_est``); it must not decrease along the iteration.
+        ``vector_est`` is ``||Â v|| / ||v||`` for the vector the method would return now, and replaces the
+        previous one; without it ``lower_est`` counts, as the quotient of an iterate that never decreases
+        (power iterates, top Ritz vectors).
         """
         if lower_est is not None:
             self.lower = np.maximum(self.lower, self.safe_lower(lower_est))
-        if vector_est is None:
-            vector_est = lower_est
+            if vector_est is None:
+                self.vector_lower = np.maximum(self.vector_lower, self.safe_lower(lower_est))
         if vector_est is not None:
-            self.vector_lower = np.maximum(self.vector_lower, self.safe_lower(vector_est))
+            self.vector_lower = self.safe_lower(vector_est)
         if prob_upper is not None:
             self.prob_upper = np.minimum(self.prob_upper, prob_upper)
         if det_upper is not None:
