@@ -17,7 +17,7 @@ from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .backends._base import namespace_dtype_name
-from .methods._common import MethodResult, Options, default_maxiter
+from .methods._common import MethodResult, Options, default_maxiter, require_dense
 
 __all__ = ["norm"]
 
@@ -38,6 +38,7 @@ def norm(
     return_vectors: bool = False,
     check_finite: bool = True,
     progress: bool | Callable[[Progress], Any] = False,
+    check_adjoint: bool = True,
 ) -> NormEstimate:
     """Spectral norm ``||A||_2`` (largest singular value) with a certified error interval.
 
@@ -78,7 +79,8 @@ def norm(
         Seed of the random start; start vectors are drawn on the host, so a seed gives the same
         estimate on every backend.
     return_vectors : bool
-        Fill ``u`` and ``v`` (top singular vectors) in the result.
+        Fill ``u`` and ``v`` (top singular vectors) in the result; the stopping test is then also asked
+        of the vectors' own value ``u^H A v`` (see :class:`NormEstimate`).
     check_finite : bool
         Raise ``ValueError`` on NaN/Inf entries (or products).
     progress : bool or callable
@@ -86,6 +88,12 @@ def norm(
         A callable: called with a :class:`Progress` (products so far, current interval, target width)
         after every step and once more at the end (``final=True``); the command line drives its progress
         bar and ``--plot`` this way.
+    check_adjoint : bool
+        For a ``LinearOperator``: raise ``ValueError`` when its ``rmatvec`` is visibly not the adjoint of its
+        ``matvec`` (a wrong adjoint makes every bound meaningless). The test reuses the scale probe and the
+        first iteration's products, so it costs no product; it misses a wrong adjoint with a small
+        probability (docs/design.md, "Hostile inputs"). ``False`` skips it (e.g. for an adjoint that is
+        only accurate to more than 5%).
 
     Returns
     -------
@@ -125,6 +133,7 @@ def norm(
         check_finite=check_finite,
         progress=progress,
         backend_names=tuple(backends.BACKENDS),
+        check_adjoint=check_adjoint,
     )
     A, kind = standardize_matrix(A)
     m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
@@ -139,11 +148,8 @@ def norm(
         for name in ("maxiter", "v0"):
             if (opts_in.get(name) if name != "v0" else v0) is not None:
                 raise ValueError(f"{name} does not apply to method='svd' (a direct method); remove it")
-    if kind != "dense" and method == "svd":
-        raise ValueError(
-            "method='svd' needs a dense array; sparse matrices are never densified and LinearOperators "
-            "have no entries. Use method='lanczos' (or A.toarray() for a small sparse matrix)"
-        )
+    if method == "svd":
+        require_dense(kind, "svd")  # before an operator's scale probe
     certify_eff = opts_in["certify"] if opts_in["certify"] is not None else method != "power"
     maxiter_eff, given = default_maxiter(method, opts_in["maxiter"])
     v0_host = None
@@ -160,6 +166,7 @@ def norm(
             check_finite=opts_in["check_finite"],
             uses_gram=method in GRAM_METHODS,
             transposed=plan.transposed,
+            check_adjoint=opts_in["check_adjoint"],
         )
     if op.stats is not None and np.all(op.stats.fro == 0):
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
@@ -187,6 +194,7 @@ def norm(
     )
     with be.context(op.data):
         res = methods.get(method)(op, opts)
+        op.settle_adjoint_check()  # a no-op: every iterative method's first step ran the test
     if not given and not np.all(res.converged):
         warnings.warn(
             f"spectra.norm(method={method!r}) used its default budget of {maxiter_eff} iterations before the "

@@ -24,6 +24,7 @@ import numpy as np
 from . import _bounds
 from ._conv_geometry import ConvGeometry, conv_geometry
 from ._conv_ops import conv_operator, is_torch
+from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate
 
 __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
@@ -31,8 +32,6 @@ __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
 #: how the per-frequency ``c_out × c_in`` matrices are normed (any method of ``spectra.norm`` that takes a stack)
 FREQUENCY_METHOD = "svd"
 CONV_METHODS = ("auto", "fft", "svd", "lanczos", "power", "randomized")
-#: ``method="auto"`` materialises layers with ``n_out · n_in · min(n_out, n_in)`` up to this and takes the SVD
-AUTO_SVD_MAX_WORK = 1e8
 #: Lanczos steps (at most) behind the lower bound that goes with the deterministic (DFT) upper bound
 LOWER_STEPS = 30
 #: bytes of complex per-frequency matrices handled at once

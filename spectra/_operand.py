@@ -46,6 +46,9 @@ class Operand:
     matvecs: int = 0
     #: NaN/Inf found while check_finite=False: the result is undefined and reported as NaN
     nonfinite: bool = False
+    #: a LinearOperator's adjoint test still to run: the scale probe's host ``(x, Â x)`` before scaling, used
+    #: with the first Gram step's products (:meth:`gram`), so the test costs no product of its own
+    adjoint_probe: Any = None
 
     # -------------------------------------------------------------- shape facts
     @property
@@ -129,7 +132,28 @@ class Operand:
         else:  # the factor c1 c2 itself is not representable (subnormal A): two separately scaled products
             Y = self.matmat(X)
             Z = self.rmatmat(Y)
+        if self.adjoint_probe is not None:
+            Yh = self.host_batch(Y)[0]
+            self._check_adjoint(self.host_batch(X)[0], Yh, Yh, self.host_batch(Z)[0])
         return (Y, Z) if with_image else Z
+
+    def _check_adjoint(self, P, AP, Q, AQ) -> None:
+        """A LinearOperator's adjoint test (:meth:`spectra._linop.WorkingOperator.check_adjoint`) on products
+        already taken: the ``Â``-pairs ``(P, Â P)``, with the scale probe's ``(x, Â x)`` added, against the
+        ``Â^H``-pairs ``(Q, Â^H Q)`` (host arrays of one matrix)."""
+        x, ax = self.adjoint_probe
+        self.adjoint_probe = None
+        ax = ax * np.ldexp(1.0, int(self.scale_exp[0]))  # the probe ran before the scale was chosen: exact
+        P, AP = np.concatenate([x, P], axis=1), np.concatenate([ax, AP], axis=1)
+        # Â = 2^e A, or 2^e A^H when transposed: then the Â^H-pairs are the A-pairs
+        self.data.check_adjoint(*((Q, AQ, P, AP) if self.transposed else (P, AP, Q, AQ)))
+
+    def settle_adjoint_check(self) -> None:
+        """Run a pending adjoint test with one product of its own (for a caller that took no Gram step)."""
+        if self.adjoint_probe is not None:
+            w = np.random.default_rng(0x5EC8).standard_normal((1, self.m, 1)).astype(self.np_dtype)
+            aw = self.host_batch(self.rmatmat(self.from_host(w)))[0]
+            self._check_adjoint(np.zeros((self.n, 0), self.np_dtype), np.zeros((self.m, 0), self.np_dtype), w[0], aw)
 
     def rmatmat(self, Y):
         """``Â^H Y`` for ``Y`` of shape ``batch + (m, k)``."""
@@ -243,20 +267,19 @@ def _scale_exponent(maxabs: np.ndarray, real_itemsize: int) -> np.ndarray:
     return np.where(need, -e, 0).astype(np.int64)
 
 
-def _operator_scale_exponent(op: Operand) -> np.ndarray:
+def _operator_scale_exponent(op: Operand, check_adjoint: bool) -> np.ndarray:
     """Scale of a matrix-free operator from one product with a fixed vector (counted in ``matvecs``).
 
     Entries are unknown, so ``||A x|| / ||x||`` for a fixed pseudo-random ``x`` (independent of the
-    caller's seed and of every random draw behind the bounds) sets the power of two. One product with
-    ``A^H`` (also counted) checks that ``rmatvec`` is the adjoint of ``matvec`` (:mod:`spectra._linop`).
+    caller's seed and of every random draw behind the bounds) sets the power of two. The pair ``(x, A x)``
+    is kept for the test that ``rmatvec`` is the adjoint of ``matvec`` (:mod:`spectra._linop`), which runs
+    with the method's first Gram step (:meth:`Operand.gram`) and costs no product of its own.
     """
     rng = np.random.default_rng(0x5EC7)
     x = rng.standard_normal((op.n, 1)).astype(op.np_dtype)
     Ax = op.host_batch(op.matmat(op.from_host(x[None])))
-    if np.all(np.isfinite(Ax)) and hasattr(op.data, "check_adjoint"):  # one product with A^H: a wrong rmatvec
-        w = rng.standard_normal((op.m, 1)).astype(op.np_dtype)
-        Aw = op.host_batch(op.rmatmat(op.from_host(w[None])))
-        op.data.check_adjoint(*((w, Aw, x, Ax) if op.transposed else (x, Ax, w, Aw)))
+    if check_adjoint and np.all(np.isfinite(Ax)) and hasattr(op.data, "check_adjoint"):
+        op.adjoint_probe = (x, Ax[0])
     y = np.abs(Ax.astype(np.complex128 if op.is_complex else np.float64))
     if not np.all(np.isfinite(y)):
         if op.check_finite:
@@ -308,12 +331,20 @@ def gram_side(A, kind: str, backend, *, uses_gram: bool) -> tuple[bool, str]:
 
 
 def make_operand(
-    A, kind: str, backend, *, check_finite: bool, uses_gram: bool = True, transposed: bool | None = None
+    A,
+    kind: str,
+    backend,
+    *,
+    check_finite: bool,
+    uses_gram: bool = True,
+    transposed: bool | None = None,
+    check_adjoint: bool = True,
 ) -> Operand:
     """Wrap a validated input (see :mod:`spectra._validate`) for the methods.
 
     ``uses_gram``: the method iterates with the Gram product, so a backend's fused side is preferred.
     ``transposed``: the side chosen by the plan (:mod:`spectra._plan`); ``None`` chooses it here the same way.
+    ``check_adjoint``: test a LinearOperator's ``rmatvec`` against its ``matvec`` (see :meth:`Operand.gram`).
     """
     if kind == "dense":
         xp = backend.dense_namespace(A)
@@ -347,7 +378,7 @@ def make_operand(
     op = Operand(backend, A, kind, m, n, batch, transposed, dtype, np_dtype, xp, scale_exp, stats, check_finite)
     op.nonfinite = kind != "operator" and m0 * n0 > 0 and stats is None
     if kind == "operator" and m * n > 0:
-        op.scale_exp = scale_exp = _operator_scale_exponent(op)
+        op.scale_exp = scale_exp = _operator_scale_exponent(op, check_adjoint)
         op.nonfinite = scale_exp is None
         if op.nonfinite:
             op.scale_exp = scale_exp = np.zeros(1, dtype=np.int64)

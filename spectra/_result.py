@@ -38,7 +38,10 @@ class NormEstimate:
     matvecs : int or array
         Products with ``A`` or ``A^H``; a block of ``k`` vectors counts ``k``.
     u, v : array or None
-        Top left/right singular vectors when ``return_vectors=True``, else ``None``.
+        Top left/right singular vectors when ``return_vectors=True``, else ``None``: unit vectors, one the
+        normalised image of the other, and where ``converged`` their value ``q = u^H A v`` meets the width
+        test, ``q >= upper / (1 + rtol_effective)`` (or, with ``certify=False``, the residual test), even
+        where a deterministic cap closed the interval on its own (docs/result.md, "Singular vectors").
     interval : tuple
         ``(lower, upper)``.
     relative_width : float or array

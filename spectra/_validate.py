@@ -184,6 +184,7 @@ def validate_options(
     check_finite,
     progress,
     backend_names,
+    check_adjoint=True,
 ) -> dict:
     """Check the scalar options; return them standardised (``rng`` is a NumPy Generator)."""
     if not isinstance(method, str) or method not in METHODS:
@@ -224,6 +225,7 @@ def validate_options(
         return_vectors=_check_bool("return_vectors", return_vectors),
         check_finite=_check_bool("check_finite", check_finite),
         progress=_check_progress(progress),
+        check_adjoint=_check_bool("check_adjoint", check_adjoint),
     )
 
 

@@ -22,13 +22,29 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 EXTRAS = set(PYPROJECT["project"]["optional-dependencies"])
 #: every `pip install "NAME[EXTRA]"` or `NAME[EXTRA]` written in the code, docs or benchmarks
 HINT = re.compile(r"pip install \"?([A-Za-z0-9_.-]+)\[([A-Za-z0-9_,.-]+)\]")
-TEXT_FILES = [
-    *sorted((ROOT / "spectra").rglob("*.py")),
-    *sorted((ROOT / "asv_bench").rglob("*.py")),
-    *sorted((ROOT / "docs").glob("*.md")),
-    ROOT / "README.md",
-    ROOT / "asv_bench" / "asv.conf.json",
-]
+#: the extra named on another distribution: ``spectra[numba]``, ``spectra [cli]`` (spectra on PyPI is unrelated)
+WRONG_EXTRA = re.compile(r"(?<![-\w.])spectra\s*\[")
+#: ``pip install spectra`` (any options first): installs that unrelated distribution
+WRONG_INSTALL = re.compile(r"pip3?\s+install\s+(?:-{1,2}[\w-]+\s+)*[\"']?spectra(?![-\w])")
+#: every text file of the code, docs (guide pages, site extensions and scripts included), examples, scripts,
+#: benchmarks and CI
+TEXT_FILES = sorted(
+    {
+        *(ROOT / "spectra").rglob("*.py"),
+        *(ROOT / "asv_bench").rglob("*.py"),
+        *(ROOT / "docs").rglob("*.md"),
+        *(ROOT / "docs").rglob("*.py"),
+        *(ROOT / "examples").rglob("*.py"),
+        *(ROOT / "examples").rglob("*.rst"),
+        *(ROOT / "scripts").rglob("*.py"),
+        *(ROOT / "scripts").rglob("*.sh"),
+        ROOT / "README.md",
+        ROOT / "pyproject.toml",
+        ROOT / ".ci" / "run",
+        ROOT / "asv_bench" / "asv.conf.json",
+    }
+    - set((ROOT / "docs" / "_build").rglob("*"))
+)
 
 
 def test_distribution_name_is_the_free_one():
@@ -49,7 +65,38 @@ def test_every_install_hint_names_the_distribution_and_an_existing_extra(path):
     for name, extras in HINT.findall(text):
         assert name == DISTRIBUTION, f"{path.name}: pip install {name}[{extras}]"
         assert set(extras.split(",")) <= EXTRAS, f"{path.name}: unknown extra in {extras}"
-    assert not re.search(r"(?<![-\w])spectra\[", text), f"{path.name} names the extra on the wrong distribution"
+    assert not WRONG_EXTRA.search(text), f"{path.name} names the extra on the wrong distribution"
+    assert not WRONG_INSTALL.search(text), f"{path.name} installs the unrelated distribution spectra"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'pip install "spectra[numba]"',
+        "pip install spectra[cli]",
+        "`spectra [plot]` extra",
+        "pip install spectra",
+        "pip install -U 'spectra'",
+        "python -m pip install --upgrade spectra",
+    ],
+)
+def test_wrong_names_are_recognised(text):
+    assert WRONG_EXTRA.search(text) or WRONG_INSTALL.search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'pip install "spectra-linalg[numba]"',
+        "pip install spectra-linalg",
+        'pip install -e ".[test]"',
+        "time_spectra[float32]",
+        "spectra.norm(A)[0]",
+        "python -m pip install spectra_linalg-0.1-py3-none-any.whl",
+    ],
+)
+def test_right_names_pass(text):
+    assert not WRONG_EXTRA.search(text) and not WRONG_INSTALL.search(text)
 
 
 def test_asv_installs_the_distribution():

@@ -17,3 +17,19 @@ def test_ruff(args):
     assert ruff is not None, "ruff is part of the test extra: pip install -e '.[test]'"
     proc = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_module_constants_are_defined_once():
+    """A tuning constant has one definition that the other modules import (``AUTO_SVD_MAX_WORK`` had two, and the
+    torch parametrization a third copy as a literal)."""
+    import re
+
+    defined: dict[tuple[str, str], list[str]] = {}  # (name, value) -> modules (a per-method KEEP differs in value)
+    for path in sorted((ROOT / "spectra").rglob("*.py")):
+        for name, value in re.findall(r"^([A-Z][A-Z0-9_]{3,})\s*(?::[^=\n]+)?=\s*(.+)$", path.read_text(), flags=re.M):
+            defined.setdefault((name, value.strip()), []).append(str(path.relative_to(ROOT)))
+    twice = {key: paths for key, paths in defined.items() if len(paths) > 1}
+    assert not twice, twice
+    from spectra import _conv, _plan
+
+    assert _conv.AUTO_SVD_MAX_WORK is _plan.AUTO_SVD_MAX_WORK == 1e8

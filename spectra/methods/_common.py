@@ -25,7 +25,9 @@ __all__ = [
     "padded_frobenius",
     "probe_noise",
     "product_noise",
+    "require_dense",
     "start_vector",
+    "unit_columns",
 ]
 
 
@@ -121,6 +123,9 @@ class Stopper:
         self.det_lower, self.det_upper = deterministic_bounds(op)
         self.lower = self.det_lower.copy()
         self.upper = self.det_upper.copy()
+        # the lower bound of the iterate alone, without the caps: with return_vectors=True the stopping
+        # test asks it of the vector too, so that a cap closing the interval does not stop a poor vector
+        self.vector_lower = np.zeros(op.B)
         self.prob_upper = np.full(op.B, np.inf)
         self.residual = np.full(op.B, np.inf)
         self.done = np.zeros(op.B, dtype=bool)
@@ -144,9 +149,21 @@ class Stopper:
         op = self.op
         return _bounds.certified_product_lower(estimate, 1.0, self._cert_error, op.m, op.n, self._u_cert)
 
-    def update(self, lower_est=None, prob_upper=None, det_upper=None, residual=None, products: int = 0):
+    def update(
+        self, lower_est=None, prob_upper=None, det_upper=None, residual=None, products: int = 0, vector_est=None
+    ):
+        """Record a step's estimates and return the per-matrix stopping decision.
+
+        ``vector_est`` is ``||Â v|| / ||v||`` for the vector the method would return now, and replaces the
+        previous one; without it ``lower_est`` counts, as the quotient of an iterate that never decreases
+        (power iterates, top Ritz vectors).
+        """
         if lower_est is not None:
             self.lower = np.maximum(self.lower, self.safe_lower(lower_est))
+            if vector_est is None:
+                self.vector_lower = np.maximum(self.vector_lower, self.safe_lower(lower_est))
+        if vector_est is not None:
+            self.vector_lower = self.safe_lower(vector_est)
         if prob_upper is not None:
             self.prob_upper = np.minimum(self.prob_upper, prob_upper)
         if det_upper is not None:
@@ -156,6 +173,8 @@ class Stopper:
             self.residual = residual
         rtol = self.effective_rtol(products)
         certified = self.upper <= (1.0 + rtol) * self.lower
+        if self.opts.return_vectors:
+            certified &= self.upper <= (1.0 + rtol) * self.vector_lower
         if self.opts.certify:
             self.done = certified
         else:
@@ -208,6 +227,15 @@ def emit_progress(opts: Options, info: Progress) -> None:
         opts.progress(info)
     else:
         print(info, file=sys.stderr)
+
+
+def require_dense(kind: str, method: str, why: str = "") -> None:
+    """Raise ``ValueError`` unless the input ``kind`` is a dense array (``svd`` and ``gram`` need the entries)."""
+    if kind != "dense":
+        raise ValueError(
+            f"method={method!r} needs a dense array{why}; sparse matrices are never densified and LinearOperators "
+            "have no entries. Use method='lanczos' (or A.toarray() for a small sparse matrix)"
+        )
 
 
 def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:
@@ -309,6 +337,8 @@ def exact_if_exhausted(gkl, theta: np.ndarray, other: np.ndarray | None) -> np.n
 def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact=None, left_vector=None):
     """Certify the final right vector ``v`` (one more product, §6c/§6d) and package the result.
 
+    With ``return_vectors=True`` the result is converged only where ``v``'s own certified lower bound meets
+    the width test (a deterministic cap such as ``max_j ||A e_j||`` may close the interval on its own).
     ``exact`` marks matrices whose interval is final for structural reasons (Krylov breakdown);
     ``left_vector()`` returns the matching left singular vector when ``return_vectors=True``.
     """
@@ -317,14 +347,16 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
     upper = np.maximum(stop.upper, lower)
     stop.lower = lower
     rtol = stop.effective_rtol(products)
-    converged = (upper <= (1.0 + rtol) * lower) | (~np.bool_(opts.certify) & (stop.residual <= rtol))
+    # with return_vectors=True the vector's own certified lower bound must meet the test, not only a cap
+    width_met = upper <= (1.0 + rtol) * (certified if opts.return_vectors else lower)
+    converged = width_met | (~np.bool_(opts.certify) & (stop.residual <= rtol))
     if exact is not None:
         converged = converged | exact
     stop.upper, stop.done = upper, converged
     stop.finish(products)
     u_vec = v_vec = None
     if opts.return_vectors:
-        u_vec, v_vec = left_vector(), v
+        u_vec, v_vec = left_vector(), unit_columns(op, v)
     return MethodResult(
         value=np.clip(estimate, lower, upper),
         lower=lower,
@@ -336,6 +368,13 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
         v=v_vec,
         rtol_effective=rtol,
     )
+
+
+def unit_columns(op: Operand, w):
+    """``w`` with each column scaled to unit 2-norm (a zero column stays zero)."""
+    nrm = op.col_norms(w)
+    inv = np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)
+    return w * op.from_host(inv[:, None, :])
 
 
 def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _bounds
 from .._operand import Operand, make_operand
-from ._common import MethodResult, Options
+from ._common import MethodResult, Options, unit_columns
 
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "run"]
 
@@ -127,7 +127,5 @@ def _vectors(op: Operand, x: np.ndarray, right: bool):
     """Unit singular vectors ``(u, v)`` of the effective operator from the kernel's vectors ``x`` (host)."""
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     xd = op.from_host(x[:, :, None])
-    other = op.matmat(xd) if right else op.rmatmat(xd)
-    nrm = op.col_norms(other)[:, 0]
-    other = other * op.from_host(np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)[:, None, None])
+    other = unit_columns(op, op.matmat(xd) if right else op.rmatmat(xd))
     return (other, xd) if right else (xd, other)

@@ -27,7 +27,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 from ..backends._base import namespace_dtype_name
-from ._common import MethodResult, Options, Stopper, finish
+from ._common import MethodResult, Options, Stopper, finish, require_dense, unit_columns
 
 __all__ = ["run"]
 
@@ -107,11 +107,7 @@ def _column_squares(op: Operand, xp, Y) -> np.ndarray:
 
 def run(op: Operand, opts: Options) -> MethodResult:
     """Gram iteration on every matrix of the stack at once; the interval holds with confidence 1 (§13)."""
-    if op.kind != "dense":
-        raise ValueError(
-            "method='gram' needs a dense array (it squares the n x n Gram matrix); sparse matrices are "
-            "never densified and LinearOperators have no entries. Use method='lanczos'"
-        )
+    require_dense(op.kind, "gram", " (it squares the n x n Gram matrix)")
     if opts.v0 is not None:
         raise ValueError("v0 does not apply to method='gram' (a deterministic method without a start vector)")
     xp, B, n = op.xp, op.B, op.n
@@ -168,30 +164,34 @@ def run(op: Operand, opts: Options) -> MethodResult:
                 estimate = np.exp2(log_scale + np.log2(np.max(colsq, axis=1, initial=0.0) * 2.0 ** (-2 * e)) / 4)
         prev_colsq = colsq * np.ldexp(1.0, -2 * e)[:, None]
         best_col = np.argmax(colsq, axis=1) if n else best_col
+        vector_est = None
+        if opts.return_vectors:  # the vector this level would return, and its quotient ||Â v|| (one product)
+            v = _column_vector(op, xp, X, best_col, wide)
+            vector_est = op.col_norms(op.matmat(v))[:, 0] / np.maximum(op.col_norms(v)[:, 0], np.finfo(float).tiny)
         with np.errstate(divide="ignore", invalid="ignore"):
             stop.floor = np.where(plain > 0, np.maximum(upper / np.where(plain > 0, plain, 1.0) - 1.0, 0.0), 0.0)
-            slack = np.where(estimate > 0, plain / np.where(estimate > 0, estimate, 1.0) - 1.0, np.inf)
-        done = stop.update(lower_est=estimate, det_upper=upper, products=op.matvecs)
+            reach = estimate if vector_est is None else np.minimum(estimate, vector_est)
+            slack = np.where(reach > 0, plain / np.where(reach > 0, reach, 1.0) - 1.0, np.inf)
+        done = stop.update(lower_est=estimate, det_upper=upper, products=op.matvecs, vector_est=vector_est)
         stop.iterations = level - 1
         # slack <= floor / 4: the mathematical part has shrunk (it halves per squaring, or faster) well below
         # the rounding part, so the width ends near the floor; more squarings cannot narrow it
         if np.all(done | (slack <= stop.floor / 4)) or level > opts.maxiter:
             break
 
-    # the largest column of the last level: X_T e_j is a power iterate M^(2^(T-1)) e_j, up to scale
-    onehot = np.zeros((B, n, 1))
-    onehot[np.arange(B), best_col, 0] = 1.0
-    x = xp.matmul(X, xp.astype(op.backend.from_host(onehot.reshape((*op.batch_shape, n, 1)), X), wide))
+    if not opts.return_vectors:
+        v = _column_vector(op, xp, X, best_col, wide)
+
+    return finish(op, stop, v, opts, op.matvecs, left_vector=lambda: unit_columns(op, op.matmat(v)))
+
+
+def _column_vector(op: Operand, xp, X, best_col: np.ndarray, wide):
+    """``X e_j`` for the largest column ``j`` of each matrix, a power iterate ``M^(2^(k-1)) e_j`` up to scale."""
+    onehot = np.zeros((op.B, op.n, 1))
+    onehot[np.arange(op.B), best_col, 0] = 1.0
+    x = xp.matmul(X, xp.astype(op.backend.from_host(onehot.reshape((*op.batch_shape, op.n, 1)), X), wide))
     x = x * xp.astype(op.backend.from_host(_unit_scale(op, xp, x).reshape((*op.batch_shape, 1, 1)), x), wide)
-    v = xp.astype(x, op.dtype)
-
-    def left_vector():
-        w = op.matmat(v)
-        nrm = op.col_norms(w)[:, 0]
-        inv = np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)
-        return w * op.from_host(inv[:, None, None])
-
-    return finish(op, stop, v, opts, op.matvecs, left_vector=left_vector)
+    return xp.astype(x, op.dtype)
 
 
 def _unit_scale(op: Operand, xp, x) -> np.ndarray:

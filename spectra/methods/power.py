@@ -16,14 +16,9 @@ import numpy as np
 
 from .. import _bounds
 from .._operand import Operand
-from ._common import MethodResult, Options, Stopper, finish, log_or_neg_inf, start_vector
+from ._common import MethodResult, Options, Stopper, finish, log_or_neg_inf, start_vector, unit_columns
 
 __all__ = ["run"]
-
-
-def _normalise(op: Operand, w, nu: np.ndarray):
-    inv = np.where(nu > 0, 1.0 / np.where(nu > 0, nu, 1.0), 0.0)
-    return w * op.from_host(inv[:, None, None])
 
 
 def run(op: Operand, opts: Options) -> MethodResult:
@@ -58,8 +53,4 @@ def run(op: Operand, opts: Options) -> MethodResult:
             break
     stop.iterations = iterations
 
-    def left_vector():
-        w = op.matmat(v)
-        return _normalise(op, w, op.col_norms(w)[:, 0])
-
-    return finish(op, stop, v, opts, products, left_vector=left_vector)
+    return finish(op, stop, v, opts, products, left_vector=lambda: unit_columns(op, op.matmat(v)))

@@ -9,7 +9,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 from .._progress import Progress
-from ._common import MethodResult, Options, emit_progress
+from ._common import MethodResult, Options, emit_progress, require_dense
 
 __all__ = ["run"]
 
@@ -24,11 +24,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
     ``rtol``: the effective rtol reported is the larger of the two.
     """
     t0 = time.perf_counter()
-    if op.kind != "dense":
-        raise ValueError(
-            "method='svd' needs a dense array; sparse matrices are never densified and LinearOperators "
-            "have no entries. Use method='lanczos' (or pass A.toarray() for a small sparse matrix)"
-        )
+    require_dense(op.kind, "svd")
     A = op.data
     if op._c1 is not None:
         # entries outside the working precision's safe range: LAPACK runs on a copy scaled by the operand's

@@ -23,6 +23,7 @@ from .._api import norm
 from .._conv import conv_norm
 from .._conv_geometry import ConvGeometry, _padding, conv_geometry
 from .._conv_ops import TorchConv
+from .._plan import AUTO_SVD_MAX_WORK
 from ._tracking import drift_upper, round_up_to
 
 __all__ = ["CertifiedSpectralNorm", "spectral_norm"]
@@ -214,7 +215,7 @@ class CertifiedSpectralNorm(nn.Module):
         m, n = W.shape
         method = self.method
         if method == "auto":
-            method = "svd" if m * n * min(m, n) <= 1e8 else "lanczos"
+            method = "svd" if m * n * min(m, n) <= AUTO_SVD_MAX_WORK else "lanczos"
         kw: dict[str, Any] = {}
         if method != "svd":
             v0 = self._v.detach()
