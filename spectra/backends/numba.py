@@ -23,6 +23,7 @@ otherwise take the cores from the Numba workers.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numba
@@ -37,6 +38,11 @@ from .numpy import NumPyBackend
 __all__ = ["NumbaBackend"]
 
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
+
+#: a stack with less work than this (``B p q^2``: matrices times the multiply-adds of one Gram matrix, about
+#: 10 ms on one core) runs its kernels on one Numba thread: starting the workers of a parallel region cost
+#: 10-40 ms on the loaded 2-core development machine (docs/performance.md), more than they gain
+STACK_PARALLEL_MIN_WORK = 3e7
 
 
 def _blocks(rows: int) -> int:
@@ -57,13 +63,35 @@ def _nnz_blocks(indptr) -> np.ndarray:
     return bounds
 
 
+def _small_stack_work(A) -> bool:
+    """Whether ``A`` is a stack of matrices with too little work for Numba's parallel regions."""
+    if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0:
+        return False
+    return A.size * min(A.shape[-2:]) < STACK_PARALLEL_MIN_WORK  # A.size q = B p q^2
+
+
+@contextlib.contextmanager
+def _one_numba_thread():
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
 class NumbaBackend(NumPyBackend):
     """Fused one-read Gram kernels for NumPy arrays and CSR/CSC matrices."""
 
     name = "numba"
 
     def context(self, A=None):
-        return one_blas_thread()
+        if not _small_stack_work(A):
+            return one_blas_thread()
+        stack = contextlib.ExitStack()
+        stack.enter_context(one_blas_thread())
+        stack.enter_context(_one_numba_thread())
+        return stack
 
     def block_algebra(self):
         """BLAS-3 work on blocks (orthonormalising a block of 16 against the basis) gets BLAS's threads back:

@@ -21,7 +21,7 @@ from ._common import MethodResult, Options
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "run"]
 
 #: largest order of the Gram matrix (the smaller side of each matrix) that the kernel takes
-SMALL_GRAM_MAX = 64
+SMALL_GRAM_MAX = 128
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
 
 
