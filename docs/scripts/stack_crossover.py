@@ -40,8 +40,10 @@ def measure(n: int, B: int, repeats: int) -> dict[str, np.ndarray]:
     truth = np.linalg.svd(S, compute_uv=False)[:, 0]
     fs = _contenders(S)
     r = fs["kernel"]()  # warm up (cache load) and check
-    if not (np.all(r.lower <= truth) and np.all(truth <= r.upper) and np.all(r.confidence == 1.0)):
+    if not (np.all(r.lower <= truth) and np.all(truth <= r.upper)):
         raise AssertionError(f"an interval missed the LAPACK norm (n={n}, B={B})")
+    if not np.all(r.confidence == 1.0):  # matrices the certificate left to the general path
+        print(f"note: n={n}, B={B}: {int(np.sum(r.confidence < 1))} matrices solved by the general path")
     fs["svd"]()
     times = {k: [] for k in fs}
     for _ in range(repeats):

@@ -200,10 +200,9 @@ class NumbaBackend(NumPyBackend):
         X = np.empty((B, q), dtype=wide)
         v0 = np.ascontiguousarray(v0, dtype=wide)
         c1, c2 = (np.ascontiguousarray(c, dtype=np.float64) for c in (c1, c2))
-        # tasks of >= 16 consecutive matrices, handed out one at a time: a busy core gets fewer of them
+        # tasks of >= 16 consecutive matrices, each allocating its work space once
         chunks = max(1, min(B // 16, 32 * numba.get_num_threads()))
-        with numba.parallel_chunksize(1):
-            small_gram_certify(A, c1, c2, bool(adjoint), v0, float(rtol), int(maxsteps), out, steps, X, cplx, chunks)
+        small_gram_certify(A, c1, c2, bool(adjoint), v0, float(rtol), int(maxsteps), out, steps, X, cplx, chunks)
         return out, steps, X
 
     def gram(self, A, X, inner=None, adjoint: bool = False):
