@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import spectra  # noqa: E402
+import spectra
 
 ORDERS = (2, 4, 8, 16, 32, 48, 64, 96, 128)
 COUNTS = (1, 4, 16, 64, 256, 1024, 4096)
