@@ -222,3 +222,20 @@ def test_auto_follows_the_crossover_rule():
             plan = make_plan(A, "dense", method="auto", backend="auto", block_size=None)[0]
             kernel = B >= backends.STACK_KERNEL_MIN_MATRICES and min(m, n) <= backends.STACK_KERNEL_MAX_ORDER
             assert (plan.backend == "numba" and plan.method == "lanczos") == kernel, (B, m, n, plan)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_gram_ignores_the_work_buffer_contents(dtype):
+    """Regression: the Gram matrix was accumulated from a zero taken from its own uninitialised buffer, so
+    a NaN left in freshly allocated memory made every certificate of that task fail (nondeterministically)."""
+    from spectra.backends._numba_stack import _gram
+
+    rng = np.random.default_rng(0)
+    Wt = rng.standard_normal((5, 9)).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        Wt = Wt + 1j * rng.standard_normal((5, 9))
+    G = np.full((5, 5), np.nan, dtype=dtype)
+    gersh, zero = _gram(Wt, np.abs(Wt), G, np.empty(9))
+    W = Wt.T
+    np.testing.assert_allclose(G, W.conj().T @ W, rtol=1e-13, atol=1e-13)
+    assert not zero and gersh >= np.linalg.norm(W, 2) ** 2

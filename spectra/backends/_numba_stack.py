@@ -106,7 +106,7 @@ def _gram(Wt, Wabs, G, rabs):
         gersh = max(gersh, s)
     for j in range(qq):
         for k in range(j, qq):
-            s = G[0, 0] * 0.0
+            s = np.conj(Wt[j, 0]) * 0.0  # a zero of G's type (G itself is not initialised)
             for i in range(p):
                 s += np.conj(Wt[j, i]) * Wt[k, i]
             G[j, k] = s
