@@ -77,7 +77,7 @@ NUMBA_MIN_ENTRIES = 2_000_000
 #: ``STACK_KERNEL_MAX_ORDER``) through the numba stack kernel under ``method="auto"``/``"lanczos"``: the
 #: crossover against the batched SVD measured in docs/performance.md ("Stacks of small matrices")
 STACK_KERNEL_MIN_MATRICES = 256
-STACK_KERNEL_MAX_ORDER = 64
+STACK_KERNEL_MAX_ORDER = 128
 
 
 def stack_kernel_applies(A: Any) -> bool:
