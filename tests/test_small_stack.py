@@ -216,11 +216,14 @@ def test_auto_follows_the_crossover_rule():
     from spectra import backends
     from spectra._plan import make_plan
 
-    for B in (1, 16, backends.STACK_KERNEL_MIN_MATRICES - 1, backends.STACK_KERNEL_MIN_MATRICES, 5000):
-        for m, n in ((2, 2), (8, 8), (32, 32), (64, 20), (20, 64), (96, 96), (128, 128), (129, 129)):
+    assert (backends.STACK_KERNEL_MIN_MATRICES, backends.STACK_KERNEL_MAX_ORDER) == (256, 128)  # the table's rule
+    assert (backends.STACK_KERNEL_MIN_MATRICES_LARGE, backends.STACK_KERNEL_LARGE_ORDER) == (64, 32)
+    for B in (1, 16, 63, 64, 255, 256, 5000):
+        for m, n in ((2, 2), (8, 8), (31, 40), (32, 32), (64, 20), (20, 64), (96, 96), (128, 128), (129, 129)):
             A = np.zeros((B, m, n))
             plan = make_plan(A, "dense", method="auto", backend="auto", block_size=None)[0]
-            kernel = B >= backends.STACK_KERNEL_MIN_MATRICES and min(m, n) <= backends.STACK_KERNEL_MAX_ORDER
+            q = min(m, n)
+            kernel = q <= 128 and (B >= 256 or (q >= 32 and B >= 64))
             assert (plan.backend == "numba" and plan.method == "lanczos") == kernel, (B, m, n, plan)
 
 

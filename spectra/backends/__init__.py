@@ -21,8 +21,10 @@ from ._device_types import is_cupy_input, is_foreign_gpu_array
 
 __all__ = [
     "BACKENDS",
+    "STACK_KERNEL_LARGE_ORDER",
     "STACK_KERNEL_MAX_ORDER",
     "STACK_KERNEL_MIN_MATRICES",
+    "STACK_KERNEL_MIN_MATRICES_LARGE",
     "accelerated",
     "available_backends",
     "resolve",
@@ -78,13 +80,18 @@ NUMBA_MIN_ENTRIES = 2_000_000
 #: crossover against the batched SVD measured in docs/performance.md ("Stacks of small matrices")
 STACK_KERNEL_MIN_MATRICES = 256
 STACK_KERNEL_MAX_ORDER = 128
+#: from Gram order ``STACK_KERNEL_LARGE_ORDER`` on, ``STACK_KERNEL_MIN_MATRICES_LARGE`` matrices already gain
+STACK_KERNEL_LARGE_ORDER = 32
+STACK_KERNEL_MIN_MATRICES_LARGE = 64
 
 
 def stack_kernel_applies(A: Any) -> bool:
     """Whether ``A`` is a NumPy stack that the numba small-matrix kernel takes (numba installed, enough matrices)."""
     if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0 or not A.flags.c_contiguous:
         return False
-    if min(A.shape[-2:]) > STACK_KERNEL_MAX_ORDER or A.size // (A.shape[-2] * A.shape[-1]) < STACK_KERNEL_MIN_MATRICES:
+    q, count = min(A.shape[-2:]), A.size // (A.shape[-2] * A.shape[-1])
+    least = STACK_KERNEL_MIN_MATRICES_LARGE if q >= STACK_KERNEL_LARGE_ORDER else STACK_KERNEL_MIN_MATRICES
+    if q > STACK_KERNEL_MAX_ORDER or count < least:
         return False
     if A.dtype.kind not in "fc" or importlib.util.find_spec("numba") is None:
         return False
