@@ -186,7 +186,7 @@ class NumbaBackend(NumPyBackend):
         """Certified ``sigma_max`` interval per matrix of a C-ordered stack ``(B, r, c)`` of small matrices.
 
         Returns ``(out, steps, X)``: ``out[b] = (lower, upper, estimate)`` for ``c1[b] c2[b] A[b]`` (upper
-        ``inf`` where the certificate failed), the Lanczos steps, and the Ritz vectors on the side of the
+        ``inf`` where the certificate failed), the Lanczos steps, and the top eigenvectors (inverse iteration) of the
         Gram matrix (``A^H A``, or ``A A^H`` with ``adjoint``). See :mod:`._numba_stack`.
         """
         from ._numba_stack import small_gram_certify
