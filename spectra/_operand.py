@@ -73,6 +73,8 @@ class Operand:
         ``outward=+1`` (an upper bound) rounds up (docs/bounds.md §6f).
         """
         x = np.asarray(x, dtype=np.float64)
+        if not self.scale_exp.any():  # no scaling (the common case): nothing to undo
+            return x.copy()
         with np.errstate(over="ignore", under="ignore"):
             y = np.ldexp(x, -self.scale_exp)
             if outward == 0:

@@ -157,3 +157,92 @@ def test_floor_and_applicability():
     A = np.ones((3, 70, 70))
     r = spectra.norm(A, method="lanczos", backend="numba", seed=0)  # q > SMALL_GRAM_MAX: general path
     assert np.all(np.asarray(r.confidence) < 1.0) or np.all(np.asarray(r.converged))
+
+
+def _mixed_stack(m: int, n: int, dtype, seed: int) -> np.ndarray:
+    """Adversarial matrices in one stack: every profile, a near-tie at the top (gap 1e-9, far below rtol), an
+    exact tie, rank one, a zero matrix, and per-matrix scales near the ends of the dtype's range."""
+    single = np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.complex64))
+    k = min(m, n)
+    spectra_ = [spectrum(p, k, seed=seed + i) for i, p in enumerate(PROFILES)]
+    tie = np.linspace(1.0, 0.1, k)
+    tie[: min(2, k)] = 1.0
+    near = tie.copy()
+    if k > 1:
+        near[1] = 1.0 - 1e-9
+    spectra_ += [tie, near, np.r_[1.0, np.zeros(k - 1)]]
+    mats = [matrix_with_singular_values(s, m, n, dtype=dtype, seed=seed + i) for i, s in enumerate(spectra_)]
+    mats.append(np.zeros((m, n), dtype=dtype))
+    big, tiny = (1e30, 1e-30) if single else (1e300, 1e-300)
+    mats += [(mats[0] * big).astype(dtype), (mats[1] * tiny).astype(dtype)]
+    return np.stack(mats)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 2), (8, 8), (33, 5), (5, 33), (70, 66)]
+    + [pytest.param(s, marks=pytest.mark.slow) for s in ((96, 96), (130, 128))],  # 15-20 s each
+)
+@pytest.mark.parametrize("rtol", [1e-6, 1e-15])
+def test_zero_miss_sweep_mixed_stacks(dtype, shape, rtol):
+    """Confidence 1 and zero misses on adversarial stacks, at the default rtol and at the certificate's floor."""
+    A = _mixed_stack(*shape, dtype, seed=7)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=3, rtol=rtol)
+    assert np.all(np.asarray(r.confidence) == 1.0)
+    _assert_contains(r, A)
+    width = np.asarray(r.upper) / np.maximum(np.asarray(r.lower), 1e-300) - 1
+    nonzero = oracle(A) > 0
+    assert np.all(width[nonzero] <= np.asarray(r.rtol_effective)[nonzero])
+    assert np.asarray(r.upper)[~nonzero].max() == 0.0  # the zero matrix: exactly 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("q", [2, 8, 32, 64, 128])
+def test_kernel_settles_gaussian_stacks(dtype, q):
+    """The kernel itself certifies Gaussian stacks (no matrix left to the general path), both sides."""
+    be = NumbaBackend()
+    rng = np.random.default_rng(q)
+    A = rng.standard_normal((40, q, q + 3))
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(A.shape)
+    A = A.astype(dtype)
+    truth = oracle(A)
+    ones = np.ones(40)
+    out, steps, _ = be.small_gram_certify(A, ones, ones, True, rng.standard_normal((40, q)), 1e-6, 2 * q + 8)
+    assert np.all(out[:, 0] <= truth) and np.all(truth <= out[:, 1])
+    assert np.all(out[:, 1] <= (1 + 1e-6) * out[:, 0])
+    assert steps.max() <= 2 * q + 8
+
+
+def test_auto_follows_the_crossover_rule():
+    """backend="auto" runs the stack kernel exactly where docs/performance.md's crossover table puts it."""
+    from spectra import backends
+    from spectra._plan import make_plan
+
+    assert (backends.STACK_KERNEL_MIN_MATRICES, backends.STACK_KERNEL_MAX_ORDER) == (256, 128)  # the table's rule
+    assert (backends.STACK_KERNEL_MIN_MATRICES_LARGE, backends.STACK_KERNEL_LARGE_ORDER) == (64, 32)
+    for B in (1, 16, 63, 64, 255, 256, 5000):
+        for m, n in ((2, 2), (8, 8), (31, 40), (32, 32), (64, 20), (20, 64), (96, 96), (128, 128), (129, 129)):
+            A = np.zeros((B, m, n))
+            plan = make_plan(A, "dense", method="auto", backend="auto", block_size=None)[0]
+            q = min(m, n)
+            kernel = q <= 128 and (B >= 256 or (q >= 32 and B >= 64))
+            assert (plan.backend == "numba" and plan.method == "lanczos") == kernel, (B, m, n, plan)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_gram_ignores_the_work_buffer_contents(dtype):
+    """Regression: the Gram matrix was accumulated from a zero taken from its own uninitialised buffer, so
+    a NaN left in freshly allocated memory made every certificate of that task fail (nondeterministically)."""
+    from spectra.backends._numba_stack import _gram
+
+    rng = np.random.default_rng(0)
+    Wt = rng.standard_normal((5, 9)).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        Wt = Wt + 1j * rng.standard_normal((5, 9))
+    G = np.full((5, 5), np.nan, dtype=dtype)
+    gersh, zero = _gram(Wt, np.abs(Wt), G, np.empty(9))
+    W = Wt.T
+    np.testing.assert_allclose(G, W.conj().T @ W, rtol=1e-13, atol=1e-13)
+    assert not zero and gersh >= np.linalg.norm(W, 2) ** 2

@@ -19,7 +19,17 @@ from .._errors import BackendUnavailableError
 from .._install import pip_install
 from ._device_types import is_cupy_input, is_foreign_gpu_array
 
-__all__ = ["BACKENDS", "accelerated", "available_backends", "resolve", "stack_kernel_applies"]
+__all__ = [
+    "BACKENDS",
+    "STACK_KERNEL_LARGE_ORDER",
+    "STACK_KERNEL_MAX_ORDER",
+    "STACK_KERNEL_MIN_MATRICES",
+    "STACK_KERNEL_MIN_MATRICES_LARGE",
+    "accelerated",
+    "available_backends",
+    "resolve",
+    "stack_kernel_applies",
+]
 
 #: name -> (module, class, pip extra or None)
 BACKENDS: dict[str, tuple[str, str, str | None]] = {
@@ -65,18 +75,23 @@ def available_backends() -> list[str]:
 NUMBA_MIN_ENTRIES = 2_000_000
 
 
-#: ``backend="auto"`` runs stacks of at least this many small matrices (Gram order <= 64) through the numba
-#: one-matrix-per-task certificate kernel under ``method="auto"``/``"lanczos"`` (docs/performance.md)
+#: ``backend="auto"`` runs stacks of at least this many small matrices (Gram order ``min(m, n)`` at most
+#: ``STACK_KERNEL_MAX_ORDER``) through the numba stack kernel under ``method="auto"``/``"lanczos"``: the
+#: crossover against the batched SVD measured in docs/performance.md ("Stacks of small matrices")
 STACK_KERNEL_MIN_MATRICES = 256
+STACK_KERNEL_MAX_ORDER = 128
+#: from Gram order ``STACK_KERNEL_LARGE_ORDER`` on, ``STACK_KERNEL_MIN_MATRICES_LARGE`` matrices already gain
+STACK_KERNEL_LARGE_ORDER = 32
+STACK_KERNEL_MIN_MATRICES_LARGE = 64
 
 
 def stack_kernel_applies(A: Any) -> bool:
     """Whether ``A`` is a NumPy stack that the numba small-matrix kernel takes (numba installed, enough matrices)."""
-    from ..methods._small_stack import SMALL_GRAM_MAX
-
     if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0 or not A.flags.c_contiguous:
         return False
-    if min(A.shape[-2:]) > SMALL_GRAM_MAX or A.size // (A.shape[-2] * A.shape[-1]) < STACK_KERNEL_MIN_MATRICES:
+    q, count = min(A.shape[-2:]), A.size // (A.shape[-2] * A.shape[-1])
+    least = STACK_KERNEL_MIN_MATRICES_LARGE if q >= STACK_KERNEL_LARGE_ORDER else STACK_KERNEL_MIN_MATRICES
+    if q > STACK_KERNEL_MAX_ORDER or count < least:
         return False
     if A.dtype.kind not in "fc" or importlib.util.find_spec("numba") is None:
         return False

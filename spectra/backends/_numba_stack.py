@@ -1,22 +1,28 @@
-"""Numba kernel for stacks of small matrices: one matrix per task, the whole certificate in cache.
+"""Numba kernel for stacks of small matrices: one matrix at a time, the whole certificate in cache.
 
 ``small_gram_certify`` computes, for every matrix ``W`` of a stack (``W = A`` or ``W = A^H``, whichever
 gives the smaller Gram matrix ``G = W^H W`` of order ``q``), in float64 (complex128):
 
-1. ``G`` in one read of ``A`` (inputs in single precision are widened exactly);
-2. Lanczos with full reorthogonalisation on ``G`` until the top Ritz pair's residual is below a
-   fraction of ``rtol`` (at most ``q`` steps): an *estimate* ``theta`` of ``lambda_max(G)`` and its
-   Ritz vector ``x``;
-3. a certified lower bound ``||W x|| / ||x||`` from one more product, with the rounding of the
-   product and of the norms accounted for (docs/bounds.md §6c);
-4. a certified upper bound from a Cholesky factorisation of ``mu I - G`` with ``mu`` just above
-   ``theta``: if it runs to completion, ``lambda_max(G) <= mu`` up to the factorisation's backward
-   error, and the rounding of ``G`` itself is bounded by the Gershgorin sums of ``|W|^H |W|``
-   (docs/bounds.md §7).
+1. ``W`` widened and scaled into a row-major work buffer, with an upper bound on every ``|w_ij|``
+   (single-precision entries are widened exactly);
+2. ``G`` (upper triangle, mirrored) from rank-one updates with the rows of ``W``, and in the same pass the
+   Gershgorin sums of ``|W|^H |W|`` that bound the rounding of ``G`` (docs/bounds.md §7);
+3. an *estimate* ``theta`` of ``lambda_max(G)`` from Lanczos on ``G`` (three-term recurrence, no
+   reorthogonalisation: only the top Ritz value is used, and nothing about it needs to be proved);
+4. a certified upper bound from a Cholesky factorisation of ``mu I - G`` with ``mu = theta (1 + rtol)``:
+   if it runs to completion, ``lambda_max(G) <= mu`` up to the factorisation's backward error. A failed
+   factorisation (an estimate still too low) means more Lanczos steps and another try;
+5. a top eigenvector by inverse iteration with the same factor (``(mu I - G)^-1`` has the ratio
+   ``(mu - lambda_1) / (mu - lambda_2) ~ rtol / gap`` between its two largest eigenvalues, so two solves
+   suffice) and a certified lower bound ``||W x|| / ||x||`` from one product, with the rounding of the
+   product and of the norms accounted for (docs/bounds.md §6c).
 
-The estimate of step 2 needs no error analysis: a poor estimate only makes the Cholesky factorisation
-fail (``ok = False``), and the caller then solves that matrix by the general path. Leaf module: it
-only computes.
+A matrix the certificate does not settle within ``rtol`` (the iteration budget ran out, or Lanczos
+missed the top of the spectrum) gets ``upper = inf``; the caller solves it by the general path.
+Floating-point reassociation and contraction (FMA) are allowed where the analysis holds for any
+summation order (Higham's inner-product bound); reciprocal approximations are not. The scaling by powers
+of two is kept out of the reassociated code, so ``(a c1) c2`` never becomes ``a (c1 c2)``. Leaf module:
+it only computes.
 """
 
 from __future__ import annotations
@@ -26,69 +32,88 @@ import math
 import numba
 import numpy as np
 from numba import types
+from numba.extending import overload
 
 from ._numba_kernels import _in, _out
 
 __all__ = ["small_gram_certify"]
 
 _U = 2.0**-53  # unit roundoff of the float64 work
+_FM = {"reassoc", "nsz", "contract"}  # no "arcp"/"afn": every division and square root is one IEEE rounding
+_TINY2 = 2.0**-1000  # under the square root of a complex modulus: covers squares that underflow
+_u64 = numba.uint64
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
-def _gram(A, b, c1, c2, adjoint, G, rabs):
-    """``G = W^H W`` for ``W = c1 c2 A[b]`` (``adjoint``: ``W = (c1 c2 A[b])^H``) and ``rabs = |W| 1``."""
-    r, c = A.shape[1], A.shape[2]
-    q = G.shape[0]
-    G[:, :] = 0
-    rabs[:] = 0
-    if not adjoint:  # W = A: G = sum over rows i of a_i^H a_i, rabs_i = sum_j |a_ij|
-        row = np.empty(c, dtype=G.dtype)
-        for i in range(r):
-            s = 0.0
-            for j in range(c):
-                row[j] = (A[b, i, j] * c1) * c2
-                s += abs(row[j])
-            rabs[i] = s
-            for j in range(q):
-                aj = np.conj(row[j])
-                for k in range(j, q):
-                    G[j, k] += aj * row[k]
-    else:  # W = A^H: G = A A^H, G[j, k] = sum_i a_ji conj(a_ki); rabs = |A|^T 1 (column sums)
-        rows = np.empty((r, c), dtype=G.dtype)
-        for j in range(r):
-            for i in range(c):
-                rows[j, i] = (A[b, j, i] * c1) * c2
-                rabs[i] += abs(rows[j, i])
-        for j in range(q):
-            for k in range(j, q):
-                s = G[0, 0] * 0
-                for i in range(c):
-                    s += rows[j, i] * np.conj(rows[k, i])
-                G[j, k] = s
-    for j in range(q):
-        G[j, j] = G[j, j].real
-        for k in range(j + 1, q):
-            G[k, j] = np.conj(G[j, k])
+def _modulus_ub(w):  # plain Python (NUMBA_DISABLE_JIT); compiled kernels use the overload below
+    if isinstance(w, complex):
+        return math.sqrt(w.real * w.real + w.imag * w.imag + _TINY2) * (1.0 + 8.0 * _U)
+    return abs(w)
+
+
+@overload(_modulus_ub)
+def _modulus_ub_impl(w):
+    """An upper bound on ``|w|`` without a libm call: exact for real ``w``; for complex ``w``
+    ``sqrt(re^2 + im^2 + 2^-1000) (1 + 8u)`` (each of the four roundings is at most ``u`` relative, and
+    the ``2^-1000`` exceeds the underflow of both squares)."""
+    if isinstance(w, types.Complex):
+
+        def impl(w):
+            return math.sqrt(w.real * w.real + w.imag * w.imag + _TINY2) * (1.0 + 8.0 * _U)
+
+        return impl
+    return lambda w: abs(w)
 
 
 @numba.njit(cache=True, nogil=True)
-def _gersh(A, b, c1, c2, adjoint, rabs):
-    """``max_j (|W|^H |W| 1)_j``, a bound on ``|| |W|^H |W| ||_2`` (computed in float64, padded by the caller)."""
-    r, c = A.shape[1], A.shape[2]
-    best = 0.0
-    if not adjoint:  # (|A|^T (|A| 1))_j = sum_i |a_ij| rabs_i
-        for j in range(c):
-            s = 0.0
-            for i in range(r):
-                s += abs((A[b, i, j] * c1) * c2) * rabs[i]
-            best = max(best, s)
-    else:  # W = A^H: (|A| (|A|^T 1))_j = sum_i |a_ji| rabs_i
-        for j in range(r):
-            s = 0.0
-            for i in range(c):
-                s += abs((A[b, j, i] * c1) * c2) * rabs[i]
-            best = max(best, s)
-    return best
+def _load(A, b, c1, c2, adjoint, Wt, Wabs):
+    """``Wt = W^T`` for ``W = c1 c2 A[b]`` (``adjoint``: ``W = (c1 c2 A[b])^H``), a ``(q, p)`` row-major buffer
+    whose rows are the columns of ``W``, and ``Wabs >= |Wt|`` entrywise. No reassociation here: ``(a c1) c2``
+    is exact unless it underflows."""
+    q, p = Wt.shape
+    scaled = c1 != 1.0 or c2 != 1.0
+    for j in range(q):
+        for i in range(p):
+            w = np.conj(A[b, j, i] * 1.0) if adjoint else A[b, i, j] * 1.0  # widened exactly
+            if scaled:
+                w = (w * c1) * c2
+            Wt[j, i] = w
+            Wabs[j, i] = _modulus_ub(w)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FM)
+def _gram(Wt, Wabs, G, rabs):
+    """``G = W^H W`` (upper triangle by inner products of the columns of ``W``, then mirrored) and the
+    Gershgorin bound ``max_j (|W|^T |W| 1)_j`` on ``|| |W|^H |W| ||_2``.
+
+    Returns ``(gersh, zero)``; ``zero``: ``W = 0``. Unsigned indices where a loop starts inside a row:
+    a signed index would carry Python's negative-index test, which keeps the loop from vectorising.
+    """
+    q, p = Wt.shape
+    qq, one = _u64(q), _u64(1)
+    for i in range(p):
+        rabs[i] = 0.0
+    for j in range(q):  # rabs = |W| 1 (row sums of |W|)
+        for i in range(p):
+            rabs[i] += Wabs[j, i]
+    total = 0.0
+    for i in range(p):
+        total += rabs[i]
+    gersh = 0.0
+    for j in range(q):
+        s = 0.0
+        for i in range(p):
+            s += Wabs[j, i] * rabs[i]
+        gersh = max(gersh, s)
+    for j in range(qq):
+        for k in range(j, qq):
+            s = np.conj(Wt[j, 0]) * 0.0  # a zero of G's type (G itself is not initialised)
+            for i in range(p):
+                s += np.conj(Wt[j, i]) * Wt[k, i]
+            G[j, k] = s
+        G[j, j] = G[j, j].real
+        for k in range(j + one, qq):
+            G[k, j] = np.conj(G[j, k])
+    return gersh, total == 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -109,30 +134,31 @@ def _top_ritz(alpha, beta, k, theta0):
     x = hi + 1e-12 * scale
     yk2 = 1.0
     for _ in range(60):
-        r_prev, d1_prev, d2_prev = 1.0, 0.0, 0.0
+        ir_prev, d1_prev, d2_prev = 1.0, 0.0, 0.0
+        r = 1.0
         g, h = 0.0, 0.0
         exact = False
-        for i in range(k):
+        for i in range(k):  # one division per pivot: the recurrence is a chain of dependent divisions
             if i > 0:
                 bb = beta[i - 1] * beta[i - 1]
-                ir = 1.0 / r_prev
-                r = (alpha[i] - x) - bb * ir
-                d1 = -1.0 + bb * d1_prev * ir * ir
-                d2 = bb * (d2_prev * ir * ir - 2.0 * d1_prev * d1_prev * ir * ir * ir)
+                r = (alpha[i] - x) - bb * ir_prev
+                d1 = -1.0 + bb * d1_prev * ir_prev * ir_prev
+                d2 = bb * (d2_prev * ir_prev * ir_prev - 2.0 * d1_prev * d1_prev * ir_prev * ir_prev * ir_prev)
             else:
                 r, d1, d2 = alpha[0] - x, -1.0, 0.0
             if r == 0.0:  # x is an eigenvalue of a leading block, and x >= lambda_max(T_k): x is the root
                 exact = True
                 break
-            q1 = d1 / r
+            ir = 1.0 / r
+            q1 = d1 * ir
             g += q1
-            h += q1 * q1 - d2 / r
-            r_prev, d1_prev, d2_prev = r, d1, d2
+            h += q1 * q1 - d2 * ir
+            ir_prev, d1_prev, d2_prev = ir, d1, d2
         if exact:
             yk2 = 1.0
             break
         # p_k'(x) / p_{k-1}(x) = r_k * (p'/p): gives y_k^2 at the root
-        ratio = abs(r_prev * g)
+        ratio = abs(r * g)
         yk2 = 1.0 / ratio if ratio > 0.0 else 1.0
         if not g > 0.0:  # at (or, by rounding, below) the root
             break
@@ -144,107 +170,43 @@ def _top_ritz(alpha, beta, k, theta0):
     return max(x, theta0), math.sqrt(min(yk2, 1.0))
 
 
-@numba.njit(cache=True, nogil=True)
-def _top_vector(alpha, beta, k, theta, y):
-    """Unit eigenvector of the tridiagonal for its largest eigenvalue ``theta``: two steps of inverse iteration.
+@numba.njit(cache=True, nogil=True, fastmath=_FM)
+def _lanczos_steps(G, V, alpha, beta, k0, k1):
+    """Lanczos steps ``k0 .. k1 - 1`` on ``G`` (three-term recurrence, one local reorthogonalisation).
 
-    The shift lies just above ``theta``, so ``T - sigma I`` is negative definite: ``LDL^T`` needs no pivoting.
-    """
-    sigma = theta + 1e-13 * max(abs(theta), 1e-300)
-    d = np.empty(k)
-    for i in range(k):
-        y[i] = 1.0
-    for _ in range(2):
-        for i in range(k):
-            bb = beta[i - 1] * beta[i - 1] if i > 0 else 0.0
-            d[i] = (alpha[i] - sigma) - (bb / d[i - 1] if i > 0 else 0.0)
-            if not abs(d[i]) >= 1e-300:  # a zero or subnormal pivot (the zero matrix: theta ~ 1e-312)
-                d[i] = -1e-300
-        for i in range(1, k):  # L z = y
-            y[i] -= beta[i - 1] / d[i - 1] * y[i - 1]
-        y[k - 1] /= d[k - 1]
-        for i in range(k - 2, -1, -1):  # D L^T y = z
-            y[i] = y[i] / d[i] - beta[i] / d[i] * y[i + 1]
-        big = 0.0  # scale by the largest entry first: y_i^2 may overflow (tiny pivots, the zero matrix)
-        for i in range(k):
-            big = max(big, abs(y[i]))
-        nrm = 0.0
-        for i in range(k):
-            y[i] /= big
-            nrm += y[i] * y[i]
-        nrm = math.sqrt(nrm)
-        for i in range(k):
-            y[i] /= nrm
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
-def _lanczos(G, v0, tol, maxsteps, V, alpha, beta, y, x):
-    """Lanczos with full reorthogonalisation on ``G`` from ``v0``; the top Ritz vector goes to ``x``.
-
-    ``V`` holds the Lanczos vectors as rows (unit stride in every inner loop). Returns ``(theta, steps)``.
-    Stops once ``beta_k |y_k| <= tol theta`` (the Ritz pair's residual), at an invariant subspace, or
-    after ``maxsteps`` steps.
+    ``V[0]`` holds ``v_{k0-1}`` and ``V[1]`` the unit ``v_{k0}``; ``V[2]`` is work space. Returns
+    ``(steps done, invariant)``: it stops early at an invariant subspace (``beta`` at rounding level).
     """
     q = G.shape[0]
-    kmax = min(q, maxsteps)
-    nrm = 0.0
-    for i in range(q):
-        nrm += abs(v0[i]) ** 2
-    nrm = math.sqrt(nrm)
-    for i in range(q):
-        V[0, i] = v0[i] / nrm
-    w = np.empty(q, dtype=G.dtype)
-    theta = 0.0
-    k = 0
-    for j in range(kmax):
-        for i in range(q):  # G is Hermitian: row i of G times v_j (no array views: they cost refcounts)
-            s = G[i, 0] * 0
-            for c in range(q):
-                s += G[i, c] * V[j, c]
-            w[i] = s
-        a = 0.0
-        before = 0.0
+    for j in range(k0, k1):
+        bprev = beta[j - 1] if j > 0 else 0.0
         for i in range(q):
-            before += abs(w[i]) ** 2
-        for _sweep in range(2):  # modified Gram-Schmidt; again only if it cancelled (DGKS, kappa = 1/sqrt 2)
-            for c in range(j + 1):
-                cf = w[0] * 0
-                for i in range(q):
-                    cf += np.conj(V[c, i]) * w[i]
-                for i in range(q):
-                    w[i] -= cf * V[c, i]
-                if c == j:
-                    a += cf.real
-            bsq = 0.0
+            V[2, i] = -bprev * V[0, i]
+        for c in range(q):  # G v_j as a sum of the rows of G (G is Hermitian): no horizontal sums
+            vc = V[1, c]
             for i in range(q):
-                bsq += abs(w[i]) ** 2
-            if bsq > 0.5 * before:
-                break
-            before = bsq
-        alpha[j] = a
+                V[2, i] += np.conj(G[c, i]) * vc
+        a = 0.0
+        for _sweep in range(2):  # alpha, then the same projection again (it restores local orthogonality)
+            cf = V[2, 0] * 0.0
+            for i in range(q):
+                cf += np.conj(V[1, i]) * V[2, i]
+            for i in range(q):
+                V[2, i] -= cf * V[1, i]
+            a += cf.real
+        bsq = 0.0
+        for i in range(q):
+            bsq += abs(V[2, i]) ** 2
         b = math.sqrt(bsq)
+        alpha[j] = a
         beta[j] = b
-        k = j + 1
-        if k == kmax:
-            break
-        if k >= min(kmax, 6) and k % 2 == 0:  # the convergence test costs O(k) divisions: every other step
-            theta, yk = _top_ritz(alpha, beta, k, theta)
-            if b * yk <= tol * abs(theta) or b <= 1e-14 * abs(theta):
-                break
-        elif b <= 1e-14 * abs(alpha[j]):  # invariant subspace
-            break
+        if b <= 1e-14 * abs(a) or b == 0.0:
+            return j + 1, True
         inv = 1.0 / b
         for i in range(q):
-            V[j + 1, i] = w[i] * inv
-    theta, _ = _top_ritz(alpha, beta, k, theta)
-    _top_vector(alpha, beta, k, theta, y)
-    for i in range(q):
-        x[i] = V[0, 0] * 0
-    for c in range(k):
-        yc = y[c]
-        for i in range(q):
-            x[i] += V[c, i] * yc
-    return theta, k
+            V[0, i] = V[1, i]
+            V[1, i] = V[2, i] * inv
+    return k1, False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -253,28 +215,99 @@ def _gamma(p):
     return pu / (1.0 - pu) if pu < 1.0 else np.inf
 
 
-@numba.njit(cache=True, nogil=True)
-def _certified_lower(A, b, c1, c2, adjoint, x, cplx):
-    """``(certified lower bound, estimate)`` of ``||W x|| / ||x||`` (docs/bounds.md §6c), in float64."""
-    r, c = A.shape[1], A.shape[2]
-    q = x.shape[0]
-    p = c if adjoint else r  # length of W x
+@numba.njit(cache=True, nogil=True, fastmath=_FM)
+def _cholesky_upper(G, mu, R, cplx):
+    """Upper bound on ``lambda_max(G)`` if the Cholesky factorisation ``R^H R`` of ``mu I - G`` completes, else ``inf``.
+
+    Higham, *Accuracy and Stability*, Thm 10.3 (any order of the inner products): a completed factorisation
+    satisfies ``R^H R = C + dC`` with ``|dC| <= gamma_{q+1} |R^H| |R|``, so ``C + dC`` is positive semidefinite
+    and ``lambda_min(C) >= -||dC||_2 >= -gamma_{q+1} ||R||_F^2``. ``C = fl(mu I - G)`` differs from ``mu I - G``
+    by at most ``u |c_ii|`` on the diagonal. ``R`` is upper triangular, row-major (right-looking updates
+    with unit stride).
+    """
+    q = G.shape[0]
+    qq, one = _u64(q), _u64(1)
+    diag_err = 0.0
+    for j in range(qq):
+        for k in range(j + one, qq):
+            R[j, k] = -G[j, k]
+        d = mu - G[j, j].real
+        R[j, j] = d
+        diag_err = max(diag_err, abs(d))
+    for j in range(qq):
+        d = R[j, j].real
+        if not d > 0.0:
+            return np.inf
+        rjj = math.sqrt(d)
+        R[j, j] = rjj
+        for k in range(j + one, qq):
+            R[j, k] = R[j, k] / rjj
+        for i in range(j + one, qq):  # right-looking update of the trailing rows, unit stride
+            cji = np.conj(R[j, i])
+            for k in range(i, qq):
+                R[i, k] -= cji * R[j, k]
+    fro2 = 0.0
+    for j in range(qq):
+        for k in range(j, qq):
+            fro2 += abs(R[j, k]) ** 2
+    fro2 *= 1.0 + _gamma(q * q + 2)
+    g_chol = _gamma(2 * q + 2) if cplx else _gamma(q + 1)
+    return (mu + _U * diag_err + g_chol * fro2) * (1.0 + 4.0 * _U)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FM)
+def _inverse_step(R, x, z, dinv):
+    """``x <- (R^H R)^-1 x`` normalised (``z``, ``dinv``: work space). No analysis needed: ``x`` is only a
+    candidate, so the solves multiply by reciprocals of the diagonal (no division in the dependency chain)."""
+    q = R.shape[0]
+    qq, one = _u64(q), _u64(1)
+    for j in range(q):
+        dinv[j] = 1.0 / R[j, j].real
+        z[j] = x[j]
+    for j in range(qq):  # R^H z = x, by columns of R^H (rows of R)
+        zj = z[j] * dinv[j]
+        z[j] = zj
+        for k in range(j + one, qq):
+            z[k] -= np.conj(R[j, k]) * zj
+    nrm = 0.0
+    for jj in range(q):  # R x = z, from the last row up
+        j = _u64(q - 1 - jj)
+        s = z[j]
+        for k in range(j + one, qq):
+            s -= R[j, k] * x[k]
+        x[j] = s * dinv[j]
+        nrm = max(nrm, abs(x[j]))
+    if nrm > 0.0 and nrm < np.inf:
+        inv = 1.0 / nrm
+        for j in range(q):
+            x[j] *= inv
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FM)
+def _certified_lower(Wt, Wabs, x, y, t, cplx):
+    """``(certified lower bound, estimate)`` of ``||W x|| / ||x||`` (docs/bounds.md §6c), in float64.
+
+    ``|fl(W x) - W x| <= gamma_q |W| |x|`` for any summation order; ``Wabs`` and ``_modulus_ub`` bound
+    ``|W|`` and ``|x|`` from above, so ``|| |W| |x| ||`` is over-estimated, never under. ``y`` and ``t``
+    (length ``p``) are work space: ``W x`` and ``|W| |x|`` accumulated column by column.
+    """
+    q, p = Wt.shape
+    for i in range(p):
+        y[i] = 0.0
+        t[i] = 0.0
+    nx2 = 0.0
+    for j in range(q):
+        xj = x[j]
+        aj = _modulus_ub(xj)
+        nx2 += abs(xj) ** 2
+        for i in range(p):
+            y[i] += Wt[j, i] * xj
+            t[i] += Wabs[j, i] * aj
     ny2 = 0.0
     na2 = 0.0
     for i in range(p):
-        s = x[0] * 0
-        t = 0.0
-        for j in range(q):
-            a = (A[b, j, i] * c1) * c2 if adjoint else (A[b, i, j] * c1) * c2
-            if adjoint:
-                a = np.conj(a)
-            s += a * x[j]
-            t += abs(a) * abs(x[j])
-        ny2 += abs(s) ** 2
-        na2 += t * t
-    nx2 = 0.0
-    for j in range(q):
-        nx2 += abs(x[j]) ** 2
+        ny2 += abs(y[i]) ** 2
+        na2 += t[i] * t[i]
     ny, na, nx = math.sqrt(ny2), math.sqrt(na2), math.sqrt(nx2)
     g_prod = _gamma(2 * q + 4) if cplx else _gamma(q)  # complex products: a safe majorant (bounds.md §7)
     num = ny * (1.0 - _gamma(p + 2)) - g_prod * na * (1.0 + _gamma(p + 2))
@@ -285,42 +318,58 @@ def _certified_lower(A, b, c1, c2, adjoint, x, cplx):
     return num / den, est
 
 
-@numba.njit(cache=True, nogil=True)
-def _cholesky_upper(G, mu, L, cplx):
-    """Upper bound on ``lambda_max(G)`` if the Cholesky factorisation of ``mu I - G`` completes, else ``inf``.
+#: Lanczos stops once the top Ritz pair's residual is below ``RESIDUAL_FACTOR sqrt(rtol)`` relative: with a
+#: relative gap ``g`` the Ritz value is then within ``RESIDUAL_FACTOR^2 rtol / g`` of ``lambda_max``
+RESIDUAL_FACTOR = 0.03
+#: Lanczos steps between two convergence checks (and between two Cholesky attempts)
+CHECK_EVERY = 2
 
-    Higham, *Accuracy and Stability*, Thm 10.3: a completed factorisation satisfies
-    ``R^H R = C + dC`` with ``|dC| <= gamma_{q+1} |R^H| |R|``, so ``C + dC`` is positive semidefinite and
-    ``lambda_min(C) >= -||dC||_2 >= -gamma_{q+1} ||R||_F^2``. ``C = fl(mu I - G)`` differs from
-    ``mu I - G`` by at most ``u |c_ii|`` on the diagonal.
-    """
-    q = G.shape[0]
-    diag_err = 0.0
-    for j in range(q):
-        for k in range(q):
-            L[j, k] = -G[j, k]
-        L[j, j] = mu - G[j, j].real
-        diag_err = max(diag_err, abs(L[j, j].real))
-    for j in range(q):
-        d = L[j, j].real
-        for k in range(j):
-            d -= abs(L[j, k]) ** 2
-        if not d > 0.0:
-            return np.inf
-        ljj = math.sqrt(d)
-        L[j, j] = ljj
-        for i in range(j + 1, q):
-            s = L[i, j]
-            for k in range(j):
-                s -= L[i, k] * np.conj(L[j, k])
-            L[i, j] = s / ljj
-    fro2 = 0.0
-    for j in range(q):
-        for k in range(j + 1):
-            fro2 += abs(L[j, k]) ** 2
-    fro2 *= 1.0 + _gamma(q * q + 2)
-    g_chol = _gamma(2 * q + 2) if cplx else _gamma(q + 1)
-    return (mu + _U * diag_err + g_chol * fro2) * (1.0 + 4.0 * _U)
+
+@numba.njit(cache=True, nogil=True)
+def _certify_one(A, b, c1, c2, adjoint, v0, rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, x, cplx):
+    """The certificate for matrix ``b``: ``(lower, upper, estimate, steps)``; ``x`` gets the top vector."""
+    q, p = Wt.shape
+    t, rabs = rwork[0], rwork[1]
+    _load(A, b, c1, c2, adjoint, Wt, Wabs)
+    gersh, zero = _gram(Wt, Wabs, G, rabs)
+    nrm = 0.0
+    for i in range(q):
+        nrm += abs(v0[i]) ** 2
+    nrm = math.sqrt(nrm)
+    for i in range(q):
+        x[i] = v0[i] / nrm if nrm > 0.0 else 1.0
+    if zero:  # W = 0 exactly: its norm is 0
+        return 0.0, 0.0, 0.0, 0
+    # rounding of G itself: |fl(G) - G| <= gamma_p |W|^H |W| (entrywise), spectral norm <= Gershgorin sums
+    g_gram = _gamma(2 * p + 4) if cplx else _gamma(p)
+    err_g = g_gram * gersh * (1.0 + _gamma(p + q + 2)) + q * p * 2.0**-1022
+    for i in range(q):
+        V[0, i] = 0.0
+        V[1, i] = x[i]
+    tau = RESIDUAL_FACTOR * math.sqrt(rtol)
+    k, invariant = _lanczos_steps(G, V, alpha, beta, 0, min(kmax, q if q <= 8 else 6 + q // 6))
+    theta = 0.0
+    lam = np.inf
+    while True:
+        theta, yk = _top_ritz(alpha, beta, k, theta)
+        final = invariant or k >= kmax
+        if final or beta[k - 1] * yk <= tau * theta:
+            lam = _cholesky_upper(G, theta * (1.0 + rtol), R, cplx)
+            if lam < np.inf or final:
+                break
+        k, invariant = _lanczos_steps(G, V, alpha, beta, k, min(k + CHECK_EVERY, kmax))
+    if lam == np.inf:  # no certificate: the general path takes this matrix
+        lower, est = _certified_lower(Wt, Wabs, x, y, t, cplx)
+        return lower, np.inf, est, k
+    upper = math.sqrt((lam + err_g) * (1.0 + 2.0 * _U)) * (1.0 + 2.0 * _U)
+    lower, est = 0.0, 0.0
+    for it in range(4):  # inverse iteration with the certificate's factor: ~ (rtol / gap)^2 per two solves
+        _inverse_step(R, x, y, t)
+        if it >= 1:
+            lower, est = _certified_lower(Wt, Wabs, x, y, t, cplx)
+            if upper <= (1.0 + rtol) * lower:
+                break
+    return lower, upper, est, k
 
 
 def _signature(T, W):
@@ -334,8 +383,9 @@ def _signature(T, W):
         types.int64,  # maxsteps
         _out(types.float64, 2),  # out (B, 3): lower, upper, estimate (of sigma)
         _out(types.int64, 1),  # steps (B,)
-        _out(W, 2),  # X (B, q): the Ritz vector
+        _out(W, 2),  # X (B, q): the top vector
         types.boolean,  # complex data
+        types.int64,  # chunks (tasks of consecutive matrices, each with its own work space)
     )
 
 
@@ -351,36 +401,32 @@ _SIGNATURES = [
 
 
 @numba.njit(_SIGNATURES, cache=True, nogil=True, parallel=True)
-def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cplx):
+def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cplx, chunks):
     """Certified interval of ``sigma_max`` for every matrix of the stack ``A`` (see the module docstring).
 
     ``out[b] = (lower, upper, estimate)`` for ``c1[b] c2[b] A[b]``; ``upper`` is ``inf`` where the
-    certificate failed. ``X[b]`` receives the Ritz vector (right side of ``W``), ``steps[b]`` the
-    Lanczos steps taken.
+    certificate failed. ``X[b]`` receives the top vector (right side of ``W``), ``steps[b]`` the Lanczos
+    steps taken. The stack is cut into ``chunks`` tasks of consecutive matrices; each allocates its work
+    space once.
     """
     nmat = A.shape[0]
     q = X.shape[1]
     p = A.shape[2] if adjoint else A.shape[1]
-    for b in numba.prange(nmat):
+    kmax = max(1, maxsteps)
+    for ch in numba.prange(chunks):
+        Wt = np.empty((q, p), dtype=X.dtype)
+        Wabs = np.empty((q, p))
         G = np.empty((q, q), dtype=X.dtype)
-        rabs = np.empty(p)
-        _gram(A, b, c1[b], c2[b], adjoint, G, rabs)
-        V = np.empty((q, q), dtype=X.dtype)
-        alpha, beta, y = np.empty(q), np.empty(q), np.empty(q)
-        theta, k = _lanczos(G, v0[b], 0.05 * rtol, maxsteps, V, alpha, beta, y, X[b])
-        steps[b] = k
-        lower, est = _certified_lower(A, b, c1[b], c2[b], adjoint, X[b], cplx)
-        # rounding of G itself: |fl(G) - G| <= gamma_p |W|^H |W| (entrywise), spectral norm <= Gershgorin sums
-        g_gram = _gamma(2 * p + 4) if cplx else _gamma(p)
-        err_g = g_gram * _gersh(A, b, c1[b], c2[b], adjoint, rabs) * (1.0 + _gamma(p + q + 2)) + q * p * 2.0**-1022
-        rho = max(theta, est * est)
-        upper = np.inf
-        L = np.empty((q, q), dtype=X.dtype)
-        for grow in (0.25, 0.5, 1.0):  # mu as close above the estimate as the certificate allows
-            lam = _cholesky_upper(G, rho * (1.0 + grow * rtol), L, cplx)
-            if lam < np.inf:
-                upper = math.sqrt((lam + err_g) * (1.0 + 2.0 * _U)) * (1.0 + 2.0 * _U)
-                break
-        out[b, 0] = lower
-        out[b, 1] = upper
-        out[b, 2] = min(max(est, lower), upper)
+        R = np.empty((q, q), dtype=X.dtype)
+        V = np.empty((3, q), dtype=X.dtype)
+        y = np.empty(max(p, q), dtype=X.dtype)
+        rwork = np.empty((2, p))
+        alpha, beta = np.empty(kmax), np.empty(kmax)
+        for b in range(ch * nmat // chunks, (ch + 1) * nmat // chunks):
+            lower, upper, est, k = _certify_one(
+                A, b, c1[b], c2[b], adjoint, v0[b], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[b], cplx
+            )
+            out[b, 0] = lower
+            out[b, 1] = upper
+            out[b, 2] = min(max(est, lower), upper)
+            steps[b] = k

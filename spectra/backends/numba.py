@@ -23,6 +23,7 @@ otherwise take the cores from the Numba workers.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numba
@@ -38,6 +39,11 @@ from .numpy import NumPyBackend
 __all__ = ["NumbaBackend"]
 
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
+
+#: a stack with less work than this (``B p q^2``: matrices times the multiply-adds of one Gram matrix, about
+#: 10 ms on one core) runs its kernels on one Numba thread: starting the workers of a parallel region cost
+#: 10-40 ms on the loaded 2-core development machine (docs/performance.md), more than they gain
+STACK_PARALLEL_MIN_WORK = 3e7
 
 #: sparse passes with fewer nonzeros x columns than this run on the calling thread: waking Numba's worker
 #: threads costs more than such a pass (tens of milliseconds on a loaded machine; docs/performance.md)
@@ -62,13 +68,35 @@ def _nnz_blocks(indptr) -> np.ndarray:
     return bounds
 
 
+def _small_stack_work(A) -> bool:
+    """Whether ``A`` is a stack of matrices with too little work for Numba's parallel regions."""
+    if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0:
+        return False
+    return A.size * min(A.shape[-2:]) < STACK_PARALLEL_MIN_WORK  # A.size q = B p q^2
+
+
+@contextlib.contextmanager
+def _one_numba_thread():
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
 class NumbaBackend(NumPyBackend):
     """Fused one-read Gram kernels for NumPy arrays and CSR/CSC matrices."""
 
     name = "numba"
 
     def context(self, A=None):
-        return one_blas_thread()
+        if not _small_stack_work(A):
+            return one_blas_thread()
+        stack = contextlib.ExitStack()
+        stack.enter_context(one_blas_thread())
+        stack.enter_context(_one_numba_thread())
+        return stack
 
     def block_algebra(self):
         """BLAS-3 work on blocks (orthonormalising a block of 16 against the basis) gets BLAS's threads back:
@@ -195,7 +223,7 @@ class NumbaBackend(NumPyBackend):
         """Certified ``sigma_max`` interval per matrix of a C-ordered stack ``(B, r, c)`` of small matrices.
 
         Returns ``(out, steps, X)``: ``out[b] = (lower, upper, estimate)`` for ``c1[b] c2[b] A[b]`` (upper
-        ``inf`` where the certificate failed), the Lanczos steps, and the Ritz vectors on the side of the
+        ``inf`` where the certificate failed), the Lanczos steps, and the top eigenvectors (inverse iteration) of the
         Gram matrix (``A^H A``, or ``A A^H`` with ``adjoint``). See :mod:`._numba_stack`.
         """
         from ._numba_stack import small_gram_certify
@@ -209,7 +237,9 @@ class NumbaBackend(NumPyBackend):
         X = np.empty((B, q), dtype=wide)
         v0 = np.ascontiguousarray(v0, dtype=wide)
         c1, c2 = (np.ascontiguousarray(c, dtype=np.float64) for c in (c1, c2))
-        small_gram_certify(A, c1, c2, bool(adjoint), v0, float(rtol), int(maxsteps), out, steps, X, cplx)
+        # tasks of >= 16 consecutive matrices, each allocating its work space once
+        chunks = max(1, min(B // 16, 32 * numba.get_num_threads()))
+        small_gram_certify(A, c1, c2, bool(adjoint), v0, float(rtol), int(maxsteps), out, steps, X, cplx, chunks)
         return out, steps, X
 
     def gram(self, A, X, inner=None, adjoint: bool = False):

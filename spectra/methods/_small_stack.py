@@ -21,7 +21,7 @@ from ._common import MethodResult, Options, unit_columns
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "run"]
 
 #: largest order of the Gram matrix (the smaller side of each matrix) that the kernel takes
-SMALL_GRAM_MAX = 64
+SMALL_GRAM_MAX = 128
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
 
 
@@ -78,7 +78,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         w = w / np.linalg.norm(w, axis=1, keepdims=True)
         x0 = w + 1e-3 * x0 / np.linalg.norm(x0, axis=1, keepdims=True)
     c1, c2 = op.split_scale
-    maxsteps = opts.maxiter if opts.maxiter_given else q
+    maxsteps = opts.maxiter if opts.maxiter_given else 2 * q + 8  # no reorthogonalisation: may pass q
     out, steps, X = op.backend.small_gram_certify(A, c1, c2, adjoint, x0, rtol, maxsteps)
     op.matvecs += 2 * q + 1  # G = W^H (W I): q products each way; one for the certified lower bound
     lower, upper, value = out[:, 0], out[:, 1], out[:, 2]
