@@ -21,13 +21,13 @@ from torch.nn.utils import parametrize
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm, deterministic_upper
-from .._conv_geometry import ConvGeometry, _padding, conv_geometry
+from .._conv_geometry import ConvGeometry, _padding, conv_geometry, transposed_input_shape
 from .._conv_ops import TorchConv
+from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 from ._tracking import ConvDriftGeometry, drift_upper, reshaped_drift_upper, round_up_to
 
 __all__ = ["CertifiedSpectralNorm", "spectral_norm"]
 
-_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 #: Lanczos steps allowed for one refresh (an explicit budget: the bound is valid whatever it reaches)
 REFRESH_MAXITER = 300
 #: extra power steps tried before a full certificate, when the tracked bound has drifted from the lower estimate
@@ -77,7 +77,11 @@ class CertifiedSpectralNorm(nn.Module):
         self.tol = float(tol)
         self.method = method
         self.delta = 1.0 - float(confidence)
-        self.conv = conv  # None (matrix) or the ConvNd arguments: the operator norm of the convolution
+        # None (matrix) or the ConvNd arguments: the operator norm of the convolution; a ConvTransposeNd is
+        # normed as the adjoint convolution (same weight, same arguments, on its output shape)
+        conv = None if conv is None else dict(conv)
+        self._output_padding = conv.pop("output_padding", None) if conv and conv.pop("transposed", False) else None
+        self.conv = conv
         self._geom: ConvGeometry | None = None
         self._drift_geom: ConvDriftGeometry | None = None
         self._op: TorchConv | None = None
@@ -138,11 +142,27 @@ class CertifiedSpectralNorm(nn.Module):
             self._power_method(weight, 15)
             self._certify(weight.detach())
 
+    def conv_input_shape(self, layer_input_shape: tuple) -> tuple:
+        """``(c, *spatial)`` of the convolution whose norm is taken: the layer's input shape, or for a
+        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution)."""
+        if self._output_padding is None:
+            return tuple(layer_input_shape)
+        c = self.conv
+        return transposed_input_shape(
+            self._w_ref.shape,
+            layer_input_shape,
+            stride=c["stride"],
+            padding=c["padding"],
+            dilation=c["dilation"],
+            groups=c["groups"],
+            output_padding=self._output_padding,
+        )
+
     def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None) -> None:
-        """Fix the input shape ``(c_in, *spatial)`` of a convolution (called by the forward pre-hook)."""
+        """Fix the layer's input shape ``(c_in, *spatial)`` (called by the forward pre-hook)."""
         if weight is None:
             weight = self._w_ref
-        geom = conv_geometry(weight.shape, input_shape, **self.conv)
+        geom = conv_geometry(weight.shape, self.conv_input_shape(input_shape), **self.conv)
         if self._geom is not None and geom == self._geom:
             return
         self._geom = geom
@@ -290,7 +310,10 @@ class CertifiedSpectralNorm(nn.Module):
         for _ in range(CATCH_UP_STEPS):
             if within(drift):
                 return drift
+            before = self._power_lower
             self._power_method(weight, 1)
+            if self._power_lower <= before * (1.0 + self.tol / 8):
+                break  # the power estimate has settled: the certificate, not the estimate, is behind
         return drift if within(drift) else None
 
     # ------------------------------------------------------------------ forward
@@ -393,8 +416,9 @@ def spectral_norm(
         ``(c_in, *spatial)`` of a convolution's input, for ``conv_norm="operator"``; when omitted it is read
         from the first input the module sees (a forward pre-hook), and the certificate follows later shape changes.
     conv_norm : {"operator", "kernel"}
-        For ``nn.Conv1d/2d/3d``: ``"operator"`` (default) normalises by the operator norm of the convolution on
-        inputs of ``input_shape`` (its l2 Lipschitz constant, :func:`spectra.conv_norm`); ``"kernel"`` by the
+        For ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d``: ``"operator"`` (default) normalises by the
+        operator norm of the layer on inputs of ``input_shape`` (its l2 Lipschitz constant,
+        :func:`spectra.conv_norm`; a transposed layer is the adjoint of a convolution); ``"kernel"`` by the
         norm of the ``c_out × (c_in k_1 k_2)`` reshaped kernel, as PyTorch does, which neither bounds nor is
         bounded by the operator norm (the layer then need not be 1-Lipschitz). Other modules always use the
         reshaped matrix.
@@ -436,18 +460,10 @@ def spectral_norm(
     if conv_norm not in ("operator", "kernel"):
         raise ValueError(f"conv_norm must be 'operator' or 'kernel', got {conv_norm!r}")
     if dim is None:
-        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-        dim = 1 if isinstance(module, transposed) else 0
+        dim = 1 if isinstance(module, TRANSPOSED_TYPES) else 0
     conv = None
-    if isinstance(module, _CONV_TYPES) and conv_norm == "operator" and name == "weight":
-        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-        conv = dict(
-            stride=tuple(module.stride),
-            padding=padding,
-            padding_mode=module.padding_mode,
-            dilation=tuple(module.dilation),
-            groups=module.groups,
-        )
+    if isinstance(module, CONV_TYPES + TRANSPOSED_TYPES) and conv_norm == "operator" and name == "weight":
+        conv = conv_arguments(module)
     param = CertifiedSpectralNorm(
         weight,
         n_power_iterations=n_power_iterations,
@@ -466,7 +482,7 @@ def spectral_norm(
         def read_input_shape(mod, args):
             x = args[0]
             shape = tuple(int(s) for s in x.shape[-(d + 1) :])
-            if param._geom is None or shape != (param._geom.c_in, *param._geom.spatial):
+            if param._geom is None or param.conv_input_shape(shape) != (param._geom.c_in, *param._geom.spatial):
                 with torch.no_grad():
                     param.set_input_shape(shape, getattr(mod.parametrizations, name).original)
 
