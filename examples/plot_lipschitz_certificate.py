@@ -20,6 +20,8 @@ from torch import nn
 
 import spectra.torch as st
 
+torch.set_num_threads(1)  # layers this small run fastest on one thread
+
 torch.manual_seed(0)
 gen = torch.Generator().manual_seed(0)
 

@@ -111,6 +111,23 @@ def _padding(padding, d: int, kernel, dilation, stride) -> tuple[tuple[int, int]
     return tuple((p, p) for p in sym)
 
 
+def _spatial(input_shape, d: int, c_in: int) -> tuple[int, ...]:
+    """The spatial part of ``input_shape`` given as ``spatial``, ``(c_in, *spatial)`` or ``(batch, c_in, *spatial)``."""
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == d + 2:
+        shape = shape[1:]
+    if len(shape) == d + 1:
+        if shape[0] != c_in:
+            raise ValueError(f"input_shape {tuple(input_shape)} has {shape[0]} channels; the weight takes {c_in}")
+        shape = shape[1:]
+    if len(shape) != d:
+        raise ValueError(
+            f"input_shape must be the spatial shape ({d} ints), (c_in, *spatial) or (batch, c_in, *spatial); "
+            f"got {tuple(input_shape)}"
+        )
+    return shape
+
+
 def conv_geometry(
     weight_shape, input_shape, *, stride=1, padding=0, padding_mode="zeros", dilation=1, groups=1
 ) -> ConvGeometry:
@@ -131,18 +148,7 @@ def conv_geometry(
     if c_out % groups:
         raise ValueError(f"groups={groups} must divide the output channels {c_out}")
     c_in = c_in_g * groups
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) == d + 2:
-        shape = shape[1:]
-    if len(shape) == d + 1:
-        if shape[0] != c_in:
-            raise ValueError(f"input_shape {tuple(input_shape)} has {shape[0]} channels; the weight takes {c_in}")
-        shape = shape[1:]
-    if len(shape) != d:
-        raise ValueError(
-            f"input_shape must be the spatial shape ({d} ints), (c_in, *spatial) or (batch, c_in, *spatial); "
-            f"got {tuple(input_shape)}"
-        )
+    shape = _spatial(input_shape, d, c_in)
     if any(s < 1 for s in shape) or any(k < 1 for k in kernel) or c_out < 1 or c_in_g < 1:
         raise ValueError(f"empty layer: weight {weight_shape}, input {shape}")
     stride = _tuple("stride", stride, d)
@@ -188,16 +194,7 @@ def transposed_input_shape(
         )
     if isinstance(padding, str):
         raise ValueError(f"a transposed convolution takes int or tuple padding, got {padding!r}")
-    c_in = weight_shape[0]
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) == d + 2:
-        shape = shape[1:]
-    if len(shape) == d + 1:
-        if shape[0] != c_in:
-            raise ValueError(f"input_shape {tuple(input_shape)} has {shape[0]} channels; the weight takes {c_in}")
-        shape = shape[1:]
-    if len(shape) != d:
-        raise ValueError(f"input_shape must be the spatial shape ({d} ints) or (c_in, *spatial); got {input_shape}")
+    shape = _spatial(input_shape, d, weight_shape[0])
     s, p, dl, op = (
         _tuple(n, v, d)
         for n, v in [

@@ -28,17 +28,13 @@ def dense(layer: nn.Module, input_shape) -> np.ndarray:
     n = int(np.prod(input_shape))
     E = torch.eye(n, dtype=torch.float64).reshape(n, *input_shape)
     d = w.ndim - 2
-    f = getattr(torch.nn.functional, f"conv_transpose{d}d")
-    Y = f(
-        E,
-        w,
-        stride=layer.stride,
-        padding=layer.padding,
-        output_padding=layer.output_padding,
-        groups=layer.groups,
-        dilation=layer.dilation,
-    )
+    Y = getattr(torch.nn.functional, f"conv_transpose{d}d")(E, w, **arguments(layer))
     return Y.reshape(n, -1).T.numpy()
+
+
+def arguments(layer: nn.Module) -> dict:
+    keys = ("stride", "padding", "output_padding", "groups", "dilation")
+    return {k: getattr(layer, k) for k in keys}
 
 
 @pytest.mark.parametrize("make, shape", list(zip(LAYERS, SHAPES, strict=True)))
@@ -47,14 +43,7 @@ def test_conv_norm_of_a_transposed_layer(make, shape, method):
     torch.manual_seed(0)
     layer = make()
     truth = np.linalg.norm(dense(layer, shape), 2)
-    kw = dict(
-        stride=layer.stride,
-        padding=layer.padding,
-        dilation=layer.dilation,
-        groups=layer.groups,
-        output_padding=layer.output_padding,
-    )
-    r = spectra.conv_norm(layer.weight.detach(), shape, transposed=True, method=method, seed=0, **kw)
+    r = spectra.conv_norm(layer.weight.detach(), shape, transposed=True, method=method, seed=0, **arguments(layer))
     assert r.lower <= truth * (1 + 1e-9) and truth <= r.upper * (1 + 1e-12), (r, truth)
     if method == "auto":
         assert r.upper <= truth * (1 + 1e-6)
