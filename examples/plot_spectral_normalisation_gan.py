@@ -21,7 +21,9 @@ from torch.nn.utils import parametrize
 
 import spectra.torch as st
 
-STEPS = 200
+torch.set_num_threads(1)  # layers this small run fastest on one thread
+
+STEPS = 100
 
 
 def real_batch(n, gen):
@@ -33,24 +35,24 @@ def real_batch(n, gen):
 def train(normalise):
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
-    d_layers = [normalise(nn.Linear(a, b)) for a, b in [(2, 64), (64, 64), (64, 1)]]
+    d_layers = [normalise(nn.Linear(a, b)) for a, b in [(2, 32), (32, 32), (32, 1)]]
     D = nn.Sequential(d_layers[0], nn.LeakyReLU(0.2), d_layers[1], nn.LeakyReLU(0.2), d_layers[2])
-    G = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+    G = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.9))
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.9))
     bce = nn.BCEWithLogitsLoss()
     norms = np.zeros((STEPS, len(d_layers)))
     for step in range(STEPS):
-        real = real_batch(128, gen)
-        fake = G(torch.randn(128, 4, generator=gen))
+        real = real_batch(64, gen)
+        fake = G(torch.randn(64, 4, generator=gen))
         with parametrize.cached():  # the weights this step's forward uses, measured by LAPACK
-            loss_d = bce(D(real), torch.ones(128, 1)) + bce(D(fake.detach()), torch.zeros(128, 1))
+            loss_d = bce(D(real), torch.ones(64, 1)) + bce(D(fake.detach()), torch.zeros(64, 1))
             for i, layer in enumerate(d_layers):
                 norms[step, i] = np.linalg.norm(layer.weight.detach().double().numpy(), 2)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
-        loss_g = bce(D(fake), torch.ones(128, 1))
+        loss_g = bce(D(fake), torch.ones(64, 1))
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _bounds
-from ._conv_geometry import ConvGeometry, conv_geometry
+from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape
 from ._conv_ops import conv_operator, is_torch
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate
@@ -127,6 +127,8 @@ def conv_norm(
     seed: Any = None,
     v0: Any = None,
     return_vectors: bool = False,
+    transposed: bool = False,
+    output_padding=0,
 ) -> NormEstimate:
     """Operator norm ``||conv||_2`` of a convolution layer on inputs of a given shape, with a certified interval.
 
@@ -161,6 +163,13 @@ def conv_norm(
     rtol, confidence, maxiter, seed, v0, return_vectors
         As in :func:`spectra.norm` for the iterative methods; ``v0`` and the returned ``u``/``v`` are flat
         vectors of the input/output (``c · prod(spatial)`` entries, channel-major).
+    transposed : bool
+        ``True`` for ``torch.nn.ConvTranspose1d/2d/3d`` (weight ``(c_in, c_out / groups, *kernel)``, zero
+        padding, ``output_padding < stride``): the layer is the adjoint of the convolution with the same
+        weight and arguments on its output shape, so it has the same norm, computed on that convolution
+        (``v0``, ``u``, ``v`` then refer to it: ``v`` lives in the transposed layer's output).
+    output_padding : int or tuple of int
+        As in ``torch.nn.ConvTranspose2d`` (only with ``transposed=True``).
 
     Returns
     -------
@@ -201,6 +210,20 @@ def conv_norm(
         weight = np.asarray(weight)
     if is_torch(weight) and (weight.is_complex() or not weight.is_floating_point()):
         raise TypeError(f"weight must be a real floating tensor, got dtype {weight.dtype}")
+    if transposed:
+        if padding_mode != "zeros":
+            raise ValueError(f"a transposed convolution pads with zeros only, got padding_mode={padding_mode!r}")
+        input_shape = transposed_input_shape(
+            weight.shape,
+            input_shape,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            output_padding=output_padding,
+        )
+    elif np.any(np.asarray(output_padding) != 0):
+        raise ValueError("output_padding applies to transposed convolutions only (transposed=True)")
     geom = conv_geometry(
         weight.shape,
         input_shape,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PADDING_MODES", "ConvGeometry", "conv_geometry", "pad_matrix"]
+__all__ = ["PADDING_MODES", "ConvGeometry", "conv_geometry", "pad_matrix", "transposed_input_shape"]
 
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 
@@ -111,6 +111,23 @@ def _padding(padding, d: int, kernel, dilation, stride) -> tuple[tuple[int, int]
     return tuple((p, p) for p in sym)
 
 
+def _spatial(input_shape, d: int, c_in: int) -> tuple[int, ...]:
+    """The spatial part of ``input_shape`` given as ``spatial``, ``(c_in, *spatial)`` or ``(batch, c_in, *spatial)``."""
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == d + 2:
+        shape = shape[1:]
+    if len(shape) == d + 1:
+        if shape[0] != c_in:
+            raise ValueError(f"input_shape {tuple(input_shape)} has {shape[0]} channels; the weight takes {c_in}")
+        shape = shape[1:]
+    if len(shape) != d:
+        raise ValueError(
+            f"input_shape must be the spatial shape ({d} ints), (c_in, *spatial) or (batch, c_in, *spatial); "
+            f"got {tuple(input_shape)}"
+        )
+    return shape
+
+
 def conv_geometry(
     weight_shape, input_shape, *, stride=1, padding=0, padding_mode="zeros", dilation=1, groups=1
 ) -> ConvGeometry:
@@ -131,18 +148,7 @@ def conv_geometry(
     if c_out % groups:
         raise ValueError(f"groups={groups} must divide the output channels {c_out}")
     c_in = c_in_g * groups
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) == d + 2:
-        shape = shape[1:]
-    if len(shape) == d + 1:
-        if shape[0] != c_in:
-            raise ValueError(f"input_shape {tuple(input_shape)} has {shape[0]} channels; the weight takes {c_in}")
-        shape = shape[1:]
-    if len(shape) != d:
-        raise ValueError(
-            f"input_shape must be the spatial shape ({d} ints), (c_in, *spatial) or (batch, c_in, *spatial); "
-            f"got {tuple(input_shape)}"
-        )
+    shape = _spatial(input_shape, d, c_in)
     if any(s < 1 for s in shape) or any(k < 1 for k in kernel) or c_out < 1 or c_in_g < 1:
         raise ValueError(f"empty layer: weight {weight_shape}, input {shape}")
     stride = _tuple("stride", stride, d)
@@ -163,6 +169,51 @@ def conv_geometry(
     if any(o < 1 for o in geom.out):
         raise ValueError(f"the kernel (dilated) is larger than the padded input {geom.padded}: no output")
     return geom
+
+
+def transposed_input_shape(
+    weight_shape, input_shape, *, stride=1, padding=0, dilation=1, groups=1, output_padding=0
+) -> tuple[int, ...]:
+    """``(c, *spatial)`` on which the convolution with the same arguments is the adjoint of ``ConvTransposeNd``.
+
+    ``ConvTransposeNd`` with weight ``(c_in, c_out / groups, *kernel)`` maps ``(c_in, *n)`` to ``(c_out, *L)``,
+    ``L = (n - 1) s - 2 p + d (k - 1) + output_padding + 1``; it is by definition the adjoint (the input
+    gradient) of ``ConvNd`` with the same weight and arguments on inputs ``(c_out, *L)``, whose output shape is
+    ``n`` when ``output_padding < stride``. Both have the same operator norm.
+
+    Examples
+    --------
+    >>> transposed_input_shape((3, 2, 3, 3), (3, 5, 5), stride=2, padding=1, output_padding=1)
+    (2, 10, 10)
+    """
+    weight_shape = tuple(int(s) for s in weight_shape)
+    d = len(weight_shape) - 2
+    if d not in (1, 2, 3):
+        raise ValueError(
+            f"weight must have shape (c_in, c_out / groups, *kernel) with 1 to 3 spatial axes, got {weight_shape}"
+        )
+    if isinstance(padding, str):
+        raise ValueError(f"a transposed convolution takes int or tuple padding, got {padding!r}")
+    shape = _spatial(input_shape, d, weight_shape[0])
+    s, p, dl, op = (
+        _tuple(n, v, d)
+        for n, v in [
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+            ("output_padding", output_padding),
+        ]
+    )
+    if any(o < 0 or o >= st for o, st in zip(op, s, strict=True)):
+        raise ValueError(f"output_padding must lie in [0, stride) on each axis, got {op} for stride {s}")
+    k = weight_shape[2:]
+    L = tuple(
+        (n - 1) * st - 2 * pp + dd * (kk - 1) + o + 1
+        for n, st, pp, dd, kk, o in zip(shape, s, p, dl, k, op, strict=True)
+    )
+    if any(x < 1 for x in L):
+        raise ValueError(f"the transposed convolution has no output for input {shape}: output shape {L}")
+    return (weight_shape[1] * int(groups), *L)
 
 
 def pad_matrix(n: int, lo: int, hi: int, mode: str) -> np.ndarray:

@@ -190,6 +190,16 @@ class TorchConv(_Conv):
         )
         return self.unpad(x)
 
+    def weight_grad(self, u, v):
+        """``∂/∂W <u, conv_W(v)>``: a tensor of the weight's shape (``<u, conv_W(v)>`` is linear in ``W``)."""
+        g = self.geom
+        d = g.ndim
+        padding = self._padding if self._native else (0,) * d
+        proxy = u.new_empty(1).expand(self.weight.shape)
+        return self.torch.ops.aten.convolution_backward(
+            u, self.pad(v), proxy, None, g.stride, padding, g.dilation, False, [0] * d, g.groups, (False, True, False)
+        )[1]
+
 
 def conv_operator(weight, geom: ConvGeometry, *, float64: bool = False):
     """:class:`TorchConv` for a torch weight (converted to float64 if asked), :class:`NumpyConv` otherwise."""

@@ -145,3 +145,20 @@ def test_reference_products_run_with_their_own_blas_threads(monkeypatch):
         assert blas_threads() == 1  # spectra's side is still timed inside the context
     finally:
         bench.teardown()
+
+
+def test_gram_iteration_conv_peer_bounds_the_circulant(monkeypatch):
+    """The lip4conv peer of bench_torch: above the exact circulant norm (dense oracle), converging to it."""
+    import numpy as np
+    import torch
+
+    from spectra._testing import conv_layer_matrix
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    bench_torch = importlib.import_module("benchmarks.bench_torch")
+    w = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    M = conv_layer_matrix(w.double().numpy(), (6, 5), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "circular")
+    truth = np.linalg.norm(M, 2)
+    bounds = [bench_torch.gram_iteration_conv_bound(w, (6, 5), t) for t in (1, 3, 6, 10)]
+    assert all(b >= truth * (1 - 1e-12) for b in bounds)
+    assert bounds[0] > bounds[1] > bounds[2] and bounds[-1] <= truth * (1 + 1e-9)

@@ -3,8 +3,9 @@
 Composition multiplies Lipschitz constants and a residual block ``x + f(x)`` adds them, so the network's
 constant is at most the product (and sums) of certified per-layer constants:
 
-- ``Linear``: ``||W||_2`` by :func:`spectra.norm`; ``Conv1d/2d/3d``: the operator norm of the convolution on
-  the shape it actually receives, by :func:`spectra.conv_norm` (bias and shifts do not count);
+- ``Linear``: ``||W||_2`` by :func:`spectra.norm`; ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d``: the operator
+  norm of the convolution on the shape it actually receives, by :func:`spectra.conv_norm` (a transposed layer is
+  the adjoint of a convolution, with the same norm; bias and shifts do not count);
 - ``BatchNorm`` in eval mode: ``max_c |gamma_c| / sqrt(running_var_c + eps)``;
 - pooling: average pooling is a linear operator (overlapping windows: its operator norm as a depthwise
   convolution; otherwise ``sqrt(coverage / smallest window)`` by Cauchy–Schwarz, exact for a partition); max
@@ -24,6 +25,7 @@ from torch import nn
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm
+from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 
 __all__ = ["ACTIVATION_CONSTANTS", "LayerBound", "LipschitzBound", "Residual", "certified_radius", "lipschitz_bound"]
 
@@ -177,16 +179,11 @@ class _Walker:
         if isinstance(m, nn.Linear):
             r = norm(m.weight.detach(), **self._norm_kwargs(m.weight))
             return r.upper, f"spectra.norm({r.method})", float(r.confidence)
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            padding = m.padding if isinstance(m.padding, str) else tuple(m.padding)
+        if isinstance(m, CONV_TYPES + TRANSPOSED_TYPES):
             r = conv_norm(
                 m.weight.detach(),
                 tuple(x.shape[1:]),
-                stride=tuple(m.stride),
-                padding=padding,
-                padding_mode=m.padding_mode,
-                dilation=tuple(m.dilation),
-                groups=m.groups,
+                **conv_arguments(m),
                 method=self.method,
                 rtol=self.rtol,
                 confidence=1.0 - self.delta_each,
@@ -237,7 +234,7 @@ class _Walker:
                 return float(value), "sup |f'|", 1.0
         raise TypeError(
             f"lipschitz_bound has no certified constant for {type(m).__name__}; supported: Sequential, "
-            "spectra.torch.Residual, Linear, Conv1d/2d/3d, BatchNorm (eval), pooling and the activations of "
+            "spectra.torch.Residual, Linear, Conv(Transpose)1d/2d/3d, BatchNorm (eval), pooling and the activations of "
             "spectra.torch._lipschitz.ACTIVATION_CONSTANTS. Wrap residual blocks in spectra.torch.Residual."
         )
 
@@ -285,9 +282,10 @@ def lipschitz_bound(
     Parameters
     ----------
     model : torch.nn.Module
-        ``nn.Sequential`` (nested), :class:`Residual` blocks, ``Linear``, ``Conv1d/2d/3d``, ``BatchNorm`` in
-        eval mode, average/max pooling (also adaptive), ``Flatten``, ``Dropout`` (as in eval mode) and the
-        activations of :data:`ACTIVATION_CONSTANTS`. Any other module raises ``TypeError``.
+        ``nn.Sequential`` (nested), :class:`Residual` blocks, ``Linear``, ``Conv1d/2d/3d``,
+        ``ConvTranspose1d/2d/3d``, ``BatchNorm`` in eval mode, average/max pooling (also adaptive), ``Flatten``,
+        ``Dropout`` (as in eval mode) and the activations of :data:`ACTIVATION_CONSTANTS`. Any other module raises
+        ``TypeError``.
     input_shape : tuple of int
         Shape of one input without the batch axis, e.g. ``(3, 32, 32)``; convolutions are bounded on the
         shapes they receive.
@@ -325,7 +323,7 @@ def lipschitz_bound(
     >>> b.confidence, len(b.layers)
     (1.0, 4)
     """
-    weighted = sum(isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) for m in model.modules())
+    weighted = sum(isinstance(m, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)) for m in model.modules())
     walker = _Walker(method, rtol, (1.0 - confidence) / max(weighted, 1), seed)
     p = next(model.parameters(), None)
     kw = dict(dtype=p.dtype, device=p.device) if p is not None else {}

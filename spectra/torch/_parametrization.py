@@ -20,17 +20,21 @@ from torch.nn.utils import parametrize
 
 from .. import _bounds
 from .._api import norm
-from .._conv import conv_norm
-from .._conv_geometry import ConvGeometry, _padding, conv_geometry
+from .._conv import conv_norm, deterministic_upper
+from .._conv_geometry import ConvGeometry, _padding, conv_geometry, transposed_input_shape
 from .._conv_ops import TorchConv
 from .._plan import AUTO_SVD_MAX_WORK
-from ._tracking import drift_upper, round_up_to
+from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
+from ._tracking import ConvDriftGeometry, drift_upper, reshaped_drift_upper, round_up_to
 
 __all__ = ["CertifiedSpectralNorm", "spectral_norm"]
 
-_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 #: Lanczos steps allowed for one refresh (an explicit budget: the bound is valid whatever it reaches)
 REFRESH_MAXITER = 300
+#: extra power steps tried before a full certificate, when the tracked bound has drifted from the lower estimate
+CATCH_UP_STEPS = 4
+#: power steps allowed to bring the estimate within tol/4 of the circular-embedding bound at a conv refresh
+EMBEDDING_POWER_STEPS = 20
 
 
 class CertifiedSpectralNorm(nn.Module):
@@ -76,9 +80,15 @@ class CertifiedSpectralNorm(nn.Module):
         self.tol = float(tol)
         self.method = method
         self.delta = 1.0 - float(confidence)
-        self.conv = conv  # None (matrix) or the ConvNd arguments: the operator norm of the convolution
+        # None (matrix) or the ConvNd arguments: the operator norm of the convolution; a ConvTransposeNd is
+        # normed as the adjoint convolution (same weight, same arguments, on its output shape)
+        conv = None if conv is None else dict(conv)
+        self._output_padding = conv.pop("output_padding", None) if conv and conv.pop("transposed", False) else None
+        self.conv = conv
         self._geom: ConvGeometry | None = None
+        self._drift_geom: ConvDriftGeometry | None = None
         self._op: TorchConv | None = None
+        self._power_lower = 0.0  # u^H W v after the last power step (an estimate from below; not certified)
         seed = int(torch.randint(0, 2**62, (1,)).item())
         kw = dict(dtype=torch.float64, device=weight.device)
         self.register_buffer("_seed", torch.tensor(seed, dtype=torch.int64, device=weight.device))
@@ -119,7 +129,7 @@ class CertifiedSpectralNorm(nn.Module):
         return weight.flatten(1)
 
     def _pad_norm(self) -> float | None:
-        return None if self._geom is None else self._geom.pad_norm()
+        return None if self._geom is None else self._drift_geom.pad_norm
 
     def _init_vectors(self, weight: torch.Tensor) -> None:
         with torch.no_grad():
@@ -135,14 +145,31 @@ class CertifiedSpectralNorm(nn.Module):
             self._power_method(weight, 15)
             self._certify(weight.detach())
 
+    def conv_input_shape(self, layer_input_shape: tuple) -> tuple:
+        """``(c, *spatial)`` of the convolution whose norm is taken: the layer's input shape, or for a
+        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution)."""
+        if self._output_padding is None:
+            return tuple(layer_input_shape)
+        c = self.conv
+        return transposed_input_shape(
+            self._w_ref.shape,
+            layer_input_shape,
+            stride=c["stride"],
+            padding=c["padding"],
+            dilation=c["dilation"],
+            groups=c["groups"],
+            output_padding=self._output_padding,
+        )
+
     def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None) -> None:
-        """Fix the input shape ``(c_in, *spatial)`` of a convolution (called by the forward pre-hook)."""
+        """Fix the layer's input shape ``(c_in, *spatial)`` (called by the forward pre-hook)."""
         if weight is None:
             weight = self._w_ref
-        geom = conv_geometry(weight.shape, input_shape, **self.conv)
+        geom = conv_geometry(weight.shape, self.conv_input_shape(input_shape), **self.conv)
         if self._geom is not None and geom == self._geom:
             return
         self._geom = geom
+        self._drift_geom = ConvDriftGeometry.of(geom)
         self._op = None
         self._input_shape = torch.tensor([geom.c_in, *geom.spatial], dtype=torch.int64)
         self._init_vectors(weight)
@@ -170,7 +197,10 @@ class CertifiedSpectralNorm(nn.Module):
             u = self._apply(weight, self._v)
             self._u.copy_(F.normalize(u.flatten(), dim=0, eps=self.eps).reshape(self._u.shape))
             v = self._apply_adjoint(weight, self._u)
-            self._v.copy_(F.normalize(v.flatten(), dim=0, eps=self.eps).reshape(self._v.shape))
+            norm_v = torch.linalg.vector_norm(v)
+            self._v.copy_(v / norm_v.clamp_min(self.eps))
+        # u^H W v for the new v is ||W^H u||: the lower estimate, without another product
+        self._power_lower = float(norm_v)
 
     # ------------------------------------------------------------------ certificates
     def _drift(self, weight: torch.Tensor) -> float:
@@ -187,6 +217,8 @@ class CertifiedSpectralNorm(nn.Module):
         if weight.ndim <= 1:
             fro = drift_upper(weight.reshape(1, -1), None)
             est = dict(lower=float(torch.linalg.vector_norm(weight, dtype=torch.float64)), upper=fro, confidence=1.0)
+        elif self.conv is not None and (est := self._embedding_certificate(weight)) is not None:
+            pass
         elif self.conv is not None:
             res = conv_norm(
                 weight,
@@ -210,6 +242,23 @@ class CertifiedSpectralNorm(nn.Module):
         zero = torch.zeros_like(weight)
         self._frob_ref.fill_(drift_upper(weight - zero, self._pad_norm() if weight.ndim > 1 else None))
         self._refreshes += 1
+
+    def _embedding_certificate(self, weight: torch.Tensor) -> dict | None:
+        """The deterministic DFT / circular-embedding bound (bounds.md §11) when it is exact or within ``tol / 4``
+        of the power estimate ``u^H W v``; else ``None`` (then :func:`spectra.conv_norm` certifies)."""
+        if self.method not in ("auto", "fft"):
+            return None
+        w64 = weight.detach().to(device="cpu", dtype=torch.float64).numpy()
+        lower, _, upper, exact = deterministic_upper(w64, self._geom)
+        if exact:
+            return dict(lower=lower, upper=upper, confidence=1.0)
+        for _ in range(EMBEDDING_POWER_STEPS):  # a lagging power estimate: cheaper to improve than Lanczos
+            if upper <= (1.0 + self.tol / 4) * self._power_lower:
+                break
+            self._power_method(weight, 1)
+        if upper <= (1.0 + self.tol / 4) * self._power_lower:
+            return dict(lower=min(self._power_lower, upper), upper=upper, confidence=1.0)  # lower: an estimate
+        return None
 
     def _matrix_certificate(self, W: torch.Tensor, seed, delta_r: float) -> dict:
         m, n = W.shape
@@ -245,6 +294,35 @@ class CertifiedSpectralNorm(nn.Module):
         self._w_ref.copy_(weight)
         return self._divisor(weight, 0.0)
 
+    def _tracked(self, weight: torch.Tensor, drift: float) -> float | None:
+        """The drift bound to divide by, or ``None`` when ``upper(W_ref) + drift > (1 + tol) · lower`` persists
+        and a full certificate is due.
+
+        Before giving up: for a convolution the tighter reshaped-kernel drift (two small SVDs, only now); then up
+        to :data:`CATCH_UP_STEPS` more power steps (two products each), since a lagging power vector (the top
+        singular direction turning faster than one step per update follows) is the usual cause.
+        """
+        upper_ref, lower_ref = float(self._upper_ref), float(self._lower_ref)
+
+        def within(d: float) -> bool:
+            lower = lower_ref - d if weight.ndim <= 1 else max(lower_ref - d, self._power_lower)
+            return upper_ref + d <= (1.0 + self.tol) * lower
+
+        if within(drift):
+            return drift
+        if weight.ndim <= 1:
+            return None
+        if self.conv is not None:
+            drift = min(drift, reshaped_drift_upper(weight - self._w_ref, self._drift_geom))
+        for _ in range(CATCH_UP_STEPS):
+            if within(drift):
+                return drift
+            before = self._power_lower
+            self._power_method(weight, 1)
+            if self._power_lower <= before * (1.0 + self.tol / 8):
+                break  # the power estimate has settled: the certificate, not the estimate, is behind
+        return drift if within(drift) else None
+
     # ------------------------------------------------------------------ forward
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.conv is not None and self._geom is None:
@@ -254,23 +332,28 @@ class CertifiedSpectralNorm(nn.Module):
         with torch.no_grad():
             drift = self._drift(weight)
             if self.training and drift > 0.0:
-                best_lower = float(self._lower_ref) - drift
-                if weight.ndim > 1:
-                    best_lower = max(
-                        best_lower, float(torch.vdot(self._u.flatten(), self._apply(weight, self._v).flatten()))
-                    )
-                if float(self._upper_ref) + drift > (1.0 + self.tol) * best_lower:
+                tracked = self._tracked(weight, drift)
+                if tracked is None:
                     self._certify(weight.detach())
                     drift = self._drift(weight)
+                else:
+                    drift = tracked
             sigma = self._divisor(weight, drift)
             self._sigma.fill_(sigma)
-        if weight.ndim <= 1:
+        if weight.ndim <= 1 or not (torch.is_grad_enabled() and weight.requires_grad):
             return weight / sigma
-        # gradient as PyTorch's (through u^H W v with u, v detached); the value divided by is `sigma`
+        # gradient as PyTorch's (through s = u^H W v with u, v detached); the value divided by is `sigma`
         u = self._u.clone(memory_format=torch.contiguous_format)
         v = self._v.clone(memory_format=torch.contiguous_format)
-        sigma_uv = torch.vdot(u.flatten(), self._apply(weight, v).flatten())
-        return weight / ((sigma_uv - sigma_uv.detach()) + sigma)
+        if self.conv is None:
+            s = torch.vdot(u.flatten(), self._apply(weight, v).flatten())
+        else:
+            # s = <u, conv_W(v)> is linear in W: s = <W, G> with G = ∂s/∂W, one weight-gradient product
+            # (instead of a convolution in the graph and its backward)
+            with torch.no_grad():
+                G = self._conv_op(weight).weight_grad(u, v)
+            s = torch.sum(weight * G)
+        return weight / ((s - s.detach()) + sigma)
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         return value
@@ -280,6 +363,7 @@ class CertifiedSpectralNorm(nn.Module):
         if self.conv is not None and shape is not None and shape.numel() and self._geom is None:
             # a lazily shaped convolution: take the saved input shape so the buffers match
             self._geom = conv_geometry(self._w_ref.shape, tuple(int(s) for s in shape), **self.conv)
+            self._drift_geom = ConvDriftGeometry.of(self._geom)
             self._input_shape = shape.clone()
             self._u = state_dict[prefix + "_u"].clone()
             self._v = state_dict[prefix + "_v"].clone()
@@ -339,8 +423,9 @@ def spectral_norm(
         ``(c_in, *spatial)`` of a convolution's input, for ``conv_norm="operator"``; when omitted it is read
         from the first input the module sees (a forward pre-hook), and the certificate follows later shape changes.
     conv_norm : {"operator", "kernel"}
-        For ``nn.Conv1d/2d/3d``: ``"operator"`` (default) normalises by the operator norm of the convolution on
-        inputs of ``input_shape`` (its l2 Lipschitz constant, :func:`spectra.conv_norm`); ``"kernel"`` by the
+        For ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d``: ``"operator"`` (default) normalises by the
+        operator norm of the layer on inputs of ``input_shape`` (its l2 Lipschitz constant,
+        :func:`spectra.conv_norm`; a transposed layer is the adjoint of a convolution); ``"kernel"`` by the
         norm of the ``c_out × (c_in k_1 k_2)`` reshaped kernel, as PyTorch does, which neither bounds nor is
         bounded by the operator norm (the layer then need not be 1-Lipschitz). Other modules always use the
         reshaped matrix.
@@ -382,18 +467,10 @@ def spectral_norm(
     if conv_norm not in ("operator", "kernel"):
         raise ValueError(f"conv_norm must be 'operator' or 'kernel', got {conv_norm!r}")
     if dim is None:
-        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-        dim = 1 if isinstance(module, transposed) else 0
+        dim = 1 if isinstance(module, TRANSPOSED_TYPES) else 0
     conv = None
-    if isinstance(module, _CONV_TYPES) and conv_norm == "operator" and name == "weight":
-        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-        conv = dict(
-            stride=tuple(module.stride),
-            padding=padding,
-            padding_mode=module.padding_mode,
-            dilation=tuple(module.dilation),
-            groups=module.groups,
-        )
+    if isinstance(module, CONV_TYPES + TRANSPOSED_TYPES) and conv_norm == "operator" and name == "weight":
+        conv = conv_arguments(module)
     param = CertifiedSpectralNorm(
         weight,
         n_power_iterations=n_power_iterations,
@@ -412,7 +489,7 @@ def spectral_norm(
         def read_input_shape(mod, args):
             x = args[0]
             shape = tuple(int(s) for s in x.shape[-(d + 1) :])
-            if param._geom is None or shape != (param._geom.c_in, *param._geom.spatial):
+            if param._geom is None or param.conv_input_shape(shape) != (param._geom.c_in, *param._geom.spatial):
                 with torch.no_grad():
                     param.set_input_shape(shape, getattr(mod.parametrizations, name).original)
 

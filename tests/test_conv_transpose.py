@@ -1,0 +1,92 @@
+"""``ConvTransposeNd`` in operator mode: ``conv_norm``, ``spectral_norm`` and ``lipschitz_bound`` against the
+dense matrix of tiny layers (materialised by applying the layer to the unit vectors)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import spectra
+import spectra.torch as st
+from spectra._conv_geometry import transposed_input_shape
+
+LAYERS = [
+    lambda: nn.ConvTranspose1d(3, 2, 3),
+    lambda: nn.ConvTranspose1d(2, 4, 4, stride=2, padding=1, output_padding=1, dilation=2),
+    lambda: nn.ConvTranspose2d(3, 2, 3, padding=1),
+    lambda: nn.ConvTranspose2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2),
+    lambda: nn.ConvTranspose3d(2, 2, 2, stride=2),
+]
+SHAPES = [(3, 6), (2, 5), (3, 5, 4), (4, 4, 3), (2, 2, 3, 2)]
+
+
+def dense(layer: nn.Module, input_shape) -> np.ndarray:
+    """The layer (bias removed) as a float64 matrix: its columns are the images of the unit vectors."""
+    w = layer.weight.detach().double()
+    n = int(np.prod(input_shape))
+    E = torch.eye(n, dtype=torch.float64).reshape(n, *input_shape)
+    d = w.ndim - 2
+    Y = getattr(torch.nn.functional, f"conv_transpose{d}d")(E, w, **arguments(layer))
+    return Y.reshape(n, -1).T.numpy()
+
+
+def arguments(layer: nn.Module) -> dict:
+    keys = ("stride", "padding", "output_padding", "groups", "dilation")
+    return {k: getattr(layer, k) for k in keys}
+
+
+@pytest.mark.parametrize("make, shape", list(zip(LAYERS, SHAPES, strict=True)))
+@pytest.mark.parametrize("method", ["auto", "fft", "lanczos"])
+def test_conv_norm_of_a_transposed_layer(make, shape, method):
+    torch.manual_seed(0)
+    layer = make()
+    truth = np.linalg.norm(dense(layer, shape), 2)
+    r = spectra.conv_norm(layer.weight.detach(), shape, transposed=True, method=method, seed=0, **arguments(layer))
+    assert r.lower <= truth * (1 + 1e-9) and truth <= r.upper * (1 + 1e-12), (r, truth)
+    if method == "auto":
+        assert r.upper <= truth * (1 + 1e-6)
+
+
+def test_transposed_shape_and_errors():
+    assert transposed_input_shape((3, 2, 3), (3, 6), stride=2, padding=1, output_padding=1) == (2, 12)
+    with pytest.raises(ValueError, match="output_padding"):
+        transposed_input_shape((3, 2, 3), (6,), stride=2, output_padding=2)
+    w = torch.randn(3, 2, 3)
+    with pytest.raises(ValueError, match="zeros only"):
+        spectra.conv_norm(w, (3, 6), transposed=True, padding_mode="circular")
+    with pytest.raises(ValueError, match="transposed=True"):
+        spectra.conv_norm(w, (2, 6), output_padding=1)
+
+
+@pytest.mark.parametrize("make, shape", list(zip(LAYERS, SHAPES, strict=True))[1:4])
+def test_spectral_norm_of_a_transposed_layer_stays_certified(make, shape):
+    torch.manual_seed(0)
+    layer = st.spectral_norm(make())
+    raw = layer.parametrizations.weight.original
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, *shape, generator=gen)
+    for step in range(25):
+        with torch.no_grad():
+            raw.add_((0.01 if step % 10 else 0.3) * raw.abs().mean() * torch.randn(raw.shape, generator=gen))
+        layer.train()
+        layer(x).sum().backward()  # the pre-hook reads the input shape; the gradient flows
+        with torch.no_grad():
+            truth = np.linalg.norm(dense(layer, shape), 2)
+        assert truth <= 1.0, (step, truth)
+        assert truth >= 0.9
+    assert raw.grad is not None and torch.isfinite(raw.grad).all()
+
+
+def test_lipschitz_bound_with_a_transposed_layer():
+    torch.manual_seed(0)
+    up = nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), up).eval()
+    truth = np.linalg.norm(dense(up, (2, 4, 4)), 2)
+    for method in ("auto", "fft"):  # the SVD of the materialised small layer; the circular-embedding bound
+        b = st.lipschitz_bound(model, (1, 4, 4), method=method)
+        row = b.layers[2]
+        assert row.layer == "ConvTranspose2d" and truth <= row.upper
+        assert b.confidence == 1.0
+    assert st.lipschitz_bound(model, (1, 4, 4)).layers[2].upper <= truth * (1 + 1e-9)
