@@ -319,3 +319,30 @@ def test_project_out_skips_only_blocks_already_orthogonal():
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(C, Cref)
     assert np.max(np.abs(Q.T @ out)) < 1e-14
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("new", [1.0, 1e-9])
+def test_one_vector_projection_reads_the_basis_twice_unless_it_cancels(monkeypatch, dtype, new):
+    """One vector against a long basis: a local pass on the last two columns, one full pass, and a second full
+    pass only when the first cancelled (DGKS test). Either way the result is orthogonal to working precision
+    and ``W = Q C + W_out``."""
+    from spectra.backends import _gram_schmidt
+
+    full = []
+    coefficients = _gram_schmidt._coefficients
+    monkeypatch.setattr(_gram_schmidt, "_coefficients", lambda Q, w: full.append(Q.shape[1] > 2) or coefficients(Q, w))
+    rng = np.random.default_rng(11)
+    cplx = np.dtype(dtype).kind == "c"
+
+    def draw(*shape):
+        return rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if cplx else 0)
+
+    Q, _ = np.linalg.qr(draw(400, 30))
+    # mostly in the span of Q (as M v_k is, on the last two columns, plus small older components)
+    W = Q[:, -2:] @ draw(2, 1) + 1e-6 * Q @ draw(30, 1) + new * draw(400, 1)
+    out, C = NumPyBackend().project_out(W, Q)
+    assert sum(full) == (1 if new == 1.0 else 2)  # the second full pass only after cancellation
+    assert np.max(np.abs(Q.conj().T @ out)) <= 20 * np.finfo(np.float64).eps * np.linalg.norm(out)
+    np.testing.assert_allclose(Q @ C + out, W, atol=1e-15 * np.linalg.norm(W) * 10)
+    assert C.dtype == np.dtype(dtype)

@@ -95,7 +95,11 @@ def test_float32_certificate_uses_the_wide_kernel(monkeypatch):
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("k", [1, 4])
 @pytest.mark.parametrize("index", ["int32", "int64", "mixed"])
-def test_sparse_gram_matches_numpy(dtype, fmt, k, index):
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_sparse_gram_matches_numpy(dtype, fmt, k, index, serial_below, monkeypatch):
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", serial_below)  # the parallel kernel and the serial one
     be = NumbaBackend()
     S = sp.random_array((40, 30), density=0.2, format=fmt, rng=2).astype(dtype)
     S = S.tolil()
@@ -137,22 +141,65 @@ def test_unfused_layouts_fall_back():
     np.testing.assert_allclose(Z, A.T @ (A @ X))
 
 
-def test_sparse_indices_are_never_narrowed(monkeypatch):
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_sparse_indices_are_never_narrowed(monkeypatch, serial_below):
     """Regression: int64 index arrays used to be cast to int32, which wraps for more than 2**31 nonzeros."""
     import spectra.backends.numba as nb_backend
 
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", serial_below)
     seen = []
-    kernel = nb_backend.kernels.csr_gram
+    for name in ("csr_gram", "csr_gram_serial"):
+        kernel = getattr(nb_backend.sparse_kernels, name)
 
-    def spy(indptr, indices, *args):
-        seen.append((indptr.dtype, indices.dtype, np.shares_memory(indices, S.indices)))
-        return kernel(indptr, indices, *args)
+        def spy(indptr, indices, *args, kernel=kernel):
+            seen.append((indptr.dtype, indices.dtype, np.shares_memory(indices, S.indices)))
+            return kernel(indptr, indices, *args)
 
-    monkeypatch.setattr(nb_backend.kernels, "csr_gram", spy)
+        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
     S = sp.random_array((30, 20), density=0.3, format="csr", rng=4)
     S.indptr, S.indices = S.indptr.astype(np.int64), S.indices.astype(np.int64)
     NumbaBackend().gram(S, np.ones((20, 1)))
     assert seen == [(np.dtype(np.uint64), np.dtype(np.uint64), True)]  # same bytes, no copy per call
+
+
+def _dispatchers():
+    """Every compiled Numba kernel of the backend, by name."""
+    import numba
+
+    from spectra.backends import _numba_kernels, _numba_sparse
+
+    return {
+        f"{mod.__name__}.{name}": f
+        for mod in (_numba_kernels, _numba_sparse)
+        for name, f in vars(mod).items()
+        if isinstance(f, numba.core.registry.CPUDispatcher)
+    }
+
+
+def test_small_sparse_products_start_no_parallel_region_and_compile_nothing(monkeypatch):
+    """Regression: ``power`` on a tiny sparse matrix took 20-40 ms per product on the numba backend. Every
+    product started the parallel kernel, whose sleeping worker threads take that long to wake on a loaded
+    machine. Small passes now run the serial kernel; and no call compiles anything (explicit signatures,
+    loaded from the cache at import)."""
+    import spectra.backends.numba as nb_backend
+
+    kernels = _dispatchers()
+    compiled = {name: len(f.overloads) for name, f in kernels.items()}
+    calls = {"csr_gram": 0, "csr_gram_serial": 0}
+    for name in calls:
+        kernel = getattr(nb_backend.sparse_kernels, name)
+
+        def count(*args, name=name, kernel=kernel):
+            calls[name] += 1
+            return kernel(*args)
+
+        monkeypatch.setattr(nb_backend.sparse_kernels, name, count)
+    A = sp.random_array((50, 40), density=0.1, format="csr", rng=np.random.default_rng(0))
+    r = spectra.norm(A, method="power", backend="numba", seed=0, maxiter=200)
+    exact = np.linalg.norm(A.toarray(), 2)
+    assert r.lower <= exact * (1 + 1e-12) and exact <= r.upper * (1 + 1e-12)
+    assert calls["csr_gram"] == 0 and calls["csr_gram_serial"] == r.iterations > 1
+    assert {name: len(f.overloads) for name, f in kernels.items()} == compiled
 
 
 def test_sparse_gram_without_nonzeros():
@@ -307,6 +354,40 @@ def test_entry_statistics_match_numpy(dtype, order, shape):
     assert got.gersh[0] >= np.linalg.norm(a, 2) * (1 - 1e-13)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("index", ["int32", "int64"])
+def test_sparse_entry_statistics_match_numpy(dtype, fmt, index, monkeypatch):
+    """One-read entry statistics of a CSR/CSC matrix (the numba kernel, forced on a small matrix) against
+    SciPy's reductions in float64."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    called = []
+    kernel = nb_backend.sparse_kernels.csr_abs_stats
+    monkeypatch.setattr(nb_backend.sparse_kernels, "csr_abs_stats", lambda *a: called.append(1) or kernel(*a))
+    S = sp.random_array((60, 45), density=0.15, format=fmt, rng=7, dtype=np.float64).tolil()
+    S[3, :] = 0
+    S[:, 5] = 0
+    S[10, :40] = 1.5  # a dense row
+    S = sp.csr_array(S).astype(dtype)
+    if np.iscomplexobj(S):
+        S = S + 1j * S.multiply(S)
+    S = S.asformat(fmt)
+    S.indptr, S.indices = S.indptr.astype(index), S.indices.astype(index)
+    c1, c2 = np.array([2.0**10]), np.array([2.0**-3])
+    got = NumbaBackend().abs_stats(S, c1, c2)
+    assert called == [1]
+    a = np.abs(S.toarray().astype(np.complex128)) * 2.0**7
+    np.testing.assert_allclose(got.fro, [np.sqrt((a**2).sum())], rtol=1e-13)
+    np.testing.assert_allclose(got.maxcol, [np.sqrt((a**2).sum(axis=0).max())], rtol=1e-13)
+    np.testing.assert_allclose(got.maxrow, [np.sqrt((a**2).sum(axis=1).max())], rtol=1e-13)
+    assert (got.p_row, got.p_col) == ((a > 0).sum(axis=1).max(), (a > 0).sum(axis=0).max())
+    G = a.T @ a if fmt == "csr" else a @ a.T  # Gershgorin of |A|^T|A| (rows read) or |A||A|^T (CSC)
+    np.testing.assert_allclose(got.gersh, [np.sqrt(G.sum(axis=1).max())], rtol=1e-13)
+    assert got.gersh[0] >= np.linalg.norm(a, 2) * (1 - 1e-13)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_max_abs_non_finite_entries(bad):
     A = _rand((50, 40), np.float64)
@@ -328,15 +409,15 @@ def test_entry_statistics_with_split_scale_fall_back():
     [
         ("C", "dense_gram"),
         ("F", "dense_gram"),
-        ("csr", "csr_gram"),
-        ("csc", "csr_gram"),
+        ("csr", "csr_gram_serial"),
+        ("csc", "csr_gram_serial"),
         ("stack", "dense_gram_batched"),
     ],
 )
 def test_randomized_uses_the_block_kernels(monkeypatch, kind, kernel):
     """``randomized`` on the numba backend multiplies its whole block in one fused pass (one kernel call with
     ``block_size`` columns per step), for every layout the kernels read, and its interval holds."""
-    from spectra.backends import _numba_kernels
+    from spectra.backends import _numba_kernels, _numba_sparse
 
     s = spectrum("decaying", 60)
     A = matrix_with_singular_values(s, 90, 60, seed=3)
@@ -347,13 +428,14 @@ def test_randomized_uses_the_block_kernels(monkeypatch, kind, kernel):
     elif kind == "stack":
         A = np.stack([A, 2 * A, 3 * A])
     widths = []
-    original = getattr(_numba_kernels, kernel)
+    module = _numba_sparse if kind in ("csr", "csc") else _numba_kernels  # 90 x 60: the serial CSR pass
+    original = getattr(module, kernel)
 
     def counting(*args):
-        widths.append(args[1].shape[-1] if kernel != "csr_gram" else args[3].shape[-1])
+        widths.append(args[1].shape[-1] if module is _numba_kernels else args[3].shape[-1])
         return original(*args)
 
-    monkeypatch.setattr(_numba_kernels, kernel, counting)
+    monkeypatch.setattr(module, kernel, counting)
     r = spectra.norm(A, method="randomized", backend="numba", block_size=6, seed=0, rtol=1e-8)
     assert widths and all(w == 6 for w in widths), widths
     truth = np.array([1.0, 2.0, 3.0]) if kind == "stack" else 1.0

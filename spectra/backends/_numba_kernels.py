@@ -1,6 +1,6 @@
 """Numba kernels: fused Gram passes that read A once. Leaf module: they only compute.
 
-``dense_gram(B, X, c, Y, Z, nb)`` computes, for a C-ordered ``B`` (or the rows of a CSR matrix),
+``dense_gram(B, X, c, Y, Z, nb)`` computes, for a C-ordered ``B`` (CSR matrices: :mod:`._numba_sparse`),
 
     Y = B X   and   Z = B^H (c Y)
 
@@ -26,7 +26,6 @@ from numba.extending import overload
 
 __all__ = [
     "abs_stats_rows",
-    "csr_gram",
     "dense_gram",
     "dense_gram_batched",
     "jit_kernel",
@@ -51,8 +50,13 @@ def _out(dtype, ndim):
     return types.Array(dtype, ndim, "C")
 
 
-def jit_kernel(signature, index_types=(None,)):
+_FASTMATH = {"reassoc", "nsz", "contract"}
+
+
+def jit_kernel(signature, index_types=(None,), parallel: bool = True):
     """The JIT policy in one place: explicit signatures for the four dtypes, on-disk cache, parallel, nogil.
+
+    ``parallel=False`` compiles a kernel that runs on the calling thread (no parallel region to start).
 
     ``signature(T, R)`` (or ``signature(T, R, Ix)`` with ``index_types``) builds the signature for data
     type ``T`` with real type ``R`` (and index type ``Ix``). Floating-point reassociation is allowed so
@@ -60,9 +64,7 @@ def jit_kernel(signature, index_types=(None,)):
     and the order is fixed for a given build and thread count.
     """
     sigs = [signature(t, r) if i is None else signature(t, r, i) for t, r in _DTYPES for i in index_types]
-    return numba.njit(
-        sigs, cache=True, nogil=True, parallel=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"}
-    )
+    return numba.njit(sigs, cache=True, nogil=True, parallel=parallel, error_model="numpy", fastmath=_FASTMATH)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -206,54 +208,6 @@ def dense_gram_batched(B, X, c, Y, Z):
                 s = s * c[b]
                 for j in range(n):
                     z[j] += np.conj(bi[j]) * s
-
-
-@jit_kernel(
-    lambda T, R, Ix: types.void(
-        _in(Ix, 1), _in(Ix, 1), _in(T, 1), _in(T, 2), R, _out(T, 2), _out(T, 2), _in(types.int64, 1)
-    ),
-    index_types=(types.uint32, types.uint64),
-)
-def csr_gram(indptr, indices, data, X, c, Y, Z, bounds):
-    """CSR rows ``bounds[b]:bounds[b+1]`` per task; each row is read once for all ``k`` columns of ``X``.
-
-    Index arrays are passed as unsigned views: Numba then skips the negative-index wraparound test on every
-    gather and scatter, which otherwise costs more than the memory traffic (measured: 1.7x on one core).
-    """
-    nb = bounds.shape[0] - 1
-    n, k = Z.shape
-    acc = np.empty((nb, n, k), dtype=Z.dtype)  # (row block, column of A, column of X): scatters are contiguous
-    for blk in numba.prange(nb):
-        za = acc[blk]
-        za[:] = 0  # zeroed by the thread that uses it
-        if k == 1:  # the iterative methods' case: scalar accumulators, no inner loop over columns
-            x, y, z = X[:, 0], Y[:, 0], za[:, 0]
-            for i in range(bounds[blk], bounds[blk + 1]):
-                p0, p1 = indptr[i], indptr[i + 1]
-                t = z[0] * 0
-                for p in range(p0, p1):
-                    t += data[p] * x[indices[p]]
-                y[i] = t
-                t = t * c
-                for p in range(p0, p1):
-                    z[indices[p]] += np.conj(data[p]) * t
-            continue
-        s = np.empty(k, dtype=Z.dtype)
-        for i in range(bounds[blk], bounds[blk + 1]):
-            p0, p1 = indptr[i], indptr[i + 1]
-            s[:] = 0
-            for p in range(p0, p1):
-                xp = X[indices[p]]
-                for col in range(k):
-                    s[col] += data[p] * xp[col]
-            Y[i] = s
-            s *= c
-            for p in range(p0, p1):
-                zp = za[indices[p]]
-                a = np.conj(data[p])
-                for col in range(k):
-                    zp[col] += a * s[col]
-    _reduce_blocks(acc.transpose(0, 2, 1), Z)
 
 
 #: the double-precision type each kernel dtype is widened to (for the certified product, docs/bounds.md §6c)

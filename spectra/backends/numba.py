@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _numba_kernels as kernels
+from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
@@ -38,6 +39,10 @@ __all__ = ["NumbaBackend"]
 
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
 _SINGLE = {np.dtype("float32"), np.dtype("complex64")}
+
+#: sparse passes with fewer nonzeros x columns than this run on the calling thread: waking Numba's worker
+#: threads costs more than such a pass (tens of milliseconds on a loaded machine; docs/performance.md)
+SERIAL_BELOW = 1 << 17
 
 
 def _blocks(rows: int) -> int:
@@ -125,7 +130,39 @@ class NumbaBackend(NumPyBackend):
             p_col=A.shape[-2],
         )
 
+    def _sparse_abs_stats(self, A, scale: float) -> AbsStats:
+        """:class:`AbsStats` of a CSR/CSC matrix in one read of its nonzeros (CSC: the rows of ``A^T``)."""
+        transposed = A.format == "csc"
+        B = _transpose_view(A) if transposed else A
+        n = B.shape[1]
+        bounds = _nnz_blocks(B.indptr)
+        nb = len(bounds) - 1
+        colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
+        count = np.empty((nb, n), dtype=np.int64)
+        sparse_kernels.csr_abs_stats(*_unsigned(B), B.data, scale, colsq, gers, count, rows, bounds)
+
+        def top(x):
+            return x.max() if x.size else 0
+
+        maxcol, maxrow = np.sqrt(top(colsq.sum(axis=0))), np.sqrt(rows[:, 1].max())
+        p_row, p_col = int(top(np.diff(B.indptr))), int(top(count.sum(axis=0)))
+        if transposed:  # statistics of A^T: rows and columns swap; Gershgorin is then that of |A| |A|^T
+            maxcol, maxrow, p_row, p_col = maxrow, maxcol, p_col, p_row
+        return AbsStats(
+            fro=np.array([np.sqrt(rows[:, 0].sum())]),
+            gersh=np.array([np.sqrt(top(gers.sum(axis=0)))]),
+            maxcol=np.array([maxcol]),
+            maxrow=np.array([maxrow]),
+            p_row=p_row,
+            p_col=p_col,
+        )
+
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
+        if sp.issparse(A):
+            scale = float(c1[0]) * float(c2[0])
+            if self.fused_gram_adjoint(A) is None or not (0.0 < scale < np.inf) or A.nnz < SERIAL_BELOW:
+                return super().abs_stats(A, c1, c2)  # other formats, a split scale, or too small to repay threads
+            return self._sparse_abs_stats(A, scale)
         stack = self._stack_rows(A)
         if stack is not None:
             with np.errstate(over="ignore"):  # a scale that only exists split in two factors: generic path
@@ -222,15 +259,28 @@ class NumbaBackend(NumPyBackend):
             m, n = B.shape
             Y = np.empty((m, X.shape[1]), dtype=B.dtype)
             Z = np.empty((n, X.shape[1]), dtype=B.dtype)
-            width = max(B.indptr.dtype.itemsize, B.indices.dtype.itemsize)
-            indptr, indices = (a.astype(f"i{width}", copy=False).view(f"u{width}") for a in (B.indptr, B.indices))
-            kernels.csr_gram(indptr, indices, B.data, X, c, Y, Z, _nnz_blocks(B.indptr))  # unsigned: see the kernel
+            indptr, indices = _unsigned(B)
+            if _serial(int(B.indptr[-1]) * X.shape[1]):
+                sparse_kernels.csr_gram_serial(indptr, indices, B.data, X, c, Y, Z)
+            else:
+                sparse_kernels.csr_gram(indptr, indices, B.data, X, c, Y, Z, _nnz_blocks(B.indptr))
             return Y, Z
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)
         Z = np.empty((n, X.shape[1]), dtype=B.dtype)
         kernels.dense_gram(B, X, c, Y, Z, _blocks(m))
         return Y, Z
+
+
+def _serial(work: int) -> bool:
+    """Run a pass of ``work`` nonzeros x columns on the calling thread (small, or one thread anyway)?"""
+    return work < SERIAL_BELOW or numba.get_num_threads() == 1
+
+
+def _unsigned(B):
+    """``indptr`` and ``indices`` as unsigned views of the same bytes (one width for both; see the kernel)."""
+    width = max(B.indptr.dtype.itemsize, B.indices.dtype.itemsize)
+    return tuple(a.astype(f"i{width}", copy=False).view(f"u{width}") for a in (B.indptr, B.indices))
 
 
 class _CSRRows(NamedTuple):

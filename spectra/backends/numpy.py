@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._base import AbsStats, ArrayAPIBackend
+from ._gram_schmidt import project_vector
 
 __all__ = ["NumPyBackend"]
 
@@ -56,6 +57,20 @@ class NumPyBackend(ArrayAPIBackend):
         if np.iscomplexobj(A):
             return np.matmul(Y.conj().swapaxes(-1, -2), A).conj().swapaxes(-1, -2)
         return np.matmul(At, Y)
+
+    def project_out(self, W, Q, tol: float | None = None):
+        """One vector against a host basis of at least two columns: two reads of the basis where CGS2 takes
+        four (:mod:`._gram_schmidt`); blocks, ``tol`` and batches: the generic CGS2."""
+        if (
+            tol is None
+            and isinstance(W, np.ndarray)
+            and isinstance(Q, np.ndarray)
+            and W.ndim == Q.ndim == 2
+            and W.shape[1] == 1
+            and Q.shape[1] >= 2
+        ):
+            return project_vector(W, Q)
+        return super().project_out(W, Q, tol)
 
     def svd(self, A, compute_uv: bool):
         if compute_uv:

@@ -1,0 +1,149 @@
+"""Certified Lanczos on large sparse matrices: the numba backend beside SciPy (spectra's numpy backend and
+ARPACK), with the accuracy of each answer tracked.
+
+Two 200 000 x 200 000 CSR matrices (2 000 x 2 000 with SPECTRA_BENCH_SMALL=1): ``random-2M``, 2 000 000
+uniformly placed nonzeros (``sp.random_array``, seed 5), and ``graph-pa``, the adjacency matrix of a
+preferential-attachment graph (``spectra._testing.preferential_attachment_graph``, m = 5, seed 0, about
+2 000 000 nonzeros, power-law degrees). Reference norms come from ARPACK at ``tol=1e-14`` (``eigsh`` on the
+symmetric graph, ``svds`` on the random matrix), computed once in ``setup_cache``.
+
+``track_`` ratios are measured in one process with the contenders interleaved (A, B, A, B, ...), the median
+of three rounds, so they do not depend on how busy the machine was between benchmarks.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh, svds
+
+import spectra
+from spectra._testing import preferential_attachment_graph
+from spectra.backends import available_backends
+
+from .common import SMALL, rel_error
+
+BACKENDS = [b for b in ("numpy", "numba") if b in available_backends()]
+N = 2000 if SMALL else 200_000
+MATRICES = ["random-2M", "graph-pa"]
+
+
+def sparse_matrix(name: str):
+    if name == "graph-pa":
+        return preferential_attachment_graph(N, 5, seed=0)
+    return sp.random_array((N, N), density=10 / N, format="csr", rng=np.random.default_rng(5))
+
+
+def _reference(name: str, A) -> float:
+    if name == "graph-pa":  # symmetric: ||A||_2 = max |lambda|
+        return float(np.abs(eigsh(A, k=1, which="LM", tol=1e-14, return_eigenvectors=False, v0=np.ones(N))).max())
+    return float(svds(A, k=1, tol=1e-14, return_singular_vectors=False, random_state=0)[0])
+
+
+def _lanczos(A, backend):
+    return spectra.norm(A, method="lanczos", backend=backend, seed=0)
+
+
+def _arpack(A):
+    return svds(A, k=1, solver="arpack", return_singular_vectors=False, random_state=0)[0]
+
+
+def _seconds(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def _interleaved_ratio(slow, fast, rounds: int = 3) -> float:
+    """Median over rounds of time(slow) / time(fast), the two called one after the other in each round."""
+    return float(np.median([_seconds(slow) / _seconds(fast) for _ in range(rounds)]))
+
+
+class SparseLanczos:
+    """``spectra.norm(A, method="lanczos")`` (certified, ``rtol=1e-6``) per backend: time, error, width."""
+
+    params = (BACKENDS, MATRICES)
+    param_names = ["backend", "matrix"]
+    timeout = 900
+
+    def setup_cache(self):
+        outcomes = {}
+        for name in self.params[1]:
+            A = sparse_matrix(name)
+            truth = _reference(name, A)
+            for backend in self.params[0]:
+                r = _lanczos(A, backend)
+                outcomes[(backend, name)] = dict(
+                    rel_error=rel_error(r.value, truth),
+                    width=(r.upper - r.lower) / r.lower,
+                    holds=float(r.lower <= truth * (1 + 1e-13) and truth <= r.upper * (1 + 1e-13)),
+                )
+        return outcomes
+
+    def setup(self, outcomes, backend, matrix):
+        self.outcome = outcomes[(backend, matrix)]
+        self.A = sparse_matrix(matrix)
+        _lanczos(self.A, backend)  # JIT cache load and thread start-up outside the timing
+
+    def time_norm(self, outcomes, backend, matrix):
+        _lanczos(self.A, backend)
+
+    def track_rel_error(self, outcomes, backend, matrix):
+        return self.outcome["rel_error"]
+
+    track_rel_error.unit = "relative error"
+
+    def track_certified_width(self, outcomes, backend, matrix):
+        return self.outcome["width"]
+
+    track_certified_width.unit = "(upper - lower) / lower"
+
+    def track_interval_holds(self, outcomes, backend, matrix):
+        return self.outcome["holds"]
+
+    track_interval_holds.unit = "1 if lower <= ||A|| <= upper"
+
+
+class SparseLanczosRatios:
+    """Whole certified ``lanczos`` calls, numba backend against SciPy, interleaved in one process.
+
+    ``track_numpy_over_numba``: spectra's numpy backend (SciPy's CSR/CSC products) time / numba backend time
+    (the goal is >= 1.5, the condition for ``backend="auto"`` to move sparse inputs to numba);
+    ``..._one_thread``: the same with Numba on one thread (per-core comparison: SciPy's products run on one
+    core); ``track_arpack_over_numba``: ``svds(A, k=1, solver="arpack")`` (no certificate) time / numba time.
+    """
+
+    params = MATRICES
+    param_names = ["matrix"]
+    timeout = 900
+
+    def setup(self, matrix):
+        if "numba" not in BACKENDS:
+            raise NotImplementedError("numba is not installed")
+        self.A = sparse_matrix(matrix)
+        for backend in BACKENDS:
+            _lanczos(self.A, backend)
+
+    def track_numpy_over_numba(self, matrix):
+        return _interleaved_ratio(lambda: _lanczos(self.A, "numpy"), lambda: _lanczos(self.A, "numba"))
+
+    track_numpy_over_numba.unit = "numpy time / numba time"
+
+    def track_numpy_over_numba_one_thread(self, matrix):
+        import numba
+
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return self.track_numpy_over_numba(matrix)
+        finally:
+            numba.set_num_threads(threads)
+
+    track_numpy_over_numba_one_thread.unit = "numpy time / numba time"
+
+    def track_arpack_over_numba(self, matrix):
+        return _interleaved_ratio(lambda: _arpack(self.A), lambda: _lanczos(self.A, "numba"))
+
+    track_arpack_over_numba.unit = "ARPACK time / numba time"

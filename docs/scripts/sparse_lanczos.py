@@ -1,0 +1,76 @@
+"""Certified Lanczos on sparse matrices: the numba backend against the NumPy/SciPy backend, interleaved.
+
+Two 200 000 x 200 000 CSR matrices: 2 000 000 uniformly placed nonzeros (``sp.random_array``, seed 5) and
+the adjacency matrix of a preferential-attachment graph (``spectra._testing.preferential_attachment_graph``,
+m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="lanczos")`` with
+``backend="numpy"`` and ``backend="numba"`` and ``svds(A, k=1, solver="arpack")`` one after the other (the
+order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
+their medians and min-max spreads. Used for the tables in docs/performance.md::
+
+    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread]
+
+``--one-thread`` runs Numba's kernels on one thread: the per-core comparison (SciPy's products run on one
+core; BLAS runs on one thread in the numba backend, and in the numpy backend below 2e6 nonzeros).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import svds
+
+import spectra
+from spectra._testing import preferential_attachment_graph
+
+
+def problems(n: int = 200_000) -> dict:
+    return {
+        "random-2M": sp.random_array((n, n), density=10 / n, format="csr", rng=np.random.default_rng(5)),
+        "graph-pa": preferential_attachment_graph(n, 5, seed=0),
+    }
+
+
+def _calls(A) -> dict:
+    return {
+        "numpy": lambda: spectra.norm(A, method="lanczos", backend="numpy", seed=0),
+        "numba": lambda: spectra.norm(A, method="lanczos", backend="numba", seed=0),
+        "arpack": lambda: svds(A, k=1, solver="arpack", return_singular_vectors=False, random_state=0),
+    }
+
+
+def measure(matrix: str, A, rounds: int) -> None:
+    calls = _calls(A)
+    for name in ("numpy", "numba"):  # JIT cache load and thread start-up outside the timings
+        calls[name]()
+    times = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for name in names[r % 3 :] + names[: r % 3]:
+            t0 = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - t0)
+        print(f"{matrix} round {r}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()))
+    res = calls["numba"]()
+    print(f"{matrix}: {res.matvecs} products, width {(res.upper - res.lower) / res.lower:.1e}")
+    for peer in ("numpy", "arpack"):
+        q = np.array(times[peer]) / np.array(times["numba"])
+        print(f"{matrix}: {peer}/numba median {np.median(q):.2f} (min {q.min():.2f}, max {q.max():.2f})")
+
+
+def main(rounds: int = 5) -> None:
+    if "--one-thread" in sys.argv:
+        import numba
+
+        numba.set_num_threads(1)
+    print("load average", os.getloadavg())
+    for matrix, A in problems().items():
+        measure(matrix, A, rounds)
+    print("load average", os.getloadavg())
+
+
+if __name__ == "__main__":
+    main(int(next((a for a in sys.argv[1:] if a.isdigit()), 5)))
