@@ -137,7 +137,7 @@ def test_reference_products_run_with_their_own_blas_threads(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     bench_primitives = importlib.import_module("benchmarks.bench_primitives")
     bench = bench_primitives.DenseGramPass()
-    bench.setup("numba", next(iter(bench_primitives.SHAPES)))
+    bench.setup("numba", next(iter(bench_primitives.SHAPES)), "float64")
     try:
         seen = []
         bench._reference_best(lambda: seen.append(blas_threads()), repeat=1)

@@ -21,7 +21,7 @@ from .conftest import random_matrix as _rand
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
-SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61)]
+SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61), (61, 611)]
 
 
 def _tol(dtype):
@@ -51,6 +51,44 @@ def test_dense_gram_matches_numpy(dtype, shape, order, k):
     X = _rand((shape[1] if not adjoint else shape[0], k), dtype, seed=1)
     Y, Z = be.gram(A, X, inner=0.5, adjoint=adjoint)
     _check(Y, Z, A, X, 0.5, adjoint, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("k", [1, 3])
+def test_wide_product_reads_single_precision_in_place(monkeypatch, dtype, order, adjoint, k):
+    """The certificate's double-precision product of a float32/complex64 matrix: as accurate as a float64
+    product of the widened matrix, computed without widened row blocks (the generic path)."""
+    from spectra.backends import _base
+
+    def no_chunks(A):
+        raise AssertionError("the widened row blocks of the generic path were used")
+
+    monkeypatch.setattr(_base, "_row_chunks", no_chunks)
+    be = NumbaBackend()
+    A = np.asarray(_rand((203, 61), dtype), order=order)
+    wide = np.complex128 if np.iscomplexobj(A) else np.float64
+    X = _rand((A.shape[0] if adjoint else A.shape[1], k), wide, seed=1)
+    Y = be.wide_product(A, X, adjoint)
+    Ad = A.astype(wide)
+    oracle = (Ad.conj().T if adjoint else Ad) @ X
+    assert Y.dtype == wide and Y.shape == oracle.shape
+    np.testing.assert_allclose(Y, oracle, rtol=0, atol=1e-13 * np.abs(oracle).max())
+
+
+def test_float32_certificate_uses_the_wide_kernel(monkeypatch):
+    """One double-precision product per call, through the one-read kernel; the interval holds."""
+    from spectra.backends import _numba_kernels
+
+    calls = []
+    kernel = _numba_kernels.wide_product_rows
+    monkeypatch.setattr(_numba_kernels, "wide_product_rows", lambda *a: calls.append(1) or kernel(*a))
+    A = matrix_with_singular_values(spectrum("outlier", 100), 150, 100, dtype=np.float32, seed=3)  # Gram order > 64
+    truth = np.linalg.norm(A.astype(np.float64), 2)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert len(calls) == 1
+    assert r.lower <= truth <= r.upper
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -259,6 +297,13 @@ def test_kernels_under_disable_jit():
                 assert np.isclose(st.gersh[0], np.sqrt(G.sum(axis=1).max()))
                 A[2, 3] = np.nan
                 assert np.isnan(be.max_abs(A)[0])
+        for dt, wide in ((np.float32, np.float64), (np.complex64, np.complex128)):  # the certificate's product
+            for order in "CF":
+                A = np.asarray((rng.standard_normal((7, 5)) + 0.5j * (dt == np.complex64)).astype(dt), order=order)
+                for adj in (False, True):
+                    X = rng.standard_normal((A.shape[0] if adj else A.shape[1], 2)).astype(wide)
+                    Ad = A.astype(wide)
+                    assert np.allclose(be.wide_product(A, X, adj), (Ad.conj().T if adj else Ad) @ X, rtol=1e-14)
         import numba
         assert numba.config.DISABLE_JIT
         print("ok")

@@ -84,30 +84,32 @@ class _BackendContext:
 
 
 class DenseGramPass(_BackendContext):
-    params = (BACKENDS, list(SHAPES))
-    param_names = ["backend", "shape"]
+    """One Gram pass per layout, shape and dtype (float32 reads half the bytes of float64)."""
 
-    def setup(self, backend, shape):
+    params = (BACKENDS, list(SHAPES), ["float64", "float32"])
+    param_names = ["backend", "shape", "dtype"]
+
+    def setup(self, backend, shape, dtype):
         m, n, order = SHAPES[shape]
-        self.A = np.asarray(np.random.default_rng(0).standard_normal((m, n)), order=order)
+        self.A = np.asarray(np.random.default_rng(0).standard_normal((m, n)).astype(dtype), order=order)
         self.be = _backend(backend)
         fused = self.be.fused_gram_adjoint(self.A)
         self.adjoint = bool(fused)
-        self.x = np.random.default_rng(1).standard_normal((m if self.adjoint else n, 1))
+        self.x = np.random.default_rng(1).standard_normal((m if self.adjoint else n, 1)).astype(dtype)
         self._enter()
         self.be.gram(self.A, self.x, adjoint=self.adjoint)  # warm the JIT cache
 
-    def time_gram(self, backend, shape):
+    def time_gram(self, backend, shape, dtype):
         self.be.gram(self.A, self.x, adjoint=self.adjoint)
 
-    def track_speedup_vs_numpy_two_products(self, backend, shape):
+    def track_speedup_vs_numpy_two_products(self, backend, shape, dtype):
         ref = NumPyBackend()
         t_ref = self._reference_best(lambda: ref.gram(self.A, self.x, adjoint=self.adjoint))
         return t_ref / _best(lambda: self.be.gram(self.A, self.x, adjoint=self.adjoint))
 
     track_speedup_vs_numpy_two_products.unit = "x"
 
-    def track_fraction_of_read_bandwidth(self, backend, shape):
+    def track_fraction_of_read_bandwidth(self, backend, shape, dtype):
         return _read_time(self.A) / _best(lambda: self.be.gram(self.A, self.x, adjoint=self.adjoint))
 
     track_fraction_of_read_bandwidth.unit = "read time / pass time"

@@ -39,6 +39,7 @@ from .numpy import NumPyBackend
 __all__ = ["NumbaBackend"]
 
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
+_SINGLE = {np.dtype("float32"), np.dtype("complex64")}
 
 #: a stack with less work than this (``B p q^2``: matrices times the multiply-adds of one Gram matrix, about
 #: 10 ms on one core) runs its kernels on one Numba thread: starting the workers of a parallel region cost
@@ -218,6 +219,19 @@ class NumbaBackend(NumPyBackend):
             p_row=A.shape[1],
             p_col=A.shape[0],
         )
+
+    def wide_product(self, A, X, adjoint: bool):
+        """``A X`` (``adjoint``: ``A^H X``) in double precision for a single-precision dense matrix, reading
+        ``A`` once in place (:func:`._numba_kernels.wide_product_rows`) instead of widened row blocks."""
+        view = self._rows_view(A) if isinstance(X, np.ndarray) and X.ndim == 2 else None
+        if view is None or A.dtype not in _SINGLE:
+            return super().wide_product(A, X, adjoint)
+        B, transposed = view  # A = B, or A = B^T for a Fortran-ordered A
+        Y = np.empty((A.shape[1] if adjoint else A.shape[0], X.shape[1]), dtype=X.dtype)
+        # A X = B X (dot) or B^T X (scatter); A^H X = B^H X (scatter, conj) or conj(B) X (dot, conj)
+        conj = adjoint and np.iscomplexobj(A)
+        kernels.wide_product_rows(B, np.ascontiguousarray(X), Y, transposed == adjoint, conj, _blocks(B.shape[0]))
+        return Y
 
     def small_gram_certify(self, A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int):
         """Certified ``sigma_max`` interval per matrix of a C-ordered stack ``(B, r, c)`` of small matrices.
