@@ -306,7 +306,7 @@ def test_banded_ritz_matches_the_dense_eigensolver(dtype):
         g.step()
     theta, _, y, allv = g.ritz(need_all=True)
     T = g.K[0, : g.known, : g.known]
-    w, vecs = np.linalg.eigh(0.5 * (T + T.conj().T))
+    w = np.linalg.eigvalsh(0.5 * (T + T.conj().T))
     np.testing.assert_allclose(allv[0], np.sqrt(np.maximum(w[::-1], 0)), atol=1e-12)
     assert abs(theta[0] - np.sqrt(w[-1])) <= 1e-13
     assert np.linalg.norm(T @ y[0] - w[-1] * y[0]) <= 1e-10 * abs(w[-1])
