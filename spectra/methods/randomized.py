@@ -10,7 +10,7 @@ one Gram pass per step, which fused backends compute in one read of ``A`` for th
     the orthonormal polynomials of the Frobenius inner product ``tr(q(M) Omega)^H q(M) Omega``, computed
     on the host from the projection; its Christoffel root with threshold ``sqrt(x_delta) / ||Omega||_F``
     is as tight as the single-vector bound of ``lanczos`` after the same number of passes, with a far
-    better constant (``ln(1/t)`` about 7.7 instead of 12.4 at ``b = 4``, ``N = 10^5``, ``delta = 10^-3``);
+    better constant (``ln(1/t)`` about 7.6 instead of 12.4 at ``b = 4``, ``N = 10^5``, ``delta = 10^-3``);
   * the block-Dixon bound (§4c), ``||W_i||`` computed exactly from the projection;
   * the residual bound of §6e (an invariant block Krylov space gives ``theta``);
   * Frobenius deflation and the other deterministic bounds (§5).
