@@ -110,14 +110,10 @@ def test_lanczos_width_within_overshoot_cap(k):
 @pytest.mark.parametrize("name", ["outlier", "repeated", "clustered", "flat", "decaying", "rank_one"])
 def test_randomized_block_christoffel_bound_alone(monkeypatch, name, block_size):
     """The block Christoffel bound (§4d, global Lanczos on the projection) holds by itself at rate <= delta,
-    and it is informative (so it is the bound actually tested, not an infinite one): the block-Dixon and
-    residual bounds are switched off."""
+    and it is informative (so it is the bound actually tested, not an infinite one): the residual bound is
+    switched off."""
     from spectra.methods import randomized
 
-    def no_dixon(K, c_v, log_w, *args):
-        return [np.full(len(log_w), np.inf)], c_v, log_w
-
-    monkeypatch.setattr(randomized, "_dixon_candidates", no_dixon)
     monkeypatch.setattr(randomized, "_residual_bound", lambda theta, *a: np.full_like(theta, np.inf))
     op, truth = _diag_operator(name)
     bad, widths = 0, []

@@ -11,7 +11,6 @@ one Gram pass per step, which fused backends compute in one read of ``A`` for th
     on the host from the projection; its Christoffel root with threshold ``sqrt(x_delta) / ||Omega||_F``
     is as tight as the single-vector bound of ``lanczos`` after the same number of passes, with a far
     better constant (``ln(1/t)`` about 7.6 instead of 12.4 at ``b = 4``, ``N = 10^5``, ``delta = 10^-3``);
-  * the block-Dixon bound (§4c), ``||W_i||`` computed exactly from the projection;
   * the residual bound of §6e (an invariant block Krylov space gives ``theta``);
   * Frobenius deflation and the other deterministic bounds (§5).
 - cost: the bound needs about 0.6-0.9 times lanczos's passes, but each pass multiplies ``b`` vectors
@@ -55,37 +54,8 @@ BASIS_FACTOR = 2
 KEEP = 24
 
 
-def _spectral_norms(c: np.ndarray) -> np.ndarray:
-    """2-norm of each matrix of a host stack ``(B, r, b)``."""
-    return np.linalg.svd(c, compute_uv=False)[:, 0]
-
-
-def _dixon_candidates(K: np.ndarray, c_v: np.ndarray, log_w: np.ndarray, it: int, x_delta, pad: float):
-    """Block-Dixon bounds (§4c) from ``W_2it-1`` and ``W_2it``, and the coordinates of ``W_2it``.
-
-    ``c_v`` holds the coordinates of ``W_2it-2 / exp(log_w)`` in the known basis (spectral norm 1), and
-    ``M V_known = V K``. Then ``||W_2it-1||^2 = ||c^H T c||`` with ``T = V_known^H M V_known``, and
-    ``W_2it = V (K c)``.
-    """
-    nK = K.shape[2]
-    T = K[:, :nK, :]
-    T = 0.5 * (T + np.conj(np.swapaxes(T, 1, 2)))
-    G = np.conj(np.swapaxes(c_v, 1, 2)) @ T @ c_v
-    odd = np.sqrt(np.maximum(np.linalg.eigvalsh(G)[:, -1], 0.0))
-    c_v = K @ c_v
-    nrm = _spectral_norms(c_v)
-    with np.errstate(divide="ignore"):
-        log_odd = log_w + np.log(odd)
-        log_w = log_w + np.log(nrm)
-    c_v = c_v / np.where(nrm > 0, nrm, 1.0)[:, None, None]
-    with np.errstate(divide="ignore"):
-        half = 0.5 * np.log(x_delta)
-    candidates = [np.exp((log_odd - half) / (2 * it - 1)) * pad, np.exp((log_w - half) / (2 * it)) * pad]
-    return candidates, c_v, log_w
-
-
 def _residual_bound(theta, noise, coupling, t_block):
-    """The residual bound of §6e on the block-Dixon event: ``sqrt(theta^2 + eta + (||R|| + eta) / t)``.
+    """The residual bound of §6e on the event of §4: ``sqrt(theta^2 + eta + (||R|| + eta) / t)``.
 
     An invariant block Krylov space (numerical breakdown, ``||R||`` at the rounding level) makes it ``theta``.
     """
@@ -108,13 +78,10 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     root_x = np.maximum(math.sqrt(x_delta) - slack, 0.0)
     glz = GlobalLanczos(c0)
     t_glob = root_x / np.where(glz.norm > 0, glz.norm, np.inf)  # Christoffel threshold of §4d
-    log_w = np.log(_spectral_norms(c0))
-    t_block = root_x / np.exp(log_w)  # threshold of the residual bound (§6e)
-    x_delta = root_x**2  # the block-Dixon threshold of the rounded block
-    c_v = c0 / np.exp(log_w)[:, None, None]
+    t_block = root_x / np.linalg.norm(c0, ord=2, axis=(1, 2))  # threshold of the residual bound (§6e)
 
-    if max_basis is None:
-        max_basis = BASIS_FACTOR * basis_size(op)
+    if max_basis is None:  # (a basis longer than n is never filled)
+        max_basis = min(BASIS_FACTOR * basis_size(op), op.n + b)
     gkl = GramLanczos(op, V1, max(max_basis // b, 3) * b)
     frozen = False
     verified = np.full(op.B, np.inf)  # a point known to lie above the current Christoffel root
@@ -134,7 +101,9 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             frozen = True
         gkl.step()
         nK = gkl.known
-        theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta))
+        # the Ritz vector only feeds the residual, which stops only certify=False and frozen runs
+        need_vector = frozen or not opts.certify
+        theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta), need_vector=need_vector)
         pad = 1.0 + _bounds.krylov_rounding_pad(it * b, op.u)
         noise = gram_noise(op, nK, theta, worst=False)
         coupling = np.linalg.norm(gkl.K[:, nK:, :].reshape(op.B, -1), axis=1)
@@ -143,8 +112,6 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         if not frozen:  # bounds that need the unrestarted block Krylov space
             glz.extend(gkl.K)
             floor = noise
-            dixon, c_v, log_w = _dixon_candidates(gkl.K, c_v, log_w, it, x_delta, pad)
-            candidates += dixon
             candidates.append(_residual_bound(theta, noise, coupling, t_block) * pad)
             if opts.progress or gkl.breakdown.any():
                 settle_root()
@@ -154,8 +121,10 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
                 ok = christoffel_check(glz, t_glob, lam_goal, floor)
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 candidates.append(np.where(ok, np.sqrt(lam_goal) * pad, np.inf))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
+        residual = None
+        if need_vector:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
         done = stop.update(
             lower_est=theta,
             prob_upper=np.min(candidates, axis=0),
@@ -165,7 +134,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         )
         if np.all(done | gkl.breakdown):
             break
-        if frozen and np.all(done | (residual <= 1e3 * op.u)):
+        if frozen and residual is not None and np.all(done | (residual <= 1e3 * op.u)):
             break  # upper bounds frozen by the restart, lower bound converged: more passes change nothing
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)
