@@ -59,3 +59,12 @@ def test_every_block_size_certifies(name, block_size):
     A = matrix_with_singular_values(s, 400, 300, seed=4)
     r = spectra.norm(A, method="randomized", block_size=block_size, seed=1)
     assert r.converged and r.lower <= 1.0 <= r.upper
+
+
+def test_the_result_says_why_auto_avoids_it():
+    A = matrix_with_singular_values(spectrum("flat", 60), 80, 60)
+    for kw in ({"method": "randomized"}, {"block_size": 2}):
+        r = spectra.norm(A, seed=0, **kw)
+        assert r.method == "randomized" and "products each" in r.plan.why_method
+    assert spectra.norm(A, seed=0).method != "randomized"
+    assert spectra.norm(A, seed=0, method="auto").method != "randomized"
