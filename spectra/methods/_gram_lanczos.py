@@ -188,9 +188,12 @@ class GramLanczos(KrylovBasis):
             gbtrf, gbtrs = sla.get_lapack_funcs(("gbtrf", "gbtrs"), (ab,))
             lu, piv, _ = gbtrf(ab, w, w)
             v = start.astype(T.dtype)
-            for _ in range(2):
-                v, _ = gbtrs(lu, w, w, v, piv)
-                v = v / np.linalg.norm(v)
+            with np.errstate(all="ignore"):
+                for _ in range(2):
+                    v, _ = gbtrs(lu, w, w, v, piv)
+                    v = v / np.linalg.norm(v)
+            if not np.all(np.isfinite(v)):  # a singular shift (e.g. a zero matrix): the dense solver decides
+                v = np.linalg.eigh(T[i])[1][:, -1]
             y[i] = v
         return theta, None, y, allv
 

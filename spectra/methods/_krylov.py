@@ -128,13 +128,15 @@ class KrylovBasis:
         Wn1, R1 = op.backend.qr(W)
         Wn1, C2 = self._project_out(Wn1, Q)
         Wn, R2 = op.backend.qr(Wn1)
-        b = W.shape[-1]
+        b, k = W.shape[-1], R1.shape[-2]  # k = min(n, b) rows of the reduced factors
+        R2 = xp.concat([R2, xp.zeros((*R2.shape[:-1], b - k), dtype=R2.dtype)], axis=-1) if k < b else R2
+        C2 = xp.concat([C2, xp.zeros((*C2.shape[:-1], b - k), dtype=C2.dtype)], axis=-1) if k < b else C2
         parts = [R1, R2] if C is None else [C, C2, R1, R2]
         host = op.host_batch(xp.concat([xp.astype(p, W.dtype) for p in parts], axis=-2)).astype(self._dtype)
-        R1h, R2h = host[:, -2 * b : -b, :], host[:, -b:, :]
+        R1h, R2h = host[:, -2 * k : -k, :], host[:, -k:, :k]
         R = R2h @ R1h
         if C is not None:
-            nQ = (host.shape[1] - 2 * b) // 2
-            C = host[:, :nQ, :] + host[:, nQ : 2 * nQ, :] @ R1h
+            nQ = (host.shape[1] - 2 * k) // 2
+            C = host[:, :nQ, :] + host[:, nQ : 2 * nQ, :k] @ R1h
         op.check_norms(host)
         return Wn[..., :cols], C, R[:, :cols, :]

@@ -81,8 +81,8 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     t_block = root_x / np.linalg.norm(c0, ord=2, axis=(1, 2))  # threshold of the residual bound (§6e)
 
     if max_basis is None:  # (a basis longer than n is never filled)
-        max_basis = min(BASIS_FACTOR * basis_size(op), op.n + b)
-    gkl = GramLanczos(op, V1, max(max_basis // b, 3) * b)
+        max_basis = min(BASIS_FACTOR * basis_size(op), op.n + 2 * b)
+    gkl = GramLanczos(op, V1, max(-(-max_basis // b), 3) * b)  # a whole number of blocks, rounded up
     frozen = False
     verified = np.full(op.B, np.inf)  # a point known to lie above the current Christoffel root
     theta = np.zeros(op.B)
