@@ -132,7 +132,7 @@ def christoffel_overshoot(k: int, t: float) -> float:
 
 
 def block_dixon_threshold(b: int, delta: float, complex_start: bool = False) -> float:
-    """``x_delta`` with ``P(||Omega^H z||^2 < x_delta) = delta`` for a Gaussian block (§4c).
+    """``x_delta`` with ``P(||Omega^H z||^2 < x_delta) = delta`` for a Gaussian block (§4, §4d).
 
     Real ``Omega``: ``||g||^2 ~ chi2(b)``. Complex ``Omega`` with ``E|w|^2 = 1``: ``||g||^2 ~ chi2(2b)/2``.
     The chi-square quantile is ``chi2.ppf(delta, k) = 2 P^{-1}(k/2, delta)`` with ``P`` the regularised lower

@@ -21,6 +21,11 @@ __all__ = ["AUTO_SVD_MAX_WORK", "GRAM_METHODS", "Plan", "make_plan", "shape_of"]
 #: (crossover measured against certified Lanczos at rtol=1e-6, docs/performance.md)
 AUTO_SVD_MAX_WORK = 1e8
 
+#: why ``auto`` never picks ``randomized`` unasked; shown in the plan of a randomized result
+RANDOMIZED_COST = (
+    "fewer passes than lanczos but block_size products each: 1-10x lanczos's time, 2x its memory (docs/performance.md)"
+)
+
 #: methods that iterate with the Gram product ``Âᴴ(Â X)`` (a backend's fused side is preferred for them)
 GRAM_METHODS = ("power", "lanczos", "randomized")
 
@@ -78,7 +83,7 @@ def shape_of(A: Any) -> tuple[int, ...]:
 def _method(A, kind: str, shape: tuple[int, ...], block_size, backend, auto_backend: bool) -> tuple[str, str]:
     m, n = shape[-2], shape[-1]
     if block_size is not None:
-        return "randomized", "block_size given"
+        return "randomized", f"block_size given; {RANDOMIZED_COST}"
     if kind != "dense":
         return "lanczos", f"{kind} input"
     if auto_backend and backends.stack_kernel_applies(A):  # certified in cache, faster than a batched SVD
@@ -125,6 +130,8 @@ def make_plan(
     why_backend = "requested" if backend != "auto" else f"{type(A).__module__.split('.')[0]} input"
     if method == "auto":
         method, why_method = _method(A, kind, shape, block_size, be, backend == "auto")
+    elif method == "randomized":  # the result carries why auto avoids it (docs/design.md)
+        why_method = f"requested; {RANDOMIZED_COST}"
     else:
         why_method = "requested"
     if backend == "auto" and be.name == "numpy":

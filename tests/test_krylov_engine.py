@@ -238,8 +238,8 @@ def test_column_store_reserves_only_what_fits(monkeypatch):
 
 @pytest.mark.parametrize("rank", [5, 200])
 def test_block_engine_qr_paths(monkeypatch, rank):
-    """Full-rank blocks take CholeskyQR2; rank-deficient ones fall back to Householder. Both keep the basis
-    orthonormal and ``M V_known = V K`` exact to rounding."""
+    """Every block goes through Householder QR twice (no host decision, one transfer), full-rank or
+    rank-deficient: the basis stays orthonormal and ``M V_known = V K`` exact to rounding."""
     s = np.r_[np.linspace(2.0, 1.0, rank), np.zeros(200 - rank)]
     A = matrix_with_singular_values(s, 260, 200, seed=4)
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
@@ -254,53 +254,62 @@ def test_block_engine_qr_paths(monkeypatch, rank):
         V, nK = g.V, g.known
         assert np.max(np.abs(V.T @ V - np.eye(V.shape[1]))) < 1e-13
         np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13 * 4)
-    # rank 5: the first step's image is already rank-deficient; rank 200: no Householder at all
-    assert (len(householder) > 0) == (rank == 5)
+    assert len(householder) == 2 * 3
     theta = g.ritz()[0][0]
     assert theta <= 2.0 * (1 + 1e-14)
     if rank == 5:  # the block of 8 captured the whole range at the first step
         assert abs(theta - 2.0) <= 1e-12 * 2
 
 
-def test_randomized_incremental_probe_residual_matches_full(monkeypatch):
-    """The probe residual ``Â (I - V V^H) w``, updated block by block and rebuilt after each restart, equals
-    the residual computed from scratch at every check."""
-    from spectra._operand import Operand
-    from spectra.methods import randomized
+@pytest.mark.parametrize("b", [1, 3, 8])
+def test_global_lanczos_matches_the_explicit_recurrence(b):
+    """The tridiagonal that :class:`GlobalLanczos` computes from the projection equals global Lanczos run
+    on explicit ``n x b`` blocks with ``M`` itself (Frobenius inner product, full reorthogonalisation)."""
+    from spectra.methods._global_lanczos import GlobalLanczos
 
-    class Spy(GramLanczos):
-        last = None
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            Spy.last = self
-
-    record, diffs = {}, []
-    matmat, col_norms = Operand.matmat, Operand.col_norms
-
-    def spy_matmat(self, X):
-        Y = matmat(self, X)
-        if X.shape[-1] == randomized.PROBES and "probes" not in record:
-            record.update(probes=X, Z=Y)
-        return Y
-
-    def spy_col_norms(self, X):
-        g = Spy.last
-        if g is not None and X.shape == record["Z"].shape and g.images is not None:
-            V = g.V[:, : g.known]
-            full = record["Z"] - g.images @ (V.T @ record["probes"])
-            diffs.append(np.max(np.abs(X - full)) / np.max(np.abs(record["Z"])))
-        return col_norms(self, X)
-
-    monkeypatch.setattr(randomized, "GramLanczos", Spy)
-    monkeypatch.setattr(Operand, "matmat", spy_matmat)
-    monkeypatch.setattr(Operand, "col_norms", spy_col_norms)
-    A = matrix_with_singular_values(spectrum("flat", 150, seed=2), 180, 150, seed=3)
+    A = matrix_with_singular_values(spectrum("flat", 120, seed=5), 150, 120, seed=6)
+    M = A.T @ A
     op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
-    opts = _options(rtol=1e-12, confidence=0.99, maxiter=12, block_size=8)
-    randomized.run(op, opts, max_basis=40, keep=8)
-    assert Spy.last.restarts >= 2 and len(diffs) == 12
-    assert max(diffs) < 1e-13, diffs
+    omega = np.random.default_rng(7).standard_normal((120, b))
+    V1, R0 = np.linalg.qr(omega)
+    g = GramLanczos(op, V1, max_basis=10_000)
+    glz = GlobalLanczos(R0[None])
+    for _ in range(6):
+        g.step()
+        glz.extend(g.K)
+    a, beta = glz.tridiagonal()
+    P = [omega / np.linalg.norm(omega)]
+    a_ref, b_ref = [], []
+    for _ in range(6):
+        W = M @ P[-1]
+        a_ref.append(np.sum(P[-1] * W))
+        for _ in range(2):
+            W = W - sum(np.sum(Q * W) * Q for Q in P)
+        b_ref.append(np.linalg.norm(W))
+        P.append(W / b_ref[-1])
+    scale = np.linalg.norm(M, 2)
+    np.testing.assert_allclose(a[0], a_ref, atol=1e-11 * scale)
+    np.testing.assert_allclose(beta[0], b_ref, atol=1e-11 * scale)
+    assert abs(glz.norm[0] - np.linalg.norm(omega)) <= 1e-13 * np.linalg.norm(omega)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_banded_ritz_matches_the_dense_eigensolver(dtype):
+    """Before a restart the block projection is a band of width ``b``: the banded top Ritz pair (and all
+    Ritz values) equal those of the dense eigensolver on the whole projection."""
+    A = matrix_with_singular_values(spectrum("clustered", 100, seed=1), 130, 100, dtype=dtype, seed=2)
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    rng = np.random.default_rng(3)
+    omega = rng.standard_normal((100, 4)) + (1j * rng.standard_normal((100, 4)) if dtype == np.complex128 else 0)
+    g = GramLanczos(op, np.linalg.qr(omega)[0], max_basis=10_000)
+    for _ in range(7):
+        g.step()
+    theta, _, y, allv = g.ritz(need_all=True)
+    T = g.K[0, : g.known, : g.known]
+    w = np.linalg.eigvalsh(0.5 * (T + T.conj().T))
+    np.testing.assert_allclose(allv[0], np.sqrt(np.maximum(w[::-1], 0)), atol=1e-12)
+    assert abs(theta[0] - np.sqrt(w[-1])) <= 1e-13
+    assert np.linalg.norm(T @ y[0] - w[-1] * y[0]) <= 1e-10 * abs(w[-1])
 
 
 def test_project_out_skips_only_blocks_already_orthogonal():

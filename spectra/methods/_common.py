@@ -240,7 +240,7 @@ def require_dense(kind: str, method: str, why: str = "") -> None:
 
 def default_maxiter(method: str, opts_maxiter: int | None) -> tuple[int, bool]:
     """(maxiter, given): the budget in iterations and whether the caller chose it."""
-    defaults = {"power": 1000, "lanczos": 1000, "randomized": 100, "gram": 60}
+    defaults = {"power": 1000, "lanczos": 1000, "randomized": 1000, "gram": 60}
     if opts_maxiter is None:
         return defaults.get(method, 1), False
     return opts_maxiter, True

@@ -5,8 +5,8 @@ backends compute in a single read of ``A`` for all ``b`` columns. The host keeps
 (``nV x nK``, built from the Gram-Schmidt coefficients): ``M V_known = V K`` holds to rounding, its
 leading ``nK x nK`` block is the (block) Lanczos tridiagonal of ``M`` before any restart (docs/bounds.md
 §3), and its eigenvalues are the squared Ritz values. With ``keep_images=True`` the images
-``Â V_known`` that the Gram pass computes on its way are kept too (``randomized`` needs them for its
-residual probes); they cost no extra product.
+``Â V_known`` that the Gram pass computes on its way are kept too (the left Ritz vector then needs no
+product); they cost no extra product, but as much memory as the basis on the long side.
 """
 
 from __future__ import annotations
@@ -121,8 +121,11 @@ class GramLanczos(KrylovBasis):
         self._tridiagonal = (self.K, (a, b))
         return a, b
 
-    def ritz(self, need_all: bool = False):
-        """``(theta, None, y, all_theta)``: top Ritz value of ``Â`` (sqrt of that of ``M``), its coordinates."""
+    def ritz(self, need_all: bool = False, need_vector: bool = True):
+        """``(theta, None, y, all_theta)``: top Ritz value of ``Â`` (sqrt of that of ``M``), its coordinates.
+
+        ``need_vector=False`` lets a block engine before its first restart skip ``y`` (``None``).
+        """
         nK = self.known
         B = self.op.B
         if self.b == 1 and self.restarts == 0 and B <= 8:
@@ -138,10 +141,61 @@ class GramLanczos(KrylovBasis):
                     w, vecs = sla.eigh_tridiagonal(a[i], b[i, :-1], select="i", select_range=(nK - 1, nK - 1))
                     theta[i], y[i] = np.sqrt(max(w[0], 0.0)), vecs[:, 0]
             return theta, None, y, allv
+        if self.b > 1 and self.restarts == 0 and B <= 8:
+            return self._banded_ritz(need_all, need_vector)
         T = self.K[:, :nK, :nK]
         w, vecs = np.linalg.eigh(0.5 * (T + np.conj(np.swapaxes(T, 1, 2))))
         allv = np.sqrt(np.maximum(w[:, ::-1], 0.0))
         return allv[:, 0], None, vecs[:, :, -1], (allv if need_all else None)
+
+    def _banded_ritz(self, need_all: bool, need_vector: bool):
+        """:meth:`ritz` for a block before any restart: the projection is block tridiagonal, a band of ``b``.
+
+        ``M V_new = V_prev C + V_new D + V_next R`` with ``R`` upper triangular, so no entry lies more
+        than ``b`` below the diagonal (the coefficients against older blocks are rounding noise, which
+        the band drops; :func:`._common.gram_noise` covers it). The top eigenvalue comes from LAPACK's
+        band eigensolver without vectors, its vector from two steps of inverse iteration with the banded
+        LU factorisation: ``O(k b^2)`` instead of the ``O(k^3)`` of a dense eigensolver.
+        """
+        nK, b, B = self.known, self.b, self.op.B
+        T = self.K[:, :nK, :nK]
+        T = 0.5 * (T + np.conj(np.swapaxes(T, 1, 2)))
+        w = min(b, nK - 1)
+        lower = np.zeros((B, w + 1, nK), dtype=T.dtype)  # LAPACK's lower band storage
+        full = np.zeros((B, 2 * w + 1, nK), dtype=T.dtype)  # general band storage for the solver
+        for d in range(w + 1):
+            lower[:, d, : nK - d] = np.diagonal(T, offset=-d, axis1=1, axis2=2)
+            full[:, w + d, : nK - d] = lower[:, d, : nK - d]
+            full[:, w - d, d:] = np.diagonal(T, offset=d, axis1=1, axis2=2)
+        theta, y = np.empty(B), np.empty((B, nK), dtype=T.dtype)
+        allv = np.empty((B, nK)) if need_all else None
+        start = np.cos(np.arange(1, nK + 1))  # fixed, not orthogonal to any eigenvector in practice
+        for i in range(B):
+            if need_all:
+                lam = sla.eigvals_banded(lower[i], lower=True)
+                allv[i] = np.sqrt(np.maximum(lam[::-1], 0.0))
+                top = lam[-1]
+            else:
+                top = sla.eigvals_banded(lower[i], lower=True, select="i", select_range=(nK - 1, nK - 1))[-1]
+            theta[i] = np.sqrt(max(top, 0.0))
+            if not need_vector:
+                y = None
+                continue
+            shifted = full[i].copy()
+            shifted[w] -= top + (abs(top) + np.max(np.abs(full[i]))) * 1e-13  # just above the top eigenvalue
+            ab = np.zeros((3 * w + 1, nK), dtype=T.dtype)  # gbtrf's storage: w extra rows for the fill
+            ab[w:] = shifted
+            gbtrf, gbtrs = sla.get_lapack_funcs(("gbtrf", "gbtrs"), (ab,))
+            lu, piv, _ = gbtrf(ab, w, w)
+            v = start.astype(T.dtype)
+            with np.errstate(all="ignore"):
+                for _ in range(2):
+                    v, _ = gbtrs(lu, w, w, v, piv)
+                    v = v / np.linalg.norm(v)
+            if not np.all(np.isfinite(v)):  # a singular shift (e.g. a zero matrix): the dense solver decides
+                v = np.linalg.eigh(T[i])[1][:, -1]
+            y[i] = v
+        return theta, None, y, allv
 
     def residual(self, x, y: np.ndarray) -> np.ndarray:
         """``||M V y - theta^2 V y||`` for the Ritz coordinates ``y`` (host, per matrix)."""

@@ -113,68 +113,30 @@ class KrylovBasis:
             C, r = both[:, :-1, :], np.real(both[:, -1, 0]).astype(np.float64)
             op.check_norms(r)
             return W * op.inverse(r_dev), C, r[:, None, None]
-        C, G = self._host_gram(W, C)  # one transfer: the coefficients and W^H W
-        Wn, R, C2, R1 = self._block_qr(W, Q, G)
-        if C2 is not None:  # W = Q C + Wn1 R1 and Wn1 = Q C2 + Wn R2
-            C = C + C2 @ R1
-        return Wn[..., :cols], C, R[:, :cols, :]
+        return self._block_qr(W, C, Q, cols)
 
-    def _host_gram(self, W, C):
-        """``(C, W^H W)`` on the host, in one device-to-host transfer (``C`` may be ``None``)."""
-        op, xp = self.op, self._xp
-        Wh = xp.matrix_transpose(W)
-        if op.is_complex:
-            Wh = xp.conj(Wh)
-        G = xp.matmul(Wh, W)
-        if C is None:
-            return None, op.host_batch(G).astype(self._dtype)
-        b = G.shape[-1]
-        both = op.host_batch(xp.concat([C, G], axis=-2))
-        return both[:, :-b, :], both[:, -b:, :].astype(self._dtype)
+    def _block_qr(self, W, C, Q, cols: int):
+        """``W = Q C + W_new R`` for a projected block: Householder QR twice, one transfer (docs/design.md).
 
-    def _block_qr(self, W, Q, G):
-        """``W = Wn1 R1``, ``Wn1 = Q C2 + Wn R2`` (two passes, the second against rounding noise).
-
-        ``G`` is ``W^H W`` on the host. Returns ``(Wn, R2 R1, C2, R1)`` with ``C2`` and ``R`` on the host.
-        Tries CholeskyQR2 first (two Gram
-        products, one BLAS-3 read of ``W`` each, instead of Householder's ``b`` level-2 passes): it is
-        accepted only if the first Cholesky factor is well conditioned (diagonal ratio >= 1e-5) and the
-        Gram matrix of the second pass is within 1/2 of the identity, which makes the second pass
-        orthogonal to working precision (Yamamoto et al., ETNA 44, 2015). Otherwise, and for
-        rank-deficient blocks, Householder QR.
+        ``W = Wn1 R1`` (the backend's QR), then ``Wn1 = Q C2 + Wn R2`` (Gram-Schmidt and QR again). The
+        second round is what makes a rank-deficient block safe: QR completes its missing directions with
+        arbitrary unit vectors, which need orthogonalising against ``Q``; for a full-rank block it changes
+        ``Wn1`` only at the rounding level. No step needs a host decision, so the coefficients of both
+        rounds and both triangular factors cross to the host together: ``C + C2 R1`` and ``R2 R1``.
         """
-        op = self.op
-        first = self._cholesky_qr(W, G, min_ratio=1e-5)
-        if first is not None:
-            Wn1, R1 = first
-            # already orthogonal to rounding after the first pass (flat spectra): one product decides
-            Wn1, C2 = self._project_out(Wn1, Q, tol=8.0 * self.op.u)
-            C2, G2 = self._host_gram(Wn1, C2)
-            second = self._cholesky_qr(Wn1, G2, near_identity=True)
-            if second is not None:
-                Wn, R2 = second
-                return Wn, R2 @ R1, C2, R1
-        Wn1, Rd1 = op.backend.qr(W)
-        R1 = op.host_batch(Rd1)
-        # a rank-deficient block leaves directions made of rounding noise: orthogonalise them again
-        Wn1, C2 = self._project_out(Wn1, Q)
-        Wn, Rd2 = op.backend.qr(Wn1)
-        return Wn, op.host_batch(Rd2) @ R1, None if C2 is None else op.host_batch(C2), R1
-
-    def _cholesky_qr(self, W, G, *, min_ratio: float = 0.0, near_identity: bool = False):
-        """``(W R^-1, R)`` from the Cholesky factor of ``G = W^H W`` (host), or ``None`` where it is not trustworthy."""
         op, xp = self.op, self._xp
-        G = 0.5 * (G + np.conj(np.swapaxes(G, -1, -2)))
-        b = G.shape[-1]
-        if near_identity and np.max(np.abs(G - np.eye(b))) > 0.5 / b:  # ||G - I||_2 <= b max|g_ij| <= 1/2
-            return None
-        try:
-            L = np.linalg.cholesky(G)
-        except np.linalg.LinAlgError:
-            return None
-        d = np.real(np.diagonal(L, axis1=-2, axis2=-1))
-        if not np.all(np.isfinite(d)) or np.any(d.min(axis=-1) <= min_ratio * d.max(axis=-1)):
-            return None
-        R = np.conj(np.swapaxes(L, -1, -2))
-        Rinv = np.linalg.inv(R)
-        return xp.matmul(W, op.from_host(Rinv)), R
+        Wn1, R1 = op.backend.qr(W)
+        Wn1, C2 = self._project_out(Wn1, Q)
+        Wn, R2 = op.backend.qr(Wn1)
+        b, k = W.shape[-1], R1.shape[-2]  # k = min(n, b) rows of the reduced factors
+        R2 = xp.concat([R2, xp.zeros((*R2.shape[:-1], b - k), dtype=R2.dtype)], axis=-1) if k < b else R2
+        C2 = xp.concat([C2, xp.zeros((*C2.shape[:-1], b - k), dtype=C2.dtype)], axis=-1) if k < b else C2
+        parts = [R1, R2] if C is None else [C, C2, R1, R2]
+        host = op.host_batch(xp.concat([xp.astype(p, W.dtype) for p in parts], axis=-2)).astype(self._dtype)
+        R1h, R2h = host[:, -2 * k : -k, :], host[:, -k:, :k]
+        R = R2h @ R1h
+        if C is not None:
+            nQ = (host.shape[1] - 2 * k) // 2
+            C = host[:, :nQ, :] + host[:, nQ : 2 * nQ, :k] @ R1h
+        op.check_norms(host)
+        return Wn[..., :cols], C, R[:, :cols, :]
