@@ -314,9 +314,14 @@ def test_dashboard_renders_benchmark_graphs_in_a_browser(server, page, tmp_path)
         )
         series = page.evaluate(_SERIES)
         plotted = [s for s in series if s["points"] > 0]
-        assert len(plotted) == values, f"{benchmark}: {len(plotted)} series with data of {len(series)}, {values} run"
+        # asv's graph shows every parameter combination, or a default selection of them when there are many
+        # (80 for DenseNorm): every series it shows must have its point, and none may be invented
+        assert 0 < len(plotted) == len(series) <= values, (
+            f"{benchmark}: {len(plotted)} series with data of {len(series)} shown, {values} run"
+        )
         pixels = page.evaluate(_COLOURED_PIXELS, [s["color"] for s in plotted])
         assert pixels["width"] > 300 and pixels["height"] > 200, pixels
-        assert pixels["hits"] >= 50, f"{benchmark}: the points were not drawn: {pixels}"
+        # one run: one point per series, and series with equal values overlap, so count a few pixels per series
+        assert pixels["hits"] >= 4 * len(plotted), f"{benchmark}: the points were not drawn: {pixels}"
         _screenshot(page, tmp_path, f"dashboard_{benchmark.split('.')[-1]}")
     assert not errors, errors
