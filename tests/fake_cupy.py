@@ -229,6 +229,7 @@ class _Kernel:
             steps,
             xs,
             self.dtype.kind == "c",
+            1,  # one task: the fake stands in for one launch
         )
         o[mats, :3], o[mats, 3], x[mats] = res, steps, xs
 

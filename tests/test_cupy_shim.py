@@ -247,6 +247,7 @@ def test_stack_certificate_driver(be, dtype, shape, adjoint, seeded):
         want_steps,
         want_x,
         np.dtype(dtype).kind == "c",
+        1,  # one task
     )
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(steps, want_steps)

@@ -84,7 +84,10 @@ def test_float32_certificate_uses_the_wide_kernel(monkeypatch):
     calls = []
     kernel = _numba_kernels.wide_product_rows
     monkeypatch.setattr(_numba_kernels, "wide_product_rows", lambda *a: calls.append(1) or kernel(*a))
-    A = matrix_with_singular_values(spectrum("outlier", 100), 150, 100, dtype=np.float32, seed=3)  # Gram order > 64
+    from spectra.methods._small_stack import SMALL_GRAM_MAX
+
+    n = SMALL_GRAM_MAX + 36  # above the small-matrix certificate's Gram order: the Krylov path and its product
+    A = matrix_with_singular_values(spectrum("outlier", n), n + 50, n, dtype=np.float32, seed=3)
     truth = np.linalg.norm(A.astype(np.float64), 2)
     r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
     assert len(calls) == 1

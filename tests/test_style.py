@@ -28,7 +28,9 @@ def test_module_constants_are_defined_once():
     for path in sorted((ROOT / "spectra").rglob("*.py")):
         for name, value in re.findall(r"^([A-Z][A-Z0-9_]{3,})\s*(?::[^=\n]+)?=\s*(.+)$", path.read_text(), flags=re.M):
             defined.setdefault((name, value.strip()), []).append(str(path.relative_to(ROOT)))
-    twice = {key: paths for key, paths in defined.items() if len(paths) > 1}
+    # a protocol attribute that every CUDA kernel module defines for itself (its own kernels, read by the compile test)
+    per_module = {"HOT_KERNELS"}
+    twice = {key: paths for key, paths in defined.items() if len(paths) > 1 and key[0] not in per_module}
     assert not twice, twice
     from spectra import _conv, _plan
 
