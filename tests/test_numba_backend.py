@@ -21,7 +21,8 @@ from .conftest import random_matrix as _rand
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
-SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61), (61, 611)]
+# (1003, 33): several rows per prefetch stream in every row block (the sweeps take rows h apart) and a tail
+SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61), (61, 611), (1003, 33)]
 
 
 def _tol(dtype):
@@ -300,6 +301,10 @@ def test_kernels_under_disable_jit():
                 assert np.isclose(st.gersh[0], np.sqrt(G.sum(axis=1).max()))
                 A[2, 3] = np.nan
                 assert np.isnan(be.max_abs(A)[0])
+            Q = np.linalg.qr(rng.standard_normal((9, 3)).astype(dt))[0].T.copy().T  # basis as C-ordered rows
+            W = rng.standard_normal((9, 1)).astype(dt)
+            w, C = be.project_out(W, Q)
+            assert np.allclose(Q @ C + w, W) and np.abs(Q.conj().T @ w).max() < 1e-12
         for dt, wide in ((np.float32, np.float64), (np.complex64, np.complex128)):  # the certificate's product
             for order in "CF":
                 A = np.asarray((rng.standard_normal((7, 5)) + 0.5j * (dt == np.complex64)).astype(dt), order=order)
@@ -397,6 +402,97 @@ def test_max_abs_non_finite_entries(bad):
     A[17, 3] = bad
     got = NumbaBackend().max_abs(A)
     assert np.isnan(got[0]) if np.isnan(bad) else got[0] == np.inf
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_abs_over_the_bits_is_exact(dtype):
+    """The integer maximum over the sign-masked bits equals ``max |a_ij|`` exactly: negative largest entries,
+    subnormal and zero matrices, huge entries, C, F and stacks; a non-finite entry is reported as NumPy does."""
+    rng = np.random.default_rng(3)
+    fi = np.finfo(dtype)
+    be = NumbaBackend()
+    cases = [
+        rng.standard_normal((37, 23)).astype(dtype) * np.asarray(10.0 ** rng.uniform(-30, 30, (37, 23)), dtype),
+        -np.abs(rng.standard_normal((20, 9))).astype(dtype),  # the largest modulus is a negative entry
+        np.zeros((5, 6), dtype),
+        np.full((4, 3), -fi.smallest_subnormal, dtype),
+        np.full((3, 4), fi.max, dtype) * np.asarray([1, -1, 1, -1], dtype),
+    ]
+    for A in cases:
+        for X in (A, np.asfortranarray(A), np.stack([A, 2 * A if np.all(np.abs(A) < fi.max / 2) else A])):
+            want = np.abs(X.astype(np.float64)).max(axis=(-2, -1)).reshape(-1)
+            got = be.max_abs(X)
+            assert got.dtype == np.float64 and np.array_equal(got, want), (got, want)
+    A = cases[0].copy()
+    for bad in (np.nan, np.inf, -np.inf):
+        A[11, 7] = bad
+        got = be.max_abs(A)[0]
+        assert np.isnan(got) if np.isnan(bad) else got == np.inf
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [2, 3, 6, 41])
+@pytest.mark.parametrize("near_span", [False, True])
+def test_compiled_projection_matches_numpy(dtype, k, near_span):
+    """The compiled one-vector Gram-Schmidt against the NumPy reference (:func:`project_vector`) and the exact
+    properties: ``W = Q C + w`` and ``w`` orthogonal to the basis to working precision. ``near_span``: ``W`` lies
+    in the span of the basis up to 1e-9 of its norm, which takes the second full pass."""
+    from spectra.backends._gram_schmidt import project_vector
+    from spectra.methods._krylov import ColumnStore
+
+    n = 500
+    Qd, _ = np.linalg.qr(_rand((n, k), np.complex128 if np.dtype(dtype).kind == "c" else np.float64))
+    store = ColumnStore(Qd[:, :1].astype(dtype), 64, np)  # the Krylov engines' layout: rows of a buffer
+    store.append(Qd[:, 1:].astype(dtype))
+    Q = store.array
+    W = Qd @ _rand((k, 1), dtype, seed=2) * 100 + _rand((n, 1), dtype, seed=3) * (1e-9 if near_span else 1.0)
+    W = W.astype(dtype)
+    be = NumbaBackend()
+    w, C = be.project_out(W, Q)
+    w_ref, C_ref = project_vector(W, Q)
+    assert w.dtype == W.dtype and w.shape == (n, 1) and C.shape == (k, 1)
+    u = np.finfo(dtype).eps / 2
+    wide = np.complex128
+    Qw = Q.astype(wide)
+    assert np.linalg.norm(Qw.conj().T @ w.astype(wide)) <= 50 * u * np.linalg.norm(W)
+    np.testing.assert_allclose(Qw @ C.astype(wide) + w.astype(wide), W.astype(wide), atol=50 * u * np.linalg.norm(W))
+    np.testing.assert_allclose(C, C_ref, atol=50 * u * np.linalg.norm(W))
+    np.testing.assert_allclose(w, w_ref, atol=50 * u * np.linalg.norm(W))
+
+
+def test_projection_outside_the_kernel_falls_back():
+    """A basis in another layout, or a block of vectors, takes the NumPy backend's path."""
+    be = NumbaBackend()
+    Q = np.ascontiguousarray(np.linalg.qr(_rand((60, 5), np.float64))[0])  # C-ordered columns: not rows
+    W = _rand((60, 2), np.float64, seed=1)
+    for X in (W[:, :1], W):
+        w, C = be.project_out(X, Q)
+        np.testing.assert_allclose(Q @ C + w, X, atol=1e-13)
+        assert np.abs(Q.T @ w).max() <= 1e-13
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_certified_lanczos_sweep_on_the_kernels(dtype):
+    """Certified Lanczos on the numba kernels (rows h apart in the pass, compiled projection, integer max) on
+    prescribed spectra, both layouts, against float64 LAPACK: the interval holds the norm (probabilistic misses
+    within delta) and meets the width the precision can certify."""
+    families = ["outlier", "clustered", "decaying"]
+    runs = misses = 0
+    failures = []
+    for shape in [(420, 150), (150, 420)]:
+        for name in families:
+            for order in "CF" if shape[0] > shape[1] else "F":
+                sv = 3.0 * spectrum(name, min(shape))
+                A = np.asarray(matrix_with_singular_values(sv, *shape, dtype=dtype, seed=runs), order=order)
+                r = spectra.norm(A, method="lanczos", backend="numba", rtol=1e-6, seed=runs)
+                truth = float(np.linalg.svd(A.astype(np.complex128), compute_uv=False)[0])
+                slack = 8.0 * max(shape) * 2.0**-53
+                runs += 1
+                if not (r.lower <= truth * (1 + slack) and truth <= r.upper * (1 + slack)):
+                    misses += 1
+                    failures.append((shape, name, order, r))
+                assert r.converged and r.upper <= (1 + max(1e-6, float(r.rtol_effective))) * r.lower * (1 + 1e-12)
+    assert misses <= 1e-3 * runs + 3 * np.sqrt(1e-3 * runs) + 1, failures
 
 
 def test_entry_statistics_with_split_scale_fall_back():
