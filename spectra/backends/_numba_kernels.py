@@ -9,12 +9,15 @@ thread count cannot be cached): each row's dot products are formed, scaled by ``
 scattered into a per-block accumulator of ``Z`` while the row is still in cache. Rows are processed eight
 at a time so every accumulator update serves eight rows, and each group of eight serves every column of
 ``X`` while it is in cache, so ``A`` is read once whatever the number of columns (float32: sixteen rows,
-whose sums fill the vector registers better; complex and wide types keep eight). Blocks run in parallel;
+whose sums fill the vector registers better; complex and wide types keep eight). The rows of a group lie
+``h`` apart (``h`` = the block's rows / 8): each of the eight read streams runs on into the next group's
+row, so the hardware prefetchers keep fetching while the group is scattered. Blocks run in parallel;
 their accumulators are reduced in a fixed order, so the result is deterministic for a fixed thread count.
 The batched kernel runs one small matrix per task. The adjoint products (``A (A^H X)`` for a
 Fortran-ordered ``A`` or a CSC matrix) reuse the same kernels through ``conj(B conj(X))`` identities in
 :mod:`spectra.backends.numba`. The entry-statistics kernels read ``A`` once for ``max |a_ij|`` and for
-the deterministic bounds' sums.
+the deterministic bounds' sums (real types: an integer maximum over the bits). One host kernel projects a
+vector out of a basis stored as rows (the Krylov engines' Gram-Schmidt step).
 """
 
 from __future__ import annotations
