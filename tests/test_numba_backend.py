@@ -458,6 +458,13 @@ def test_compiled_projection_matches_numpy(dtype, k, near_span):
     np.testing.assert_allclose(Qw @ C.astype(wide) + w.astype(wide), W.astype(wide), atol=50 * u * np.linalg.norm(W))
     np.testing.assert_allclose(C, C_ref, atol=50 * u * np.linalg.norm(W))
     np.testing.assert_allclose(w, w_ref, atol=50 * u * np.linalg.norm(W))
+    unit, C1, norm = be.project_out_unit(W, Q)  # the same projection, normalised in the same call
+    assert unit.dtype == W.dtype and norm.dtype == np.float64 and np.array_equal(C1, C)
+    np.testing.assert_allclose(norm[0], np.linalg.norm(w.astype(wide)), rtol=10 * u)
+    np.testing.assert_allclose(unit, w / norm[0], rtol=10 * u, atol=10 * u)
+    assert abs(np.linalg.norm(unit.astype(wide)) - 1.0) <= 10 * u
+    zero, C0, norm0 = be.project_out_unit(np.zeros_like(W), Q)  # a zero vector stays zero, no division
+    assert norm0[0] == 0 and not zero.any() and not C0.any()
 
 
 def test_projection_outside_the_kernel_falls_back():
@@ -469,6 +476,7 @@ def test_projection_outside_the_kernel_falls_back():
         w, C = be.project_out(X, Q)
         np.testing.assert_allclose(Q @ C + w, X, atol=1e-13)
         assert np.abs(Q.T @ w).max() <= 1e-13
+        assert be.project_out_unit(X, Q) is None  # the engine then normalises itself
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -432,12 +432,15 @@ def _norm2(w):
 
 
 @jit_kernel(
-    lambda T, R: types.void(_in(T, 2), _in(T, 1), _out(T, 1), _out(T, 1), _out(T, 1), types.float64),
+    lambda T, R: types.void(
+        _in(T, 2), _in(T, 1), _out(T, 1), _out(T, 1), _out(T, 1), types.float64, types.boolean, _out(types.float64, 1)
+    ),
     parallel=False,
 )
-def project_vector_rows(Q, w_in, w, C, c, eta):
+def project_vector_rows(Q, w_in, w, C, c, eta, unit, norm):
     """``w = w_in - Q^T C`` orthogonal to the rows of ``Q`` (``k >= 2`` orthonormal basis vectors, a C-ordered
-    ``(k, n)`` array) to working precision; ``c`` is work space of length ``k``.
+    ``(k, n)`` array) to working precision; ``c`` is work space of length ``k``. ``norm[0] = ||w||`` (summed in
+    float64), and with ``unit`` ``w`` is then divided by it (left zero when it is zero).
 
     The same steps as :func:`spectra.backends._gram_schmidt.project_vector` (which documents them): the
     last two rows first, one full classical pass, a second one only when the first cancelled more than
@@ -451,6 +454,13 @@ def project_vector_rows(Q, w_in, w, C, c, eta):
     before = _norm2(w)
     _subtract_projection(Q, w, c, 0)
     C += c
-    if _norm2(w) < eta * before:
+    after = _norm2(w)
+    if after < eta * before:
         _subtract_projection(Q, w, c, 0)
         C += c
+        after = _norm2(w)
+    norm[0] = after
+    if unit:
+        inv = 1.0 / after if after > 0 else 0.0
+        for j in range(w.shape[0]):
+            w[j] = w[j] * inv

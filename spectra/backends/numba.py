@@ -116,13 +116,12 @@ class NumbaBackend(NumPyBackend):
         docs/performance.md). Single vectors keep the one-thread limit."""
         return all_blas_threads()
 
-    def project_out(self, W, Q, tol: float | None = None):
-        """One vector against a basis stored as C-ordered rows (the Krylov engines' column store) of at most
-        :data:`PROJECT_KERNEL_BYTES`: the steps of :func:`._gram_schmidt.project_vector` in one compiled call
-        (:func:`._numba_kernels.project_vector_rows`); everything else as the NumPy backend."""
-        if (
-            tol is None
-            and isinstance(W, np.ndarray)
+    def _project_kernel(self, W, Q, unit: bool):
+        """``(w, C, norm)`` from :func:`._numba_kernels.project_vector_rows`, or ``None`` outside its case: one
+        vector against a basis stored as C-ordered rows (the Krylov engines' column store) of at most
+        :data:`PROJECT_KERNEL_BYTES`."""
+        if not (
+            isinstance(W, np.ndarray)
             and isinstance(Q, np.ndarray)
             and W.ndim == Q.ndim == 2
             and W.shape[1] == 1
@@ -132,11 +131,21 @@ class NumbaBackend(NumPyBackend):
             and Q.T.flags.c_contiguous
             and Q.nbytes <= PROJECT_KERNEL_BYTES
         ):
-            k = Q.shape[1]
-            w, C, c = np.empty(Q.shape[0], Q.dtype), np.empty(k, Q.dtype), np.empty(k, Q.dtype)
-            kernels.project_vector_rows(Q.T, W[:, 0], w, C, c, DGKS_ETA)
-            return w[:, None], C[:, None]
-        return super().project_out(W, Q, tol)
+            return None
+        k = Q.shape[1]
+        w, C, c, norm = np.empty(Q.shape[0], Q.dtype), np.empty(k, Q.dtype), np.empty(k, Q.dtype), np.empty(1)
+        kernels.project_vector_rows(Q.T, W[:, 0], w, C, c, DGKS_ETA, unit, norm)
+        return w[:, None], C[:, None], norm
+
+    def project_out(self, W, Q, tol: float | None = None):
+        """One vector against a small basis stored as rows: the steps of :func:`._gram_schmidt.project_vector`
+        in one compiled call (:meth:`_project_kernel`); everything else as the NumPy backend."""
+        done = self._project_kernel(W, Q, unit=False) if tol is None else None
+        return done[:2] if done is not None else super().project_out(W, Q, tol)
+
+    def project_out_unit(self, W, Q):
+        """:meth:`project_out` and the normalisation in the same compiled call (see the base class)."""
+        return self._project_kernel(W, Q, unit=True)
 
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):

@@ -106,6 +106,11 @@ class KrylovBasis:
         ``W`` has columns, the rest is rounding noise.
         """
         op, xp = self.op, self._xp
+        fused = op.backend.project_out_unit(W, Q) if Q is not None and op.B == 1 and W.ndim == 2 else None
+        if fused is not None:  # projected and normalised in one backend call
+            Wn, C, r = fused
+            op.check_norms(r)
+            return Wn, C[None], r[:, None, None]
         W, C = self._project_out(W, Q)
         if W.shape[-1] == 1 and isinstance(W, np.ndarray) and isinstance(C, np.ndarray):  # already on the host
             r_dev = np.linalg.norm(W, axis=-2, keepdims=True)
