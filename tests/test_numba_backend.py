@@ -477,6 +477,10 @@ def test_projection_outside_the_kernel_falls_back():
         np.testing.assert_allclose(Q @ C + w, X, atol=1e-13)
         assert np.abs(Q.T @ w).max() <= 1e-13
         assert be.project_out_unit(X, Q) is None  # the engine then normalises itself
+    rows = np.asfortranarray(Q)  # the kernel's layout, but a strided vector: the NumPy path as well
+    w, C = be.project_out(W[:, 1:], rows)
+    np.testing.assert_allclose(rows @ C + w, W[:, 1:], atol=1e-13)
+    assert be.project_out_unit(W[:, 1:], rows) is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -125,6 +125,7 @@ class NumbaBackend(NumPyBackend):
             and isinstance(Q, np.ndarray)
             and W.ndim == Q.ndim == 2
             and W.shape[1] == 1
+            and W.flags.c_contiguous
             and Q.shape[1] >= 2
             and Q.dtype == W.dtype
             and Q.dtype in _KERNEL_DTYPES
