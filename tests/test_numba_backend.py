@@ -157,7 +157,7 @@ def test_equal_stored_values_are_read_as_one_value(dtype, fmt, k, index, serial_
     with be.context(S):
         one_value = be.gram(S, X, inner=0.5, adjoint=adjoint)
     assert strides == [S.data.itemsize, 0]
-    for a, b in zip(plain, one_value):
+    for a, b in zip(plain, one_value, strict=True):
         assert np.array_equal(a, b)
     _check(*one_value, S.toarray(), X, 0.5, adjoint, dtype)
 
