@@ -116,6 +116,57 @@ def _gram(Wt, Wabs, G, rabs):
     return gersh, total == 0.0
 
 
+#: largest tridiagonal order for which :func:`_top_ritz` evaluates the characteristic polynomial directly
+POLY_MAX_K = 32
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_ritz_poly(alpha, beta, k, theta0):
+    """:func:`_top_ritz` for ``k <= POLY_MAX_K`` from the characteristic polynomial itself: ``p = det(T - x I)``,
+    ``p'`` and ``p''`` by the three-term recurrence (multiply-adds only, three divisions per Laguerre step
+    instead of a chain of ``k``). ``T`` is scaled by its Gershgorin bound first, so every factor is at most
+    about 2 in modulus and ``|p| <= 3^k`` cannot overflow. The same Laguerre iteration from above; a
+    polynomial that underflows hands over to the pivot form. ``y_k^2 = p_{k-1}(theta) / p_k'(theta)``."""
+    hi = -np.inf
+    for i in range(k):
+        s = alpha[i] + (abs(beta[i - 1]) if i > 0 else 0.0) + (abs(beta[i]) if i < k - 1 else 0.0)
+        hi = max(hi, s)
+    scale = max(abs(hi), 1e-300)
+    inv = 1.0 / scale
+    x = hi * inv + 1e-12
+    yk2 = 1.0
+    for _ in range(60):
+        pm, dm, em = 1.0, 0.0, 0.0  # p_{i-1}, p'_{i-1}, p''_{i-1}
+        p, d, e = alpha[0] * inv - x, -1.0, 0.0
+        for i in range(1, k):
+            bs = beta[i - 1] * inv
+            bb = bs * bs
+            ax = alpha[i] * inv - x
+            pn = ax * p - bb * pm
+            dn = ax * d - p - bb * dm
+            en = ax * e - 2.0 * d - bb * em
+            pm, dm, em = p, d, e
+            p, d, e = pn, dn, en
+        if p == 0.0:
+            if pm == 0.0 and d == 0.0:  # underflow, not a root: the pivot form decides
+                return _top_ritz(alpha, beta, k, theta0)
+            yk2 = abs(pm / d) if d != 0.0 else 1.0
+            break
+        g = d / p  # sum 1 / (x - lambda_i), positive above every root
+        h = g * g - e / p
+        yk2 = abs(pm / d) if d != 0.0 else 1.0
+        if not (g > 0.0 and g < np.inf):
+            if g != g:  # NaN: the pivot form decides
+                return _top_ritz(alpha, beta, k, theta0)
+            break
+        disc = (k - 1.0) * (k * h - g * g)
+        step = k / (g + math.sqrt(disc if disc > 0.0 else 0.0))
+        if not (step > 1e-15 and step < np.inf):
+            break
+        x -= step
+    return max(x * scale, theta0), math.sqrt(min(yk2, 1.0))
+
+
 @numba.njit(cache=True, nogil=True)
 def _top_ritz(alpha, beta, k, theta0):
     """Largest eigenvalue ``theta`` of the ``k x k`` tridiagonal ``(alpha, beta)`` and ``|y_k|`` of its eigenvector.
@@ -351,7 +402,7 @@ def _certify_one(A, b, c1, c2, adjoint, v0, rtol, kmax, y, rwork, Wt, Wabs, G, R
     theta = 0.0
     lam = np.inf
     while True:
-        theta, yk = _top_ritz(alpha, beta, k, theta)
+        theta, yk = _top_ritz_poly(alpha, beta, k, theta) if k <= POLY_MAX_K else _top_ritz(alpha, beta, k, theta)
         final = invariant or k >= kmax
         if final or beta[k - 1] * yk <= tau * theta:
             lam = _cholesky_upper(G, theta * (1.0 + rtol), R, cplx)
