@@ -423,6 +423,320 @@ def _certify_one(A, b, c1, c2, adjoint, v0, rtol, kmax, y, rwork, Wt, Wabs, G, R
     return lower, upper, est, k
 
 
+#: matrices certified side by side (one per lane of the loops, which the compiler interleaves) when the Gram
+#: order is at most LANE_MAX_Q: tiny matrices leave a single certificate's dependency chains idle
+LANES = 4
+LANE_MAX_Q = 8
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _lanes_load(A, b0, c1, c2, adjoint, Wt, Wabs):
+    """``Wt[:, :, l] = W^T`` and ``Wabs >= |Wt|`` for matrix ``b0 + l`` (as :func:`_load`, one lane per matrix)."""
+    q, p, _ = Wt.shape
+    for j in range(q):
+        for i in range(p):
+            for l in range(LANES):
+                w = np.conj(A[b0 + l, j, i] * 1.0) if adjoint else A[b0 + l, i, j] * 1.0
+                w = (w * c1[b0 + l]) * c2[b0 + l]
+                Wt[j, i, l] = w
+                Wabs[j, i, l] = _modulus_ub(w)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+def _lanes_gram(Wt, Wabs, G, rabs, gersh, total, s):
+    """``G[:, :, l] = W^H W`` by rank-one updates and the Gershgorin sums of :func:`_gram`, per lane."""
+    q, p, _ = Wt.shape
+    for i in range(p):
+        for l in range(LANES):
+            rabs[i, l] = 0.0
+    for j in range(q):
+        for i in range(p):
+            for l in range(LANES):
+                rabs[i, l] += Wabs[j, i, l]
+    for l in range(LANES):
+        total[l] = 0.0
+        gersh[l] = 0.0
+    for i in range(p):
+        for l in range(LANES):
+            total[l] += rabs[i, l]
+    for j in range(q):
+        for l in range(LANES):
+            s[l] = 0.0
+        for i in range(p):
+            for l in range(LANES):
+                s[l] += Wabs[j, i, l] * rabs[i, l]
+        for l in range(LANES):
+            gersh[l] = max(gersh[l], s[l])
+    for j in range(q):
+        for k in range(j, q):
+            for l in range(LANES):
+                G[j, k, l] = 0.0
+    for i in range(p):
+        for j in range(q):
+            for k in range(j, q):
+                for l in range(LANES):
+                    G[j, k, l] += np.conj(Wt[j, i, l]) * Wt[k, i, l]
+    for j in range(q):
+        for l in range(LANES):
+            G[j, j, l] = G[j, j, l].real
+        for k in range(j + 1, q):
+            for l in range(LANES):
+                G[k, j, l] = np.conj(G[j, k, l])
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+def _lanes_lanczos(G, V, alpha, beta, k, early, last, cf, a, bsq):
+    """``k`` Lanczos steps per lane (as :func:`_lanczos_steps`); ``early[l]``: lane ``l`` reached an invariant
+    subspace before the last step, ``last[l]``: at the last step."""
+    q = G.shape[0]
+    for l in range(LANES):
+        early[l] = False
+        last[l] = False
+    for j in range(k):
+        for i in range(q):
+            for l in range(LANES):
+                V[2, i, l] = -(beta[l, j - 1] if j > 0 else 0.0) * V[0, i, l]
+        for c in range(q):
+            for i in range(q):
+                for l in range(LANES):
+                    V[2, i, l] += np.conj(G[c, i, l]) * V[1, c, l]
+        for l in range(LANES):
+            a[l] = 0.0
+        for _sweep in range(2):
+            for l in range(LANES):
+                cf[l] = V[2, 0, l] * 0.0
+            for i in range(q):
+                for l in range(LANES):
+                    cf[l] += np.conj(V[1, i, l]) * V[2, i, l]
+            for i in range(q):
+                for l in range(LANES):
+                    V[2, i, l] -= cf[l] * V[1, i, l]
+            for l in range(LANES):
+                a[l] += cf[l].real
+        for l in range(LANES):
+            bsq[l] = 0.0
+        for i in range(q):
+            for l in range(LANES):
+                bsq[l] += abs(V[2, i, l]) ** 2
+        for l in range(LANES):
+            b = math.sqrt(bsq[l])
+            alpha[l, j] = a[l]
+            beta[l, j] = b
+            stop = b <= 1e-14 * abs(a[l]) or b == 0.0
+            if stop:
+                if j < k - 1:
+                    early[l] = True
+                else:
+                    last[l] = True
+            bsq[l] = 1.0 / b if b > 0.0 else 0.0
+        for i in range(q):
+            for l in range(LANES):
+                V[0, i, l] = V[1, i, l]
+                V[1, i, l] = V[2, i, l] * bsq[l]
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+def _lanes_cholesky(G, mu, R, lam, cplx, dmax, fro2, ok):
+    """:func:`_cholesky_upper` for every lane in step: ``lam[l]`` the bound, ``inf`` where it broke down."""
+    q = G.shape[0]
+    for l in range(LANES):
+        ok[l] = True
+        dmax[l] = 0.0
+    for j in range(q):
+        for k in range(j + 1, q):
+            for l in range(LANES):
+                R[j, k, l] = -G[j, k, l]
+        for l in range(LANES):
+            d = mu[l] - G[j, j, l].real
+            R[j, j, l] = d
+            dmax[l] = max(dmax[l], abs(d))
+    for j in range(q):
+        for l in range(LANES):
+            d = R[j, j, l].real
+            good = d > 0.0
+            ok[l] = ok[l] and good
+            R[j, j, l] = math.sqrt(d if good else 1.0)
+        for k in range(j + 1, q):
+            for l in range(LANES):
+                R[j, k, l] = R[j, k, l] / R[j, j, l].real
+        for i in range(j + 1, q):
+            for k in range(i, q):
+                for l in range(LANES):
+                    R[i, k, l] -= np.conj(R[j, i, l]) * R[j, k, l]
+    for l in range(LANES):
+        fro2[l] = 0.0
+    for j in range(q):
+        for k in range(j, q):
+            for l in range(LANES):
+                fro2[l] += abs(R[j, k, l]) ** 2
+    g_fro = 1.0 + _gamma(q * q + 2)
+    g_chol = _gamma(2 * q + 2) if cplx else _gamma(q + 1)
+    for l in range(LANES):
+        lam[l] = (mu[l] + _U * dmax[l] + g_chol * (fro2[l] * g_fro)) * (1.0 + 4.0 * _U) if ok[l] else np.inf
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+def _lanes_inverse_step(R, x, z, dinv, nrm):
+    """:func:`_inverse_step` for every lane in step."""
+    q = R.shape[0]
+    for j in range(q):
+        for l in range(LANES):
+            dinv[j, l] = 1.0 / R[j, j, l].real
+            z[j, l] = x[j, l]
+    for j in range(q):
+        for l in range(LANES):
+            z[j, l] = z[j, l] * dinv[j, l]
+        for k in range(j + 1, q):
+            for l in range(LANES):
+                z[k, l] -= np.conj(R[j, k, l]) * z[j, l]
+    for l in range(LANES):
+        nrm[l] = 0.0
+    for jj in range(q):
+        j = q - 1 - jj
+        for l in range(LANES):
+            x[j, l] = z[j, l]
+        for k in range(j + 1, q):
+            for l in range(LANES):
+                x[j, l] -= R[j, k, l] * x[k, l]
+        for l in range(LANES):
+            x[j, l] = x[j, l] * dinv[j, l]
+            nrm[l] = max(nrm[l], abs(x[j, l]))
+    for l in range(LANES):
+        nrm[l] = 1.0 / nrm[l] if nrm[l] > 0.0 and nrm[l] < np.inf else 1.0
+    for j in range(q):
+        for l in range(LANES):
+            x[j, l] = x[j, l] * nrm[l]
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+def _lanes_lower(Wt, Wabs, x, y, t, lower, est, cplx, ax, nx2, ny2, na2):
+    """:func:`_certified_lower` for every lane in step."""
+    q, p, _ = Wt.shape
+    for i in range(p):
+        for l in range(LANES):
+            y[i, l] = 0.0
+            t[i, l] = 0.0
+    for l in range(LANES):
+        nx2[l] = 0.0
+        ny2[l] = 0.0
+        na2[l] = 0.0
+    for j in range(q):
+        for l in range(LANES):
+            ax[l] = _modulus_ub(x[j, l])
+            nx2[l] += abs(x[j, l]) ** 2
+        for i in range(p):
+            for l in range(LANES):
+                y[i, l] += Wt[j, i, l] * x[j, l]
+                t[i, l] += Wabs[j, i, l] * ax[l]
+    for i in range(p):
+        for l in range(LANES):
+            ny2[l] += abs(y[i, l]) ** 2
+            na2[l] += t[i, l] * t[i, l]
+    g_prod = _gamma(2 * q + 4) if cplx else _gamma(q)
+    g_p = _gamma(p + 2)
+    g_q = _gamma(q + 2)
+    for l in range(LANES):
+        ny, na, nx = math.sqrt(ny2[l]), math.sqrt(na2[l]), math.sqrt(nx2[l])
+        num = ny * (1.0 - g_p) - g_prod * na * (1.0 + g_p)
+        den = nx * (1.0 + g_q)
+        est[l] = ny / nx if nx > 0 else 0.0
+        lower[l] = num / den if den > 0.0 and num > 0.0 else 0.0
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk):
+    """Matrices ``b0 .. b0 + LANES - 1`` side by side; a matrix whose certificate needs anything beyond the
+    common path (a zero matrix, an early invariant subspace, a retry) is redone by :func:`_certify_one`."""
+    Wt, Wabs, G, R, V, alpha, beta, x, z, dz, y, t, lv, cf, bw = wk
+    q, p, _ = Wt.shape
+    gersh, total, theta, yk, mu, lam, upper, lower, est = lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], lv[6], lv[7], lv[8]
+    f0, f1, f2, f3 = lv[9], lv[10], lv[11], lv[12]
+    early, last, redo, done, ok = bw[0], bw[1], bw[2], bw[3], bw[4]
+    _lanes_load(A, b0, c1, c2, adjoint, Wt, Wabs)
+    _lanes_gram(Wt, Wabs, G, t, gersh, total, f0)
+    for l in range(LANES):
+        nrm = 0.0
+        for i in range(q):
+            nrm += abs(v0[b0 + l, i]) ** 2
+        nrm = math.sqrt(nrm)
+        for i in range(q):
+            x[i, l] = v0[b0 + l, i] / nrm if nrm > 0.0 else 1.0
+            V[0, i, l] = 0.0
+            V[1, i, l] = x[i, l]
+        redo[l] = total[l] == 0.0
+        done[l] = False
+    k = min(kmax, q)
+    _lanes_lanczos(G, V, alpha, beta, k, early, last, cf, f0, f1)
+    tau = RESIDUAL_FACTOR * math.sqrt(rtol)
+    for l in range(LANES):
+        theta[l], yk[l] = _top_ritz_poly(alpha[l], beta[l], k, 0.0)
+        final = last[l] or k >= kmax
+        redo[l] = redo[l] or early[l] or not (final or beta[l, k - 1] * yk[l] <= tau * theta[l])
+        mu[l] = theta[l] * (1.0 + rtol)
+    _lanes_cholesky(G, mu, R, lam, cplx, f0, f1, ok)
+    g_gram = _gamma(2 * p + 4) if cplx else _gamma(p)
+    pad = 1.0 + _gamma(p + q + 2)
+    for l in range(LANES):
+        redo[l] = redo[l] or lam[l] == np.inf
+        err_g = g_gram * gersh[l] * pad + q * p * 2.0**-1022
+        upper[l] = math.sqrt((lam[l] + err_g) * (1.0 + 2.0 * _U)) * (1.0 + 2.0 * _U)
+    _lanes_inverse_step(R, x, z, dz, f0)
+    for it in range(1, 4):
+        _lanes_inverse_step(R, x, z, dz, f0)
+        _lanes_lower(Wt, Wabs, x, y, t, lower, est, cplx, f0, f1, f2, f3)
+        left = False
+        for l in range(LANES):
+            if redo[l] or done[l]:
+                continue
+            if upper[l] <= (1.0 + rtol) * lower[l] or it == 3:
+                b = b0 + l
+                out[b, 0] = lower[l]
+                out[b, 1] = upper[l]
+                out[b, 2] = min(max(est[l], lower[l]), upper[l])
+                steps[b] = k
+                for i in range(q):
+                    X[b, i] = x[i, l]
+                done[l] = True
+            else:
+                left = True
+        if not left:
+            break
+    for l in range(LANES):
+        if redo[l]:
+            b = b0 + l
+            sy, srw, sWt, sWabs, sG, sR, sV, sal, sbe = sk
+            lo, up, e, kk = _certify_one(
+                A, b, c1[b], c2[b], adjoint, v0[b], rtol, kmax, sy, srw, sWt, sWabs, sG, sR, sV, sal, sbe, X[b], cplx
+            )
+            out[b, 0] = lo
+            out[b, 1] = up
+            out[b, 2] = min(max(e, lo), up)
+            steps[b] = kk
+
+
+@numba.njit(cache=True, nogil=True)
+def _lane_work(q, p, kmax, X):
+    """Work space of :func:`_certify_lanes` (``X``: an array of the work type)."""
+    dt = X.dtype
+    return (
+        np.empty((q, p, LANES), dtype=dt),  # Wt
+        np.empty((q, p, LANES)),  # Wabs
+        np.empty((q, q, LANES), dtype=dt),  # G
+        np.empty((q, q, LANES), dtype=dt),  # R
+        np.empty((3, q, LANES), dtype=dt),  # Lanczos vectors
+        np.empty((LANES, kmax)),  # alpha
+        np.empty((LANES, kmax)),  # beta
+        np.empty((q, LANES), dtype=dt),  # x
+        np.empty((q, LANES), dtype=dt),  # z
+        np.empty((q, LANES)),  # reciprocal pivots
+        np.empty((p, LANES), dtype=dt),  # W x
+        np.empty((p, LANES)),  # |W| |x|, row sums of |W|
+        np.empty((13, LANES)),  # per-lane scalars
+        np.empty(LANES, dtype=dt),  # a projection coefficient
+        np.empty((5, LANES), dtype=np.bool_),  # per-lane flags
+    )
+
+
 def _signature(T, W):
     return types.void(
         _in(T, 3),  # A (B, r, c)
@@ -473,11 +787,19 @@ def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cp
         y = np.empty(max(p, q), dtype=X.dtype)
         rwork = np.empty((2, p))
         alpha, beta = np.empty(kmax), np.empty(kmax)
-        for b in range(ch * nmat // chunks, (ch + 1) * nmat // chunks):
+        b = ch * nmat // chunks
+        end = (ch + 1) * nmat // chunks
+        if q <= LANE_MAX_Q and end - b >= LANES:
+            wk = _lane_work(q, p, kmax, X)
+            sk = (y, rwork, Wt, Wabs, G, R, V, alpha, beta)
+            while b + LANES <= end:
+                _certify_lanes(A, b, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk)
+                b += LANES
+        for bb in range(b, end):
             lower, upper, est, k = _certify_one(
-                A, b, c1[b], c2[b], adjoint, v0[b], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[b], cplx
+                A, bb, c1[bb], c2[bb], adjoint, v0[bb], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[bb], cplx
             )
-            out[b, 0] = lower
-            out[b, 1] = upper
-            out[b, 2] = min(max(est, lower), upper)
-            steps[b] = k
+            out[bb, 0] = lower
+            out[bb, 1] = upper
+            out[bb, 2] = min(max(est, lower), upper)
+            steps[bb] = k
