@@ -34,9 +34,9 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._numba_kernels import _in, _out
+from ._numba_kernels import _in, _out, _wide_abs
 
-__all__ = ["small_gram_certify"]
+__all__ = ["small_gram_certify", "stack_abs_stats"]
 
 _U = 2.0**-53  # unit roundoff of the float64 work
 _FM = {"reassoc", "nsz", "contract"}  # no "arcp"/"afn": every division and square root is one IEEE rounding
@@ -429,281 +429,342 @@ LANES = 4
 LANE_MAX_Q = 8
 
 
+@numba.njit(inline="always")
+def _ld(a, i, j):
+    """``a[i, j, :]`` as a tuple of the four lanes: values in registers, so the compiler can pack the lanes
+    of a multiply-add into one vector instruction (stores to a work array would stop it: it cannot prove
+    that they miss the next loads)."""
+    return (a[i, j, 0], a[i, j, 1], a[i, j, 2], a[i, j, 3])
+
+
+@numba.njit(inline="always")
+def _st(a, i, j, v):
+    a[i, j, 0] = v[0]
+    a[i, j, 1] = v[1]
+    a[i, j, 2] = v[2]
+    a[i, j, 3] = v[3]
+
+
+@numba.njit(inline="always")
+def _ld2(a, i):
+    """``a[i, :]`` as a tuple of the four lanes."""
+    return (a[i, 0], a[i, 1], a[i, 2], a[i, 3])
+
+
+@numba.njit(inline="always")
+def _st2(a, i, v):
+    a[i, 0] = v[0]
+    a[i, 1] = v[1]
+    a[i, 2] = v[2]
+    a[i, 3] = v[3]
+
+
+@numba.njit(inline="always")
+def _conj(x):
+    return (np.conj(x[0]), np.conj(x[1]), np.conj(x[2]), np.conj(x[3]))
+
+
+@numba.njit(inline="always", fastmath=_FM)
+def _fma(s, x, y):
+    """``s + x y`` lane by lane."""
+    return (s[0] + x[0] * y[0], s[1] + x[1] * y[1], s[2] + x[2] * y[2], s[3] + x[3] * y[3])
+
+
+@numba.njit(inline="always", fastmath=_FM)
+def _cfma(s, x, y):
+    """``s + conj(x) y`` lane by lane."""
+    return (
+        s[0] + np.conj(x[0]) * y[0],
+        s[1] + np.conj(x[1]) * y[1],
+        s[2] + np.conj(x[2]) * y[2],
+        s[3] + np.conj(x[3]) * y[3],
+    )
+
+
+@numba.njit(inline="always", fastmath=_FM)
+def _axpy(y, c, x):
+    """``y - c x`` lane by lane."""
+    return (y[0] - c[0] * x[0], y[1] - c[1] * x[1], y[2] - c[2] * x[2], y[3] - c[3] * x[3])
+
+
+@numba.njit(inline="always", fastmath=_FM)
+def _scale(x, c):
+    """``c x`` lane by lane (``c`` real)."""
+    return (c[0] * x[0], c[1] * x[1], c[2] * x[2], c[3] * x[3])
+
+
+@numba.njit(inline="always", fastmath=_FM)
+def _abs2(s, x):
+    """``s + |x|^2`` lane by lane."""
+    return (s[0] + abs(x[0]) ** 2, s[1] + abs(x[1]) ** 2, s[2] + abs(x[2]) ** 2, s[3] + abs(x[3]) ** 2)
+
+
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _lanes_load(A, b0, c1, c2, adjoint, Wt, Wabs):
-    """``Wt[:, :, l] = W^T`` and ``Wabs >= |Wt|`` for matrix ``b0 + l`` (as :func:`_load`, one lane per matrix)."""
+    """``Wt[:, :, ln] = W^T`` and ``Wabs >= |Wt|`` for matrix ``b0 + ln`` (as :func:`_load`, one lane per matrix)."""
     q, p, _ = Wt.shape
     for j in range(q):
         for i in range(p):
-            for l in range(LANES):
-                w = np.conj(A[b0 + l, j, i] * 1.0) if adjoint else A[b0 + l, i, j] * 1.0
-                w = (w * c1[b0 + l]) * c2[b0 + l]
-                Wt[j, i, l] = w
-                Wabs[j, i, l] = _modulus_ub(w)
+            for ln in range(LANES):
+                w = np.conj(A[b0 + ln, j, i] * 1.0) if adjoint else A[b0 + ln, i, j] * 1.0
+                w = (w * c1[b0 + ln]) * c2[b0 + ln]
+                Wt[j, i, ln] = w
+                Wabs[j, i, ln] = _modulus_ub(w)
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_gram(Wt, Wabs, G, rabs, gersh, total, s):
-    """``G[:, :, l] = W^H W`` by rank-one updates and the Gershgorin sums of :func:`_gram`, per lane."""
+    """``G[:, :, ln] = W^H W`` and the Gershgorin sums of :func:`_gram`, per lane."""
     q, p, _ = Wt.shape
     for i in range(p):
-        for l in range(LANES):
-            rabs[i, l] = 0.0
+        for ln in range(LANES):
+            rabs[i, ln] = 0.0
     for j in range(q):
         for i in range(p):
-            for l in range(LANES):
-                rabs[i, l] += Wabs[j, i, l]
-    for l in range(LANES):
-        total[l] = 0.0
-        gersh[l] = 0.0
+            for ln in range(LANES):
+                rabs[i, ln] += Wabs[j, i, ln]
+    for ln in range(LANES):
+        total[ln] = 0.0
+        gersh[ln] = 0.0
     for i in range(p):
-        for l in range(LANES):
-            total[l] += rabs[i, l]
+        for ln in range(LANES):
+            total[ln] += rabs[i, ln]
     for j in range(q):
-        for l in range(LANES):
-            s[l] = 0.0
+        for ln in range(LANES):
+            s[ln] = 0.0
         for i in range(p):
-            for l in range(LANES):
-                s[l] += Wabs[j, i, l] * rabs[i, l]
-        for l in range(LANES):
-            gersh[l] = max(gersh[l], s[l])
+            for ln in range(LANES):
+                s[ln] += Wabs[j, i, ln] * rabs[i, ln]
+        for ln in range(LANES):
+            gersh[ln] = max(gersh[ln], s[ln])
+    z = Wt[0, 0, 0] * 0.0
     for j in range(q):
         for k in range(j, q):
-            for l in range(LANES):
-                G[j, k, l] = 0.0
-    for i in range(p):
-        for j in range(q):
-            for k in range(j, q):
-                for l in range(LANES):
-                    G[j, k, l] += np.conj(Wt[j, i, l]) * Wt[k, i, l]
+            acc = (z, z, z, z)
+            for i in range(p):
+                acc = _cfma(acc, _ld(Wt, j, i), _ld(Wt, k, i))
+            _st(G, j, k, acc)
     for j in range(q):
-        for l in range(LANES):
-            G[j, j, l] = G[j, j, l].real
+        for ln in range(LANES):
+            G[j, j, ln] = G[j, j, ln].real
         for k in range(j + 1, q):
-            for l in range(LANES):
-                G[k, j, l] = np.conj(G[j, k, l])
+            for ln in range(LANES):
+                G[k, j, ln] = np.conj(G[j, k, ln])
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
-def _lanes_lanczos(G, V, alpha, beta, k, early, last, cf, a, bsq):
-    """``k`` Lanczos steps per lane (as :func:`_lanczos_steps`); ``early[l]``: lane ``l`` reached an invariant
-    subspace before the last step, ``last[l]``: at the last step."""
+def _lanes_lanczos(G, V, alpha, beta, k, early, last):
+    """``k`` Lanczos steps per lane (as :func:`_lanczos_steps`); ``early[ln]``: lane ``ln`` reached an invariant
+    subspace before the last step, ``last[ln]``: at the last step."""
     q = G.shape[0]
-    for l in range(LANES):
-        early[l] = False
-        last[l] = False
+    z = V[0, 0, 0] * 0.0
+    for ln in range(LANES):
+        early[ln] = False
+        last[ln] = False
     for j in range(k):
+        if j > 0:
+            bp = (-beta[0, j - 1], -beta[1, j - 1], -beta[2, j - 1], -beta[3, j - 1])
+        else:
+            bp = (0.0, 0.0, 0.0, 0.0)
+        for i in range(q):  # G v_j as sums of the rows of G (Hermitian), each lane's sum in a register
+            acc = _scale(_ld(V, 0, i), bp)
+            for c in range(q):
+                acc = _cfma(acc, _ld(G, c, i), _ld(V, 1, c))
+            _st(V, 2, i, acc)
+        a = (0.0, 0.0, 0.0, 0.0)
+        for _sweep in range(2):  # alpha, then the same projection again (it restores local orthogonality)
+            cf = (z, z, z, z)
+            for i in range(q):
+                cf = _cfma(cf, _ld(V, 1, i), _ld(V, 2, i))
+            for i in range(q):
+                _st(V, 2, i, _axpy(_ld(V, 2, i), cf, _ld(V, 1, i)))
+            a = (a[0] + cf[0].real, a[1] + cf[1].real, a[2] + cf[2].real, a[3] + cf[3].real)
+        bsq = (0.0, 0.0, 0.0, 0.0)
         for i in range(q):
-            for l in range(LANES):
-                V[2, i, l] = -(beta[l, j - 1] if j > 0 else 0.0) * V[0, i, l]
-        for c in range(q):
-            for i in range(q):
-                for l in range(LANES):
-                    V[2, i, l] += np.conj(G[c, i, l]) * V[1, c, l]
-        for l in range(LANES):
-            a[l] = 0.0
-        for _sweep in range(2):
-            for l in range(LANES):
-                cf[l] = V[2, 0, l] * 0.0
-            for i in range(q):
-                for l in range(LANES):
-                    cf[l] += np.conj(V[1, i, l]) * V[2, i, l]
-            for i in range(q):
-                for l in range(LANES):
-                    V[2, i, l] -= cf[l] * V[1, i, l]
-            for l in range(LANES):
-                a[l] += cf[l].real
-        for l in range(LANES):
-            bsq[l] = 0.0
-        for i in range(q):
-            for l in range(LANES):
-                bsq[l] += abs(V[2, i, l]) ** 2
-        for l in range(LANES):
-            b = math.sqrt(bsq[l])
-            alpha[l, j] = a[l]
-            beta[l, j] = b
-            stop = b <= 1e-14 * abs(a[l]) or b == 0.0
-            if stop:
+            bsq = _abs2(bsq, _ld(V, 2, i))
+        for ln in range(LANES):
+            b = math.sqrt(bsq[ln])
+            alpha[ln, j] = a[ln]
+            beta[ln, j] = b
+            if b <= 1e-14 * abs(a[ln]) or b == 0.0:
                 if j < k - 1:
-                    early[l] = True
+                    early[ln] = True
                 else:
-                    last[l] = True
-            bsq[l] = 1.0 / b if b > 0.0 else 0.0
+                    last[ln] = True
+        inv = (
+            1.0 / beta[0, j] if beta[0, j] > 0.0 else 0.0,
+            1.0 / beta[1, j] if beta[1, j] > 0.0 else 0.0,
+            1.0 / beta[2, j] if beta[2, j] > 0.0 else 0.0,
+            1.0 / beta[3, j] if beta[3, j] > 0.0 else 0.0,
+        )
         for i in range(q):
-            for l in range(LANES):
-                V[0, i, l] = V[1, i, l]
-                V[1, i, l] = V[2, i, l] * bsq[l]
+            _st(V, 0, i, _ld(V, 1, i))
+            _st(V, 1, i, _scale(_ld(V, 2, i), inv))
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
-def _lanes_cholesky(G, mu, R, lam, cplx, dmax, fro2, ok):
-    """:func:`_cholesky_upper` for every lane in step: ``lam[l]`` the bound, ``inf`` where it broke down."""
+def _lanes_cholesky(G, mu, R, lam, cplx, dmax, ok):
+    """:func:`_cholesky_upper` for every lane in step: ``lam[ln]`` the bound, ``inf`` where it broke down.
+    Each lane's operations are those of the one-matrix factorisation (IEEE divisions and square roots)."""
     q = G.shape[0]
-    for l in range(LANES):
-        ok[l] = True
-        dmax[l] = 0.0
+    for ln in range(LANES):
+        ok[ln] = True
+        dmax[ln] = 0.0
     for j in range(q):
         for k in range(j + 1, q):
-            for l in range(LANES):
-                R[j, k, l] = -G[j, k, l]
-        for l in range(LANES):
-            d = mu[l] - G[j, j, l].real
-            R[j, j, l] = d
-            dmax[l] = max(dmax[l], abs(d))
+            _st(R, j, k, _scale(_ld(G, j, k), (-1.0, -1.0, -1.0, -1.0)))
+        for ln in range(LANES):
+            d = mu[ln] - G[j, j, ln].real
+            R[j, j, ln] = d
+            dmax[ln] = max(dmax[ln], abs(d))
     for j in range(q):
-        for l in range(LANES):
-            d = R[j, j, l].real
+        for ln in range(LANES):
+            d = R[j, j, ln].real
             good = d > 0.0
-            ok[l] = ok[l] and good
-            R[j, j, l] = math.sqrt(d if good else 1.0)
+            ok[ln] = ok[ln] and good
+            R[j, j, ln] = math.sqrt(d if good else 1.0)
+        rjj = (R[j, j, 0].real, R[j, j, 1].real, R[j, j, 2].real, R[j, j, 3].real)
         for k in range(j + 1, q):
-            for l in range(LANES):
-                R[j, k, l] = R[j, k, l] / R[j, j, l].real
-        for i in range(j + 1, q):
+            x = _ld(R, j, k)
+            _st(R, j, k, (x[0] / rjj[0], x[1] / rjj[1], x[2] / rjj[2], x[3] / rjj[3]))
+        for i in range(j + 1, q):  # right-looking update of the trailing rows
+            cji = _conj(_ld(R, j, i))
             for k in range(i, q):
-                for l in range(LANES):
-                    R[i, k, l] -= np.conj(R[j, i, l]) * R[j, k, l]
-    for l in range(LANES):
-        fro2[l] = 0.0
+                _st(R, i, k, _axpy(_ld(R, i, k), cji, _ld(R, j, k)))
+    fro2 = (0.0, 0.0, 0.0, 0.0)
     for j in range(q):
         for k in range(j, q):
-            for l in range(LANES):
-                fro2[l] += abs(R[j, k, l]) ** 2
+            fro2 = _abs2(fro2, _ld(R, j, k))
     g_fro = 1.0 + _gamma(q * q + 2)
     g_chol = _gamma(2 * q + 2) if cplx else _gamma(q + 1)
-    for l in range(LANES):
-        lam[l] = (mu[l] + _U * dmax[l] + g_chol * (fro2[l] * g_fro)) * (1.0 + 4.0 * _U) if ok[l] else np.inf
+    for ln in range(LANES):
+        lam[ln] = (mu[ln] + _U * dmax[ln] + g_chol * (fro2[ln] * g_fro)) * (1.0 + 4.0 * _U) if ok[ln] else np.inf
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
-def _lanes_inverse_step(R, x, z, dinv, nrm):
+def _lanes_inverse_step(R, x, z, dinv):
     """:func:`_inverse_step` for every lane in step."""
     q = R.shape[0]
     for j in range(q):
-        for l in range(LANES):
-            dinv[j, l] = 1.0 / R[j, j, l].real
-            z[j, l] = x[j, l]
-    for j in range(q):
-        for l in range(LANES):
-            z[j, l] = z[j, l] * dinv[j, l]
+        for ln in range(LANES):
+            dinv[j, ln] = 1.0 / R[j, j, ln].real
+        _st2(z, j, _ld2(x, j))
+    for j in range(q):  # R^H z = x
+        zj = _scale(_ld2(z, j), _ld2(dinv, j))
+        _st2(z, j, zj)
         for k in range(j + 1, q):
-            for l in range(LANES):
-                z[k, l] -= np.conj(R[j, k, l]) * z[j, l]
-    for l in range(LANES):
-        nrm[l] = 0.0
-    for jj in range(q):
+            _st2(z, k, _axpy(_ld2(z, k), _conj(_ld(R, j, k)), zj))
+    nrm = (0.0, 0.0, 0.0, 0.0)
+    for jj in range(q):  # R x = z, from the last row up
         j = q - 1 - jj
-        for l in range(LANES):
-            x[j, l] = z[j, l]
+        s = _ld2(z, j)
         for k in range(j + 1, q):
-            for l in range(LANES):
-                x[j, l] -= R[j, k, l] * x[k, l]
-        for l in range(LANES):
-            x[j, l] = x[j, l] * dinv[j, l]
-            nrm[l] = max(nrm[l], abs(x[j, l]))
-    for l in range(LANES):
-        nrm[l] = 1.0 / nrm[l] if nrm[l] > 0.0 and nrm[l] < np.inf else 1.0
+            s = _axpy(s, _ld(R, j, k), _ld2(x, k))
+        s = _scale(s, _ld2(dinv, j))
+        _st2(x, j, s)
+        nrm = (max(nrm[0], abs(s[0])), max(nrm[1], abs(s[1])), max(nrm[2], abs(s[2])), max(nrm[3], abs(s[3])))
+    inv = (
+        1.0 / nrm[0] if nrm[0] > 0.0 and nrm[0] < np.inf else 1.0,
+        1.0 / nrm[1] if nrm[1] > 0.0 and nrm[1] < np.inf else 1.0,
+        1.0 / nrm[2] if nrm[2] > 0.0 and nrm[2] < np.inf else 1.0,
+        1.0 / nrm[3] if nrm[3] > 0.0 and nrm[3] < np.inf else 1.0,
+    )
     for j in range(q):
-        for l in range(LANES):
-            x[j, l] = x[j, l] * nrm[l]
+        _st2(x, j, _scale(_ld2(x, j), inv))
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
-def _lanes_lower(Wt, Wabs, x, y, t, lower, est, cplx, ax, nx2, ny2, na2):
-    """:func:`_certified_lower` for every lane in step."""
+def _lanes_lower(Wt, Wabs, x, ax, lower, est, cplx):
+    """:func:`_certified_lower` for every lane in step (``ax``: work space for the bounds on ``|x|``)."""
     q, p, _ = Wt.shape
-    for i in range(p):
-        for l in range(LANES):
-            y[i, l] = 0.0
-            t[i, l] = 0.0
-    for l in range(LANES):
-        nx2[l] = 0.0
-        ny2[l] = 0.0
-        na2[l] = 0.0
+    nx2 = (0.0, 0.0, 0.0, 0.0)
     for j in range(q):
-        for l in range(LANES):
-            ax[l] = _modulus_ub(x[j, l])
-            nx2[l] += abs(x[j, l]) ** 2
-        for i in range(p):
-            for l in range(LANES):
-                y[i, l] += Wt[j, i, l] * x[j, l]
-                t[i, l] += Wabs[j, i, l] * ax[l]
-    for i in range(p):
-        for l in range(LANES):
-            ny2[l] += abs(y[i, l]) ** 2
-            na2[l] += t[i, l] * t[i, l]
+        for ln in range(LANES):
+            ax[j, ln] = _modulus_ub(x[j, ln])
+        nx2 = _abs2(nx2, _ld2(x, j))
+    z = x[0, 0] * 0.0
+    ny2 = (0.0, 0.0, 0.0, 0.0)
+    na2 = (0.0, 0.0, 0.0, 0.0)
+    for i in range(p):  # (W x)_i and (|W| |x|)_i, each lane's sum in a register
+        y = (z, z, z, z)
+        t = (0.0, 0.0, 0.0, 0.0)
+        for j in range(q):
+            y = _fma(y, _ld(Wt, j, i), _ld2(x, j))
+            t = _fma(t, _ld(Wabs, j, i), _ld2(ax, j))
+        ny2 = _abs2(ny2, y)
+        na2 = _fma(na2, t, t)
     g_prod = _gamma(2 * q + 4) if cplx else _gamma(q)
     g_p = _gamma(p + 2)
     g_q = _gamma(q + 2)
-    for l in range(LANES):
-        ny, na, nx = math.sqrt(ny2[l]), math.sqrt(na2[l]), math.sqrt(nx2[l])
+    for ln in range(LANES):
+        ny, na, nx = math.sqrt(ny2[ln]), math.sqrt(na2[ln]), math.sqrt(nx2[ln])
         num = ny * (1.0 - g_p) - g_prod * na * (1.0 + g_p)
         den = nx * (1.0 + g_q)
-        est[l] = ny / nx if nx > 0 else 0.0
-        lower[l] = num / den if den > 0.0 and num > 0.0 else 0.0
+        est[ln] = ny / nx if nx > 0 else 0.0
+        lower[ln] = num / den if den > 0.0 and num > 0.0 else 0.0
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk):
     """Matrices ``b0 .. b0 + LANES - 1`` side by side; a matrix whose certificate needs anything beyond the
     common path (a zero matrix, an early invariant subspace, a retry) is redone by :func:`_certify_one`."""
-    Wt, Wabs, G, R, V, alpha, beta, x, z, dz, y, t, lv, cf, bw = wk
+    Wt, Wabs, G, R, V, alpha, beta, x, z, dz, t, lv, bw = wk
     q, p, _ = Wt.shape
     gersh, total, theta, yk, mu, lam, upper, lower, est = lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], lv[6], lv[7], lv[8]
-    f0, f1, f2, f3 = lv[9], lv[10], lv[11], lv[12]
+    f0 = lv[9]
     early, last, redo, done, ok = bw[0], bw[1], bw[2], bw[3], bw[4]
     _lanes_load(A, b0, c1, c2, adjoint, Wt, Wabs)
     _lanes_gram(Wt, Wabs, G, t, gersh, total, f0)
-    for l in range(LANES):
+    for ln in range(LANES):
         nrm = 0.0
         for i in range(q):
-            nrm += abs(v0[b0 + l, i]) ** 2
+            nrm += abs(v0[b0 + ln, i]) ** 2
         nrm = math.sqrt(nrm)
         for i in range(q):
-            x[i, l] = v0[b0 + l, i] / nrm if nrm > 0.0 else 1.0
-            V[0, i, l] = 0.0
-            V[1, i, l] = x[i, l]
-        redo[l] = total[l] == 0.0
-        done[l] = False
+            x[i, ln] = v0[b0 + ln, i] / nrm if nrm > 0.0 else 1.0
+            V[0, i, ln] = 0.0
+            V[1, i, ln] = x[i, ln]
+        redo[ln] = total[ln] == 0.0
+        done[ln] = False
     k = min(kmax, q)
-    _lanes_lanczos(G, V, alpha, beta, k, early, last, cf, f0, f1)
+    _lanes_lanczos(G, V, alpha, beta, k, early, last)
     tau = RESIDUAL_FACTOR * math.sqrt(rtol)
-    for l in range(LANES):
-        theta[l], yk[l] = _top_ritz_poly(alpha[l], beta[l], k, 0.0)
-        final = last[l] or k >= kmax
-        redo[l] = redo[l] or early[l] or not (final or beta[l, k - 1] * yk[l] <= tau * theta[l])
-        mu[l] = theta[l] * (1.0 + rtol)
-    _lanes_cholesky(G, mu, R, lam, cplx, f0, f1, ok)
+    for ln in range(LANES):
+        theta[ln], yk[ln] = _top_ritz_poly(alpha[ln], beta[ln], k, 0.0)
+        final = last[ln] or k >= kmax
+        redo[ln] = redo[ln] or early[ln] or not (final or beta[ln, k - 1] * yk[ln] <= tau * theta[ln])
+        mu[ln] = theta[ln] * (1.0 + rtol)
+    _lanes_cholesky(G, mu, R, lam, cplx, f0, ok)
     g_gram = _gamma(2 * p + 4) if cplx else _gamma(p)
     pad = 1.0 + _gamma(p + q + 2)
-    for l in range(LANES):
-        redo[l] = redo[l] or lam[l] == np.inf
-        err_g = g_gram * gersh[l] * pad + q * p * 2.0**-1022
-        upper[l] = math.sqrt((lam[l] + err_g) * (1.0 + 2.0 * _U)) * (1.0 + 2.0 * _U)
-    _lanes_inverse_step(R, x, z, dz, f0)
+    for ln in range(LANES):
+        redo[ln] = redo[ln] or lam[ln] == np.inf
+        err_g = g_gram * gersh[ln] * pad + q * p * 2.0**-1022
+        upper[ln] = math.sqrt((lam[ln] + err_g) * (1.0 + 2.0 * _U)) * (1.0 + 2.0 * _U)
+    _lanes_inverse_step(R, x, z, dz)
     for it in range(1, 4):
-        _lanes_inverse_step(R, x, z, dz, f0)
-        _lanes_lower(Wt, Wabs, x, y, t, lower, est, cplx, f0, f1, f2, f3)
+        _lanes_inverse_step(R, x, z, dz)
+        _lanes_lower(Wt, Wabs, x, dz, lower, est, cplx)
         left = False
-        for l in range(LANES):
-            if redo[l] or done[l]:
+        for ln in range(LANES):
+            if redo[ln] or done[ln]:
                 continue
-            if upper[l] <= (1.0 + rtol) * lower[l] or it == 3:
-                b = b0 + l
-                out[b, 0] = lower[l]
-                out[b, 1] = upper[l]
-                out[b, 2] = min(max(est[l], lower[l]), upper[l])
+            if upper[ln] <= (1.0 + rtol) * lower[ln] or it == 3:
+                b = b0 + ln
+                out[b, 0] = lower[ln]
+                out[b, 1] = upper[ln]
+                out[b, 2] = min(max(est[ln], lower[ln]), upper[ln])
                 steps[b] = k
                 for i in range(q):
-                    X[b, i] = x[i, l]
-                done[l] = True
+                    X[b, i] = x[i, ln]
+                done[ln] = True
             else:
                 left = True
         if not left:
             break
-    for l in range(LANES):
-        if redo[l]:
-            b = b0 + l
+    for ln in range(LANES):
+        if redo[ln]:
+            b = b0 + ln
             sy, srw, sWt, sWabs, sG, sR, sV, sal, sbe = sk
             lo, up, e, kk = _certify_one(
                 A, b, c1[b], c2[b], adjoint, v0[b], rtol, kmax, sy, srw, sWt, sWabs, sG, sR, sV, sal, sbe, X[b], cplx
@@ -729,10 +790,8 @@ def _lane_work(q, p, kmax, X):
         np.empty((q, LANES), dtype=dt),  # x
         np.empty((q, LANES), dtype=dt),  # z
         np.empty((q, LANES)),  # reciprocal pivots
-        np.empty((p, LANES), dtype=dt),  # W x
-        np.empty((p, LANES)),  # |W| |x|, row sums of |W|
-        np.empty((13, LANES)),  # per-lane scalars
-        np.empty(LANES, dtype=dt),  # a projection coefficient
+        np.empty((p, LANES)),  # row sums of |W|
+        np.empty((10, LANES)),  # per-lane scalars
         np.empty((5, LANES), dtype=np.bool_),  # per-lane flags
     )
 
@@ -795,11 +854,64 @@ def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cp
             while b + LANES <= end:
                 _certify_lanes(A, b, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk)
                 b += LANES
-        for bb in range(b, end):
+        for j in range(b, end):
             lower, upper, est, k = _certify_one(
-                A, bb, c1[bb], c2[bb], adjoint, v0[bb], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[bb], cplx
+                A, j, c1[j], c2[j], adjoint, v0[j], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[j], cplx
             )
-            out[bb, 0] = lower
-            out[bb, 1] = upper
-            out[bb, 2] = min(max(est, lower), upper)
-            steps[bb] = k
+            out[j, 0] = lower
+            out[j, 1] = upper
+            out[j, 2] = min(max(est, lower), upper)
+            steps[j] = k
+
+
+@numba.njit(
+    [
+        types.void(_in(T, 3), types.float64, _out(types.float64, 2), types.int64)
+        for T in (types.float32, types.float64, types.complex64, types.complex128)
+    ],
+    cache=True,
+    nogil=True,
+    parallel=True,
+    error_model="numpy",
+    fastmath=_FM,
+)
+def stack_abs_stats(A, s, out, chunks):
+    """Entry statistics of ``s |A[b]|`` per matrix of a stack, in float64, one read: ``out[:, b] = (sum of
+    squares, max_j (|A|^T |A| 1)_j, largest column sum of squares, largest row sum of squares)``.
+
+    The sums are those of :func:`._numba_kernels.abs_stats_rows` with one block per matrix, in the same
+    order (row sums first, then scattered while the row is in cache), without its ``(B, n)`` outputs and
+    their reductions on the host; ``chunks`` tasks of consecutive matrices.
+    """
+    nmat, m, n = A.shape
+    for ch in numba.prange(chunks):
+        cs = np.empty(n)
+        g = np.empty(n)
+        for b in range(ch * nmat // chunks, (ch + 1) * nmat // chunks):
+            for j in range(n):
+                cs[j] = 0.0
+                g[j] = 0.0
+            fro2 = 0.0
+            rmax = 0.0
+            for i in range(m):
+                r = 0.0
+                rsq = 0.0
+                for j in range(n):
+                    a = _wide_abs(A[b, i, j]) * s
+                    r += a
+                    rsq += a * a
+                for j in range(n):
+                    a = _wide_abs(A[b, i, j]) * s
+                    cs[j] += a * a
+                    g[j] += a * r
+                fro2 += rsq
+                rmax = max(rmax, rsq)
+            gmax = 0.0
+            cmax = 0.0
+            for j in range(n):
+                gmax = max(gmax, g[j])
+                cmax = max(cmax, cs[j])
+            out[0, b] = fro2
+            out[1, b] = gmax
+            out[2, b] = cmax
+            out[3, b] = rmax
