@@ -571,14 +571,14 @@ def _lanes_lanczos(G, V, alpha, beta, k, early, last):
             for c in range(q):
                 acc = _cfma(acc, _ld(G, c, i), _ld(V, 1, c))
             _st(V, 2, i, acc)
-        a = (0.0, 0.0, 0.0, 0.0)
-        for _sweep in range(2):  # alpha, then the same projection again (it restores local orthogonality)
-            cf = (z, z, z, z)
-            for i in range(q):
-                cf = _cfma(cf, _ld(V, 1, i), _ld(V, 2, i))
-            for i in range(q):
-                _st(V, 2, i, _axpy(_ld(V, 2, i), cf, _ld(V, 1, i)))
-            a = (a[0] + cf[0].real, a[1] + cf[1].real, a[2] + cf[2].real, a[3] + cf[3].real)
+        # alpha, one projection: at most 8 steps lose little orthogonality, and a lane whose estimate falls
+        # short (a failed factorisation) is redone by the one-matrix path, which projects twice
+        cf = (z, z, z, z)
+        for i in range(q):
+            cf = _cfma(cf, _ld(V, 1, i), _ld(V, 2, i))
+        for i in range(q):
+            _st(V, 2, i, _axpy(_ld(V, 2, i), cf, _ld(V, 1, i)))
+        a = (cf[0].real, cf[1].real, cf[2].real, cf[3].real)
         bsq = (0.0, 0.0, 0.0, 0.0)
         for i in range(q):
             bsq = _abs2(bsq, _ld(V, 2, i))
@@ -600,6 +600,77 @@ def _lanes_lanczos(G, V, alpha, beta, k, early, last):
         for i in range(q):
             _st(V, 0, i, _ld(V, 1, i))
             _st(V, 1, i, _scale(_ld(V, 2, i), inv))
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+def _lanes_top_ritz(alpha, beta, k, theta, yk, tri, w, act, pivot):
+    """:func:`_top_ritz_poly` for every lane in step (``tri``: ``(2, k, LANES)`` work space for the scaled
+    tridiagonals, ``w``: ``(3, LANES)``). The four polynomial recurrences run side by side; a lane whose
+    iteration ended keeps its point. A lane whose polynomial underflows gets the pivot form."""
+    x, yk2, sc = w[0], w[1], w[2]
+    for ln in range(LANES):
+        yk2[ln] = 1.0
+        pivot[ln] = False
+        hi = -np.inf
+        for i in range(k):
+            s = alpha[ln, i] + (abs(beta[ln, i - 1]) if i > 0 else 0.0) + (abs(beta[ln, i]) if i < k - 1 else 0.0)
+            hi = max(hi, s)
+        scale = max(abs(hi), 1e-300)
+        inv = 1.0 / scale
+        sc[ln] = scale
+        x[ln] = hi * inv + 1e-12
+        act[ln] = True
+        for i in range(k):
+            tri[0, i, ln] = alpha[ln, i] * inv
+            bs = beta[ln, i - 1] * inv if i > 0 else 0.0
+            tri[1, i, ln] = bs * bs
+    for _ in range(60):
+        xt = (x[0], x[1], x[2], x[3])
+        pm = (1.0, 1.0, 1.0, 1.0)
+        dm = (0.0, 0.0, 0.0, 0.0)
+        em = (0.0, 0.0, 0.0, 0.0)
+        p = _axpy(_ld2(tri[0], 0), (1.0, 1.0, 1.0, 1.0), xt)
+        d = (-1.0, -1.0, -1.0, -1.0)
+        e = (0.0, 0.0, 0.0, 0.0)
+        for i in range(1, k):
+            ax = _axpy(_ld2(tri[0], i), (1.0, 1.0, 1.0, 1.0), xt)
+            bb = _ld2(tri[1], i)
+            pn = _axpy(_scale(p, ax), bb, pm)
+            dn = _axpy(_axpy(_scale(d, ax), (1.0, 1.0, 1.0, 1.0), p), bb, dm)
+            en = _axpy(_axpy(_scale(e, ax), (2.0, 2.0, 2.0, 2.0), d), bb, em)
+            pm, dm, em = p, d, e
+            p, d, e = pn, dn, en
+        more = False
+        for ln in range(LANES):
+            if not act[ln]:
+                continue
+            act[ln] = False
+            if p[ln] == 0.0:
+                if pm[ln] == 0.0 and d[ln] == 0.0:
+                    pivot[ln] = True
+                else:
+                    yk2[ln] = abs(pm[ln] / d[ln]) if d[ln] != 0.0 else 1.0
+                continue
+            g = d[ln] / p[ln]
+            h = g * g - e[ln] / p[ln]
+            yk2[ln] = abs(pm[ln] / d[ln]) if d[ln] != 0.0 else 1.0
+            if not (g > 0.0 and g < np.inf):
+                pivot[ln] = g != g
+                continue
+            disc = (k - 1.0) * (k * h - g * g)
+            step = k / (g + math.sqrt(disc if disc > 0.0 else 0.0))
+            if not (step > 1e-15 and step < np.inf):
+                continue
+            x[ln] -= step
+            act[ln] = True
+            more = True
+        if not more:
+            break
+    for ln in range(LANES):
+        if pivot[ln]:
+            theta[ln], yk[ln] = _top_ritz(alpha[ln], beta[ln], k, 0.0)
+        else:
+            theta[ln], yk[ln] = max(x[ln] * sc[ln], 0.0), math.sqrt(min(yk2[ln], 1.0))
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
@@ -708,7 +779,7 @@ def _lanes_lower(Wt, Wabs, x, ax, lower, est, cplx):
 def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk):
     """Matrices ``b0 .. b0 + LANES - 1`` side by side; a matrix whose certificate needs anything beyond the
     common path (a zero matrix, an early invariant subspace, a retry) is redone by :func:`_certify_one`."""
-    Wt, Wabs, G, R, V, alpha, beta, x, z, dz, t, lv, bw = wk
+    Wt, Wabs, G, R, V, alpha, beta, x, z, dz, t, lv, bw, t3 = wk
     q, p, _ = Wt.shape
     gersh, total, theta, yk, mu, lam, upper, lower, est = lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], lv[6], lv[7], lv[8]
     f0 = lv[9]
@@ -729,8 +800,8 @@ def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, 
     k = min(kmax, q)
     _lanes_lanczos(G, V, alpha, beta, k, early, last)
     tau = RESIDUAL_FACTOR * math.sqrt(rtol)
+    _lanes_top_ritz(alpha, beta, k, theta, yk, t3, lv[10:13], ok, bw[5])
     for ln in range(LANES):
-        theta[ln], yk[ln] = _top_ritz_poly(alpha[ln], beta[ln], k, 0.0)
         final = last[ln] or k >= kmax
         redo[ln] = redo[ln] or early[ln] or not (final or beta[ln, k - 1] * yk[ln] <= tau * theta[ln])
         mu[ln] = theta[ln] * (1.0 + rtol)
@@ -791,8 +862,9 @@ def _lane_work(q, p, kmax, X):
         np.empty((q, LANES), dtype=dt),  # z
         np.empty((q, LANES)),  # reciprocal pivots
         np.empty((p, LANES)),  # row sums of |W|
-        np.empty((10, LANES)),  # per-lane scalars
-        np.empty((5, LANES), dtype=np.bool_),  # per-lane flags
+        np.empty((13, LANES)),  # per-lane scalars
+        np.empty((6, LANES), dtype=np.bool_),  # per-lane flags
+        np.empty((2, kmax, LANES)),  # scaled tridiagonal
     )
 
 
