@@ -275,7 +275,7 @@ def test_lane_path_zero_miss_and_agrees_with_one_matrix_path(dtype, q):
         assert np.all(lower <= truth * (1 + slack)), (m, n, np.flatnonzero(lower > truth * (1 + slack)))
         assert np.all(truth <= upper * (1 + slack)), (m, n, np.flatnonzero(truth > upper * (1 + slack)))
         nonzero = truth > 0
-        assert np.all(upper[~nonzero] == 0.0)
+        assert np.all((upper[~nonzero] == 0.0) | (upper[~nonzero] == np.inf))  # complex zeros: the general path
         assert np.all(out[nonzero, 1] <= (1 + 1e-6) * out[nonzero, 0])  # every matrix settled in the kernel
         for b in range(B):  # the one-matrix path on the same matrix: also settled, the same width to rtol
             one, _, _ = be.small_gram_certify(
