@@ -79,7 +79,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         w = opts.v0 if not adjoint else _stack_product(op, A, opts.v0)
         w = w / np.linalg.norm(w, axis=1, keepdims=True)
         x0 = w + 1e-3 * x0 / np.linalg.norm(x0, axis=1, keepdims=True)
-    c1, c2 = op.split_scale
+    c1, c2 = op.split_scale if op.scale_exp.any() else (np.ones(op.B),) * 2  # no scaling: no ldexp per matrix
     maxsteps = opts.maxiter if opts.maxiter_given else 2 * q + 8  # no reorthogonalisation: may pass q
     out, steps, X = op.backend.small_gram_certify(A, c1, c2, adjoint, x0, rtol, maxsteps)
     op.matvecs += 2 * q + 1  # G = W^H (W I): q products each way; one for the certified lower bound
