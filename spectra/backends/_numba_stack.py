@@ -848,15 +848,20 @@ def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, 
             break
     for ln in range(LANES):
         if redo[ln]:
-            b = b0 + ln
-            sy, srw, sWt, sWabs, sG, sR, sV, sal, sbe = sk
-            lo, up, e, kk = _certify_one(
-                A, b, c1[b], c2[b], adjoint, v0[b], rtol, kmax, sy, srw, sWt, sWabs, sG, sR, sV, sal, sbe, X[b], cplx
-            )
-            out[b, 0] = lo
-            out[b, 1] = up
-            out[b, 2] = min(max(e, lo), up)
-            steps[b] = kk
+            _certify_into(A, b0 + ln, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk)
+
+
+@numba.njit(cache=True, nogil=True)
+def _certify_into(A, b, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk):
+    """:func:`_certify_one` for matrix ``b`` with the work space ``sk``, written into the outputs."""
+    y, rwork, Wt, Wabs, G, R, V, alpha, beta = sk
+    lower, upper, est, k = _certify_one(
+        A, b, c1[b], c2[b], adjoint, v0[b], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[b], cplx
+    )
+    out[b, 0] = lower
+    out[b, 1] = upper
+    out[b, 2] = min(max(est, lower), upper)
+    steps[b] = k
 
 
 @numba.njit(cache=True, nogil=True)
@@ -933,20 +938,14 @@ def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cp
         alpha, beta = np.empty(kmax), np.empty(kmax)
         b = ch * nmat // chunks
         end = (ch + 1) * nmat // chunks
+        sk = (y, rwork, Wt, Wabs, G, R, V, alpha, beta)
         if q <= LANE_MAX_Q and end - b >= LANES:
             wk = _lane_work(q, p, kmax, X)
-            sk = (y, rwork, Wt, Wabs, G, R, V, alpha, beta)
             while b + LANES <= end:
                 _certify_lanes(A, b, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk)
                 b += LANES
         for j in range(b, end):
-            lower, upper, est, k = _certify_one(
-                A, j, c1[j], c2[j], adjoint, v0[j], rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, X[j], cplx
-            )
-            out[j, 0] = lower
-            out[j, 1] = upper
-            out[j, 2] = min(max(est, lower), upper)
-            steps[j] = k
+            _certify_into(A, j, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk)
 
 
 @numba.njit(
