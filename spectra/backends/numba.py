@@ -236,18 +236,15 @@ class NumbaBackend(NumPyBackend):
         return out[:, 0].copy() if stack is not None else np.array([out[:, 0].max()])
 
     def _stack_abs_stats(self, A, rows, bounds, scale: float) -> AbsStats:
-        """:class:`AbsStats` per matrix of a C-ordered stack (one block of the row kernel per matrix)."""
-        nb, n = len(bounds) - 1, rows.shape[1]
-        colsq, gers, sums = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
-        kernels.abs_stats_rows(rows, scale, colsq, gers, sums, bounds)
-        return AbsStats(
-            fro=np.sqrt(sums[:, 0]),
-            gersh=np.sqrt(gers.max(axis=1)),
-            maxcol=np.sqrt(colsq.max(axis=1)),
-            maxrow=np.sqrt(sums[:, 1]),
-            p_row=A.shape[-1],
-            p_col=A.shape[-2],
-        )
+        """:class:`AbsStats` per matrix of a C-ordered stack (:func:`._numba_stack.stack_abs_stats`)."""
+        from ._numba_stack import stack_abs_stats
+
+        m, n = A.shape[-2:]
+        nb = len(bounds) - 1
+        sums = np.empty((4, nb))
+        stack_abs_stats(rows.reshape(nb, m, n), scale, sums, max(1, min(nb // 16, 32 * numba.get_num_threads())))
+        fro, gersh, maxcol, maxrow = np.sqrt(sums)
+        return AbsStats(fro=fro, gersh=gersh, maxcol=maxcol, maxrow=maxrow, p_row=n, p_col=m)
 
     def _sparse_abs_stats(self, A, scale: float) -> AbsStats:
         """:class:`AbsStats` of a CSR/CSC matrix in one read of its nonzeros (CSC: the rows of ``A^T``)."""
