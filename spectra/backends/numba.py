@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _numba_kernels as kernels
+from . import _numba_serial as serial_kernels
 from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._threads import all_blas_threads, one_blas_thread
@@ -49,6 +50,10 @@ STACK_PARALLEL_MIN_WORK = 3e7
 #: sparse passes with fewer nonzeros x columns than this run on the calling thread: waking Numba's worker
 #: threads costs more than such a pass (tens of milliseconds on a loaded machine; docs/performance.md)
 SERIAL_BELOW = 1 << 17
+
+#: dense passes over fewer entries x columns than this run the serial twins of the kernels (one block on the
+#: calling thread, :mod:`._numba_serial`), for the same reason (measured in docs/performance.md)
+DENSE_SERIAL_BELOW = 1 << 20
 
 
 def _blocks(rows: int) -> int:
@@ -139,7 +144,7 @@ class NumbaBackend(NumPyBackend):
         B = view[0]
         bounds = _row_bounds(B.shape[0]) if stack is None else stack[1]
         out = np.empty((len(bounds) - 1, 2))
-        kernels.max_abs_rows(B, out, bounds)
+        _dense_kernels(B.size).max_abs_rows(B, out, bounds)
         if not np.isfinite(out[:, 1]).all():  # an entry is NaN or infinite: NumPy's NaN-aware reduction
             return super().max_abs(A)
         return out[:, 0].copy() if stack is not None else np.array([out[:, 0].max()])
@@ -148,7 +153,7 @@ class NumbaBackend(NumPyBackend):
         """:class:`AbsStats` per matrix of a C-ordered stack (one block of the row kernel per matrix)."""
         nb, n = len(bounds) - 1, rows.shape[1]
         colsq, gers, sums = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
-        kernels.abs_stats_rows(rows, scale, colsq, gers, sums, bounds)
+        _dense_kernels(rows.size).abs_stats_rows(rows, scale, colsq, gers, sums, bounds)
         return AbsStats(
             fro=np.sqrt(sums[:, 0]),
             gersh=np.sqrt(gers.max(axis=1)),
@@ -206,7 +211,7 @@ class NumbaBackend(NumPyBackend):
         bounds = _row_bounds(B.shape[0])
         nb, n = len(bounds) - 1, B.shape[1]
         colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
-        kernels.abs_stats_rows(B, scale, colsq, gers, rows, bounds)
+        _dense_kernels(B.size).abs_stats_rows(B, scale, colsq, gers, rows, bounds)
         maxcol = np.sqrt(colsq.sum(axis=0).max())
         maxrow = np.sqrt(rows[:, 1].max())
         if transposed:  # statistics of A^T: rows and columns swap; Gershgorin is then that of |A| |A|^T
@@ -230,7 +235,9 @@ class NumbaBackend(NumPyBackend):
         Y = np.empty((A.shape[1] if adjoint else A.shape[0], X.shape[1]), dtype=X.dtype)
         # A X = B X (dot) or B^T X (scatter); A^H X = B^H X (scatter, conj) or conj(B) X (dot, conj)
         conj = adjoint and np.iscomplexobj(A)
-        kernels.wide_product_rows(B, np.ascontiguousarray(X), Y, transposed == adjoint, conj, _blocks(B.shape[0]))
+        small = _serial(B.size * X.shape[1], DENSE_SERIAL_BELOW)
+        run = serial_kernels.wide_product_rows if small else kernels.wide_product_rows
+        run(B, np.ascontiguousarray(X), Y, transposed == adjoint, conj, 1 if small else _blocks(B.shape[0]))
         return Y
 
     def small_gram_certify(self, A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int):
@@ -298,13 +305,22 @@ class NumbaBackend(NumPyBackend):
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)
         Z = np.empty((n, X.shape[1]), dtype=B.dtype)
-        kernels.dense_gram(B, X, c, Y, Z, _blocks(m))
+        if _serial(m * n * X.shape[1], DENSE_SERIAL_BELOW):
+            serial_kernels.dense_gram(B, X, c, Y, Z, 1)
+        else:
+            kernels.dense_gram(B, X, c, Y, Z, _blocks(m))
         return Y, Z
 
 
-def _serial(work: int) -> bool:
-    """Run a pass of ``work`` nonzeros x columns on the calling thread (small, or one thread anyway)?"""
-    return work < SERIAL_BELOW or numba.get_num_threads() == 1
+def _serial(work: int, below: int | None = None) -> bool:
+    """Run a pass of ``work`` nonzeros (dense: entries) x columns on the calling thread (small, or one thread
+    anyway)? ``below`` is the threshold, :data:`SERIAL_BELOW` by default."""
+    return work < (SERIAL_BELOW if below is None else below) or numba.get_num_threads() == 1
+
+
+def _dense_kernels(work: int):
+    """The dense kernels for a pass over ``work`` entries: the serial twins below :data:`DENSE_SERIAL_BELOW`."""
+    return serial_kernels if _serial(work, DENSE_SERIAL_BELOW) else kernels
 
 
 def _unsigned(B):
