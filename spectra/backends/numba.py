@@ -53,7 +53,7 @@ SERIAL_BELOW = 1 << 17
 
 #: dense passes over fewer entries x columns than this run the serial twins of the kernels (one block on the
 #: calling thread, :mod:`._numba_serial`), for the same reason (measured in docs/performance.md)
-DENSE_SERIAL_BELOW = 1 << 20
+DENSE_SERIAL_BELOW = 2_000_000
 
 
 def _blocks(rows: int) -> int:
