@@ -18,7 +18,8 @@ CSC              ``A A^H``                    rows of ``A^T``
 The methods then start on that side, even when it is the larger one: one read of ``A`` per step beats
 two. Non-contiguous arrays were made contiguous once by the validation (documented in docs/design.md).
 While it runs, BLAS is limited to one thread (threadpoolctl): OpenBLAS's idle threads spin and would
-otherwise take the cores from the Numba workers.
+otherwise take the cores from the Numba workers. Passes too small to repay waking those workers run serial
+kernels on the calling thread (:data:`SERIAL_BELOW`, :data:`DENSE_SERIAL_BELOW`; :mod:`._numba_serial`).
 """
 
 from __future__ import annotations
