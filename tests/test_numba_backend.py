@@ -272,6 +272,33 @@ def test_large_dense_products_keep_the_parallel_kernels(monkeypatch):
     assert calls["parallel", "dense_gram"] >= r.iterations > 1 and calls["parallel", "wide_product_rows"] == 1
 
 
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+@pytest.mark.parametrize("exponent", [1020, -1020])
+@pytest.mark.parametrize("layout", ["C", "F", "stack"])
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_scaled_operands_near_the_ends_of_the_range(monkeypatch, method, exponent, layout, serial_below):
+    """Regression: a 200 x 9 matrix with entries near 1e307 raised "the products with A produced non-finite
+    values" on the numba backend. Its products carry a power-of-two scale ``c`` (``A^H (c (A x))``), and the fused
+    kernel's reassociation of its eight-row sweep applied ``c`` after the products ``b (A x)``, which overflow.
+    Scaled operands now take the two products in order; the interval holds the LAPACK norm (scaled exactly by
+    a power of two)."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", serial_below)
+    G = np.random.default_rng(0).standard_normal((200, 9))
+    G /= np.max(np.abs(G))
+    A = np.ldexp(G, exponent)
+    if layout == "F":
+        A = np.asfortranarray(A.T)
+    elif layout == "stack":
+        A = np.stack([A, A[::-1]])
+    truth = np.ldexp(np.linalg.norm(G, 2), exponent)
+    r = spectra.norm(A, method=method, backend="numba", seed=1)
+    assert np.all(r.lower <= truth) and np.all(truth <= r.upper)
+    if method == "lanczos":
+        assert np.all(r.converged) and np.all(r.upper <= truth * (1 + 1e-6))
+
+
 def test_serial_twins_have_their_own_cache_files():
     """The twins are compiled from the kernels' own functions with ``parallel=False``. Numba's cache index does
     not tell a parallel build from a serial one of the same code, so each twin needs a cache file of its own,
