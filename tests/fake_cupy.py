@@ -149,7 +149,14 @@ class _Kernel:
             return self._small_gram_certify(grid[0], block[0] // 32, shared_mem, *args)
         k = re.fullmatch(r"gram_rows_k(\d+)", self.name)
         if k:
-            return self._gram_rows(int(k.group(1)), grid[0], shared_mem, *args)
+            with np.errstate(invalid="ignore"):  # as for gram_stack below
+                return self._gram_rows(int(k.group(1)), grid[0], shared_mem, *args)
+        if self.name == "gram_stack":
+            # OpenBLAS can leave a spurious FE_INVALID flag after small float32 products of finite data
+            # (numpy/numpy#24067, OpenMathLib/OpenBLAS#1924); the tests compare every output with a
+            # reference, so a real NaN still fails them.
+            with np.errstate(invalid="ignore"):
+                return self._gram_stack(grid[0], *args)
         return getattr(self, "_" + self.name)(grid[0], *args)
 
     def _gram_rows(self, K, blocks, shared, A, lda, X, c, Y, Zp, m, n, rpb):

@@ -130,6 +130,92 @@ def test_sparse_gram_matches_numpy(dtype, fmt, k, index, serial_below, monkeypat
     _check(Y, Z, S.toarray(), X, 2.0, adjoint, dtype)
 
 
+def _equal_values(S, value, dtype):
+    S = S.astype(dtype)
+    S.data[:] = value
+    return S
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("index", ["int32", "int64"])
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_equal_stored_values_are_read_as_one_value(dtype, fmt, k, index, serial_below, monkeypatch):
+    """A matrix whose stored values are all equal (an unweighted graph; here also a complex one, where the
+    adjoint conjugates it) is read with its values as one broadcast value (stride 0) inside the backend's
+    context: the same products bit for bit as the plain pass, which match the dense oracle."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", serial_below)  # the parallel kernel and the serial one
+    value = 2 - 1j if np.dtype(dtype).kind == "c" else -0.75
+    S = _equal_values(sp.random_array((60, 45), density=0.2, format=fmt, rng=5), value, dtype)
+    S.indptr, S.indices = S.indptr.astype(index), S.indices.astype(index)
+    strides = []
+    for name in ("csr_gram", "csr_gram_serial"):
+        kernel = getattr(nb_backend.sparse_kernels, name)
+
+        def spy(indptr, indices, data, *args, kernel=kernel):
+            strides.append(data.strides[0])
+            return kernel(indptr, indices, data, *args)
+
+        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
+    be = NumbaBackend()
+    adjoint = be.fused_gram_adjoint(S)
+    X = _rand((S.shape[0] if adjoint else S.shape[1], k), dtype, seed=6)
+    plain = be.gram(S, X, inner=0.5, adjoint=adjoint)
+    with be.context(S):
+        one_value = be.gram(S, X, inner=0.5, adjoint=adjoint)
+    assert strides == [S.data.itemsize, 0]
+    for a, b in zip(plain, one_value, strict=True):
+        assert np.array_equal(a, b)
+    _check(*one_value, S.toarray(), X, 0.5, adjoint, dtype)
+
+
+def test_unequal_or_other_values_are_read_in_full(monkeypatch):
+    """The one-value read applies only to the very values array found equal in the context: a matrix with
+    one different value, or another matrix multiplied inside that context, is read in full."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    strides = []
+    kernel = nb_backend.sparse_kernels.csr_gram
+
+    def spy(indptr, indices, data, *args):
+        strides.append(data.strides[0])
+        return kernel(indptr, indices, data, *args)
+
+    monkeypatch.setattr(nb_backend.sparse_kernels, "csr_gram", spy)
+    be = NumbaBackend()
+    S = _equal_values(sp.random_array((50, 40), density=0.3, format="csr", rng=7), 1.0, np.float64)
+    T = S.copy()
+    T.data[-1] = 1.5  # after the prefix the check reads first
+    X = _rand((40, 1), np.float64, seed=8)
+    with be.context(T):
+        _, Z = be.gram(T, X)
+    np.testing.assert_allclose(Z, T.toarray().T @ (T.toarray() @ X), rtol=1e-13)
+    with be.context(S):
+        be.gram(S.copy(), X)  # equal values, but not the array the context checked
+    assert strides == [8, 8]
+
+
+def test_unweighted_graph_norm_is_that_of_the_plain_pass(monkeypatch):
+    """``lanczos`` on a preferential-attachment graph (all stored values 1): the one-value read leaves every
+    field of the result bitwise unchanged, and the interval holds the dense SVD's norm."""
+    import spectra.backends.numba as nb_backend
+    from spectra._testing import preferential_attachment_graph
+
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    A = preferential_attachment_graph(3000, 3, seed=1)
+    assert np.all(A.data == 1)
+    fast = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    monkeypatch.setattr(nb_backend, "_stored_values", lambda data: data)
+    plain = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert (fast.value, fast.lower, fast.upper, fast.matvecs) == (plain.value, plain.lower, plain.upper, plain.matvecs)
+    exact = np.linalg.norm(A.toarray(), 2)
+    assert fast.lower <= exact * (1 + 1e-13) and exact <= fast.upper * (1 + 1e-13)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_batched_gram(dtype):
     be = NumbaBackend()

@@ -7,14 +7,18 @@ m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="l
 order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
 their medians and min-max spreads. Used for the tables in docs/performance.md::
 
-    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread]
+    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown]
 
 ``--one-thread`` runs Numba's kernels on one thread: the per-core comparison (SciPy's products run on one
 core; BLAS runs on one thread in the numba backend, and in the numpy backend below 2e6 nonzeros).
+``--breakdown`` times the parts of each call instead (same alternation): the Gram products of the Lanczos
+steps, the Gram-Schmidt projections against the basis, the entry statistics, and the rest of the call
+(tridiagonal and bound work, the final certified product, validation), medians over the rounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -61,6 +65,63 @@ def measure(matrix: str, A, rounds: int) -> None:
         print(f"{matrix}: {peer}/numba median {np.median(q):.2f} (min {q.min():.2f}, max {q.max():.2f})")
 
 
+#: backend primitives timed by ``--breakdown`` (outermost calls only: a backend may call its parent's)
+PARTS = {"products": ("gram", "matmat", "rmatmat"), "projections": ("project_out",), "statistics": ("abs_stats",)}
+
+
+@contextlib.contextmanager
+def timed_parts(seconds: dict):
+    """Add the time spent in each of :data:`PARTS` to ``seconds[part]`` while the context is open."""
+    from spectra.backends.numba import NumbaBackend
+    from spectra.backends.numpy import NumPyBackend
+
+    saved = []
+    depth = {part: 0 for part in PARTS}
+    for cls in (NumPyBackend, NumbaBackend):
+        for part, name in ((part, name) for part, names in PARTS.items() for name in names):
+            if name not in vars(cls):
+                continue
+            method = vars(cls)[name]
+
+            def wrapper(*args, _method=method, _part=part, **kwargs):
+                depth[_part] += 1
+                t0 = time.perf_counter()
+                try:
+                    return _method(*args, **kwargs)
+                finally:
+                    depth[_part] -= 1
+                    if not depth[_part]:
+                        seconds[_part] += time.perf_counter() - t0
+
+            saved.append((cls, name, method))
+            setattr(cls, name, wrapper)
+    try:
+        yield
+    finally:
+        for cls, name, method in saved:
+            setattr(cls, name, method)
+
+
+def breakdown(matrix: str, A, rounds: int) -> None:
+    calls = {k: v for k, v in _calls(A).items() if k != "arpack"}
+    for call in calls.values():
+        call()
+    parts = {name: {part: [] for part in (*PARTS, "rest", "total")} for name in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for name in names[r % 2 :] + names[: r % 2]:
+            seconds = dict.fromkeys(PARTS, 0.0)
+            with timed_parts(seconds):
+                t0 = time.perf_counter()
+                calls[name]()
+                total = time.perf_counter() - t0
+            seconds.update(rest=total - sum(seconds.values()), total=total)
+            for part, value in seconds.items():
+                parts[name][part].append(value)
+    for name, values in parts.items():
+        print(f"{matrix} {name}: " + ", ".join(f"{p} {1e3 * np.median(v):.0f} ms" for p, v in values.items()))
+
+
 def main(rounds: int = 5) -> None:
     if "--one-thread" in sys.argv:
         import numba
@@ -68,7 +129,7 @@ def main(rounds: int = 5) -> None:
         numba.set_num_threads(1)
     print("load average", os.getloadavg())
     for matrix, A in problems().items():
-        measure(matrix, A, rounds)
+        (breakdown if "--breakdown" in sys.argv else measure)(matrix, A, rounds)
     print("load average", os.getloadavg())
 
 

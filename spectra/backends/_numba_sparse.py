@@ -22,7 +22,10 @@ _INDEX = (types.uint32, types.uint64)
 
 
 def _csr_signature(T, R, Ix, *extra):
-    return types.void(_in(Ix, 1), _in(Ix, 1), _in(T, 1), _in(T, 2), R, _out(T, 2), _out(T, 2), *extra)
+    # the values may be any strided view: a matrix whose stored values are all equal passes one value with
+    # stride 0 (``np.broadcast_to``), read from cache instead of memory (docs/performance.md)
+    values = types.Array(T, 1, "A", readonly=True)
+    return types.void(_in(Ix, 1), _in(Ix, 1), values, _in(T, 2), R, _out(T, 2), _out(T, 2), *extra)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)

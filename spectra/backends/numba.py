@@ -25,6 +25,7 @@ kernels on the calling thread (:data:`SERIAL_BELOW`, :data:`DENSE_SERIAL_BELOW`;
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import NamedTuple
 
 import numba
@@ -55,6 +56,42 @@ SERIAL_BELOW = 1 << 17
 #: dense passes over fewer entries x columns than this run the serial twins of the kernels (one block on the
 #: calling thread, :mod:`._numba_serial`), for the same reason (measured in docs/performance.md)
 DENSE_SERIAL_BELOW = 2_000_000
+
+
+#: ``(A.data, one value broadcast to its length)`` for the CSR/CSC matrix a computation runs on when all its
+#: stored values are equal (an unweighted graph), set by :meth:`NumbaBackend.context` while it runs
+_CONSTANT_VALUES: contextvars.ContextVar = contextvars.ContextVar("spectra_constant_values", default=None)
+
+
+@contextlib.contextmanager
+def _constant_values_known(A):
+    """Within the context, the Gram kernels read the stored values of ``A`` as one value if they are all equal.
+
+    The kernels then read one cached value with stride 0 instead of 8-16 bytes per nonzero from memory: the
+    same arithmetic on the same numbers, so the result is bitwise that of the plain pass (docs/performance.md).
+    Checked once per computation (a prefix first, so unequal values cost nothing); the kernels use it only
+    for this very values array.
+    """
+    data = A.data
+    equal = (
+        A.format in ("csr", "csc")
+        and A.dtype in _KERNEL_DTYPES
+        and data.size > 0
+        and bool(np.all(data[:64] == data[0]))
+        and bool(np.all(data == data[0]))
+    )
+    token = _CONSTANT_VALUES.set((data, np.broadcast_to(data[:1], data.shape)) if equal else None)
+    try:
+        yield
+    finally:
+        _CONSTANT_VALUES.reset(token)
+
+
+def _stored_values(data: np.ndarray) -> np.ndarray:
+    """The values array the kernels read for ``data``: one broadcast value where :func:`_constant_values_known`
+    found them all equal."""
+    known = _CONSTANT_VALUES.get()
+    return known[1] if known is not None and known[0] is data else data
 
 
 def _blocks(rows: int) -> int:
@@ -98,11 +135,14 @@ class NumbaBackend(NumPyBackend):
     name = "numba"
 
     def context(self, A=None):
-        if not _small_stack_work(A):
+        if not _small_stack_work(A) and not sp.issparse(A):
             return one_blas_thread()
         stack = contextlib.ExitStack()
         stack.enter_context(one_blas_thread())
-        stack.enter_context(_one_numba_thread())
+        if sp.issparse(A):
+            stack.enter_context(_constant_values_known(A))
+        else:
+            stack.enter_context(_one_numba_thread())
         return stack
 
     def block_algebra(self):
@@ -303,10 +343,11 @@ class NumbaBackend(NumPyBackend):
             Y = np.empty((m, X.shape[1]), dtype=B.dtype)
             Z = np.empty((n, X.shape[1]), dtype=B.dtype)
             indptr, indices = _unsigned(B)
+            data = _stored_values(B.data)
             if _serial(int(B.indptr[-1]) * X.shape[1]):
-                sparse_kernels.csr_gram_serial(indptr, indices, B.data, X, c, Y, Z)
+                sparse_kernels.csr_gram_serial(indptr, indices, data, X, c, Y, Z)
             else:
-                sparse_kernels.csr_gram(indptr, indices, B.data, X, c, Y, Z, _nnz_blocks(B.indptr))
+                sparse_kernels.csr_gram(indptr, indices, data, X, c, Y, Z, _nnz_blocks(B.indptr))
             return Y, Z
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)
