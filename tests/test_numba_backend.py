@@ -53,8 +53,9 @@ def test_dense_gram_matches_numpy(dtype, shape, order, k, serial_below, monkeypa
     adjoint = be.fused_gram_adjoint(A)
     assert adjoint is (order == "F") or (shape[0] == 1 or shape[1] == 1)  # vectors are both C and F
     X = _rand((shape[1] if not adjoint else shape[0], k), dtype, seed=1)
-    Y, Z = be.gram(A, X, inner=0.5, adjoint=adjoint)
-    _check(Y, Z, A, X, 0.5, adjoint, dtype)
+    for inner in (None, 0.5):  # the fused kernels; a scaled operand's two products in order
+        Y, Z = be.gram(A, X, inner=inner, adjoint=adjoint)
+        _check(Y, Z, A, X, 1.0 if inner is None else inner, adjoint, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.complex64])
@@ -366,8 +367,8 @@ def test_scaled_operands_near_the_ends_of_the_range(monkeypatch, method, exponen
     """Regression: a 200 x 9 matrix with entries near 1e307 raised "the products with A produced non-finite
     values" on the numba backend. Its products carry a power-of-two scale ``c`` (``A^H (c (A x))``), and the fused
     kernel's reassociation of its eight-row sweep applied ``c`` after the products ``b (A x)``, which overflow.
-    Scaled operands now take the two products in order; the interval holds the LAPACK norm (scaled exactly by
-    a power of two)."""
+    Scaled dense operands now take the two products in order (stacks and sparse matrices, whose kernels sum no
+    rows, stay fused); the interval holds the LAPACK norm (scaled exactly by a power of two)."""
     import spectra.backends.numba as nb_backend
 
     monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", serial_below)

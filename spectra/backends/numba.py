@@ -308,10 +308,10 @@ class NumbaBackend(NumPyBackend):
         fused = self.fused_gram_adjoint(A)
         if fused is None or fused != adjoint or not isinstance(X, np.ndarray):
             return super().gram(A, X, inner, adjoint)
-        if inner is not None and np.any(np.asarray(inner) != 1):
-            # a scaled operand (entries near the ends of the range): the kernels' reassociation may apply the
-            # scale c after the products it was meant to keep in range (b (s c) -> (b s) c overflowed for
-            # 200 x 9 entries near 1e307), so the two products run unfused, in order
+        if inner is not None and np.ndim(A) == 2 and not sp.issparse(A) and np.any(np.asarray(inner) != 1):
+            # a scaled dense operand (entries near the ends of the range): the dense kernel's row sweeps sum
+            # b_r (s_r c) over eight or sixteen rows, which reassociation may turn into (sum b_r s_r) c, after
+            # the products c keeps in range (200 x 9 entries near 1e307 overflowed); the two products run in order
             return super().gram(A, X, inner, adjoint)
         real = np.empty(0, dtype=A.dtype).real.dtype
         if adjoint:  # A (A^H X) = conj(B conj(X)) route with B = A^T, C-ordered (see the kernel module)
