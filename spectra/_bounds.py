@@ -188,6 +188,18 @@ def _christoffel_sum(lam, a, b):
     return c, dc
 
 
+def _christoffel_value(lam: float, a: list, b: list) -> float:
+    """``C_k(lam)`` alone, for one point: the arithmetic of :func:`_christoffel_sum` without the derivative."""
+    p_prev, p, c, b_prev = 0.0, 1.0, 1.0, 0.0
+    for aj, bj in zip(a, b, strict=False):
+        p_prev, p = p, ((lam - aj) * p - b_prev * p_prev) / bj
+        c = c + p * p
+        if c > 1e250:
+            return math.inf
+        b_prev = bj
+    return c
+
+
 def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
     """Whether ``C_k(lam) >= 1/t^2``, i.e. whether ``lam`` (at or above the top Ritz value) bounds ``lambda_1`` (§3b).
 
@@ -196,8 +208,9 @@ def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
     if np.all(np.asarray(t) <= 0):  # no event: nothing is certified
         return np.zeros(np.shape(lam), dtype=bool) if np.ndim(lam) else False
     if np.ndim(lam) == 0:
-        c, _ = _christoffel_sum(float(lam), [float(x) for x in a], [float(x) for x in b])
-        return c >= 1.0 / (t * t)
+        return _christoffel_value(
+            float(lam), np.asarray(a, dtype=np.float64).tolist(), np.asarray(b, np.float64).tolist()
+        ) >= 1.0 / (t * t)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         c, _ = _christoffel_sum(np.asarray(lam, dtype=np.float64), a, b)
         return c >= 1.0 / (np.asarray(t) ** 2)

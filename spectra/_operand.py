@@ -11,7 +11,7 @@ An :class:`Operand` wraps the validated input and a backend. It
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,8 @@ class Operand:
     #: a LinearOperator's adjoint test still to run: the scale probe's host ``(x, Â x)`` before scaling, used
     #: with the first Gram step's products (:meth:`gram`), so the test costs no product of its own
     adjoint_probe: Any = None
+    #: host values derived from the entry statistics, computed once per operand (see methods._common)
+    memo: dict = field(default_factory=dict)
 
     # -------------------------------------------------------------- shape facts
     @property
@@ -84,8 +86,10 @@ class Operand:
 
     @property
     def u(self) -> float:
-        # an operator whose products come back in a narrower precision (float16) was rounded to it
-        return max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
+        if "u" not in self.memo:  # asked many times per iteration
+            # an operator whose products come back in a narrower precision (float16) was rounded to it
+            self.memo["u"] = max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
+        return self.memo["u"]
 
     def stats_pad(self) -> float:
         """Relative pad ``2 gamma`` for the square roots of the entry statistics' sums (:class:`AbsStats`)."""

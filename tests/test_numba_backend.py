@@ -21,7 +21,8 @@ from .conftest import random_matrix as _rand
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
-SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61), (61, 611)]
+# (1003, 33): several rows per prefetch stream in every row block (the sweeps take rows h apart) and a tail
+SHAPES = [(7, 5), (5, 7), (6, 6), (1, 9), (9, 1), (1, 1), (203, 61), (61, 611), (1003, 33)]
 
 
 def _tol(dtype):
@@ -302,7 +303,7 @@ def test_small_sparse_products_start_no_parallel_region_and_compile_nothing(monk
     assert {name: len(f.overloads) for name, f in kernels.items()} == compiled
 
 
-_DENSE_KERNELS = ("dense_gram", "max_abs_rows", "abs_stats_rows", "wide_product_rows")
+_DENSE_KERNELS = ("dense_gram", "max_abs_rows", "max_abs_bits_rows", "abs_stats_rows", "wide_product_rows")
 
 
 def _count_dense_kernels(monkeypatch):
@@ -340,7 +341,8 @@ def test_small_dense_products_start_no_parallel_region_and_compile_nothing(monke
     assert r.lower <= exact <= r.upper
     assert not any(calls["parallel", name] for name in _DENSE_KERNELS), calls
     assert calls["serial", "dense_gram"] >= r.iterations > 1
-    assert calls["serial", "max_abs_rows"] == calls["serial", "abs_stats_rows"] == 1
+    assert calls["serial", "max_abs_rows"] + calls["serial", "max_abs_bits_rows"] == 1
+    assert calls["serial", "abs_stats_rows"] == 1
     assert calls["serial", "wide_product_rows"] == (1 if dtype == np.float32 else 0)  # the certificate's product
     assert {name: len(f.overloads) for name, f in kernels.items()} == compiled
 
@@ -496,6 +498,10 @@ def test_kernels_under_disable_jit():
                 assert np.isclose(st.gersh[0], np.sqrt(G.sum(axis=1).max()))
                 A[2, 3] = np.nan
                 assert np.isnan(be.max_abs(A)[0])
+            Q = np.linalg.qr(rng.standard_normal((9, 3)).astype(dt))[0].T.copy().T  # basis as C-ordered rows
+            W = rng.standard_normal((9, 1)).astype(dt)
+            w, C = be.project_out(W, Q)
+            assert np.allclose(Q @ C + w, W) and np.abs(Q.conj().T @ w).max() < 1e-12
         for dt, wide in ((np.float32, np.float64), (np.complex64, np.complex128)):  # the certificate's product
             for order in "CF":
                 A = np.asarray((rng.standard_normal((7, 5)) + 0.5j * (dt == np.complex64)).astype(dt), order=order)
@@ -597,6 +603,109 @@ def test_max_abs_non_finite_entries(bad):
     A[17, 3] = bad
     got = NumbaBackend().max_abs(A)
     assert np.isnan(got[0]) if np.isnan(bad) else got[0] == np.inf
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_abs_over_the_bits_is_exact(dtype):
+    """The integer maximum over the sign-masked bits equals ``max |a_ij|`` exactly: negative largest entries,
+    subnormal and zero matrices, huge entries, C, F and stacks; a non-finite entry is reported as NumPy does."""
+    rng = np.random.default_rng(3)
+    fi = np.finfo(dtype)
+    be = NumbaBackend()
+    cases = [
+        rng.standard_normal((37, 23)).astype(dtype) * np.asarray(10.0 ** rng.uniform(-30, 30, (37, 23)), dtype),
+        -np.abs(rng.standard_normal((20, 9))).astype(dtype),  # the largest modulus is a negative entry
+        np.zeros((5, 6), dtype),
+        np.full((4, 3), -fi.smallest_subnormal, dtype),
+        np.full((3, 4), fi.max, dtype) * np.asarray([1, -1, 1, -1], dtype),
+    ]
+    for A in cases:
+        for X in (A, np.asfortranarray(A), np.stack([A, 2 * A if np.all(np.abs(A) < fi.max / 2) else A])):
+            want = np.abs(X.astype(np.float64)).max(axis=(-2, -1)).reshape(-1)
+            got = be.max_abs(X)
+            assert got.dtype == np.float64 and np.array_equal(got, want), (got, want)
+    A = cases[0].copy()
+    for bad in (np.nan, np.inf, -np.inf):
+        A[11, 7] = bad
+        got = be.max_abs(A)[0]
+        assert np.isnan(got) if np.isnan(bad) else got == np.inf
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [2, 3, 6, 41])
+@pytest.mark.parametrize("near_span", [False, True])
+def test_compiled_projection_matches_numpy(dtype, k, near_span):
+    """The compiled one-vector Gram-Schmidt against the NumPy reference (:func:`project_vector`) and the exact
+    properties: ``W = Q C + w`` and ``w`` orthogonal to the basis to working precision. ``near_span``: ``W`` lies
+    in the span of the basis up to 1e-9 of its norm, which takes the second full pass."""
+    from spectra.backends._gram_schmidt import project_vector
+    from spectra.methods._krylov import ColumnStore
+
+    n = 500
+    Qd, _ = np.linalg.qr(_rand((n, k), np.complex128 if np.dtype(dtype).kind == "c" else np.float64))
+    store = ColumnStore(Qd[:, :1].astype(dtype), 64, np)  # the Krylov engines' layout: rows of a buffer
+    store.append(Qd[:, 1:].astype(dtype))
+    Q = store.array
+    W = Qd @ _rand((k, 1), dtype, seed=2) * 100 + _rand((n, 1), dtype, seed=3) * (1e-9 if near_span else 1.0)
+    W = W.astype(dtype)
+    be = NumbaBackend()
+    w, C = be.project_out(W, Q)
+    w_ref, C_ref = project_vector(W, Q)
+    assert w.dtype == W.dtype and w.shape == (n, 1) and C.shape == (k, 1)
+    u = np.finfo(dtype).eps / 2
+    wide = np.complex128
+    Qw = Q.astype(wide)
+    assert np.linalg.norm(Qw.conj().T @ w.astype(wide)) <= 50 * u * np.linalg.norm(W)
+    np.testing.assert_allclose(Qw @ C.astype(wide) + w.astype(wide), W.astype(wide), atol=50 * u * np.linalg.norm(W))
+    np.testing.assert_allclose(C, C_ref, atol=50 * u * np.linalg.norm(W))
+    np.testing.assert_allclose(w, w_ref, atol=50 * u * np.linalg.norm(W))
+    unit, C1, norm = be.project_out_unit(W, Q)  # the same projection, normalised in the same call
+    assert unit.dtype == W.dtype and norm.dtype == np.float64 and np.array_equal(C1, C)
+    np.testing.assert_allclose(norm[0], np.linalg.norm(w.astype(wide)), rtol=10 * u)
+    np.testing.assert_allclose(unit, w / norm[0], rtol=10 * u, atol=10 * u)
+    assert abs(np.linalg.norm(unit.astype(wide)) - 1.0) <= 10 * u
+    zero, C0, norm0 = be.project_out_unit(np.zeros_like(W), Q)  # a zero vector stays zero, no division
+    assert norm0[0] == 0 and not zero.any() and not C0.any()
+
+
+def test_projection_outside_the_kernel_falls_back():
+    """A basis in another layout, or a block of vectors, takes the NumPy backend's path."""
+    be = NumbaBackend()
+    Q = np.ascontiguousarray(np.linalg.qr(_rand((60, 5), np.float64))[0])  # C-ordered columns: not rows
+    W = _rand((60, 2), np.float64, seed=1)
+    for X in (W[:, :1], W):
+        w, C = be.project_out(X, Q)
+        np.testing.assert_allclose(Q @ C + w, X, atol=1e-13)
+        assert np.abs(Q.T @ w).max() <= 1e-13
+        assert be.project_out_unit(X, Q) is None  # the engine then normalises itself
+    rows = np.asfortranarray(Q)  # the kernel's layout, but a strided vector: the NumPy path as well
+    w, C = be.project_out(W[:, 1:], rows)
+    np.testing.assert_allclose(rows @ C + w, W[:, 1:], atol=1e-13)
+    assert be.project_out_unit(W[:, 1:], rows) is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_certified_lanczos_sweep_on_the_kernels(dtype):
+    """Certified Lanczos on the numba kernels (rows h apart in the pass, compiled projection, integer max) on
+    prescribed spectra, both layouts, against float64 LAPACK: the interval holds the norm (probabilistic misses
+    within delta) and meets the width the precision can certify."""
+    families = ["outlier", "clustered", "decaying"]
+    runs = misses = 0
+    failures = []
+    for shape in [(420, 150), (150, 420)]:
+        for name in families:
+            for order in "CF" if shape[0] > shape[1] else "F":
+                sv = 3.0 * spectrum(name, min(shape))
+                A = np.asarray(matrix_with_singular_values(sv, *shape, dtype=dtype, seed=runs), order=order)
+                r = spectra.norm(A, method="lanczos", backend="numba", rtol=1e-6, seed=runs)
+                truth = float(np.linalg.svd(A.astype(np.complex128), compute_uv=False)[0])
+                slack = 8.0 * max(shape) * 2.0**-53
+                runs += 1
+                if not (r.lower <= truth * (1 + slack) and truth <= r.upper * (1 + slack)):
+                    misses += 1
+                    failures.append((shape, name, order, r))
+                assert r.converged and r.upper <= (1 + max(1e-6, float(r.rtol_effective))) * r.lower * (1 + 1e-12)
+    assert misses <= 1e-3 * runs + 3 * np.sqrt(1e-3 * runs) + 1, failures
 
 
 def test_entry_statistics_with_split_scale_fall_back():

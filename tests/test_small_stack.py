@@ -246,3 +246,41 @@ def test_gram_ignores_the_work_buffer_contents(dtype):
     W = Wt.T
     np.testing.assert_allclose(G, W.conj().T @ W, rtol=1e-13, atol=1e-13)
     assert not zero and gersh >= np.linalg.norm(W, 2) ** 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("q", [1, 2, 5, 8])
+def test_lane_path_zero_miss_and_agrees_with_one_matrix_path(dtype, q):
+    """Gram orders <= LANE_MAX_Q go four matrices at a time through the lane path (the remainder and every lane
+    that needs a retry through the one-matrix path): adversarial stacks (ties, rank one, zero, scales near the
+    ends of the range) on both sides, zero misses against LAPACK, and the same certified width as the
+    one-matrix path, which runs on a stack too short for a lane group."""
+    from spectra.backends import _numba_stack
+
+    assert q <= _numba_stack.LANE_MAX_Q and _numba_stack.LANES == 4
+    be = NumbaBackend()
+    for m, n, adjoint in ((q, q + 3, True), (q + 3, q, False)):
+        A = _mixed_stack(m, n, dtype, seed=q)
+        A = np.concatenate([A, A[:3]])  # 16 + 3 matrices: four lane groups and a remainder of three
+        B = A.shape[0]
+        truth = oracle(A)
+        big = np.max(np.abs(A.reshape(B, -1)), axis=1)  # per-matrix power-of-two scale, as the driver sets it
+        e = np.where(big > 0, -np.frexp(np.where(big > 0, big, 1.0))[1], 0)
+        c1, c2 = np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2)
+        v0 = np.random.default_rng(q).standard_normal((B, q))
+        out, _, _ = be.small_gram_certify(A, c1, c2, adjoint, v0, 1e-6, 2 * q + 8)
+        scale = c1 * c2
+        lower, upper = out[:, 0] / scale, out[:, 1] / scale
+        slack = 4.0 * max(m, n) * 2.0**-53
+        assert np.all(lower <= truth * (1 + slack)), (m, n, np.flatnonzero(lower > truth * (1 + slack)))
+        assert np.all(truth <= upper * (1 + slack)), (m, n, np.flatnonzero(truth > upper * (1 + slack)))
+        nonzero = truth > 0
+        assert np.all((upper[~nonzero] == 0.0) | (upper[~nonzero] == np.inf))  # complex zeros: the general path
+        assert np.all(out[nonzero, 1] <= (1 + 1e-6) * out[nonzero, 0])  # every matrix settled in the kernel
+        for b in range(B):  # the one-matrix path on the same matrix: also settled, the same width to rtol
+            one, _, _ = be.small_gram_certify(
+                A[b : b + 1], c1[b : b + 1], c2[b : b + 1], adjoint, v0[b : b + 1], 1e-6, 2 * q + 8
+            )
+            assert np.isfinite(one[0, 1]) == np.isfinite(out[b, 1])
+            if nonzero[b]:
+                assert one[0, 0] <= truth[b] * scale[b] * (1 + slack) <= one[0, 1] * (1 + slack) ** 2

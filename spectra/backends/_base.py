@@ -168,6 +168,12 @@ class ArrayAPIBackend:
         W = W - xp.matmul(Q, c2)
         return W, c1 + c2
 
+    def project_out_unit(self, W, Q):
+        """``(w / ||w||, C, ||w||)`` for ``(w, C) = project_out(W, Q)`` of one host vector, with the norm as a
+        host float64 array ``(1,)`` (``w`` stays zero when its norm is), from a backend that does it in one
+        step; ``None`` (the default) when it does not, and the caller normalises."""
+        return None
+
     # ------------------------------------------------------------------ host transfer
     def to_host(self, x) -> np.ndarray:
         """Copy an array to a host NumPy array (the only synchronisation point)."""

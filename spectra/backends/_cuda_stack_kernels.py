@@ -222,7 +222,9 @@ __device__ __forceinline__ long long load_tile(const T* __restrict__ Ab, bool ad
 }
 
 /* Largest eigenvalue of the k x k tridiagonal (alpha, beta) and |y_k| of its eigenvector: Laguerre from
-   above (the CPU kernel's _top_ritz, step for step). Every lane runs it on the same shared values. */
+   above (the CPU kernel's pivot form _top_ritz, step for step; the CPU evaluates tridiagonals of order
+   <= 32 from the characteristic polynomial instead, the same iteration). Every lane runs it on the same
+   shared values. */
 __device__ __forceinline__ double top_ritz(const double* alpha, const double* beta, long long k, double theta0,
                                            double* yk_out) {
     double hi = -INF_D;

@@ -17,7 +17,7 @@ import numba
 
 from . import _numba_kernels as kernels
 
-__all__ = ["abs_stats_rows", "dense_gram", "max_abs_rows", "serial_twin", "wide_product_rows"]
+__all__ = ["abs_stats_rows", "dense_gram", "max_abs_bits_rows", "max_abs_rows", "serial_twin", "wide_product_rows"]
 
 
 def serial_twin(kernel, **helpers):
@@ -45,4 +45,5 @@ _reduce_blocks = serial_twin(kernels._reduce_blocks)
 dense_gram = serial_twin(kernels.dense_gram, _reduce_blocks=_reduce_blocks)
 wide_product_rows = serial_twin(kernels.wide_product_rows, _reduce_blocks=_reduce_blocks)
 max_abs_rows = serial_twin(kernels.max_abs_rows)
+max_abs_bits_rows = serial_twin(kernels.max_abs_bits_rows)
 abs_stats_rows = serial_twin(kernels.abs_stats_rows)

@@ -36,6 +36,7 @@ from . import _numba_kernels as kernels
 from . import _numba_serial as serial_kernels
 from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
+from ._gram_schmidt import DGKS_ETA
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
@@ -43,11 +44,21 @@ __all__ = ["NumbaBackend"]
 
 _KERNEL_DTYPES = {np.dtype(t) for t in ("float32", "float64", "complex64", "complex128")}
 _SINGLE = {np.dtype("float32"), np.dtype("complex64")}
+#: real dtype -> (unsigned integer of its width, all bits but the sign, bit pattern of +inf): with the sign
+#: masked off, patterns at or above that of +inf are not finite
+_REAL_BITS = {
+    np.dtype("float32"): (np.dtype("uint32"), 0x7FFFFFFF, 0x7F800000),
+    np.dtype("float64"): (np.dtype("uint64"), 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000),
+}
 
 #: a stack with less work than this (``B p q^2``: matrices times the multiply-adds of one Gram matrix, about
 #: 10 ms on one core) runs its kernels on one Numba thread: starting the workers of a parallel region cost
 #: 10-40 ms on the loaded 2-core development machine (docs/performance.md), more than they gain
 STACK_PARALLEL_MIN_WORK = 3e7
+
+#: a basis of at most this many bytes is projected out by a compiled kernel (:meth:`NumbaBackend.project_out`);
+#: longer ones (sparse problems) keep the NumPy backend's BLAS path
+PROJECT_KERNEL_BYTES = 32 << 20
 
 #: sparse passes with fewer nonzeros x columns than this run on the calling thread: waking Numba's worker
 #: threads costs more than such a pass (tens of milliseconds on a loaded machine; docs/performance.md)
@@ -151,6 +162,38 @@ class NumbaBackend(NumPyBackend):
         docs/performance.md). Single vectors keep the one-thread limit."""
         return all_blas_threads()
 
+    def _project_kernel(self, W, Q, unit: bool):
+        """``(w, C, norm)`` from :func:`._numba_kernels.project_vector_rows`, or ``None`` outside its case: one
+        vector against a basis stored as C-ordered rows (the Krylov engines' column store) of at most
+        :data:`PROJECT_KERNEL_BYTES`."""
+        if not (
+            isinstance(W, np.ndarray)
+            and isinstance(Q, np.ndarray)
+            and W.ndim == Q.ndim == 2
+            and W.shape[1] == 1
+            and W.flags.c_contiguous
+            and Q.shape[1] >= 2
+            and Q.dtype == W.dtype
+            and Q.dtype in _KERNEL_DTYPES
+            and Q.T.flags.c_contiguous
+            and Q.nbytes <= PROJECT_KERNEL_BYTES
+        ):
+            return None
+        k = Q.shape[1]
+        w, C, c, norm = np.empty(Q.shape[0], Q.dtype), np.empty(k, Q.dtype), np.empty(k, Q.dtype), np.empty(1)
+        kernels.project_vector_rows(Q.T, W[:, 0], w, C, c, DGKS_ETA, unit, norm)
+        return w[:, None], C[:, None], norm
+
+    def project_out(self, W, Q, tol: float | None = None):
+        """One vector against a small basis stored as rows: the steps of :func:`._gram_schmidt.project_vector`
+        in one compiled call (:meth:`_project_kernel`); everything else as the NumPy backend."""
+        done = self._project_kernel(W, Q, unit=False) if tol is None else None
+        return done[:2] if done is not None else super().project_out(W, Q, tol)
+
+    def project_out_unit(self, W, Q):
+        """:meth:`project_out` and the normalisation in the same compiled call (see the base class)."""
+        return self._project_kernel(W, Q, unit=True)
+
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):
             return {"csr": False, "csc": True}.get(A.format) if A.dtype in _KERNEL_DTYPES else None
@@ -184,6 +227,14 @@ class NumbaBackend(NumPyBackend):
             return super().max_abs(A)
         B = view[0]
         bounds = _row_bounds(B.shape[0]) if stack is None else stack[1]
+        if B.dtype in _REAL_BITS:  # real entries: an integer maximum over the bits (see the kernel)
+            bits, mask, inf = _REAL_BITS[B.dtype]
+            top = np.empty(len(bounds) - 1, dtype=bits)
+            _dense_kernels(B.size).max_abs_bits_rows(B.view(bits), bits.type(mask), top, bounds)
+            if np.any(top >= inf):  # an entry is NaN or infinite: NumPy's NaN-aware reduction
+                return super().max_abs(A)
+            mx = top.view(B.dtype).astype(np.float64)
+            return mx if stack is not None else np.array([mx.max()])
         out = np.empty((len(bounds) - 1, 2))
         _dense_kernels(B.size).max_abs_rows(B, out, bounds)
         if not np.isfinite(out[:, 1]).all():  # an entry is NaN or infinite: NumPy's NaN-aware reduction
@@ -191,18 +242,15 @@ class NumbaBackend(NumPyBackend):
         return out[:, 0].copy() if stack is not None else np.array([out[:, 0].max()])
 
     def _stack_abs_stats(self, A, rows, bounds, scale: float) -> AbsStats:
-        """:class:`AbsStats` per matrix of a C-ordered stack (one block of the row kernel per matrix)."""
-        nb, n = len(bounds) - 1, rows.shape[1]
-        colsq, gers, sums = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
-        _dense_kernels(rows.size).abs_stats_rows(rows, scale, colsq, gers, sums, bounds)
-        return AbsStats(
-            fro=np.sqrt(sums[:, 0]),
-            gersh=np.sqrt(gers.max(axis=1)),
-            maxcol=np.sqrt(colsq.max(axis=1)),
-            maxrow=np.sqrt(sums[:, 1]),
-            p_row=A.shape[-1],
-            p_col=A.shape[-2],
-        )
+        """:class:`AbsStats` per matrix of a C-ordered stack (:func:`._numba_stack.stack_abs_stats`)."""
+        from ._numba_stack import stack_abs_stats
+
+        m, n = A.shape[-2:]
+        nb = len(bounds) - 1
+        sums = np.empty((4, nb))
+        stack_abs_stats(rows.reshape(nb, m, n), scale, sums, max(1, min(nb // 16, 32 * numba.get_num_threads())))
+        fro, gersh, maxcol, maxrow = np.sqrt(sums)
+        return AbsStats(fro=fro, gersh=gersh, maxcol=maxcol, maxrow=maxrow, p_row=n, p_col=m)
 
     def _sparse_abs_stats(self, A, scale: float) -> AbsStats:
         """:class:`AbsStats` of a CSR/CSC matrix in one read of its nonzeros (CSC: the rows of ``A^T``)."""

@@ -262,7 +262,9 @@ def padded_frobenius(op: Operand) -> np.ndarray:
 
 def _abs_norm_bound(op: Operand) -> np.ndarray:
     """``|| |Â| ||_2 <= min(||A||_F, Gershgorin on |A|^T |A|)`` (scaled), the scale of product rounding errors."""
-    return deterministic_bounds(op)[1]
+    if "abs_norm" not in op.memo:  # asked several times per iteration: computed once
+        op.memo["abs_norm"] = deterministic_bounds(op)[1]
+    return op.memo["abs_norm"]
 
 
 def _inner_length(op: Operand) -> int:
@@ -278,7 +280,9 @@ def product_noise(op: Operand) -> np.ndarray:
     """
     if op.stats is None:
         return np.zeros(op.B)
-    return 4.0 * math.sqrt(_inner_length(op)) * op.u * _abs_norm_bound(op)
+    if "product_noise" not in op.memo:
+        op.memo["product_noise"] = 4.0 * math.sqrt(_inner_length(op)) * op.u * _abs_norm_bound(op)
+    return op.memo["product_noise"]
 
 
 def probe_noise(op: Operand, k: int, theta: np.ndarray) -> np.ndarray:

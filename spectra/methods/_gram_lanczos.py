@@ -19,12 +19,40 @@ import scipy.linalg as sla
 from .._operand import Operand
 from ._krylov import ColumnStore, KrylovBasis
 
-__all__ = ["GramLanczos"]
+__all__ = ["GramLanczos", "top_eigenpair"]
 
 #: a block is orthonormalised inside the backend's ``block_algebra`` context (numba: all BLAS threads)
 #: once the basis takes this many bytes; below, the projection is too short to repay the idle BLAS
 #: threads' spinning during the next kernel (measured in docs/performance.md)
 _LARGE_BASIS = 32 << 20
+
+
+#: LAPACK's float64 ``?stebz`` and ``?stein`` (looked up once)
+_TRIDIAGONAL: list = []
+
+
+def top_eigenpair(a: np.ndarray, e: np.ndarray) -> tuple[float, np.ndarray]:
+    """Largest eigenvalue and its unit eigenvector of the real symmetric tridiagonal ``(a, e)``.
+
+    The calls :func:`scipy.linalg.eigh_tridiagonal` makes for ``select="i"`` (LAPACK ``?stebz`` bisection,
+    then ``?stein`` inverse iteration), without its argument checks: same result, a fraction of the
+    Python work, which matters once per Lanczos step.
+    """
+    k = a.shape[0]
+    if k == 1:
+        return float(a[0]), np.ones(1)
+    if a.dtype != np.float64 or e.dtype != np.float64:
+        a, e = a.astype(np.float64), e.astype(np.float64)
+    if not _TRIDIAGONAL:
+        _TRIDIAGONAL.extend(sla.get_lapack_funcs(("stebz", "stein"), (a, e)))
+    stebz, stein = _TRIDIAGONAL
+    m, w, iblock, isplit, info = stebz(a, e, 2, 0.0, 1.0, k, k, 0.0, "B")
+    if info == 0 and m == 1:
+        v, info = stein(a, e, w[:1], iblock, isplit)
+        if info == 0:
+            return float(w[0]), v[:, 0]
+    w, v = sla.eigh_tridiagonal(a, e, select="i", select_range=(k - 1, k - 1))  # raises LAPACK's error
+    return float(w[0]), v[:, 0]
 
 
 class GramLanczos(KrylovBasis):
@@ -140,8 +168,8 @@ class GramLanczos(KrylovBasis):
                     allv[i] = np.sqrt(np.maximum(w[::-1], 0.0))
                     theta[i], y[i] = allv[i, 0], vecs[:, -1]
                 else:
-                    w, vecs = sla.eigh_tridiagonal(a[i], b[i, :-1], select="i", select_range=(nK - 1, nK - 1))
-                    theta[i], y[i] = np.sqrt(max(w[0], 0.0)), vecs[:, 0]
+                    top, y[i] = top_eigenpair(a[i], b[i, :-1])
+                    theta[i] = np.sqrt(max(top, 0.0))
             return theta, None, y, allv
         if self.b > 1 and self.restarts == 0 and B <= 8:
             return self._banded_ritz(need_all, need_vector)

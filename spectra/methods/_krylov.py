@@ -109,7 +109,18 @@ class KrylovBasis:
         ``W`` has columns, the rest is rounding noise.
         """
         op, xp = self.op, self._xp
+        fused = op.backend.project_out_unit(W, Q) if Q is not None and op.B == 1 and W.ndim == 2 else None
+        if fused is not None:  # projected and normalised in one backend call
+            Wn, C, r = fused
+            op.check_norms(r)
+            return Wn, C[None], r[:, None, None]
         W, C = self._project_out(W, Q)
+        if W.shape[-1] == 1 and isinstance(W, np.ndarray) and isinstance(C, np.ndarray):  # already on the host
+            r_dev = np.linalg.norm(W, axis=-2, keepdims=True)
+            r = r_dev.reshape(op.B).astype(np.float64)
+            op.check_norms(r)
+            inv = np.divide(1.0, r_dev, out=np.zeros_like(r_dev), where=r_dev > 0)
+            return W * inv, C.reshape((op.B, *C.shape[-2:])), r[:, None, None]
         if W.shape[-1] == 1:  # coefficients and norm cross to the host in one transfer
             r_dev = xp.linalg.vector_norm(W, axis=-2, keepdims=True)
             both = op.host_batch(xp.concat([C, xp.astype(r_dev, C.dtype)], axis=-2))
