@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PADDING_MODES", "ConvGeometry", "conv_geometry", "pad_matrix", "transposed_input_shape"]
+__all__ = [
+    "PADDING_MODES",
+    "ConvGeometry",
+    "conv_geometry",
+    "pad_matrix",
+    "transposed_input_shape",
+    "transposed_output_padding",
+]
 
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 
@@ -214,6 +221,45 @@ def transposed_input_shape(
     if any(x < 1 for x in L):
         raise ValueError(f"the transposed convolution has no output for input {shape}: output shape {L}")
     return (weight_shape[1] * int(groups), *L)
+
+
+def transposed_output_padding(
+    weight_shape, input_shape, output_size, *, stride=1, padding=0, dilation=1
+) -> tuple[int, ...]:
+    """The ``output_padding`` with which ``ConvTransposeNd`` called with ``output_size=`` computes its output.
+
+    PyTorch's rule (``torch.nn.modules.conv._ConvTransposeNd._output_padding``): the spatial sizes of
+    ``output_size`` (its last ``d`` entries) must lie between ``L_min = (n - 1) s - 2 p + d (k - 1) + 1`` and
+    ``L_min + s - 1``; the padding is ``output_size - L_min``, and the module's own ``output_padding`` is then
+    not used.
+
+    Raises
+    ------
+    ValueError
+        ``output_size`` has fewer than ``d`` entries, or a size outside ``[L_min, L_min + s - 1]``.
+
+    Examples
+    --------
+    >>> transposed_output_padding((3, 2, 3, 3), (3, 5, 5), (10, 9), stride=2, padding=1)
+    (1, 0)
+    """
+    weight_shape = tuple(int(s) for s in weight_shape)
+    d = len(weight_shape) - 2
+    shape = _spatial(input_shape, d, weight_shape[0])
+    size = tuple(int(v) for v in tuple(output_size)[-d:])
+    if len(size) != d:
+        raise ValueError(f"output_size must give the {d} spatial sizes of the output, got {tuple(output_size)}")
+    s, p, dl = (_tuple(n, v, d) for n, v in [("stride", stride), ("padding", padding), ("dilation", dilation)])
+    low = tuple(
+        (n - 1) * st - 2 * pp + dd * (kk - 1) + 1
+        for n, st, pp, dd, kk in zip(shape, s, p, dl, weight_shape[2:], strict=True)
+    )
+    high = tuple(lo + st - 1 for lo, st in zip(low, s, strict=True))
+    if any(not lo <= v <= hi for v, lo, hi in zip(size, low, high, strict=True)):
+        raise ValueError(
+            f"requested an output size of {size}, but valid sizes range from {low} to {high} (for an input of {shape})"
+        )
+    return tuple(v - lo for v, lo in zip(size, low, strict=True))
 
 
 def pad_matrix(n: int, lo: int, hi: int, mode: str) -> np.ndarray:

@@ -90,3 +90,58 @@ def test_lipschitz_bound_with_a_transposed_layer():
         assert row.layer == "ConvTranspose2d" and truth <= row.upper
         assert b.confidence == 1.0
     assert st.lipschitz_bound(model, (1, 4, 4)).layers[2].upper <= truth * (1 + 1e-9)
+
+
+def actual_map(layer: nn.Module, input_shape, output_size) -> np.ndarray:
+    """The map ``x -> layer(x, output_size=output_size)`` (bias removed) as a float64 matrix, computed by a plain
+    PyTorch layer with the same (parametrized) weight: PyTorch derives the output padding itself."""
+    w = layer.weight.detach().double()
+    plain = type(layer)(w.shape[0], w.shape[1] * layer.groups, w.shape[2:], bias=False, **arguments(layer))
+    plain.double().weight.data.copy_(w)
+    n = int(np.prod(input_shape))
+    E = torch.eye(n, dtype=torch.float64).reshape(n, *input_shape)
+    with torch.no_grad():
+        Y = plain(E, output_size=output_size)
+    return Y.reshape(n, -1).T.numpy()
+
+
+OUTPUT_SIZE_CASES = [
+    # (layer, input shape, output_size): output paddings other than the module's own
+    (lambda: nn.ConvTranspose1d(2, 3, 4, stride=3, padding=1), (2, 5), [16]),
+    (lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1), (3, 5, 5), (10, 9)),
+    (lambda: nn.ConvTranspose2d(2, 2, 2, stride=2, output_padding=1), (2, 4, 3), (8, 6)),
+    (lambda: nn.ConvTranspose3d(2, 2, 3, stride=(2, 2, 1), padding=1), (2, 3, 3, 2), (2, 2, 6, 5, 2)),
+]
+
+
+@pytest.mark.parametrize(("make", "shape", "size"), OUTPUT_SIZE_CASES)
+@pytest.mark.parametrize("positional", [False, True])
+def test_spectral_norm_follows_output_size(make, shape, size, positional):
+    """Regression: ``layer(x, output_size=...)`` sets the output padding of a ConvTransposeNd, but the certificate
+    kept the module's own ``output_padding`` and normed another operator. It now follows the call: the operator
+    norm of the layer's actual map (the dense matrix PyTorch's forward computes, LAPACK) is at most 1 and within
+    the tolerance of it, and a call without ``output_size`` goes back to the module's own map."""
+    torch.manual_seed(0)
+    layer = st.spectral_norm(make())
+    p = layer.parametrizations.weight[0]
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    for step in range(3):
+        y = layer(x, size) if positional else layer(x, output_size=size)
+        assert tuple(y.shape[2:]) == tuple(size)[-(len(shape) - 1) :]
+        assert tuple(p._geom.spatial) == tuple(y.shape[2:])  # the certificate's convolution is on that output
+        truth = np.linalg.norm(actual_map(layer, shape, size), 2)
+        assert 1.0 / (1.0 + p.tol) <= truth <= 1.0, (step, truth)
+    plain = layer(x)
+    assert tuple(p._geom.spatial) == tuple(plain.shape[2:])
+    assert np.linalg.norm(dense(layer, shape), 2) <= 1.0
+
+
+def test_output_size_outside_pytorch_range_names_the_valid_sizes():
+    from spectra._conv_geometry import transposed_output_padding
+
+    layer = st.spectral_norm(nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1))
+    with pytest.raises(ValueError, match=r"valid sizes range from \(9, 9\) to \(10, 10\)"):
+        layer(torch.randn(1, 3, 5, 5), output_size=(11, 9))
+    assert transposed_output_padding((3, 2, 3, 3), (3, 5, 5), (1, 2, 10, 9), stride=2, padding=1) == (1, 0)
+    with pytest.raises(ValueError, match="2 spatial sizes"):
+        transposed_output_padding((3, 2, 3, 3), (3, 5, 5), (10,), stride=2, padding=1)

@@ -355,3 +355,88 @@ def test_one_vector_projection_reads_the_basis_twice_unless_it_cancels(monkeypat
     assert np.max(np.abs(Q.conj().T @ out)) <= 20 * np.finfo(np.float64).eps * np.linalg.norm(out)
     np.testing.assert_allclose(Q @ C + out, W, atol=1e-15 * np.linalg.norm(W) * 10)
     assert C.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize(("n", "b"), [(38, 7), (13, 4), (17, 2)])
+def test_block_restart_with_a_pending_block_narrower_than_b(dtype, n, b):
+    """Regression: when the basis has just come to span ``C^n`` its pending block has ``n mod b < b`` columns;
+    a restart kept that narrow block and the next step met a new block of ``b`` with a shape error. The
+    engine now completes the block with fresh orthonormal directions: the basis stays orthonormal, ``M V_known
+    = V K`` and ``images = Â V_known`` hold, the block is ``b`` wide again, and running on until the space is
+    exhausted gives LAPACK's norm."""
+    A = matrix_with_singular_values(spectrum("flat", n, seed=3), n + 12, n, dtype=dtype, seed=1)
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    rng = np.random.default_rng(0)
+    omega = rng.standard_normal((n, b)) + (1j * rng.standard_normal((n, b)) if dtype == np.complex128 else 0)
+    g = GramLanczos(op, np.linalg.qr(omega)[0], max_basis=10_000, keep_images=True)
+    while g.n_pending == b:
+        g.step()
+    assert g.V.shape[1] == n and g.n_pending == n % b  # the narrow pending block
+    g.restart(b + 1)
+    assert g.n_pending == n % b
+    M = A.conj().T @ A
+    scale = oracle(A) ** 2
+    for _ in range(n):
+        g.step()
+        V, nK = g.V, g.known
+        assert V.shape[1] == nK + g.n_pending
+        assert np.max(np.abs(V.conj().T @ V - np.eye(V.shape[1]))) < 1e-13
+        np.testing.assert_allclose(M @ V[:, :nK], V @ g.K[0], atol=1e-13 * scale)
+        np.testing.assert_allclose(g.images, A @ V[:, :nK], atol=1e-13)
+        assert g.ritz()[0][0] <= oracle(A) * (1 + 1e-14)  # a Ritz value never exceeds the norm
+        if g.exhausted:
+            break
+        assert g.n_pending == min(b, n - V.shape[1] + g.n_pending)  # the block is b wide again
+    assert g.exhausted
+    assert abs(g.ritz()[0][0] - oracle(A)) <= 1e-13 * oracle(A)
+
+
+def _small_basis(monkeypatch, vectors: int):
+    """``lanczos.basis_size`` (and randomized's basis, twice it) as for a huge matrix, on a small one."""
+    monkeypatch.setattr(lanczos, "MIN_BASIS", vectors)
+    monkeypatch.setattr(lanczos, "MAX_BASIS", vectors)
+
+
+@pytest.mark.parametrize(("n", "b"), [(38, 7), (39, 5), (37, 3), (40, 6)])
+def test_randomized_does_not_restart_a_basis_that_spans_the_space(monkeypatch, n, b):
+    """Regression through ``spectra.norm``: randomized's basis cap (40 vectors here, rounded up to whole blocks)
+    lies between ``n`` and ``n + b``, so the basis spans ``C^n`` with a narrow pending block just when it is
+    full. That restart raised a shape error; the next step adds no vector and makes the projection exact, so
+    the engine no longer restarts there and the result is LAPACK's norm with confidence 1."""
+    _small_basis(monkeypatch, 20)
+    A = matrix_with_singular_values(spectrum("flat", n, seed=3), 50, n, seed=1)
+    r = spectra.norm(A, method="randomized", block_size=b, seed=0, rtol=1e-15)
+    truth = oracle(A)
+    assert r.converged and r.confidence == 1.0
+    assert r.lower <= truth <= r.upper
+    assert abs(r.value - truth) <= 1e-13 * truth
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("kind", ["flat", "clustered"])
+@pytest.mark.parametrize("b", [3, 4])
+def test_randomized_bounds_after_a_restart(monkeypatch, dtype, kind, b):
+    """docs/bounds.md §8: after a restart the block recurrence is lost, so no Christoffel bound is evaluated on
+    a restarted projection (it stays frozen), and the interval still holds the LAPACK norm."""
+    from spectra.methods import randomized
+
+    _small_basis(monkeypatch, 20)  # randomized keeps at most 40 vectors: restarts on a 300-column matrix
+    restarted = []
+    restart = GramLanczos.restart
+    monkeypatch.setattr(GramLanczos, "restart", lambda g, keep: restarted.append(g) or restart(g, keep))
+    evaluated = []
+    for name in ("christoffel_root", "christoffel_check"):
+        bound = getattr(randomized, name)
+
+        def guarded(*args, _bound=bound):
+            evaluated.append(len(restarted))
+            return _bound(*args)
+
+        monkeypatch.setattr(randomized, name, guarded)
+    A = matrix_with_singular_values(spectrum(kind, 300, seed=2), 320, 300, dtype=dtype, seed=5)
+    r = spectra.norm(A, method="randomized", block_size=b, seed=1, rtol=1e-10, maxiter=80)
+    truth = oracle(A)
+    assert restarted and evaluated
+    assert max(evaluated) == 0, "a Christoffel bound evaluated on a restarted projection"
+    assert r.lower <= truth <= r.upper

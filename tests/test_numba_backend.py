@@ -44,24 +44,33 @@ def _check(Y, Z, A, X, c, adjoint, dtype):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("k", [1, 3, 16])
-def test_dense_gram_matches_numpy(dtype, shape, order, k):
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_dense_gram_matches_numpy(dtype, shape, order, k, serial_below, monkeypatch):
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", serial_below)  # the parallel kernel and its serial twin
     be = NumbaBackend()
     A = np.asarray(_rand(shape, dtype), order=order)
     adjoint = be.fused_gram_adjoint(A)
     assert adjoint is (order == "F") or (shape[0] == 1 or shape[1] == 1)  # vectors are both C and F
     X = _rand((shape[1] if not adjoint else shape[0], k), dtype, seed=1)
-    Y, Z = be.gram(A, X, inner=0.5, adjoint=adjoint)
-    _check(Y, Z, A, X, 0.5, adjoint, dtype)
+    for inner in (None, 0.5):  # the fused kernels; a scaled operand's two products in order
+        Y, Z = be.gram(A, X, inner=inner, adjoint=adjoint)
+        _check(Y, Z, A, X, 1.0 if inner is None else inner, adjoint, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.complex64])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("adjoint", [False, True])
 @pytest.mark.parametrize("k", [1, 3])
-def test_wide_product_reads_single_precision_in_place(monkeypatch, dtype, order, adjoint, k):
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_wide_product_reads_single_precision_in_place(monkeypatch, dtype, order, adjoint, k, serial_below):
     """The certificate's double-precision product of a float32/complex64 matrix: as accurate as a float64
     product of the widened matrix, computed without widened row blocks (the generic path)."""
+    import spectra.backends.numba as nb_backend
     from spectra.backends import _base
+
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", serial_below)
 
     def no_chunks(A):
         raise AssertionError("the widened row blocks of the generic path were used")
@@ -79,12 +88,14 @@ def test_wide_product_reads_single_precision_in_place(monkeypatch, dtype, order,
 
 
 def test_float32_certificate_uses_the_wide_kernel(monkeypatch):
-    """One double-precision product per call, through the one-read kernel; the interval holds."""
-    from spectra.backends import _numba_kernels
+    """One double-precision product per call, through the one-read kernel (its serial twin for this small
+    matrix); the interval holds."""
+    from spectra.backends import _numba_kernels, _numba_serial
 
     calls = []
-    kernel = _numba_kernels.wide_product_rows
-    monkeypatch.setattr(_numba_kernels, "wide_product_rows", lambda *a: calls.append(1) or kernel(*a))
+    for module in (_numba_kernels, _numba_serial):
+        kernel = module.wide_product_rows
+        monkeypatch.setattr(module, "wide_product_rows", lambda *a, k=kernel: calls.append(1) or k(*a))
     from spectra.methods._small_stack import SMALL_GRAM_MAX
 
     n = SMALL_GRAM_MAX + 36  # above the small-matrix certificate's Gram order: the Krylov path and its product
@@ -256,11 +267,11 @@ def _dispatchers():
     """Every compiled Numba kernel of the backend, by name."""
     import numba
 
-    from spectra.backends import _numba_kernels, _numba_sparse
+    from spectra.backends import _numba_kernels, _numba_serial, _numba_sparse
 
     return {
         f"{mod.__name__}.{name}": f
-        for mod in (_numba_kernels, _numba_sparse)
+        for mod in (_numba_kernels, _numba_serial, _numba_sparse)
         for name, f in vars(mod).items()
         if isinstance(f, numba.core.registry.CPUDispatcher)
     }
@@ -290,6 +301,106 @@ def test_small_sparse_products_start_no_parallel_region_and_compile_nothing(monk
     assert r.lower <= exact * (1 + 1e-12) and exact <= r.upper * (1 + 1e-12)
     assert calls["csr_gram"] == 0 and calls["csr_gram_serial"] == r.iterations > 1
     assert {name: len(f.overloads) for name, f in kernels.items()} == compiled
+
+
+_DENSE_KERNELS = ("dense_gram", "max_abs_rows", "max_abs_bits_rows", "abs_stats_rows", "wide_product_rows")
+
+
+def _count_dense_kernels(monkeypatch):
+    """Calls of each dense kernel, ``{("parallel" | "serial", name): count}``, counted from now on."""
+    import spectra.backends.numba as nb_backend
+
+    calls = {}
+    for variant, module in (("parallel", nb_backend.kernels), ("serial", nb_backend.serial_kernels)):
+        for name in _DENSE_KERNELS:
+            calls[variant, name] = 0
+            kernel = getattr(module, name)
+
+            def count(*args, key=(variant, name), kernel=kernel):
+                calls[key] += 1
+                return kernel(*args)
+
+            monkeypatch.setattr(module, name, count)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_dense_products_start_no_parallel_region_and_compile_nothing(monkeypatch, method, dtype):
+    """Regression: an explicit ``backend="numba"`` on a 400 x 400 float32 matrix took 4.3 s under load, against
+    0.17 s on numpy: every Gram pass (and the entry statistics and the certificate's product) started a parallel
+    region, whose sleeping worker threads take tens of milliseconds to wake on a busy machine. Small dense passes
+    now run the serial twins of the same kernels; no parallel kernel is called, nothing is compiled, and the
+    interval holds the LAPACK norm."""
+    kernels = _dispatchers()
+    compiled = {name: len(f.overloads) for name, f in kernels.items()}
+    calls = _count_dense_kernels(monkeypatch)
+    A = matrix_with_singular_values(spectrum("outlier", 400), 400, 400, dtype=dtype, seed=3)
+    r = spectra.norm(A, method=method, backend="numba", seed=0, maxiter=300)
+    exact = np.linalg.norm(A.astype(np.float64), 2)
+    assert r.lower <= exact <= r.upper
+    assert not any(calls["parallel", name] for name in _DENSE_KERNELS), calls
+    assert calls["serial", "dense_gram"] >= r.iterations > 1
+    assert calls["serial", "max_abs_rows"] + calls["serial", "max_abs_bits_rows"] == 1
+    assert calls["serial", "abs_stats_rows"] == 1
+    assert calls["serial", "wide_product_rows"] == (1 if dtype == np.float32 else 0)  # the certificate's product
+    assert {name: len(f.overloads) for name, f in kernels.items()} == compiled
+
+
+def test_large_dense_products_keep_the_parallel_kernels(monkeypatch):
+    """Above ``DENSE_SERIAL_BELOW`` entries x columns every dense pass stays parallel."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", 400 * 300)
+    monkeypatch.setattr(nb_backend.numba, "get_num_threads", lambda: 2)  # as on a machine with two threads
+    calls = _count_dense_kernels(monkeypatch)
+    A = matrix_with_singular_values(spectrum("outlier", 300), 400, 300, dtype=np.float32, seed=3)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert r.lower <= np.linalg.norm(A.astype(np.float64), 2) <= r.upper
+    assert not any(calls["serial", name] for name in _DENSE_KERNELS), calls
+    assert calls["parallel", "dense_gram"] >= r.iterations > 1 and calls["parallel", "wide_product_rows"] == 1
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos"])
+@pytest.mark.parametrize("exponent", [1020, -1020])
+@pytest.mark.parametrize("layout", ["C", "F", "stack"])
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_scaled_operands_near_the_ends_of_the_range(monkeypatch, method, exponent, layout, serial_below):
+    """Regression: a 200 x 9 matrix with entries near 1e307 raised "the products with A produced non-finite
+    values" on the numba backend. Its products carry a power-of-two scale ``c`` (``A^H (c (A x))``), and the fused
+    kernel's reassociation of its eight-row sweep applied ``c`` after the products ``b (A x)``, which overflow.
+    Scaled dense operands now take the two products in order (stacks and sparse matrices, whose kernels sum no
+    rows, stay fused); the interval holds the LAPACK norm (scaled exactly by a power of two)."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", serial_below)
+    G = np.random.default_rng(0).standard_normal((200, 9))
+    G /= np.max(np.abs(G))
+    A = np.ldexp(G, exponent)
+    if layout == "F":
+        A = np.asfortranarray(A.T)
+    elif layout == "stack":
+        A = np.stack([A, A[::-1]])
+    truth = np.ldexp(np.linalg.norm(G, 2), exponent)
+    r = spectra.norm(A, method=method, backend="numba", seed=1)
+    assert np.all(r.lower <= truth) and np.all(truth <= r.upper)
+    if method == "lanczos":
+        assert np.all(r.converged) and np.all(r.upper <= truth * (1 + 1e-6))
+
+
+def test_serial_twins_have_their_own_cache_files():
+    """The twins are compiled from the kernels' own functions with ``parallel=False``. Numba's cache index does
+    not tell a parallel build from a serial one of the same code, so each twin needs a cache file of its own,
+    or one variant would load the other's machine code."""
+    from spectra.backends import _numba_kernels, _numba_serial
+
+    for name in _DENSE_KERNELS:
+        twin, kernel = getattr(_numba_serial, name), getattr(_numba_kernels, name)
+        assert twin.py_func.__code__ is kernel.py_func.__code__  # one source
+        assert twin.targetoptions["parallel"] is False and kernel.targetoptions["parallel"] is True
+        assert set(twin.signatures) == set(kernel.signatures) and not twin._can_compile
+        index = twin._cache._cache_file._index_name
+        assert index != kernel._cache._cache_file._index_name and f"{name}_serial" in index
 
 
 def test_sparse_gram_without_nonzeros():
@@ -428,8 +539,12 @@ def test_missing_numba_names_the_extra():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("shape", [(37, 23), (23, 37), (1, 9), (9, 1)])
-def test_entry_statistics_match_numpy(dtype, order, shape):
+@pytest.mark.parametrize("serial_below", [0, 1 << 62])
+def test_entry_statistics_match_numpy(dtype, order, shape, serial_below, monkeypatch):
     """One-read max |a| and entry statistics against the generic NumPy reductions (float64 oracle)."""
+    import spectra.backends.numba as nb_backend
+
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", serial_below)
     A = np.asarray(_rand(shape, dtype) * 1e-3, order=order)
     be, ref = NumbaBackend(), spectra.backends.numpy.NumPyBackend()
     exact = np.abs(A.astype(np.complex128)).max()  # complex64 moduli are formed in float64
@@ -614,7 +729,7 @@ def test_entry_statistics_with_split_scale_fall_back():
 def test_randomized_uses_the_block_kernels(monkeypatch, kind, kernel):
     """``randomized`` on the numba backend multiplies its whole block in one fused pass (one kernel call with
     ``block_size`` columns per step), for every layout the kernels read, and its interval holds."""
-    from spectra.backends import _numba_kernels, _numba_sparse
+    from spectra.backends import _numba_kernels, _numba_serial, _numba_sparse
 
     s = spectrum("decaying", 60)
     A = matrix_with_singular_values(s, 90, 60, seed=3)
@@ -625,11 +740,12 @@ def test_randomized_uses_the_block_kernels(monkeypatch, kind, kernel):
     elif kind == "stack":
         A = np.stack([A, 2 * A, 3 * A])
     widths = []
-    module = _numba_sparse if kind in ("csr", "csc") else _numba_kernels  # 90 x 60: the serial CSR pass
+    # 90 x 60: the serial CSR pass and the dense kernel's serial twin
+    module = {"csr": _numba_sparse, "csc": _numba_sparse, "stack": _numba_kernels}.get(kind, _numba_serial)
     original = getattr(module, kernel)
 
     def counting(*args):
-        widths.append(args[1].shape[-1] if module is _numba_kernels else args[3].shape[-1])
+        widths.append(args[3].shape[-1] if module is _numba_sparse else args[1].shape[-1])
         return original(*args)
 
     monkeypatch.setattr(module, kernel, counting)

@@ -18,7 +18,8 @@ CSC              ``A A^H``                    rows of ``A^T``
 The methods then start on that side, even when it is the larger one: one read of ``A`` per step beats
 two. Non-contiguous arrays were made contiguous once by the validation (documented in docs/design.md).
 While it runs, BLAS is limited to one thread (threadpoolctl): OpenBLAS's idle threads spin and would
-otherwise take the cores from the Numba workers.
+otherwise take the cores from the Numba workers. Passes too small to repay waking those workers run serial
+kernels on the calling thread (:data:`SERIAL_BELOW`, :data:`DENSE_SERIAL_BELOW`; :mod:`._numba_serial`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _numba_kernels as kernels
+from . import _numba_serial as serial_kernels
 from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._gram_schmidt import DGKS_ETA
@@ -61,6 +63,10 @@ PROJECT_KERNEL_BYTES = 32 << 20
 #: sparse passes with fewer nonzeros x columns than this run on the calling thread: waking Numba's worker
 #: threads costs more than such a pass (tens of milliseconds on a loaded machine; docs/performance.md)
 SERIAL_BELOW = 1 << 17
+
+#: dense passes over fewer entries x columns than this run the serial twins of the kernels (one block on the
+#: calling thread, :mod:`._numba_serial`), for the same reason (measured in docs/performance.md)
+DENSE_SERIAL_BELOW = 2_000_000
 
 
 #: ``(A.data, one value broadcast to its length)`` for the CSR/CSC matrix a computation runs on when all its
@@ -224,13 +230,13 @@ class NumbaBackend(NumPyBackend):
         if B.dtype in _REAL_BITS:  # real entries: an integer maximum over the bits (see the kernel)
             bits, mask, inf = _REAL_BITS[B.dtype]
             top = np.empty(len(bounds) - 1, dtype=bits)
-            kernels.max_abs_bits_rows(B.view(bits), bits.type(mask), top, bounds)
+            _dense_kernels(B.size).max_abs_bits_rows(B.view(bits), bits.type(mask), top, bounds)
             if np.any(top >= inf):  # an entry is NaN or infinite: NumPy's NaN-aware reduction
                 return super().max_abs(A)
             mx = top.view(B.dtype).astype(np.float64)
             return mx if stack is not None else np.array([mx.max()])
         out = np.empty((len(bounds) - 1, 2))
-        kernels.max_abs_rows(B, out, bounds)
+        _dense_kernels(B.size).max_abs_rows(B, out, bounds)
         if not np.isfinite(out[:, 1]).all():  # an entry is NaN or infinite: NumPy's NaN-aware reduction
             return super().max_abs(A)
         return out[:, 0].copy() if stack is not None else np.array([out[:, 0].max()])
@@ -294,7 +300,7 @@ class NumbaBackend(NumPyBackend):
         bounds = _row_bounds(B.shape[0])
         nb, n = len(bounds) - 1, B.shape[1]
         colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
-        kernels.abs_stats_rows(B, scale, colsq, gers, rows, bounds)
+        _dense_kernels(B.size).abs_stats_rows(B, scale, colsq, gers, rows, bounds)
         maxcol = np.sqrt(colsq.sum(axis=0).max())
         maxrow = np.sqrt(rows[:, 1].max())
         if transposed:  # statistics of A^T: rows and columns swap; Gershgorin is then that of |A| |A|^T
@@ -318,7 +324,9 @@ class NumbaBackend(NumPyBackend):
         Y = np.empty((A.shape[1] if adjoint else A.shape[0], X.shape[1]), dtype=X.dtype)
         # A X = B X (dot) or B^T X (scatter); A^H X = B^H X (scatter, conj) or conj(B) X (dot, conj)
         conj = adjoint and np.iscomplexobj(A)
-        kernels.wide_product_rows(B, np.ascontiguousarray(X), Y, transposed == adjoint, conj, _blocks(B.shape[0]))
+        small = _serial(B.size * X.shape[1], DENSE_SERIAL_BELOW)
+        run = serial_kernels.wide_product_rows if small else kernels.wide_product_rows
+        run(B, np.ascontiguousarray(X), Y, transposed == adjoint, conj, 1 if small else _blocks(B.shape[0]))
         return Y
 
     def small_gram_certify(self, A, c1, c2, adjoint: bool, v0, rtol: float, maxsteps: int):
@@ -347,6 +355,11 @@ class NumbaBackend(NumPyBackend):
     def gram(self, A, X, inner=None, adjoint: bool = False):
         fused = self.fused_gram_adjoint(A)
         if fused is None or fused != adjoint or not isinstance(X, np.ndarray):
+            return super().gram(A, X, inner, adjoint)
+        if inner is not None and np.ndim(A) == 2 and not sp.issparse(A) and np.any(np.asarray(inner) != 1):
+            # a scaled dense operand (entries near the ends of the range): the dense kernel's row sweeps sum
+            # b_r (s_r c) over eight or sixteen rows, which reassociation may turn into (sum b_r s_r) c, after
+            # the products c keeps in range (200 x 9 entries near 1e307 overflowed); the two products run in order
             return super().gram(A, X, inner, adjoint)
         real = np.empty(0, dtype=A.dtype).real.dtype
         if adjoint:  # A (A^H X) = conj(B conj(X)) route with B = A^T, C-ordered (see the kernel module)
@@ -387,13 +400,22 @@ class NumbaBackend(NumPyBackend):
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)
         Z = np.empty((n, X.shape[1]), dtype=B.dtype)
-        kernels.dense_gram(B, X, c, Y, Z, _blocks(m))
+        if _serial(m * n * X.shape[1], DENSE_SERIAL_BELOW):
+            serial_kernels.dense_gram(B, X, c, Y, Z, 1)
+        else:
+            kernels.dense_gram(B, X, c, Y, Z, _blocks(m))
         return Y, Z
 
 
-def _serial(work: int) -> bool:
-    """Run a pass of ``work`` nonzeros x columns on the calling thread (small, or one thread anyway)?"""
-    return work < SERIAL_BELOW or numba.get_num_threads() == 1
+def _serial(work: int, below: int | None = None) -> bool:
+    """Run a pass of ``work`` nonzeros (dense: entries) x columns on the calling thread (small, or one thread
+    anyway)? ``below`` is the threshold, :data:`SERIAL_BELOW` by default."""
+    return work < (SERIAL_BELOW if below is None else below) or numba.get_num_threads() == 1
+
+
+def _dense_kernels(work: int):
+    """The dense kernels for a pass over ``work`` entries: the serial twins below :data:`DENSE_SERIAL_BELOW`."""
+    return serial_kernels if _serial(work, DENSE_SERIAL_BELOW) else kernels
 
 
 def _unsigned(B):

@@ -113,15 +113,17 @@ class GramLanczos(KrylovBasis):
             self.breakdown[:] = True
             return
         cv = min(self.b, op.n - nV)
-        if nP > 1 and math.prod(self.V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
+        if nP < cv:  # a restart kept a pending block narrower than b: complete it with fresh directions
+            W = self._xp.concat([W, op.from_host(op.random(np.random.default_rng(self.steps), cv - nP))], axis=-1)
+        if W.shape[-1] > 1 and math.prod(self.V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
             with op.backend.block_algebra():
                 Wn, C, R = self._orthonormalise(W, self.V, cv)
         else:
             Wn, C, R = self._orthonormalise(W, self.V, cv)
         K = np.zeros((op.B, nV + cv, nK + nP), dtype=self._dtype)
         K[:, :nV, :nK] = self.K
-        K[:, :nV, nK:] = C
-        K[:, nV:, nK:] = R
+        K[:, :nV, nK:] = C[:, :, :nP]  # (the fresh directions' coefficients are no part of M V)
+        K[:, nV:, nK:] = R[:, :, :nP]
         if self.breakdown.any():
             # an invariant subspace was found for these matrices: the pending vectors are normalised rounding
             # noise, not orthogonal to working precision, and their products would corrupt the projection

@@ -90,7 +90,10 @@ class KrylovBasis:
         return self._xp.matmul(self.V[..., :k], self.op.from_host(y[:, :, None]))
 
     def full(self) -> bool:
-        return not self.exhausted and self.V.shape[-1] + self.b > self.max_basis
+        """Would the next step grow the basis past ``max_basis``? (It adds ``min(b, n - nV)`` vectors: none
+        once the basis spans the whole space, where the next step makes the projection exact.)"""
+        nV = self.V.shape[-1]
+        return not self.exhausted and nV + min(self.b, self.op.n - nV) > self.max_basis
 
     # ---------------------------------------------------------------- linear algebra helpers
     def _project_out(self, W, Q, tol: float | None = None):

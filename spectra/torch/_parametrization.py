@@ -21,7 +21,13 @@ from torch.nn.utils import parametrize
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm, deterministic_upper
-from .._conv_geometry import ConvGeometry, _padding, conv_geometry, transposed_input_shape
+from .._conv_geometry import (
+    ConvGeometry,
+    _padding,
+    conv_geometry,
+    transposed_input_shape,
+    transposed_output_padding,
+)
 from .._conv_ops import TorchConv
 from .._plan import AUTO_SVD_MAX_WORK
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
@@ -145,27 +151,28 @@ class CertifiedSpectralNorm(nn.Module):
             self._power_method(weight, 15)
             self._certify(weight.detach())
 
-    def conv_input_shape(self, layer_input_shape: tuple) -> tuple:
+    def conv_input_shape(self, layer_input_shape: tuple, output_size=None) -> tuple:
         """``(c, *spatial)`` of the convolution whose norm is taken: the layer's input shape, or for a
-        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution)."""
+        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution). A forward
+        call's ``output_size`` sets that shape as it sets PyTorch's output padding
+        (:func:`spectra._conv_geometry.transposed_output_padding`)."""
         if self._output_padding is None:
             return tuple(layer_input_shape)
         c = self.conv
+        sides = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"])
+        output_padding = self._output_padding
+        if output_size is not None:
+            output_padding = transposed_output_padding(self._w_ref.shape, layer_input_shape, output_size, **sides)
         return transposed_input_shape(
-            self._w_ref.shape,
-            layer_input_shape,
-            stride=c["stride"],
-            padding=c["padding"],
-            dilation=c["dilation"],
-            groups=c["groups"],
-            output_padding=self._output_padding,
+            self._w_ref.shape, layer_input_shape, **sides, groups=c["groups"], output_padding=output_padding
         )
 
-    def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None) -> None:
-        """Fix the layer's input shape ``(c_in, *spatial)`` (called by the forward pre-hook)."""
+    def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None, output_size=None) -> None:
+        """Fix the layer's input shape ``(c_in, *spatial)`` (and a ``ConvTransposeNd``'s ``output_size``, as
+        passed to its forward; called by the forward pre-hook)."""
         if weight is None:
             weight = self._w_ref
-        geom = conv_geometry(weight.shape, self.conv_input_shape(input_shape), **self.conv)
+        geom = conv_geometry(weight.shape, self.conv_input_shape(input_shape, output_size), **self.conv)
         if self._geom is not None and geom == self._geom:
             return
         self._geom = geom
@@ -486,12 +493,16 @@ def spectral_norm(
     if conv is not None:
         d = weight.ndim - 2
 
-        def read_input_shape(mod, args):
+        def read_input_shape(mod, args, kwargs):
             x = args[0]
             shape = tuple(int(s) for s in x.shape[-(d + 1) :])
-            if param._geom is None or param.conv_input_shape(shape) != (param._geom.c_in, *param._geom.spatial):
+            # ConvTransposeNd.forward(input, output_size=None): the output size sets the output padding
+            size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
+            size = None if size is None or param._output_padding is None else tuple(int(s) for s in size)
+            wanted = param.conv_input_shape(shape, size)
+            if param._geom is None or wanted != (param._geom.c_in, *param._geom.spatial):
                 with torch.no_grad():
-                    param.set_input_shape(shape, getattr(mod.parametrizations, name).original)
+                    param.set_input_shape(shape, getattr(mod.parametrizations, name).original, size)
 
-        module.register_forward_pre_hook(read_input_shape)
+        module.register_forward_pre_hook(read_input_shape, with_kwargs=True)
     return module
