@@ -35,3 +35,20 @@ def test_module_constants_are_defined_once():
     from spectra import _conv, _plan
 
     assert _conv.AUTO_SVD_MAX_WORK is _plan.AUTO_SVD_MAX_WORK == 1e8
+
+
+def test_no_merge_conflict_markers():
+    """A merge left its conflict markers in docs/design.md once; no tracked text file may carry them."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    markers = ("<" * 7 + " ", "=" * 7 + "\n", ">" * 7 + " ")
+    found = []
+    for name in files.split():
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".rst", ".toml", ".cfg", ".txt", ".json", ".yml", ".yaml", ".sh"}:
+            continue
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(True), 1):
+            if line.startswith(markers) and not (line == "=" * 7 + "\n" and path.suffix == ".rst"):
+                found.append(f"{name}:{number}")
+    assert not found, found
