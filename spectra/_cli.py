@@ -83,11 +83,17 @@ def _table_head(truth: float | None) -> str:
     return head + (f"{'rel. error':>12}" if truth is not None else "")
 
 
+def _duration(seconds: float) -> str:
+    """``12.3ms`` below ten seconds, ``121.8s`` from there: at most nine characters, so the ``time`` column
+    (ten wide) keeps its separating space (a first call that compiled Numba's kernels took 121 767 ms)."""
+    return f"{seconds * 1e3:.1f}ms" if seconds < 10.0 else f"{seconds:.1f}s"
+
+
 def _table_row(r: dict, truth: float | None) -> str:
     line = (
         f"{r['method']:<11}{r['backend']:<10}{r['value']:>20.15g}{r['lower']:>20.15g}{r['upper']:>20.15g}"
         f"{r['relative_width']:>9.1e}{r['confidence']:>7.4g}{'yes' if r['converged'] else 'no':>6}"
-        f"{r['matvecs']:>8d}{r['seconds'] * 1e3:>8.1f}ms"
+        f"{r['matvecs']:>8d}{_duration(r['seconds']):>10}"
     )
     if truth is not None:
         line += f"{abs(r['value'] - truth) / truth:>12.1e}"

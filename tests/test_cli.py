@@ -312,3 +312,14 @@ def test_norm_zarr_with_dask(tmp_path, capsys):
     np.save(tmp_path / "a.npy", A)
     assert main(["norm", str(tmp_path / "a.npy"), "--json", "--backend", "dask", "--method", "lanczos"]) == 0
     assert json.loads(capsys.readouterr().out)["backend"] == "dask"
+
+
+def test_table_row_keeps_columns_apart_for_long_calls():
+    """Regression: a 121.8 s first call (Numba compiling) printed matvecs and time as ``53121767.1ms``."""
+    from spectra._cli import _table_row
+
+    row = dict(method="lanczos", backend="numba", value=3.0, lower=2.9, upper=3.1, relative_width=0.07)
+    row.update(confidence=0.999, converged=True, matvecs=53)
+    assert _table_row({**row, "seconds": 121.7671}, None).split()[-2:] == ["53", "121.8s"]
+    assert _table_row({**row, "seconds": 0.0123}, None).split()[-2:] == ["53", "12.3ms"]
+    assert _table_row({**row, "seconds": 9.9999}, None).split()[-2:] == ["53", "9999.9ms"]
