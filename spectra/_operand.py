@@ -99,7 +99,9 @@ class Operand:
 
     def fro_bound(self) -> np.ndarray:
         """``||Â||_F`` rounded up for the rounding of its computation."""
-        return self.stats.fro * (1.0 + self.stats_pad())
+        if "fro_bound" not in self.memo:  # asked at every step
+            self.memo["fro_bound"] = self.stats.fro * (1.0 + self.stats_pad())
+        return self.memo["fro_bound"]
 
     @property
     def u_certificate(self) -> float:

@@ -91,8 +91,7 @@ def deflation_may_help(gkl: GramLanczos, op: Operand, upper: np.ndarray, theta_p
     """
     if op.stats is None:
         return False
-    nK = gkl.known
-    trace = np.real(np.trace(gkl.K[:, :nK, :nK], axis1=1, axis2=2))
+    trace = gkl.trace()
     tail = np.maximum(trace - theta_prev**2, 0.0) + 1e-8 * np.abs(trace)
     best_case = np.sqrt(np.maximum(padded_frobenius(op) ** 2 - tail, 0.0))
     return bool(np.any(best_case < upper))
