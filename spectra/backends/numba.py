@@ -194,6 +194,11 @@ class NumbaBackend(NumPyBackend):
         """:meth:`project_out` and the normalisation in the same compiled call (see the base class)."""
         return self._project_kernel(W, Q, unit=True)
 
+    def christoffel_value(self, a: np.ndarray, b: np.ndarray, lam: float) -> float:
+        """The base class's recurrence compiled (:func:`._numba_kernels.christoffel_value`): same operations, same
+        order, so the same float64 result, without a Python loop over the steps."""
+        return kernels.christoffel_value(a, b, lam)
+
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):
             return {"csr": False, "csc": True}.get(A.format) if A.dtype in _KERNEL_DTYPES else None

@@ -77,7 +77,9 @@ def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray, floor: n
     """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation)."""
     a, b = _tridiagonal(gkl, floor)
     if lam.size == 1:
-        return np.array([_bounds.christoffel_reaches(a[0], b[0], float(t[0]), float(lam[0]))])
+        if t[0] <= 0:  # no event: nothing is certified
+            return np.zeros(1, dtype=bool)
+        return np.array([gkl.op.backend.christoffel_value(a[0], b[0], float(lam[0])) >= 1.0 / (t[0] * t[0])])
     return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
 
 
