@@ -31,22 +31,25 @@ _LARGE_BASIS = 32 << 20
 _TRIDIAGONAL: list = []
 
 
-def top_eigenpair(a: np.ndarray, e: np.ndarray) -> tuple[float, np.ndarray]:
+def top_eigenpair(a: np.ndarray, e: np.ndarray, vector: bool = True) -> tuple[float, np.ndarray | None]:
     """Largest eigenvalue and its unit eigenvector of the real symmetric tridiagonal ``(a, e)``.
 
     The calls :func:`scipy.linalg.eigh_tridiagonal` makes for ``select="i"`` (LAPACK ``?stebz`` bisection,
     then ``?stein`` inverse iteration), without its argument checks: same result, a fraction of the
-    Python work, which matters once per Lanczos step.
+    Python work, which matters once per Lanczos step. ``vector=False`` skips ``?stein`` and returns
+    ``None`` for the vector (the eigenvalue is ``?stebz``'s either way).
     """
     k = a.shape[0]
     if k == 1:
-        return float(a[0]), np.ones(1)
+        return float(a[0]), (np.ones(1) if vector else None)
     if a.dtype != np.float64 or e.dtype != np.float64:
         a, e = a.astype(np.float64), e.astype(np.float64)
     if not _TRIDIAGONAL:
         _TRIDIAGONAL.extend(sla.get_lapack_funcs(("stebz", "stein"), (a, e)))
     stebz, stein = _TRIDIAGONAL
     m, w, iblock, isplit, info = stebz(a, e, 2, 0.0, 1.0, k, k, 0.0, "B")
+    if info == 0 and m == 1 and not vector:
+        return float(w[0]), None
     if info == 0 and m == 1:
         v, info = stein(a, e, w[:1], iblock, isplit)
         if info == 0:
@@ -116,12 +119,12 @@ class GramLanczos(KrylovBasis):
 
     @property
     def known(self) -> int:
-        return self.K.shape[2]
+        return self._proj_shape[1]
 
     def step(self) -> None:
-        op = self.op
-        nV, nK, nP = self.V.shape[-1], self.known, self.n_pending
-        block = self.V[..., nK : nK + nP]
+        op, V = self.op, self.V
+        nV, nK, nP = V.shape[-1], self._proj_shape[1], self.n_pending
+        block = V[..., nK : nK + nP]
         if self._keep_images:
             Y, W = op.gram(block, with_image=True)
             self._keep(Y)
@@ -129,7 +132,7 @@ class GramLanczos(KrylovBasis):
             W = op.gram(block)
         self.steps += 1
         if nV >= op.n:  # V spans C^n: M is known on the whole space
-            _, C = self._project_out(W, self.V)
+            _, C = self._project_out(W, V)
             K = self._grow_projection(nV, nK + nP)
             K[:, :, nK:] = op.host_batch(C)
             self._record_tridiagonal(nK, nP)
@@ -139,11 +142,11 @@ class GramLanczos(KrylovBasis):
         cv = min(self.b, op.n - nV)
         if nP < cv:  # a restart kept a pending block narrower than b: complete it with fresh directions
             W = self._xp.concat([W, op.from_host(op.random(np.random.default_rng(self.steps), cv - nP))], axis=-1)
-        if W.shape[-1] > 1 and math.prod(self.V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
+        if W.shape[-1] > 1 and math.prod(V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
             with op.backend.block_algebra():
-                Wn, C, R = self._orthonormalise(W, self.V, cv)
+                Wn, C, R = self._orthonormalise(W, V, cv)
         else:
-            Wn, C, R = self._orthonormalise(W, self.V, cv)
+            Wn, C, R = self._orthonormalise(W, V, cv)
         K = self._grow_projection(nV + cv, nK + nP)
         K[:, :nV, nK:] = C[:, :, :nP]  # (the fresh directions' coefficients are no part of M V)
         K[:, nV:, nK:] = R[:, :, :nP]
@@ -191,7 +194,8 @@ class GramLanczos(KrylovBasis):
     def ritz(self, need_all: bool = False, need_vector: bool = True):
         """``(theta, None, y, all_theta)``: top Ritz value of ``Â`` (sqrt of that of ``M``), its coordinates.
 
-        ``need_vector=False`` lets a block engine before its first restart skip ``y`` (``None``).
+        ``need_vector=False`` lets an engine before its first restart skip ``y`` (``None``; for block size 1
+        without ``need_all`` the top eigenvalue then comes from LAPACK's bisection alone, bitwise the same).
         """
         nK = self.known
         B = self.op.B
@@ -205,9 +209,11 @@ class GramLanczos(KrylovBasis):
                     allv[i] = np.sqrt(np.maximum(w[::-1], 0.0))
                     theta[i], y[i] = allv[i, 0], vecs[:, -1]
                 else:
-                    top, y[i] = top_eigenpair(a[i], b[i, :-1])
+                    top, vec = top_eigenpair(a[i], b[i, :-1], vector=need_vector)
                     theta[i] = np.sqrt(max(top, 0.0))
-            return theta, None, y, allv
+                    if need_vector:
+                        y[i] = vec
+            return theta, None, (y if need_vector or need_all else None), allv
         if self.b > 1 and self.restarts == 0 and B <= 8:
             return self._banded_ritz(need_all, need_vector)
         T = self.K[:, :nK, :nK]
