@@ -789,3 +789,42 @@ def test_block_projections_lift_the_blas_limit_only_for_large_bases(monkeypatch,
     r = spectra.norm(A, method="randomized", backend="numba", block_size=6, seed=0)
     assert r.lower <= 1.0 <= r.upper
     assert bool(calls) == (large == 0)  # a 90 x 60 basis is far below the default 32 MiB
+
+
+def test_christoffel_value_is_the_reference_bitwise():
+    """The compiled Christoffel sum (the per-step Lanczos stopping test, docs/bounds.md §3b) returns exactly the
+    float of the NumPy backend's reference, :func:`spectra._bounds._christoffel_value`, on random tridiagonals,
+    Lanczos tridiagonals of prescribed spectra, and points far above the root (``inf``)."""
+    from spectra._bounds import _christoffel_value
+    from spectra.backends.numpy import NumPyBackend
+
+    compiled, reference = NumbaBackend(), NumPyBackend()
+    rng = np.random.default_rng(5)
+    cases = []
+    for _ in range(300):
+        k = int(rng.integers(1, 120))
+        a = rng.standard_normal(k) * 10.0 ** rng.uniform(-3, 3)
+        b = np.abs(rng.standard_normal(k)) * 10.0 ** rng.uniform(-6, 2) + 1e-300
+        cases.append((a, b, float(np.abs(a).max() * rng.uniform(0.5, 4.0))))
+    A = matrix_with_singular_values(spectrum("clustered", 200), 240, 200, seed=3)
+    v = rng.standard_normal(200)
+    V, a, b = [v / np.linalg.norm(v)], [], []
+    for _ in range(60):  # Lanczos on A^T A with full reorthogonalisation
+        w = A.T @ (A @ V[-1])
+        a.append(float(V[-1] @ w))
+        Q = np.array(V).T
+        w = w - Q @ (Q.T @ w)
+        w = w - Q @ (Q.T @ w)
+        b.append(float(np.linalg.norm(w)))
+        V.append(w / b[-1])
+        lam0 = float(np.linalg.eigvalsh(np.diag(a) + np.diag(b[:-1], 1) + np.diag(b[:-1], -1))[-1])
+        for f in (1.0, 1.0 + 1e-9, 1.0 + 1e-6, 1.01, 2.0, 1e30):
+            cases.append((np.array(a), np.array(b), lam0 * f))
+    hits = 0
+    for a, b, lam in cases:
+        got = compiled.christoffel_value(a, b, lam)
+        want = reference.christoffel_value(a, b, lam)
+        assert want == _christoffel_value(lam, a.tolist(), b.tolist())
+        assert got == want or (np.isnan(got) and np.isnan(want)), (a, b, lam)
+        hits += np.isinf(want)
+    assert 0 < hits < len(cases)  # both branches of the overflow stop were exercised

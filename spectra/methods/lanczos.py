@@ -73,13 +73,14 @@ def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start, 
     return out
 
 
-def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation)."""
+def christoffel_check(gkl, t: np.ndarray, lam: np.ndarray, floor: np.ndarray, backend) -> np.ndarray:
+    """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation; a single matrix's through
+    ``backend``'s :meth:`~spectra.backends._base.ArrayAPIBackend.christoffel_value`)."""
     a, b = _tridiagonal(gkl, floor)
     if lam.size == 1:
         if t[0] <= 0:  # no event: nothing is certified
             return np.zeros(1, dtype=bool)
-        return np.array([gkl.op.backend.christoffel_value(a[0], b[0], float(lam[0])) >= 1.0 / (t[0] * t[0])])
+        return np.array([backend.christoffel_value(a[0], b[0], float(lam[0])) >= 1.0 / (t[0] * t[0])])
     return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
 
 
@@ -154,7 +155,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             else:
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
                 lam_goal = np.maximum(goal, theta) ** 2
-                ok = christoffel_check(gkl, t, lam_goal, floor) & ~frozen
+                ok = christoffel_check(gkl, t, lam_goal, floor, op.backend) & ~frozen
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
             frozen |= gkl.breakdown
