@@ -202,7 +202,13 @@ class Operand:
 
     def check_norms(self, out: np.ndarray) -> None:
         """Raise on non-finite norms of products (``check_finite=True``)."""
-        if self.check_finite and not np.all(np.isfinite(out)):
+        if not self.check_finite:
+            return
+        if out.size == 1 and out.dtype == np.float64:  # one norm (a Lanczos step): no array reduction
+            finite = math.isfinite(out.flat[0])
+        else:
+            finite = bool(np.all(np.isfinite(out)))
+        if not finite:
             raise ValueError(
                 "the products with A produced non-finite values (an entry or the LinearOperator returned "
                 "NaN or Inf); check A, or pass check_finite=False to skip this check"

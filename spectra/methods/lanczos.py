@@ -134,23 +134,26 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             stop.update(prob_upper=np.where(live, np.sqrt(lam) * pad, np.inf), products=op.matvecs)
             verified[:] = np.where(live, lam, verified)
 
+    any_frozen = all_frozen = False  # frozen.any() and frozen.all(), kept where frozen changes
     for it in range(1, opts.maxiter + 1):
         if gkl.full():
             settle_root()
             gkl.restart(keep)
             frozen[:] = True
+            any_frozen = all_frozen = True
         gkl.step()
         # the Ritz vector only feeds the residual, which stops only certify=False and frozen runs
-        need_vector = bool(frozen.any()) or not opts.certify
+        need_vector = any_frozen or not opts.certify
         theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta), need_vector=need_vector)
         pad = 1.0 + float(_bounds.krylov_rounding_pad(it, op.u))
         prob_up = None
-        if not frozen.all():
+        if not all_frozen:
             _, b = gkl.tridiagonal()
             # a coupling at the products' rounding level is a numerical breakdown (§6e)
             floor = gram_noise(op, gkl.known, theta, worst=False)
             gkl.breakdown |= b[:, -1] <= np.maximum(floor, np.finfo(np.float64).tiny)
-            if opts.progress or gkl.breakdown.any():
+            broken = bool(gkl.breakdown.any())
+            if opts.progress or broken:
                 settle_root()
             else:
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
@@ -158,7 +161,9 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
                 ok = christoffel_check(gkl, t, lam_goal, floor, op.backend) & ~frozen
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
-            frozen |= gkl.breakdown
+            if broken:
+                frozen |= gkl.breakdown
+                any_frozen, all_frozen = True, bool(frozen.all())
         residual = None
         if y is not None:
             residual = np.divide(gkl.residual(x, y), theta * theta, out=np.zeros(op.B), where=theta > 0)
@@ -171,7 +176,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         )
         if np.all(done | gkl.breakdown):
             break
-        if frozen.all() and residual is not None and np.all(done | (residual <= 1e3 * op.u)):
+        if all_frozen and residual is not None and np.all(done | (residual <= 1e3 * op.u)):
             break  # upper bound frozen by the restart, lower bound converged: more steps change nothing
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)
