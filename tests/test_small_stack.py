@@ -297,7 +297,8 @@ def test_zero_matrix_in_a_stack_is_settled_by_the_kernel(dtype, monkeypatch):
     is exactly [0, 0] from the kernel, every other matrix is settled there, and all keep LAPACK's norm."""
     from spectra.methods import lanczos
 
-    run = lanczos.run
+    run, calls = lanczos.run, []
+    monkeypatch.setattr(lanczos, "run", lambda op, opts, **kw: calls.append(op.B) or run(op, opts, **kw))
     rng = np.random.default_rng(3)
     B = 23  # five lane groups and a remainder of three
     for q, p in ((8, 8), (5, 11), (12, 12)):  # lanes (q <= 8) and the one-matrix path (q > 8)
@@ -307,12 +308,11 @@ def test_zero_matrix_in_a_stack_is_settled_by_the_kernel(dtype, monkeypatch):
         A = A.astype(dtype)
         zeros = [0, 9, 22]  # in a lane group and in the remainder
         A[zeros] = 0
-        ones = np.ones(B)
-        out, _, _ = NumbaBackend().small_gram_certify(A, ones, ones, False, rng.standard_normal((B, q)), 1e-6, 2 * q + 8)
+        ones, v0 = np.ones(B), rng.standard_normal((B, q))
+        out, _, _ = NumbaBackend().small_gram_certify(A, ones, ones, False, v0, 1e-6, 2 * q + 8)
         assert np.all(out[zeros] == 0.0), out[zeros]
         assert np.all(out[:, 1] <= (1 + 1e-6) * out[:, 0]), np.flatnonzero(out[:, 1] > (1 + 1e-6) * out[:, 0])
-        calls = []
-        monkeypatch.setattr(lanczos, "run", lambda op, opts, **kw: calls.append(op.B) or run(op, opts, **kw))
+        calls.clear()
         r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
         assert calls == [B]  # one call for the whole stack: no matrix went on to the general path
         value = np.asarray(r.value)
