@@ -28,6 +28,7 @@ from .methods import _small_stack
 __all__ = ["KERNEL", "SVD", "after_run", "no_products", "stack_route"]
 
 KERNEL = "certificate kernel"
+_DOC = backends.PERF_DOC
 SVD = "batched SVD"
 
 
@@ -46,8 +47,8 @@ def _threads(A: Any, be: Any) -> str:
     B, q, p = _counts(A)
     work = B * p * q * q
     if nb._small_stack_work(A):
-        return f"; one Numba thread, B·p·q² = {work:.1e} < {nb.STACK_PARALLEL_MIN_WORK:.0e}"
-    return f"; all Numba threads, B·p·q² = {work:.1e} >= {nb.STACK_PARALLEL_MIN_WORK:.0e}"
+        return f"; one Numba thread: B·p·q² = {work:.1e}, below {nb.STACK_PARALLEL_MIN_WORK:.0e}"
+    return f"; all Numba threads: B·p·q² = {work:.1e}, from {nb.STACK_PARALLEL_MIN_WORK:.0e} on"
 
 
 def _why_not_kernel(A: Any, be: Any, *, by_rule: bool) -> str:
@@ -57,12 +58,12 @@ def _why_not_kernel(A: Any, be: Any, *, by_rule: bool) -> str:
     if not hasattr(be, "small_gram_certify"):
         if by_rule:
             return f"the certificate kernel takes NumPy (numba) and CuPy stacks, not {type(A).__module__.split('.')[0]}"
-        return f"backend={be.name!r}: the certificate kernel runs on numba and cupy"
+        return f"backend {be.name!r} requested: the certificate kernel runs on numba and cupy"
     if by_rule:  # CuPy under method="auto"
-        return "method='auto' takes the certificate kernel for NumPy stacks only; method='lanczos' runs it here"
+        return "auto takes the certificate kernel for NumPy stacks only; method 'lanczos' runs it here"
     q = min(A.shape[-2:])
     if q > _small_stack.SMALL_GRAM_MAX:
-        return f"Gram order {q} > {_small_stack.SMALL_GRAM_MAX}, the kernel's largest"
+        return f"Gram order {q}, above the kernel's largest, {_small_stack.SMALL_GRAM_MAX}"
     if not A.flags.c_contiguous:
         return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
     return "the kernel does not take this stack (dtype or size)"
@@ -71,20 +72,18 @@ def _why_not_kernel(A: Any, be: Any, *, by_rule: bool) -> str:
 def stack_route(A: Any, kind: str, be: Any, method: str, *, auto_method: bool, auto_backend: bool) -> tuple[str, str]:
     """``(route, why)`` for the standardised input ``A`` on backend ``be`` under ``method`` ("" for a matrix).
 
-    ``auto_method``/``auto_backend``: whether ``method``/``backend`` were resolved from ``"auto"``.
+    ``auto_method``/``auto_backend``: whether ``method``/``backend`` were resolved from ``"auto"``. The texts
+    avoid ``name=value`` pairs, which the result's repr uses for its own fields.
     """
     if kind != "dense":
         return "", ""
     B, q, _ = _counts(A)
     if method == "lanczos" and _small_stack.kernel_takes(A, kind, be):
         if isinstance(A, np.ndarray) and (auto_backend or auto_method) and backends.stack_kernel_applies(A):
-            why = (
-                f"{B} matrices of Gram order {q} <= {backends.STACK_KERNEL_MAX_ORDER}: >= "
-                f"{backends.stack_kernel_least(q)}, the measured crossover against the batched SVD in "
-                "docs/performance.md"
-            )
+            least = backends.stack_kernel_least(q)
+            why = f"{B} matrices of Gram order {q}, at least {least}: the crossover against the batched SVD ({_DOC})"
         else:
-            why = f"backend={be.name!r} and method='lanczos' requested: the kernel takes any count of Gram order {q}"
+            why = f"lanczos on {be.name} requested: the kernel takes any count of Gram order {q}"
         return KERNEL, why + _threads(A, be)
     if A.ndim < 3:
         return "", ""
@@ -93,8 +92,8 @@ def stack_route(A: Any, kind: str, be: Any, method: str, *, auto_method: bool, a
         by_rule = auto_backend or (auto_method and be.name == "numba")
         why = _why_not_kernel(A, be, by_rule=by_rule)
     else:
-        why = "the certificate kernel runs under method='lanczos' or 'auto'"
-    return route, why if auto_method else f"method={method!r} requested; {why}"
+        why = "the certificate kernel runs under method 'lanczos' or 'auto'"
+    return route, why if auto_method else f"{method} requested; {why}"
 
 
 def after_run(plan: Any, kernel_rest: int | None, B: int) -> Any:
