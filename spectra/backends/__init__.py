@@ -105,8 +105,6 @@ def stack_kernel_declined(A: Any) -> str:
     """Why ``backend="auto"`` does not run the numba stack kernel on ``A`` ("" when it does); shown in the plan."""
     if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0:
         return "not a NumPy stack"
-    if not A.flags.c_contiguous:
-        return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
     q, count = min(A.shape[-2:]), A.size // (A.shape[-2] * A.shape[-1])
     least = stack_kernel_least(q)
     if q > STACK_KERNEL_MAX_ORDER:
@@ -114,6 +112,8 @@ def stack_kernel_declined(A: Any) -> str:
     if count < least:
         crossover = f"the crossover against the batched SVD ({PERF_DOC})"
         return f"{count} matrices of Gram order {q}, fewer than {least}: {crossover}"
+    if not A.flags.c_contiguous:
+        return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
     if A.dtype.kind not in "fc":
         return f"dtype {A.dtype}"
     if importlib.util.find_spec("numba") is None:
