@@ -1,0 +1,81 @@
+"""Parallel kernel or serial twin, pass by pass, from the times of both (leaf module: it only decides).
+
+A parallel pass waits for its slowest thread: on a machine whose other cores are busy, a worker thread gets
+its turn milliseconds late, and a pass over 2·10⁶ nonzeros took 4× as long as on the calling thread alone
+(docs/performance.md, "Sparse passes: parallel or serial, by their times"). The serial twin computes the
+same blocks in the same order, so the choice changes the time, never a bit of the result.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+__all__ = ["FIRST_PROBE", "KEEP", "WARMUP", "PassSchedule"]
+
+#: every this many-th pass runs the mode that lost (a probe); the interval doubles each time the probe loses
+FIRST_PROBE = 8
+#: the times per unit of work of this many recent passes of each mode are compared (their medians)
+KEEP = 3
+#: passes of each mode, alternating, before the first choice (a mode's first pass is often an outlier)
+WARMUP = 2
+
+
+class PassSchedule:
+    """Chooses the parallel kernel or its bitwise-equal serial twin for each pass of one computation.
+
+    The first passes alternate, parallel first (:data:`WARMUP` of each); then the mode whose recent passes took
+    less time per unit of work runs, and every :data:`FIRST_PROBE`-th pass runs the other (a probe). A probe's
+    time replaces that mode's earlier ones (taken under another load): if it is now the faster, it runs from
+    then on; if not, the interval to the next probe doubles, so a parallel region that stalls on a busy machine
+    is rarely paid.
+
+    Examples
+    --------
+    >>> s = PassSchedule()
+    >>> s.parallel_next()  # nothing recorded yet: parallel first
+    True
+    >>> s.record(True, 0.030, 10**6)
+    >>> s.parallel_next()  # then serial: the two alternate for a start
+    False
+    >>> s.record(False, 0.008, 10**6)
+    >>> s.record(s.parallel_next(), 0.031, 10**6)
+    >>> s.record(s.parallel_next(), 0.009, 10**6)
+    >>> s.parallel_next()  # then the faster mode
+    False
+    """
+
+    def __init__(self) -> None:
+        self._seconds = {True: deque(maxlen=KEEP), False: deque(maxlen=KEEP)}
+        self._since_probe = 0
+        self._probe_after = FIRST_PROBE
+        self._probing = False
+        self._recorded = 0
+
+    def _best(self) -> bool:
+        return float(np.median(self._seconds[True])) <= float(np.median(self._seconds[False]))
+
+    def parallel_next(self) -> bool:
+        """``True``: run the next pass on the parallel kernel; ``False``: on its serial twin."""
+        if self._recorded < 2 * WARMUP:  # the warm-up: parallel, serial, parallel, ...
+            return self._recorded % 2 == 0
+        self._since_probe += 1
+        best = self._best()
+        self._probing = self._since_probe >= self._probe_after
+        if self._probing:
+            self._since_probe = 0
+            return not best
+        return best
+
+    def record(self, parallel: bool, seconds: float, work: int) -> None:
+        """Time of a pass of ``work`` (nonzeros x columns) that ran ``parallel`` (or serial)."""
+        probe = self._probing
+        if probe:  # the probed mode's earlier times are stale (taken under the load that made it lose)
+            before = self._best()
+            self._seconds[parallel].clear()
+        self._seconds[parallel].append(seconds / max(work, 1))
+        self._recorded += 1
+        if probe:  # a probe that wins switches the mode; one that loses doubles the interval to the next
+            self._probe_after = FIRST_PROBE if self._best() != before else 2 * self._probe_after
+            self._probing = False
