@@ -66,7 +66,7 @@ def test_schedule_keeps_the_faster_mode_and_probes_the_other_ever_less_often():
     FIRST_PROBE passes (the FIRST_PROBE-th pass after the warm-up), then after twice as many each time it
     loses again."""
     assert _pass_schedule.WARMUP == 2 and _pass_schedule.FIRST_PROBE == 8
-    stalled = _modes(PassSchedule(), {True: 0.030, False: 0.010}, 40)
+    stalled = _modes(PassSchedule(busy=False), {True: 0.030, False: 0.010}, 40)
     assert stalled[:4] == "PsPs"
     assert [i for i, m in enumerate(stalled) if m == "P"] == [0, 2, 11, 27]
     free = _modes(PassSchedule(), {True: 0.005, False: 0.010}, 40)
@@ -84,11 +84,35 @@ def test_schedule_follows_a_change_of_load():
     assert later[first_parallel : first_parallel + 4] == "PPPP"  # its median is now below the serial one
 
 
+def test_a_busy_start_runs_serial_until_a_probe_finds_the_parallel_kernel_faster():
+    """busy=True (the load average was at least the core count): no warm-up; the first parallel pass is the
+    FIRST_PROBE-th, and it takes over only if it is faster."""
+    stalled = _modes(PassSchedule(busy=True), {True: 0.030, False: 0.010}, 30)
+    assert [i for i, m in enumerate(stalled) if m == "P"] == [7, 23]
+    free = _modes(PassSchedule(busy=True), {True: 0.004, False: 0.010}, 30)
+    assert [i for i, m in enumerate(free) if m == "s"] == [0, 1, 2, 3, 4, 5, 6, 15]  # then probes of the serial
+
+
+@pytest.mark.parametrize(("load", "busy"), [(0.5, False), (1.99, False), (2.0, True), (7.3, True)])
+def test_cores_busy_compares_the_load_average_with_the_cores(monkeypatch, load, busy):
+    monkeypatch.setattr(_pass_schedule.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(_pass_schedule.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _pass_schedule.cores_busy() is busy
+
+
+def test_cores_busy_without_a_load_average(monkeypatch):
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(_pass_schedule.os, "getloadavg", unavailable)
+    assert _pass_schedule.cores_busy() is False
+
+
 class _Alternating(PassSchedule):
     """Parallel and serial in turn, whatever the times: every pass kind is exercised."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, busy: bool = False) -> None:
+        super().__init__(busy)
         self.modes = []
 
     def parallel_next(self) -> bool:
@@ -108,8 +132,8 @@ def test_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, fmt, i
     A.indptr, A.indices = A.indptr.astype(index), A.indices.astype(index)
     schedules = []
 
-    def alternating():
-        schedules.append(_Alternating())
+    def alternating(busy):
+        schedules.append(_Alternating(busy))
         return schedules[-1]
 
     monkeypatch.setattr(nb_backend, "PassSchedule", alternating)

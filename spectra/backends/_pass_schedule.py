@@ -8,11 +8,12 @@ same blocks in the same order, so the choice changes the time, never a bit of th
 
 from __future__ import annotations
 
+import os
 from collections import deque
 
 import numpy as np
 
-__all__ = ["FIRST_PROBE", "KEEP", "WARMUP", "PassSchedule"]
+__all__ = ["FIRST_PROBE", "KEEP", "WARMUP", "PassSchedule", "cores_busy"]
 
 #: every this many-th pass runs the mode that lost (a probe); the interval doubles each time the probe loses
 FIRST_PROBE = 8
@@ -29,7 +30,8 @@ class PassSchedule:
     less time per unit of work runs, and every :data:`FIRST_PROBE`-th pass runs the other (a probe). A probe's
     time replaces that mode's earlier ones (taken under another load): if it is now the faster, it runs from
     then on; if not, the interval to the next probe doubles, so a parallel region that stalls on a busy machine
-    is rarely paid.
+    is rarely paid. With ``busy=True`` (the cores were already taken when the computation started, see
+    :func:`cores_busy`) there is no warm-up: the serial twin runs until the first probe.
 
     Examples
     --------
@@ -46,14 +48,17 @@ class PassSchedule:
     False
     """
 
-    def __init__(self) -> None:
+    def __init__(self, busy: bool = False) -> None:
         self._seconds = {True: deque(maxlen=KEEP), False: deque(maxlen=KEEP)}
         self._since_probe = 0
         self._probe_after = FIRST_PROBE
         self._probing = False
-        self._recorded = 0
+        #: ``busy``: the cores are known to be taken; no warm-up, serial until a probe finds the parallel faster
+        self._recorded = 2 * WARMUP if busy else 0
 
     def _best(self) -> bool:
+        if not (self._seconds[True] and self._seconds[False]):
+            return bool(self._seconds[True])  # a busy start: serial until the parallel kernel has been timed
         return float(np.median(self._seconds[True])) <= float(np.median(self._seconds[False]))
 
     def parallel_next(self) -> bool:
@@ -79,3 +84,17 @@ class PassSchedule:
         if probe:  # a probe that wins switches the mode; one that loses doubles the interval to the next
             self._probe_after = FIRST_PROBE if self._best() != before else 2 * self._probe_after
             self._probing = False
+
+
+def cores_busy() -> bool:
+    """Whether the 1-minute load average is at least the number of cores this process may run on.
+
+    A cheap, system-wide probe (``os.getloadavg``): then a parallel region would likely wait for a worker thread
+    that other work keeps from a core. ``False`` where the load average is not available.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return load >= cores

@@ -38,7 +38,7 @@ from . import _numba_serial as serial_kernels
 from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._gram_schmidt import DGKS_ETA
-from ._pass_schedule import PassSchedule
+from ._pass_schedule import PassSchedule, cores_busy
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
@@ -101,7 +101,7 @@ def _constant_values_known(A):
         and bool(np.all(data == data[0]))
     )
     token = _CONSTANT_VALUES.set((data, np.broadcast_to(data[:1], data.shape)) if equal else None)
-    scheduled = _SCHEDULE.set((A.indptr, PassSchedule()) if SCHEDULE_SPARSE_PASSES else None)
+    scheduled = _SCHEDULE.set((A.indptr, PassSchedule(cores_busy())) if SCHEDULE_SPARSE_PASSES else None)
     try:
         yield
     finally:
