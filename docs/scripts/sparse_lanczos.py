@@ -7,12 +7,13 @@ m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="l
 order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
 their medians and min-max spreads. Used for the tables in docs/performance.md::
 
-    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown] [--schedule]
+    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown] [--schedule | --schedule-only]
 
 ``--one-thread`` runs Numba's kernels on one thread: the per-core comparison (SciPy's products run on one
 core; BLAS runs on one thread in the numba backend, and in the numpy backend below 2e6 nonzeros).
 ``--schedule`` adds ``numba-parallel``: the numba backend with every large pass on the parallel kernel, as
-before passes chose between it and its serial twin by their times (``SCHEDULE_SPARSE_PASSES = False``).
+before passes chose between it and its serial twin by their times (``SCHEDULE_SPARSE_PASSES = False``);
+``--schedule-only`` times these two alone.
 ``--breakdown`` times the parts of each call instead (same alternation): the Gram products of the Lanczos
 steps, the Gram-Schmidt projections against the basis, the entry statistics, and the rest of the call
 (tridiagonal and bound work, the final certified product, validation), medians over the rounds.
@@ -59,6 +60,8 @@ def _calls(A) -> dict:
     }
     if "--schedule" in sys.argv:
         calls["numba-parallel"] = lambda: _parallel_only(A)
+    if "--schedule-only" in sys.argv:  # the two numba variants alone, alternating
+        calls = {"numba": calls["numba"], "numba-parallel": lambda: _parallel_only(A)}
     return calls
 
 
