@@ -169,3 +169,14 @@ def test_a_graph_computation_records_every_large_pass(monkeypatch):
     with be.context(A):
         be.gram(A.copy(), np.ones((A.shape[1], 1)))
     assert recorded == []
+
+
+@pytest.mark.parametrize("fmt", ["coo", "dia", "bsr"])
+def test_other_sparse_formats_get_no_schedule(fmt):
+    """Formats the kernels do not read (COO and DIA have no ``indptr``) open the context without a schedule."""
+    A = sp.random_array((40, 30), density=0.2, format="csr", rng=1).asformat(fmt)
+    with nb_backend.NumbaBackend().context(A):
+        assert nb_backend._SCHEDULE.get() is None
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    truth = np.linalg.norm(A.toarray(), 2)
+    assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12)

@@ -1,8 +1,8 @@
 """Parallel kernel or serial twin, pass by pass, from the times of both (leaf module: it only decides).
 
 A parallel pass waits for its slowest thread: on a machine whose other cores are busy, a worker thread gets
-its turn milliseconds late, and a pass over 2·10⁶ nonzeros took 4× as long as on the calling thread alone
-(docs/performance.md, "Sparse passes: parallel or serial, by their times"). The serial twin computes the
+its turn milliseconds late, and passes over 2·10⁶ nonzeros took two to four times as long as on the calling
+thread alone (docs/performance.md, "Sparse passes on a busy machine, and reorderings"). The serial twin computes the
 same blocks in the same order, so the choice changes the time, never a bit of the result.
 """
 

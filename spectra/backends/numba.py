@@ -101,12 +101,24 @@ def _constant_values_known(A):
         and bool(np.all(data == data[0]))
     )
     token = _CONSTANT_VALUES.set((data, np.broadcast_to(data[:1], data.shape)) if equal else None)
-    scheduled = _SCHEDULE.set((A.indptr, PassSchedule(cores_busy())) if SCHEDULE_SPARSE_PASSES else None)
     try:
         yield
     finally:
-        _SCHEDULE.reset(scheduled)
         _CONSTANT_VALUES.reset(token)
+
+
+@contextlib.contextmanager
+def _passes_scheduled(A):
+    """Within the context, the large Gram passes over ``A`` run on the parallel kernel or its serial twin,
+    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation)."""
+    indptr = A.indptr if A.format in ("csr", "csc") else None  # the formats the kernels read
+    token = _SCHEDULE.set(
+        (indptr, PassSchedule(cores_busy())) if SCHEDULE_SPARSE_PASSES and indptr is not None else None
+    )
+    try:
+        yield
+    finally:
+        _SCHEDULE.reset(token)
 
 
 def _stored_values(data: np.ndarray) -> np.ndarray:
@@ -163,6 +175,7 @@ class NumbaBackend(NumPyBackend):
         stack.enter_context(one_blas_thread())
         if sp.issparse(A):
             stack.enter_context(_constant_values_known(A))
+            stack.enter_context(_passes_scheduled(A))
         else:
             stack.enter_context(_one_numba_thread())
         return stack
