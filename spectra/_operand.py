@@ -19,7 +19,11 @@ import numpy as np
 from . import _bounds
 from .backends._base import AbsStats, namespace_dtype_name
 
-__all__ = ["Operand", "gram_side", "make_operand"]
+__all__ = ["NONFINITE", "Operand", "gram_side", "make_operand"]
+
+#: the start of the error for NaN/Inf entries (the command line words the rest for its users)
+NONFINITE = "A contains NaN or Inf"
+_UNDEFINED = "(the result is then undefined)"
 
 #: a fused Gram pass may put the methods on the long side only if this many vectors there fit in A's memory
 LONG_SIDE_VECTORS = 300
@@ -373,8 +377,7 @@ def make_operand(
         maxabs = backend.max_abs(A)
         if check_finite and not np.all(np.isfinite(maxabs)):
             raise ValueError(
-                "A contains NaN or Inf; clean the input, or pass check_finite=False to skip this check "
-                "(the result is then undefined)"
+                f"{NONFINITE}; clean the input, or pass check_finite=False to skip this check " + _UNDEFINED
             )
         if np.all(np.isfinite(maxabs)):
             real_itemsize = np_dtype.itemsize // (2 if np_dtype.kind == "c" else 1)

@@ -64,6 +64,7 @@ class MethodResult:
     u: Any = None  # device, batch + (m, 1), effective orientation
     v: Any = None  # device, batch + (n, 1)
     rtol_effective: np.ndarray | None = None  # the rtol the stopping test used (None: the requested rtol)
+    kernel_rest: int | None = None  # matrices the stack kernel left to the general path (None: it did not run)
 
 
 def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
