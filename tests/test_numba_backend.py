@@ -174,20 +174,25 @@ def test_equal_stored_values_are_read_as_one_value(dtype, fmt, k, index, serial_
     _check(*one_value, S.toarray(), X, 0.5, adjoint, dtype)
 
 
-def test_unequal_or_other_values_are_read_in_full(monkeypatch):
+@pytest.mark.parametrize("busy", [False, True])
+def test_unequal_or_other_values_are_read_in_full(monkeypatch, busy):
     """The one-value read applies only to the very values array found equal in the context: a matrix with
-    one different value, or another matrix multiplied inside that context, is read in full."""
+    one different value, or another matrix multiplied inside that context, is read in full (whether the
+    pass schedule starts parallel or, on a busy machine, serial)."""
     import spectra.backends.numba as nb_backend
 
     monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    monkeypatch.setattr(nb_backend, "cores_busy", lambda: busy)
     strides = []
-    kernel = nb_backend.sparse_kernels.csr_gram
+    # inside a context a pass may run the parallel kernel or its serial twin (chosen by time and load)
+    for name in ("csr_gram", "csr_gram_serial"):
+        kernel = getattr(nb_backend.sparse_kernels, name)
 
-    def spy(indptr, indices, data, *args):
-        strides.append(data.strides[0])
-        return kernel(indptr, indices, data, *args)
+        def spy(indptr, indices, data, *args, kernel=kernel):
+            strides.append(data.strides[0])
+            return kernel(indptr, indices, data, *args)
 
-    monkeypatch.setattr(nb_backend.sparse_kernels, "csr_gram", spy)
+        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
     be = NumbaBackend()
     S = _equal_values(sp.random_array((50, 40), density=0.3, format="csr", rng=7), 1.0, np.float64)
     T = S.copy()
