@@ -138,6 +138,20 @@ def _equal_values(S, value, dtype):
     return S
 
 
+def _spy_value_strides(monkeypatch, nb_backend) -> list[int]:
+    """Record the stride of the values array every CSR pass (parallel kernel or serial twin) is given."""
+    strides: list[int] = []
+    for name in ("csr_gram", "csr_gram_serial"):
+        kernel = getattr(nb_backend.sparse_kernels, name)
+
+        def spy(indptr, indices, data, *args, kernel=kernel):
+            strides.append(data.strides[0])
+            return kernel(indptr, indices, data, *args)
+
+        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
+    return strides
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("k", [1, 3])
@@ -153,15 +167,7 @@ def test_equal_stored_values_are_read_as_one_value(dtype, fmt, k, index, serial_
     value = 2 - 1j if np.dtype(dtype).kind == "c" else -0.75
     S = _equal_values(sp.random_array((60, 45), density=0.2, format=fmt, rng=5), value, dtype)
     S.indptr, S.indices = S.indptr.astype(index), S.indices.astype(index)
-    strides = []
-    for name in ("csr_gram", "csr_gram_serial"):
-        kernel = getattr(nb_backend.sparse_kernels, name)
-
-        def spy(indptr, indices, data, *args, kernel=kernel):
-            strides.append(data.strides[0])
-            return kernel(indptr, indices, data, *args)
-
-        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
+    strides = _spy_value_strides(monkeypatch, nb_backend)
     be = NumbaBackend()
     adjoint = be.fused_gram_adjoint(S)
     X = _rand((S.shape[0] if adjoint else S.shape[1], k), dtype, seed=6)
@@ -183,16 +189,8 @@ def test_unequal_or_other_values_are_read_in_full(monkeypatch, busy):
 
     monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
     monkeypatch.setattr(nb_backend, "cores_busy", lambda: busy)
-    strides = []
     # inside a context a pass may run the parallel kernel or its serial twin (chosen by time and load)
-    for name in ("csr_gram", "csr_gram_serial"):
-        kernel = getattr(nb_backend.sparse_kernels, name)
-
-        def spy(indptr, indices, data, *args, kernel=kernel):
-            strides.append(data.strides[0])
-            return kernel(indptr, indices, data, *args)
-
-        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
+    strides = _spy_value_strides(monkeypatch, nb_backend)
     be = NumbaBackend()
     S = _equal_values(sp.random_array((50, 40), density=0.3, format="csr", rng=7), 1.0, np.float64)
     T = S.copy()
