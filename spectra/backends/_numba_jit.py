@@ -12,7 +12,7 @@ it is first compiled; a later process loads them.
 
 Before a signature is compiled (not when it is loaded from the cache) :mod:`spectra._compile_notice` says so
 once per input kind: on ``logging.getLogger("spectra")``, and as one line to whoever asked for progress.
-:func:`compile_registered` compiles every declared signature ahead of time (``python -m spectra compile``).
+:func:`compile_registered` compiles declared signatures ahead of time (:func:`spectra.compile_numba_kernels`).
 Leaf module: it only compiles.
 """
 
@@ -22,7 +22,7 @@ import contextlib
 import contextvars
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numba
 import numpy as np
@@ -30,26 +30,13 @@ from numba.core.compiler_lock import global_compiler_lock
 
 from .. import _compile_notice
 
-__all__ = ["KINDS", "CompiledKernel", "LazyKernel", "compile_registered", "compiling_for", "lazy_kernel"]
-
-#: the input kinds whose kernels :func:`compile_registered` can build ahead of time
-KINDS = ("dense", "sparse", "stack")
+__all__ = ["LazyKernel", "compile_registered", "compiling_for", "describe_input", "lazy_kernel"]
 
 #: every :class:`LazyKernel` made in this process, in order of creation
 REGISTRY: list[LazyKernel] = []
 
 #: what the running computation reads ("float64 dense", "float32 CSR", ...), named in the compile notice
 _INPUT: contextvars.ContextVar[str | None] = contextvars.ContextVar("spectra_numba_input", default=None)
-
-
-class CompiledKernel(NamedTuple):
-    """One signature of one kernel that :func:`compile_registered` compiled or loaded."""
-
-    name: str
-    dtype: str  # the data type of the input it serves ("float64", ...)
-    key: tuple[str, ...]  # the argument dtypes that select the signature
-    seconds: float
-    loaded: bool  # True: read from Numba's cache; False: compiled (and written to the cache)
 
 
 def describe_input(A) -> str | None:
@@ -152,20 +139,23 @@ class LazyKernel:
             self.prepare(key)
         return self.dispatcher(*args)
 
-    def prepare(self, key: tuple) -> CompiledKernel | None:
-        """Compile (or load from the cache) the signature for ``key``; ``None`` if none is declared for it
-        (the call then fails in the dispatcher with Numba's own ``TypeError``) or it was ready."""
-        if key in self._ready or key not in self.declared:
+    def prepare(self, key: tuple) -> tuple | None:
+        """Compile (or load from the cache) the signature for ``key``.
+
+        Returns ``(name, dtype, key names, seconds, source)`` with ``source`` ``"compiled"``, ``"cache"`` or
+        ``"memory"`` (ready before), or ``None`` when no signature is declared for ``key`` (the call then
+        fails in the dispatcher with Numba's own ``TypeError``).
+        """
+        if key not in self.declared:
             return None
         dtype, sig = self.declared[key]
+        head = (self.__qualname__, np.dtype(dtype).name, tuple(np.dtype(k).name for k in key))
         with global_compiler_lock:  # automatic compilation is re-enabled only for this one signature
             if key in self._ready:
-                return None
+                return (*head, 0.0, "memory")
             loaded = _cached(self.dispatcher, sig)
             if not loaded:
-                _compile_notice.announce(
-                    _INPUT.get() or f"{np.dtype(dtype).name} {self.kinds[0]}", self.dispatcher.stats.cache_path
-                )
+                _compile_notice.announce(_INPUT.get() or f"{head[1]} {self.kinds[0]}", self.dispatcher.stats.cache_path)
             t0 = time.perf_counter()
             self.dispatcher._can_compile = True
             try:
@@ -174,11 +164,9 @@ class LazyKernel:
                 self.dispatcher._can_compile = False
             seconds = time.perf_counter() - t0
             self._ready.add(key)
-        names = tuple(np.dtype(k).name for k in key)
-        _compile_notice.LOGGER.debug(
-            "%s %s: %s in %.2f s", self.__qualname__, names, "loaded" if loaded else "compiled", seconds
-        )
-        return CompiledKernel(self.__qualname__, np.dtype(dtype).name, names, seconds, loaded)
+        source = "cache" if loaded else "compiled"
+        _compile_notice.LOGGER.debug("%s %s: %s in %.2f s", self.__qualname__, head[2], source, seconds)
+        return (*head, seconds, source)
 
 
 def lazy_kernel(
@@ -206,24 +194,13 @@ def lazy_kernel(
     return decorate
 
 
-def compile_registered(
-    dtypes: Iterable[str] | None = None, kinds: Iterable[str] | None = None, *, parallel: bool | None = None
-) -> list[CompiledKernel]:
-    """Compile (or load from the cache) every declared signature of the registered kernels for ``dtypes`` and
-    ``kinds`` (all when ``None``); ``parallel`` selects the parallel or the serial variants (both when ``None``).
-    Returns one :class:`CompiledKernel` per signature made ready by this call."""
-    want_dtypes = None if dtypes is None else {np.dtype(d) for d in dtypes}
-    want_kinds = set(KINDS if kinds is None else kinds)
+def compile_registered(dtypes: Iterable[str], kinds: Iterable[str]) -> list[tuple]:
+    """Make every declared signature of the registered kernels for ``dtypes`` and ``kinds`` ready (compiled or
+    loaded from the cache); one :meth:`LazyKernel.prepare` record per signature."""
+    want_dtypes = {np.dtype(d) for d in dtypes}
+    want_kinds = set(kinds)
     done = []
     for kernel in list(REGISTRY):
-        if not want_kinds.intersection(kernel.kinds):
-            continue
-        if parallel is not None and bool(kernel.options.get("parallel", False)) != parallel:
-            continue
-        for key, (dtype, _sig) in kernel.declared.items():
-            if want_dtypes is not None and dtype not in want_dtypes:
-                continue
-            result = kernel.prepare(key)
-            if result is not None:
-                done.append(result)
+        if want_kinds.intersection(kernel.kinds):
+            done += [kernel.prepare(key) for key, (dtype, _) in kernel.declared.items() if dtype in want_dtypes]
     return done
