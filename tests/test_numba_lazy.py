@@ -36,7 +36,8 @@ _DENSE_CALL = """
     print(json.dumps({
         "modules": sorted(m for m in sys.modules if m.startswith("spectra.backends._numba")),
         "kernels": {
-            k.__qualname__: [[str(getattr(a, "dtype", a)) for a in sig] for sig in k.signatures] for k in _numba_jit.REGISTRY
+            k.__qualname__: [[str(getattr(a, "dtype", a)) for a in sig] for sig in k.signatures]
+            for k in _numba_jit.REGISTRY
         },
         "stats": {
             k.__qualname__: [sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())]
