@@ -232,7 +232,11 @@ def _compile(args) -> int:
         flush=True,
     )
     counts = {"compiled": 0, "cache": 0, "memory": 0}
+    shown = set()
     for k in _precompile_iter(args):
+        if (k.name, k.key) in shown:  # a kernel of several kinds, made ready by an earlier line
+            continue
+        shown.add((k.name, k.key))
         counts[k.source] += 1
         where = {"compiled": "compiled", "cache": "loaded from the cache", "memory": "ready"}[k.source]
         print(f"  {k.name:<28}{' '.join(k.key):<18}{where:<24}{k.seconds:8.2f} s", flush=True)
