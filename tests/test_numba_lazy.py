@@ -165,6 +165,7 @@ def test_a_dtype_without_a_signature_fails_in_numba_without_compiling():
         (np.ones((4, 3, 2)), "float64 stack"),
         (sp.csc_array(np.eye(3, dtype=np.complex128)), "complex128 CSC"),
         (None, None),
+        (type("Foreign", (), {"dtype": "not a dtype"})(), None),
     ],
 )
 def test_the_notice_names_the_input(A, label):

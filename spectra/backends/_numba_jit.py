@@ -51,7 +51,10 @@ def describe_input(A) -> str | None:
         kind = "stack" if A.ndim >= 3 else "dense"
     else:
         kind = type(A).__name__
-    return f"{np.dtype(dtype).name} {kind}"
+    try:
+        return f"{np.dtype(dtype).name} {kind}"
+    except TypeError:  # not a NumPy dtype (the kernels never see such an input)
+        return None
 
 
 @contextlib.contextmanager
