@@ -31,7 +31,7 @@ problems = {name: matrix_with_singular_values(spectrum(name, n), m, n, seed=1) f
 # %%
 # Budgets per method
 # ------------------
-# ``maxiter`` counts power steps and Lanczos steps (two products each) and randomized passes (a block of 16
+# ``maxiter`` counts power steps and Lanczos steps (two products each) and randomized passes (a block of 4
 # vectors each way). An explicit ``maxiter`` is a deliberate budget, so a run that stops before ``rtol`` is met
 # returns ``converged=False`` without a warning. ``certify=True`` makes power iteration, too, run until its
 # certified interval meets ``rtol`` (by default it stops on the residual test and reports a wider interval).
@@ -59,7 +59,7 @@ results = {(p, meth): narrowing(A, meth) for p, A in problems.items() for meth i
 # The relative width against the products
 # ----------------------------------------
 # The relative width ``(upper - lower) / ||A||_2`` is what ``rtol`` asks for. Lanczos narrows fastest on both
-# matrices. Randomized pays for a block of 16 vectors per pass (32 products) and reaches ``1e-6`` on the decaying
+# matrices. Randomized pays for a block of 4 vectors per pass (8 products) and reaches ``1e-6`` on the decaying
 # spectrum within a few passes, but narrows slowly on the flat one. Power iteration's certified width shrinks only
 # like ``t^(-1/i)`` (:doc:`/bounds` §2), which is why it stops on the residual test by default.
 

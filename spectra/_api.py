@@ -14,6 +14,7 @@ from ._compile_notice import notices_to
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
 from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
+from ._plan_stack import after_run, no_products
 from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
@@ -208,7 +209,7 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
-    est = _assemble(op, plan, res, method, opts)
+    est = _assemble(op, after_run(plan, res.kernel_rest, op.B), res, method, opts)
     return est if compressed is None else compressed.expand(est)
 
 
@@ -277,6 +278,7 @@ def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
 
 def _exact_zero(A, kind, be, plan, batch, m0, n0, return_vectors, rtol) -> NormEstimate:
     """Empty or all-zero input: the norm is exactly 0, with no products needed."""
+    plan = no_products(plan)
     u = v = None
     if return_vectors:
         if kind == "dense":

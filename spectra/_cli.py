@@ -15,6 +15,7 @@ import numpy as np
 from . import _api, _cli_progress, _loaders, _precompile, backends
 from ._errors import ConvergenceWarning, SpectraError
 from ._install import DISTRIBUTION
+from ._operand import NONFINITE
 from ._testing import matrix_with_singular_values, spectrum
 from ._validate import METHODS
 
@@ -185,15 +186,25 @@ def _norm(args) -> int:
     A, fmt = _loaders.load(args.file, args.key, args.backend)
     info = _describe(A)
     if len(info["shape"]) != 2:
+        hint = (
+            "; for one norm per matrix of a stack call spectra.norm(A) in Python"
+            if len(info["shape"]) > 2
+            else "; a vector's 2-norm is numpy.linalg.norm"
+        )
         raise ValueError(
-            f"{args.file} holds an array of shape {tuple(info['shape'])}; the command line takes one matrix (2-D)"
+            f"{args.file} holds an array of shape {tuple(info['shape'])}; the command line takes one matrix (2-D){hint}"
         )
     if args.method == "svd" and "sparse" in info["storage"]:
         raise ValueError(_sparse_svd_message(args.file, info))
     recorder = _cli_progress.Recorder() if args.plot else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        r, seconds = _run(A, args, args.method, os.path.basename(args.file), recorder, maxiter=args.maxiter)
+        try:
+            r, seconds = _run(A, args, args.method, os.path.basename(args.file), recorder, maxiter=args.maxiter)
+        except ValueError as exc:  # the library's advice (check_finite=False) is no option of the command line
+            if str(exc).startswith(NONFINITE):
+                raise ValueError(f"{args.file} contains NaN or Inf entries: its spectral norm is undefined") from exc
+            raise
     row = dict(_row(args.file, r, seconds), **info, format=fmt.name)
     if args.json:
         print(json.dumps(row))
@@ -263,7 +274,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--rtol", type=float, default=1e-6, help="target relative width (default 1e-6)")
-    common.add_argument("--confidence", type=float, default=0.999, help="probability of the interval")
+    common.add_argument(
+        "--confidence", type=float, default=0.999, help="probability of the upper bound (default 0.999)"
+    )
     common.add_argument("--seed", type=int, default=0, help="seed of the random start (default 0)")
     common.add_argument(
         "--backend",
@@ -281,8 +294,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", parents=[common], help="run every method on a built-in matrix with known norm")
     p = sub.add_parser("norm", parents=[common], help="spectral norm of a matrix stored in FILE")
     p.add_argument("file", help=", ".join(s for f in _loaders.FORMATS for s in f.suffixes))
-    p.add_argument("--method", default="auto", choices=METHODS)
-    p.add_argument("--maxiter", type=int, default=None)
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=METHODS,
+        help="default auto: svd for small dense matrices, lanczos otherwise (gram: a deterministic upper bound)",
+    )
+    p.add_argument("--maxiter", type=int, default=None, help="iteration budget (default: the method's own)")
     p.add_argument("--key", default=None, help="array name inside a container with several (.npz, .mat, ...)")
     c = sub.add_parser(
         "compile",

@@ -24,6 +24,7 @@ import numpy as np
 from . import _bounds
 from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape
 from ._conv_ops import conv_operator, is_torch
+from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate
 
@@ -175,7 +176,8 @@ def conv_norm(
     -------
     NormEstimate
         ``method`` is ``"fft"`` for the DFT result, else the iterative method; ``confidence`` is 1.0 whenever
-        the reported upper bound is a deterministic one (DFT, embedding bound).
+        the reported upper bound is a deterministic one (DFT, embedding bound). ``plan``
+        (:class:`spectra._conv_plan.ConvPlan`) names what gave each bound and why that route was taken.
 
     Raises
     ------
@@ -237,27 +239,38 @@ def conv_norm(
     if not np.all(np.isfinite(w64)):
         raise ValueError("weight contains NaN or Inf")
     backend = "torch" if is_torch(weight) else "numpy"
+    asked = "" if method == "auto" else f"{method} requested; "
     d_lo, d_val, d_up, exact = deterministic_upper(w64, geom)
     if exact and method in ("auto", "fft"):
-        return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0)
+        plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
+        return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, plan=plan)
     if w64.size == 0 or d_up == 0.0:
-        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, backend, 0, 0)
+        plan = ConvPlan(method, backend, "exact", "exact", "an empty or zero kernel: the norm is 0 exactly")
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, backend, 0, 0, plan=plan)
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     A = op.as_linear_operator()
-    small = geom.n_out * geom.n_in * min(geom.n_out, geom.n_in) <= AUTO_SVD_MAX_WORK
+    small, size = work_text(geom, AUTO_SVD_MAX_WORK)
     if method == "svd" or (method == "auto" and small):
         M = A.matmat(np.eye(geom.n_in))  # the layer as a dense matrix: one batched product with the unit vectors
         r = norm(M, method="svd")
         upper = min(r.upper, d_up)
-        return NormEstimate(r.value, r.lower, upper, 1.0, True, "svd", backend, 1, geom.n_in)
+        why = f"{asked}{size}: materialised (one product with the unit vectors) for LAPACK"
+        plan = ConvPlan("svd", backend, "SVD" if r.upper <= d_up else EMBEDDING, "SVD", why, r.plan)
+        return NormEstimate(r.value, r.lower, upper, 1.0, True, "svd", backend, 1, geom.n_in, plan=plan)
+    embedding = embedding_text(geom)
     if method in ("auto", "fft"):
         # the lower bound of Lanczos stopped on its residual (no random event is behind a lower bound): when
         # the deterministic upper bound is already within rtol of it, nothing probabilistic is needed
         pre = norm(A, method="lanczos", rtol=max(rtol, 1e-3), certify=False, maxiter=LOWER_STEPS, seed=seed, v0=v0)
         lower = min(pre.lower, d_up)
-        if method == "fft" or d_up <= (1.0 + rtol) * lower:
-            converged = d_up <= (1.0 + rtol) * lower
-            return NormEstimate(lower, lower, d_up, 1.0, converged, "fft", backend, pre.iterations, pre.matvecs)
+        converged = d_up <= (1.0 + rtol) * lower
+        if method == "fft" or converged:
+            within = "within" if converged else "not within"
+            why = f"{asked}{size}; {embedding}, {within} rtol of the lower bound of {pre.iterations} Lanczos steps"
+            plan = ConvPlan("fft", backend, EMBEDDING, "lanczos", why, pre.plan)
+            return NormEstimate(
+                lower, lower, d_up, 1.0, converged, "fft", backend, pre.iterations, pre.matvecs, plan=plan
+            )
     iterative = "lanczos" if method == "auto" else method
     r = norm(
         A,
@@ -276,4 +289,11 @@ def conv_norm(
     converged = r.converged or upper <= (1.0 + rtol) * lower
     value = min(max(r.value, lower), upper)
     matvecs = r.matvecs + pre[1]
-    return NormEstimate(value, lower, upper, conf, converged, iterative, backend, r.iterations, matvecs, r.u, r.v)
+    if method == "auto":
+        why = f"{size}; {embedding}, not within rtol of a short Lanczos run: {iterative} on the layer as an operator"
+    else:
+        why = f"{asked}on the layer as an operator, capped by the {EMBEDDING} ({embedding})"
+    plan = ConvPlan(iterative, backend, EMBEDDING if d_up <= r.upper else iterative, iterative, why, r.plan)
+    return NormEstimate(
+        value, lower, upper, conf, converged, iterative, backend, r.iterations, matvecs, r.u, r.v, plan=plan
+    )

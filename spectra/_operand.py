@@ -19,7 +19,11 @@ import numpy as np
 from . import _bounds
 from .backends._base import AbsStats, namespace_dtype_name
 
-__all__ = ["Operand", "gram_side", "make_operand"]
+__all__ = ["NONFINITE", "Operand", "gram_side", "make_operand"]
+
+#: the start of the error for NaN/Inf entries (the command line words the rest for its users)
+NONFINITE = "A contains NaN or Inf"
+_UNDEFINED = "(the result is then undefined)"
 
 #: a fused Gram pass may put the methods on the long side only if this many vectors there fit in A's memory
 LONG_SIDE_VECTORS = 300
@@ -99,7 +103,9 @@ class Operand:
 
     def fro_bound(self) -> np.ndarray:
         """``||Â||_F`` rounded up for the rounding of its computation."""
-        return self.stats.fro * (1.0 + self.stats_pad())
+        if "fro_bound" not in self.memo:  # asked at every step
+            self.memo["fro_bound"] = self.stats.fro * (1.0 + self.stats_pad())
+        return self.memo["fro_bound"]
 
     @property
     def u_certificate(self) -> float:
@@ -200,7 +206,13 @@ class Operand:
 
     def check_norms(self, out: np.ndarray) -> None:
         """Raise on non-finite norms of products (``check_finite=True``)."""
-        if self.check_finite and not np.all(np.isfinite(out)):
+        if not self.check_finite:
+            return
+        if out.size == 1 and out.dtype == np.float64:  # one norm (a Lanczos step): no array reduction
+            finite = math.isfinite(out.flat[0])
+        else:
+            finite = bool(np.all(np.isfinite(out)))
+        if not finite:
             raise ValueError(
                 "the products with A produced non-finite values (an entry or the LinearOperator returned "
                 "NaN or Inf); check A, or pass check_finite=False to skip this check"
@@ -373,8 +385,7 @@ def make_operand(
         maxabs = backend.max_abs(A)
         if check_finite and not np.all(np.isfinite(maxabs)):
             raise ValueError(
-                "A contains NaN or Inf; clean the input, or pass check_finite=False to skip this check "
-                "(the result is then undefined)"
+                f"{NONFINITE}; clean the input, or pass check_finite=False to skip this check " + _UNDEFINED
             )
         if np.all(np.isfinite(maxabs)):
             real_itemsize = np_dtype.itemsize // (2 if np_dtype.kind == "c" else 1)

@@ -14,6 +14,7 @@ from typing import Any
 from . import _compress, backends
 from ._compress import Compressed
 from ._operand import gram_side
+from ._plan_stack import stack_route
 
 __all__ = ["AUTO_SVD_MAX_WORK", "GRAM_METHODS", "Plan", "make_plan", "shape_of"]
 
@@ -44,6 +45,14 @@ class Plan:
         ``True``: the method works on ``Aᴴ`` (Gram operator ``A Aᴴ``); ``False``: on ``A`` (``AᴴA``).
     why_backend, why_method : str
         Short reasons for the two choices.
+    why_side : str
+        Why the Gram side was chosen ("" for the SVD).
+    stack, why_stack : str
+        For a stack ``(..., m, n)``: how it ran (``"certificate kernel"``, ``"batched SVD"`` or
+        ``"batched <method> iteration"``) and why, with the measured threshold against the matrix count and
+        Gram order (docs/performance.md); after the run, how many matrices the kernel left to the
+        iteration. ``""`` for one matrix (unless the certificate kernel ran on it). See
+        :mod:`spectra._plan_stack`.
 
     Examples
     --------
@@ -53,6 +62,9 @@ class Plan:
     ('numpy', 'lanczos', False)
     >>> str(p)
     'lanczos on numpy, AᴴA (smaller side)'
+    >>> p = spectra.norm(np.ones((100, 4, 3)), seed=0).plan  # a stack: which route ran, and why
+    >>> p.stack
+    'batched SVD'
     """
 
     backend: str
@@ -61,12 +73,16 @@ class Plan:
     why_backend: str
     why_method: str
     why_side: str = ""
+    stack: str = ""
+    why_stack: str = ""
 
     def __str__(self) -> str:
         if self.method == "svd":
-            return f"{self.method} on {self.backend}"
-        side = "AAᴴ" if self.transposed else "AᴴA"
-        return f"{self.method} on {self.backend}, {side} ({self.why_side})"
+            text = f"{self.method} on {self.backend}"
+        else:
+            side = "AAᴴ" if self.transposed else "AᴴA"
+            text = f"{self.method} on {self.backend}, {side} ({self.why_side})"
+        return f"{text}; {self.stack} ({self.why_stack})" if self.stack else text
 
 
 def shape_of(A: Any) -> tuple[int, ...]:
@@ -86,7 +102,7 @@ def _method(A, kind: str, shape: tuple[int, ...], block_size, backend, auto_back
         return "randomized", f"block_size given; {RANDOMIZED_COST}"
     if kind != "dense":
         return "lanczos", f"{kind} input"
-    if auto_backend and backends.stack_kernel_applies(A):  # certified in cache, faster than a batched SVD
+    if (auto_backend or backend.name == "numba") and backends.stack_kernel_applies(A):  # faster than a batched SVD
         return "lanczos", "a stack of small matrices: numba's in-cache kernel"
     work = m * n * min(m, n)
     if work > AUTO_SVD_MAX_WORK:
@@ -128,6 +144,7 @@ def make_plan(
     be = backends.resolve(A, backend)
     A = be.prepare_input(A)
     why_backend = "requested" if backend != "auto" else f"{type(A).__module__.split('.')[0]} input"
+    auto_method = method == "auto"
     if method == "auto":
         method, why_method = _method(A, kind, shape, block_size, be, backend == "auto")
     elif method == "randomized":  # the result carries why auto avoids it (docs/design.md)
@@ -147,4 +164,6 @@ def make_plan(
     if compressed is not None:
         A = compressed.A
     transposed, why_side = gram_side(A, kind, be, uses_gram=method in GRAM_METHODS)
-    return Plan(be.name, method, transposed, why_backend, why_method, why_side), be, A, compressed
+    stack, why_stack = stack_route(A, kind, be, method, auto_method=auto_method, auto_backend=backend == "auto")
+    plan = Plan(be.name, method, transposed, why_backend, why_method, why_side, stack, why_stack)
+    return plan, be, A, compressed

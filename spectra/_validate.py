@@ -54,6 +54,14 @@ def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
     )
 
 
+def _too_few_dimensions(shape: tuple) -> str:
+    """The error for a scalar or a vector, the same for every namespace."""
+    return (
+        f"A must have at least 2 dimensions (a matrix or a stack of matrices), got shape {shape}; "
+        "for a vector use A.reshape(1, -1) (its norm is the vector's 2-norm) or numpy.linalg.norm"
+    )
+
+
 def standardize_matrix(A: Any) -> tuple[Any, str]:
     """Return ``(A, kind)`` with ``kind`` in ``"dense"``, ``"sparse"``, ``"operator"``.
 
@@ -87,10 +95,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         A = np.asarray(A)
         wd = _numpy_working_dtype(A.dtype)
         if A.ndim < 2:
-            raise ValueError(
-                f"A must have at least 2 dimensions (a matrix or a stack of matrices), got shape {A.shape}; "
-                "for a vector use A.reshape(1, -1) or numpy.linalg.norm"
-            )
+            raise ValueError(_too_few_dimensions(A.shape))
         if A.dtype != wd:
             A = A.astype(wd)
         if not (A.flags.c_contiguous or A.flags.f_contiguous):
@@ -105,7 +110,7 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
             f"scipy.sparse matrix or a scipy.sparse.linalg.LinearOperator; got {type(A).__name__}"
         ) from None
     if A.ndim < 2:
-        raise ValueError(f"A must have at least 2 dimensions, got shape {tuple(A.shape)}")
+        raise ValueError(_too_few_dimensions(tuple(A.shape)))
     dt = A.dtype
     if xp.isdtype(dt, "bool") or xp.isdtype(dt, "integral"):
         A = xp.astype(A, xp.float64)

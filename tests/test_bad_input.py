@@ -62,6 +62,18 @@ def test_too_few_dimensions(shape):
         spectra.norm(np.ones(shape))
 
 
+def test_too_few_dimensions_same_advice_for_every_namespace():
+    """Regression: a 1-D torch tensor got the bare message, without the advice NumPy input gets."""
+    import torch
+
+    with pytest.raises(ValueError) as numpy_error:
+        spectra.norm(np.ones(5))
+    with pytest.raises(ValueError) as torch_error:
+        spectra.norm(torch.ones(5))
+    assert str(torch_error.value) == str(numpy_error.value)
+    assert "got shape (5,); for a vector use A.reshape(1, -1)" in str(torch_error.value)
+
+
 def test_ragged_list():
     with pytest.raises(ValueError, match="rectangular"):
         spectra.norm([[1.0, 2.0], [3.0]])

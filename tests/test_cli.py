@@ -323,3 +323,30 @@ def test_table_row_keeps_columns_apart_for_long_calls():
     assert _table_row({**row, "seconds": 121.7671}, None).split()[-2:] == ["53", "121.8s"]
     assert _table_row({**row, "seconds": 0.0123}, None).split()[-2:] == ["53", "12.3ms"]
     assert _table_row({**row, "seconds": 9.9999}, None).split()[-2:] == ["53", "9999.9ms"]
+
+
+def test_stack_and_vector_say_what_to_use_instead(tmp_path, capsys):
+    np.save(tmp_path / "s.npy", np.ones((5, 3, 3)))
+    np.save(tmp_path / "v.npy", np.ones(4))
+    assert main(["norm", str(tmp_path / "s.npy")]) == 2
+    assert "for one norm per matrix of a stack call spectra.norm(A) in Python" in capsys.readouterr().err
+    assert main(["norm", str(tmp_path / "v.npy")]) == 2
+    assert "a vector's 2-norm is numpy.linalg.norm" in capsys.readouterr().err
+
+
+def test_nan_entries_get_a_command_line_message(tmp_path, capsys):
+    """Regression: the library's advice (pass check_finite=False) named no option of the command line."""
+    A = np.ones((4, 4))
+    A[1, 2] = np.nan
+    np.save(tmp_path / "nan.npy", A)
+    assert main(["norm", str(tmp_path / "nan.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "nan.npy contains NaN or Inf entries: its spectral norm is undefined" in err and "check_finite" not in err
+
+
+def test_every_norm_option_has_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["norm", "--help"])
+    out = capsys.readouterr().out
+    assert "iteration budget (default: the method's own)" in out and "svd for small dense matrices" in out
+    assert "(default 0.999)" in out

@@ -440,3 +440,52 @@ def test_randomized_bounds_after_a_restart(monkeypatch, dtype, kind, b):
     assert restarted and evaluated
     assert max(evaluated) == 0, "a Christoffel bound evaluated on a restarted projection"
     assert r.lower <= truth <= r.upper
+
+
+def _tridiagonal_of(K):
+    """The Lanczos tridiagonal read off the projection ``K`` (``(B, nV, nK)``) the way the engine did before it
+    kept a record: diagonal ``real(K_jj)``, couplings ``|K_(j+1)j|`` (zero past the last row)."""
+    nK = K.shape[2]
+    idx = np.arange(nK)
+    a = np.real(K[:, idx, idx])
+    rows = np.minimum(idx + 1, K.shape[1] - 1)
+    b = np.where(idx + 1 < K.shape[1], np.abs(K[:, rows, idx]), 0.0)
+    return a, b
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("n", [12, 90])
+def test_tridiagonal_record_is_the_projections(dtype, n):
+    """The tridiagonal that :class:`GramLanczos` records a column per step equals, bitwise and at every step, the
+    one read off its projection ``K`` (also once the basis spans the space and the projection is exact), and
+    the trace and the residual it derives from the record are those of ``K``."""
+    A = matrix_with_singular_values(spectrum("clustered", n), n + 7, n, dtype=dtype, seed=2)
+    op = make_operand(A, "dense", NumPyBackend(), check_finite=True)
+    V1 = op.from_host(op.random(np.random.default_rng(1), 1))
+    V1 = V1 / np.linalg.norm(V1)
+    g = GramLanczos(op, V1, max_basis=10_000)
+    for _ in range(min(n, 40)):
+        g.step()
+        a, b = g.tridiagonal()
+        a_ref, b_ref = _tridiagonal_of(g.K)
+        assert np.array_equal(a, a_ref) and np.array_equal(b, b_ref)
+        np.testing.assert_allclose(g.trace(), np.real(np.trace(g.K, axis1=1, axis2=2)), rtol=1e-13)
+        _, _, y, _ = g.ritz()
+        rest = g.K[:, g.known :, :]
+        want = np.linalg.norm(np.einsum("bij,bj->bi", rest, y), axis=1)
+        np.testing.assert_allclose(g.residual(None, y), want, rtol=1e-15, atol=0)
+        if g.exhausted:
+            break
+    assert g.exhausted == (n == 12)
+
+
+def test_skipping_the_ritz_vector_changes_no_result(monkeypatch):
+    """The certified run asks the top Ritz value without its vector (LAPACK ``?stebz`` without ``?stein``) while
+    only the residual would read it: with the vector forced at every step, every number is the same."""
+    A = matrix_with_singular_values(spectrum("clustered", 300), 320, 300, seed=4)
+    skipped = spectra.norm(A, method="lanczos", seed=2, rtol=1e-8)
+    ritz = GramLanczos.ritz
+    monkeypatch.setattr(GramLanczos, "ritz", lambda g, need_all=False, need_vector=True: ritz(g, need_all, True))
+    full = spectra.norm(A, method="lanczos", seed=2, rtol=1e-8)
+    numbers = [(r.value, r.lower, r.upper, r.matvecs) for r in (skipped, full)]
+    assert numbers[0] == numbers[1]

@@ -174,20 +174,25 @@ def test_equal_stored_values_are_read_as_one_value(dtype, fmt, k, index, serial_
     _check(*one_value, S.toarray(), X, 0.5, adjoint, dtype)
 
 
-def test_unequal_or_other_values_are_read_in_full(monkeypatch):
+@pytest.mark.parametrize("busy", [False, True])
+def test_unequal_or_other_values_are_read_in_full(monkeypatch, busy):
     """The one-value read applies only to the very values array found equal in the context: a matrix with
-    one different value, or another matrix multiplied inside that context, is read in full."""
+    one different value, or another matrix multiplied inside that context, is read in full (whether the
+    pass schedule starts parallel or, on a busy machine, serial)."""
     import spectra.backends.numba as nb_backend
 
     monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    monkeypatch.setattr(nb_backend, "cores_busy", lambda: busy)
     strides = []
-    kernel = nb_backend.sparse_kernels.csr_gram
+    # inside a context a pass may run the parallel kernel or its serial twin (chosen by time and load)
+    for name in ("csr_gram", "csr_gram_serial"):
+        kernel = getattr(nb_backend.sparse_kernels, name)
 
-    def spy(indptr, indices, data, *args):
-        strides.append(data.strides[0])
-        return kernel(indptr, indices, data, *args)
+        def spy(indptr, indices, data, *args, kernel=kernel):
+            strides.append(data.strides[0])
+            return kernel(indptr, indices, data, *args)
 
-    monkeypatch.setattr(nb_backend.sparse_kernels, "csr_gram", spy)
+        monkeypatch.setattr(nb_backend.sparse_kernels, name, spy)
     be = NumbaBackend()
     S = _equal_values(sp.random_array((50, 40), density=0.3, format="csr", rng=7), 1.0, np.float64)
     T = S.copy()
@@ -807,3 +812,42 @@ def test_block_projections_lift_the_blas_limit_only_for_large_bases(monkeypatch,
     r = spectra.norm(A, method="randomized", backend="numba", block_size=6, seed=0)
     assert r.lower <= 1.0 <= r.upper
     assert bool(calls) == (large == 0)  # a 90 x 60 basis is far below the default 32 MiB
+
+
+def test_christoffel_value_is_the_reference_bitwise():
+    """The compiled Christoffel sum (the per-step Lanczos stopping test, docs/bounds.md §3b) returns exactly the
+    float of the NumPy backend's reference, :func:`spectra._bounds._christoffel_value`, on random tridiagonals,
+    Lanczos tridiagonals of prescribed spectra, and points far above the root (``inf``)."""
+    from spectra._bounds import _christoffel_value
+    from spectra.backends.numpy import NumPyBackend
+
+    compiled, reference = NumbaBackend(), NumPyBackend()
+    rng = np.random.default_rng(5)
+    cases = []
+    for _ in range(300):
+        k = int(rng.integers(1, 120))
+        a = rng.standard_normal(k) * 10.0 ** rng.uniform(-3, 3)
+        b = np.abs(rng.standard_normal(k)) * 10.0 ** rng.uniform(-6, 2) + 1e-300
+        cases.append((a, b, float(np.abs(a).max() * rng.uniform(0.5, 4.0))))
+    A = matrix_with_singular_values(spectrum("clustered", 200), 240, 200, seed=3)
+    v = rng.standard_normal(200)
+    V, a, b = [v / np.linalg.norm(v)], [], []
+    for _ in range(60):  # Lanczos on A^T A with full reorthogonalisation
+        w = A.T @ (A @ V[-1])
+        a.append(float(V[-1] @ w))
+        Q = np.array(V).T
+        w = w - Q @ (Q.T @ w)
+        w = w - Q @ (Q.T @ w)
+        b.append(float(np.linalg.norm(w)))
+        V.append(w / b[-1])
+        lam0 = float(np.linalg.eigvalsh(np.diag(a) + np.diag(b[:-1], 1) + np.diag(b[:-1], -1))[-1])
+        for f in (1.0, 1.0 + 1e-9, 1.0 + 1e-6, 1.01, 2.0, 1e30):
+            cases.append((np.array(a), np.array(b), lam0 * f))
+    hits = 0
+    for a, b, lam in cases:
+        got = compiled.christoffel_value(a, b, lam)
+        want = reference.christoffel_value(a, b, lam)
+        assert want == _christoffel_value(lam, a.tolist(), b.tolist())
+        assert got == want or (np.isnan(got) and np.isnan(want)), (a, b, lam)
+        hits += np.isinf(want)
+    assert 0 < hits < len(cases)  # both branches of the overflow stop were exercised

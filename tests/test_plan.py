@@ -63,3 +63,96 @@ def test_unknown_dimensions():
 
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         shape_of(Lazy())
+
+
+def test_stack_route_and_the_crossover_it_used():
+    """A stack's plan names the route (certificate kernel, batched SVD, batched iteration) and the measured
+    threshold of docs/performance.md it was held against."""
+    from spectra import backends
+
+    assert (backends.STACK_KERNEL_MIN_MATRICES, backends.STACK_KERNEL_MIN_MATRICES_LARGE) == (256, 64)
+    p = _plan(np.ones((300, 8, 8)))
+    assert (p.backend, p.method, p.stack) == ("numba", "lanczos", "certificate kernel")
+    assert p.why_stack.startswith(
+        "300 matrices of Gram order 8, at least 256: the crossover against the batched SVD (docs/"
+    )
+    assert "one Numba thread: B·p·q² = 1.5e+05, below 3e+07" in p.why_stack
+    assert str(p) == f"lanczos on numba, AᴴA (one read of A per step); certificate kernel ({p.why_stack})"
+    p = _plan(np.ones((100, 8, 8)))
+    assert (p.backend, p.method, p.stack) == ("numpy", "svd", "batched SVD")
+    assert (
+        p.why_stack
+        == "100 matrices of Gram order 8, fewer than 256: the crossover against the batched SVD (docs/performance.md)"
+    )
+    assert str(p) == f"svd on numpy; batched SVD ({p.why_stack})"
+    p = _plan(np.ones((100, 40, 40)))  # from Gram order 32 on, 64 matrices suffice
+    assert p.stack == "certificate kernel" and "100 matrices of Gram order 40, at least 64:" in p.why_stack
+    p = _plan(np.ones((5000, 32, 32)))
+    assert "all Numba threads: B·p·q² = 1.6e+08, from 3e+07 on" in p.why_stack
+    p = _plan(np.ones((10, 200, 200)))
+    assert p.stack == "batched SVD" and p.why_stack == "Gram order 200, above the kernel's largest, 128"
+    p = _plan(np.ones((100, 8, 8)), method="lanczos")
+    assert (p.backend, p.stack) == ("numpy", "batched lanczos iteration")
+    assert p.why_stack.startswith("lanczos requested; 100 matrices of Gram order 8, fewer than 256:")
+    p = _plan(np.ones((300, 8, 8)), method="gram")
+    assert p.stack == "batched gram iteration" and "runs under method 'lanczos' or 'auto'" in p.why_stack
+    p = _plan(np.ones((300, 8, 8)), method="svd")
+    assert p.stack == "batched SVD" and p.why_stack.startswith("svd requested")
+    p = _plan(np.ones((300, 8, 8)), method="lanczos", backend="numpy")
+    assert p.why_stack == "lanczos requested; backend 'numpy' requested: the certificate kernel runs on numba and cupy"
+    p = _plan(np.ones((4, 3, 3)), method="lanczos", backend="numba")  # asked for: any count
+    assert p.stack == "certificate kernel" and p.why_stack.startswith(
+        "lanczos on numba requested: the kernel takes any count of Gram order 3"
+    )
+    p = _plan(np.ones((300, 8, 8)), backend="numba")  # method="auto" follows the crossover on numba too
+    assert (p.method, p.stack) == ("lanczos", "certificate kernel") and "at least 256" in p.why_stack
+    p = _plan(np.ones((8, 8, 300)).T, method="lanczos", backend="numba")
+    assert p.stack == "batched lanczos iteration" and "not C-contiguous" in p.why_stack
+    assert _plan(np.ones((5, 4))).stack == "" and "; " not in str(_plan(np.ones((5, 4))))  # one matrix: no route
+    p = _plan(np.ones((50, 40)), method="lanczos", backend="numba")  # ... unless the kernel runs on it
+    assert p.stack == "certificate kernel" and p.why_stack.startswith("lanczos on numba requested")
+
+
+def test_stack_route_without_numba(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a))
+    p = _plan(np.ones((300, 8, 8)))
+    assert (p.backend, p.method, p.stack) == ("numpy", "svd", "batched SVD")
+    assert p.why_stack == 'the certificate kernel needs numba: pip install "spectra-linalg[numba]"'
+
+
+def test_stack_route_of_other_namespaces():
+    import torch  # the test extra installs it
+
+    p = _plan(torch.ones((300, 8, 8), dtype=torch.float64))
+    assert (p.backend, p.stack) == ("array_api", "batched SVD")
+    assert p.why_stack == "the certificate kernel takes NumPy (numba) and CuPy stacks, not torch"
+
+
+def test_stack_route_after_the_run(monkeypatch):
+    """The plan on the result says how many matrices the kernel left to the batched iteration, and that nothing
+    ran for an all-zero stack."""
+    from spectra.backends.numba import NumbaBackend
+
+    rng = np.random.default_rng(0)
+    S = rng.standard_normal((300, 8, 8))
+    r = spectra.norm(S, seed=0)
+    assert r.plan.stack == "certificate kernel" and "not settled" not in r.plan.why_stack
+    assert f"plan='{r.plan}'" in repr(r)
+    real = NumbaBackend.small_gram_certify
+
+    def failing(self, A, *args):
+        out, steps, X = real(self, A, *args)
+        out[::3, 1] = np.inf  # a third of the certificates "failed"
+        return out, steps, X
+
+    monkeypatch.setattr(NumbaBackend, "small_gram_certify", failing)
+    r = spectra.norm(S, seed=0)
+    assert r.plan.stack == "certificate kernel"
+    assert r.plan.why_stack.endswith(
+        "; 100 of 300 not settled by the certificate, finished by the batched lanczos iteration"
+    )
+    z = spectra.norm(np.zeros((300, 8, 8)))
+    assert (z.plan.stack, z.plan.why_stack) == ("none", "every matrix is empty or zero: the norm is 0 exactly")

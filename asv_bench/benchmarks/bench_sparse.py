@@ -112,7 +112,9 @@ class SparseLanczosRatios:
     ``track_numpy_over_numba``: spectra's numpy backend (SciPy's CSR/CSC products) time / numba backend time
     (the goal is >= 1.5, the condition for ``backend="auto"`` to move sparse inputs to numba);
     ``..._one_thread``: the same with Numba on one thread (per-core comparison: SciPy's products run on one
-    core); ``track_arpack_over_numba``: ``svds(A, k=1, solver="arpack")`` (no certificate) time / numba time.
+    core); ``track_parallel_only_over_scheduled``: every pass on the parallel kernel / the default schedule
+    (parallel kernel or serial twin by their times); ``track_arpack_over_numba``: ``svds(A, k=1,
+    solver="arpack")`` (no certificate) time / numba time.
     """
 
     params = MATRICES
@@ -147,3 +149,19 @@ class SparseLanczosRatios:
         return _interleaved_ratio(lambda: _arpack(self.A), lambda: _lanczos(self.A, "numba"))
 
     track_arpack_over_numba.unit = "ARPACK time / numba time"
+
+    def track_parallel_only_over_scheduled(self, matrix):
+        """The numba backend with every pass on the parallel kernel / with passes choosing it or its serial twin
+        by their times (the default; bitwise the same result)."""
+        import spectra.backends.numba as nb
+
+        def parallel_only():
+            nb.SCHEDULE_SPARSE_PASSES = False
+            try:
+                _lanczos(self.A, "numba")
+            finally:
+                nb.SCHEDULE_SPARSE_PASSES = True
+
+        return _interleaved_ratio(parallel_only, lambda: _lanczos(self.A, "numba"))
+
+    track_parallel_only_over_scheduled.unit = "parallel-only time / scheduled time"

@@ -7,10 +7,13 @@ m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="l
 order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
 their medians and min-max spreads. Used for the tables in docs/performance.md::
 
-    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown]
+    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown] [--schedule | --schedule-only]
 
 ``--one-thread`` runs Numba's kernels on one thread: the per-core comparison (SciPy's products run on one
 core; BLAS runs on one thread in the numba backend, and in the numpy backend below 2e6 nonzeros).
+``--schedule`` adds ``numba-parallel``: the numba backend with every large pass on the parallel kernel, as
+before passes chose between it and its serial twin by their times (``SCHEDULE_SPARSE_PASSES = False``);
+``--schedule-only`` times these two alone.
 ``--breakdown`` times the parts of each call instead (same alternation): the Gram products of the Lanczos
 steps, the Gram-Schmidt projections against the basis, the entry statistics, and the rest of the call
 (tridiagonal and bound work, the final certified product, validation), medians over the rounds.
@@ -38,29 +41,46 @@ def problems(n: int = 200_000) -> dict:
     }
 
 
+def _parallel_only(A):
+    """The numba backend with every large pass on the parallel kernel (no choice by time, as before)."""
+    import spectra.backends.numba as nb
+
+    nb.SCHEDULE_SPARSE_PASSES = False
+    try:
+        return spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    finally:
+        nb.SCHEDULE_SPARSE_PASSES = True
+
+
 def _calls(A) -> dict:
-    return {
+    calls = {
         "numpy": lambda: spectra.norm(A, method="lanczos", backend="numpy", seed=0),
         "numba": lambda: spectra.norm(A, method="lanczos", backend="numba", seed=0),
         "arpack": lambda: svds(A, k=1, solver="arpack", return_singular_vectors=False, random_state=0),
     }
+    if "--schedule" in sys.argv:
+        calls["numba-parallel"] = lambda: _parallel_only(A)
+    if "--schedule-only" in sys.argv:  # the two numba variants alone, alternating
+        calls = {"numba": calls["numba"], "numba-parallel": lambda: _parallel_only(A)}
+    return calls
 
 
 def measure(matrix: str, A, rounds: int) -> None:
     calls = _calls(A)
-    for name in ("numpy", "numba"):  # JIT cache load and thread start-up outside the timings
-        calls[name]()
+    for name in calls:  # JIT cache load and thread start-up outside the timings
+        if name != "arpack":
+            calls[name]()
     times = {name: [] for name in calls}
     names = list(calls)
     for r in range(rounds):
-        for name in names[r % 3 :] + names[: r % 3]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             calls[name]()
             times[name].append(time.perf_counter() - t0)
         print(f"{matrix} round {r}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()))
     res = calls["numba"]()
     print(f"{matrix}: {res.matvecs} products, width {(res.upper - res.lower) / res.lower:.1e}")
-    for peer in ("numpy", "arpack"):
+    for peer in [name for name in calls if name != "numba"]:
         q = np.array(times[peer]) / np.array(times["numba"])
         print(f"{matrix}: {peer}/numba median {np.median(q):.2f} (min {q.min():.2f}, max {q.max():.2f})")
 
@@ -109,7 +129,7 @@ def breakdown(matrix: str, A, rounds: int) -> None:
     parts = {name: {part: [] for part in (*PARTS, "rest", "total")} for name in calls}
     names = list(calls)
     for r in range(rounds):
-        for name in names[r % 2 :] + names[: r % 2]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             seconds = dict.fromkeys(PARTS, 0.0)
             with timed_parts(seconds):
                 t0 = time.perf_counter()

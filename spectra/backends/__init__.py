@@ -29,6 +29,8 @@ __all__ = [
     "available_backends",
     "resolve",
     "stack_kernel_applies",
+    "stack_kernel_declined",
+    "stack_kernel_least",
 ]
 
 #: name -> (module, class, pip extra or None)
@@ -87,19 +89,40 @@ STACK_KERNEL_MIN_MATRICES_LARGE = 64
 
 def stack_kernel_applies(A: Any) -> bool:
     """Whether ``A`` is a NumPy stack that the numba small-matrix kernel takes (numba installed, enough matrices)."""
-    if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0 or not A.flags.c_contiguous:
-        return False
+    return not stack_kernel_declined(A)
+
+
+#: where the crossover behind these constants is measured (named in the plan's reasons)
+PERF_DOC = "docs/performance.md"
+
+
+def stack_kernel_least(q: int) -> int:
+    """The fewest matrices of Gram order ``q`` for which ``backend="auto"`` runs the numba stack kernel."""
+    return STACK_KERNEL_MIN_MATRICES_LARGE if q >= STACK_KERNEL_LARGE_ORDER else STACK_KERNEL_MIN_MATRICES
+
+
+def stack_kernel_declined(A: Any) -> str:
+    """Why ``backend="auto"`` does not run the numba stack kernel on ``A`` ("" when it does); shown in the plan."""
+    if not isinstance(A, np.ndarray) or A.ndim < 3 or A.size == 0:
+        return "not a NumPy stack"
     q, count = min(A.shape[-2:]), A.size // (A.shape[-2] * A.shape[-1])
-    least = STACK_KERNEL_MIN_MATRICES_LARGE if q >= STACK_KERNEL_LARGE_ORDER else STACK_KERNEL_MIN_MATRICES
-    if q > STACK_KERNEL_MAX_ORDER or count < least:
-        return False
-    if A.dtype.kind not in "fc" or importlib.util.find_spec("numba") is None:
-        return False
+    least = stack_kernel_least(q)
+    if q > STACK_KERNEL_MAX_ORDER:
+        return f"Gram order {q}, above the kernel's largest, {STACK_KERNEL_MAX_ORDER}"
+    if count < least:
+        crossover = f"the crossover against the batched SVD ({PERF_DOC})"
+        return f"{count} matrices of Gram order {q}, fewer than {least}: {crossover}"
+    if not A.flags.c_contiguous:
+        return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
+    if A.dtype.kind not in "fc":
+        return f"dtype {A.dtype}"
+    if importlib.util.find_spec("numba") is None:
+        return f"the certificate kernel needs numba: {pip_install('numba')}"
     try:
         _load("numba")
-    except BackendUnavailableError:
-        return False
-    return True
+    except BackendUnavailableError as exc:
+        return f"numba does not load: {exc}"
+    return ""
 
 
 def accelerated(A: Any, kind: str, method: str) -> str | None:

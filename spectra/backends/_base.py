@@ -174,6 +174,21 @@ class ArrayAPIBackend:
         step; ``None`` (the default) when it does not, and the caller normalises."""
         return None
 
+    # ------------------------------------------------------------------ host arithmetic of the Krylov methods
+    def christoffel_value(self, a: np.ndarray, b: np.ndarray, lam: float) -> float:
+        """``C_k(lam) = sum_{j<=k} p_j(lam)^2`` of the host tridiagonal ``(a, b)`` (docs/bounds.md §3b).
+
+        ``a`` and ``b`` are float64 arrays of length ``k`` (diagonal ``a_1..a_k`` and couplings
+        ``b_1..b_k``, all positive), ``lam`` a float; the orthonormal polynomials follow the three-term
+        recurrence ``b_j p_j = (lam - a_j) p_(j-1) - b_(j-1) p_(j-2)``, ``p_0 = 1``, in float64, in that
+        order. Returns ``inf`` once the partial sum exceeds ``1e250`` (a point far above the root). The
+        reference is :func:`spectra._bounds._christoffel_value`; a backend may compile it (the Lanczos
+        stopping test evaluates it once per step), with the same operations in the same order.
+        """
+        from .._bounds import _christoffel_value
+
+        return _christoffel_value(float(lam), a.tolist(), b.tolist())
+
     # ------------------------------------------------------------------ host transfer
     def to_host(self, x) -> np.ndarray:
         """Copy an array to a host NumPy array (the only synchronisation point)."""

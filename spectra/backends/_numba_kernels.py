@@ -31,6 +31,7 @@ from ._numba_jit import lazy_kernel
 
 __all__ = [
     "abs_stats_rows",
+    "christoffel_value",
     "dense_gram",
     "dense_gram_batched",
     "jit_kernel",
@@ -488,3 +489,18 @@ def project_vector_rows(Q, w_in, w, C, c, eta, unit, norm):
         inv = 1.0 / after if after > 0 else 0.0
         for j in range(w.shape[0]):
             w[j] = w[j] * inv
+
+
+@numba.njit(types.float64(_in(types.float64, 1), _in(types.float64, 1), types.float64), cache=True, nogil=True)
+def christoffel_value(a, b, lam):
+    """``C_k(lam)`` of the tridiagonal ``(a, b)``: the operations of :func:`spectra._bounds._christoffel_value`
+    in the same order (no fast-math: bitwise its result), compiled for the per-step Lanczos stopping test."""
+    p_prev, p, c, b_prev = 0.0, 1.0, 1.0, 0.0
+    for j in range(a.shape[0]):
+        p_new = ((lam - a[j]) * p - b_prev * p_prev) / b[j]
+        p_prev, p = p, p_new
+        c = c + p * p
+        if c > 1e250:
+            return np.inf
+        b_prev = b[j]
+    return c

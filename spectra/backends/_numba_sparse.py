@@ -2,8 +2,10 @@
 
 ``csr_gram`` computes ``Y = B X`` and ``Z = B^H (c Y)`` in one read of the rows of ``B``, one block of rows
 per thread (balanced by nonzeros), each into its own accumulator of ``Z``; the accumulators are summed in a
-fixed order (deterministic for a fixed thread count). ``csr_gram_serial`` is the same pass on the calling
-thread, for matrices too small to repay starting the parallel region. ``csr_abs_stats`` reads the nonzeros
+fixed order (deterministic for a fixed thread count). ``csr_gram_serial`` is its serial twin: the same
+blocks on the calling thread, summed in the same order, so for the same ``bounds`` its result is bitwise that
+of ``csr_gram``; it runs passes too small to repay starting the parallel region, and those whose parallel
+region stalls on a busy machine (:mod:`._pass_schedule`). ``csr_abs_stats`` reads the nonzeros
 once for the entry statistics behind the scaling and the deterministic bounds (docs/bounds.md §5).
 The signatures and the JIT policy are those of :mod:`._numba_kernels`.
 """
@@ -14,6 +16,7 @@ import numba
 import numpy as np
 from numba import types
 
+from . import _numba_serial
 from ._numba_kernels import _FASTMATH, _in, _out, _reduce_blocks, _wide_abs, jit_kernel
 
 __all__ = ["csr_abs_stats", "csr_gram", "csr_gram_serial"]
@@ -83,15 +86,9 @@ def csr_gram(indptr, indices, data, X, c, Y, Z, bounds):
     _reduce_blocks(acc.transpose(0, 2, 1), Z)
 
 
-@jit_kernel(lambda T, R, Ix: _csr_signature(T, R, Ix), _INDEX, parallel=False, key_args=_KEY, kinds=_KINDS)
-def csr_gram_serial(indptr, indices, data, X, c, Y, Z):
-    """:func:`csr_gram` on the calling thread, straight into ``Z``: no parallel region to start.
-
-    For small matrices: waking Numba's worker threads costs more than such a pass (tens of milliseconds
-    each on a loaded machine, see docs/performance.md), and it was paid on every product.
-    """
-    Z[:] = 0
-    _csr_rows(indptr, indices, data, X, c, Y, Z, 0, indptr.shape[0] - 1)
+#: :func:`csr_gram` without a parallel region (:func:`._numba_serial.serial_twin`): no worker threads to wake
+#: (tens of milliseconds each on a loaded machine, docs/performance.md), and bitwise the same result
+csr_gram_serial = _numba_serial.serial_twin(csr_gram, _reduce_blocks=_numba_serial._reduce_blocks)
 
 
 @jit_kernel(

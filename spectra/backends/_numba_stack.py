@@ -59,7 +59,8 @@ _u64 = numba.uint64
 
 def _modulus_ub(w):  # plain Python (NUMBA_DISABLE_JIT); compiled kernels use the overload below
     if isinstance(w, complex):
-        return math.sqrt(w.real * w.real + w.imag * w.imag + _TINY2) * (1.0 + 8.0 * _U)
+        ub = math.sqrt(w.real * w.real + w.imag * w.imag + _TINY2) * (1.0 + 8.0 * _U)
+        return ub if w != 0 else 0.0
     return abs(w)
 
 
@@ -67,11 +68,13 @@ def _modulus_ub(w):  # plain Python (NUMBA_DISABLE_JIT); compiled kernels use th
 def _modulus_ub_impl(w):
     """An upper bound on ``|w|`` without a libm call: exact for real ``w``; for complex ``w``
     ``sqrt(re^2 + im^2 + 2^-1000) (1 + 8u)`` (each of the four roundings is at most ``u`` relative, and
-    the ``2^-1000`` exceeds the underflow of both squares)."""
+    the ``2^-1000`` exceeds the underflow of both squares), and exactly 0 for ``w = 0``, so that the sum
+    of these bounds is 0 exactly for a zero matrix (its certificate is then 0 without Lanczos)."""
     if isinstance(w, types.Complex):
 
         def impl(w):
-            return math.sqrt(w.real * w.real + w.imag * w.imag + _TINY2) * (1.0 + 8.0 * _U)
+            ub = math.sqrt(w.real * w.real + w.imag * w.imag + _TINY2) * (1.0 + 8.0 * _U)
+            return ub if (w.real != 0.0) | (w.imag != 0.0) else 0.0
 
         return impl
     return lambda w: abs(w)
@@ -766,7 +769,7 @@ def _lanes_lower(Wt, Wabs, x, ax, lower, est, cplx):
         for ln in range(LANES):
             ax[j, ln] = _modulus_ub(x[j, ln])
         nx2 = _abs2(nx2, _ld2(x, j))
-    z = x[0, 0] * 0.0
+    z = Wt[0, 0, 0] * 0.0  # a zero of the work type from a finite entry: lane 0's x may be inf (a zero matrix)
     ny2 = (0.0, 0.0, 0.0, 0.0)
     na2 = (0.0, 0.0, 0.0, 0.0)
     for i in range(p):  # (W x)_i and (|W| |x|)_i, each lane's sum in a register

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import time
 from typing import NamedTuple
 
 import numba
@@ -38,6 +39,7 @@ from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._gram_schmidt import DGKS_ETA
 from ._numba_jit import compiling_for
+from ._pass_schedule import PassSchedule, cores_busy
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
@@ -74,6 +76,13 @@ DENSE_SERIAL_BELOW = 2_000_000
 #: stored values are equal (an unweighted graph), set by :meth:`NumbaBackend.context` while it runs
 _CONSTANT_VALUES: contextvars.ContextVar = contextvars.ContextVar("spectra_constant_values", default=None)
 
+#: ``(A.indptr, PassSchedule)`` for the CSR/CSC matrix a computation runs on, set by :meth:`NumbaBackend.context`:
+#: its parallel passes run on the parallel kernel or its serial twin, whichever the recent passes found faster
+_SCHEDULE: contextvars.ContextVar = contextvars.ContextVar("spectra_pass_schedule", default=None)
+
+#: ``False``: every sparse pass above :data:`SERIAL_BELOW` runs the parallel kernel (for measurements)
+SCHEDULE_SPARSE_PASSES = True
+
 
 @contextlib.contextmanager
 def _constant_values_known(A):
@@ -97,6 +106,20 @@ def _constant_values_known(A):
         yield
     finally:
         _CONSTANT_VALUES.reset(token)
+
+
+@contextlib.contextmanager
+def _passes_scheduled(A):
+    """Within the context, the large Gram passes over ``A`` run on the parallel kernel or its serial twin,
+    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation)."""
+    indptr = A.indptr if A.format in ("csr", "csc") else None  # the formats the kernels read
+    token = _SCHEDULE.set(
+        (indptr, PassSchedule(cores_busy())) if SCHEDULE_SPARSE_PASSES and indptr is not None else None
+    )
+    try:
+        yield
+    finally:
+        _SCHEDULE.reset(token)
 
 
 def _stored_values(data: np.ndarray) -> np.ndarray:
@@ -156,6 +179,7 @@ class NumbaBackend(NumPyBackend):
             return stack
         if sp.issparse(A):
             stack.enter_context(_constant_values_known(A))
+            stack.enter_context(_passes_scheduled(A))
         else:
             stack.enter_context(_one_numba_thread())
         return stack
@@ -197,6 +221,11 @@ class NumbaBackend(NumPyBackend):
     def project_out_unit(self, W, Q):
         """:meth:`project_out` and the normalisation in the same compiled call (see the base class)."""
         return self._project_kernel(W, Q, unit=True)
+
+    def christoffel_value(self, a: np.ndarray, b: np.ndarray, lam: float) -> float:
+        """The base class's recurrence compiled (:func:`._numba_kernels.christoffel_value`): same operations, same
+        order, so the same float64 result, without a Python loop over the steps."""
+        return kernels.christoffel_value(a, b, lam)
 
     def fused_gram_adjoint(self, A) -> bool | None:
         if sp.issparse(A):
@@ -396,10 +425,19 @@ class NumbaBackend(NumPyBackend):
             Z = np.empty((n, X.shape[1]), dtype=B.dtype)
             indptr, indices = _unsigned(B)
             data = _stored_values(B.data)
-            if _serial(int(B.indptr[-1]) * X.shape[1]):
-                sparse_kernels.csr_gram_serial(indptr, indices, data, X, c, Y, Z)
-            else:
-                sparse_kernels.csr_gram(indptr, indices, data, X, c, Y, Z, _nnz_blocks(B.indptr))
+            work = int(B.indptr[-1]) * X.shape[1]
+            if _serial(work):  # one block: the parallel kernel would run the same on one thread
+                one_block = np.array([0, m], dtype=np.int64)
+                sparse_kernels.csr_gram_serial(indptr, indices, data, X, c, Y, Z, one_block)
+                return Y, Z
+            known = _SCHEDULE.get()
+            schedule = known[1] if known is not None and known[0] is B.indptr else None
+            parallel = schedule is None or schedule.parallel_next()
+            run = sparse_kernels.csr_gram if parallel else sparse_kernels.csr_gram_serial
+            t0 = time.perf_counter()
+            run(indptr, indices, data, X, c, Y, Z, _nnz_blocks(B.indptr))  # bitwise the same either way
+            if schedule is not None:
+                schedule.record(parallel, time.perf_counter() - t0, work)
             return Y, Z
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)

@@ -64,6 +64,7 @@ class MethodResult:
     u: Any = None  # device, batch + (m, 1), effective orientation
     v: Any = None  # device, batch + (n, 1)
     rtol_effective: np.ndarray | None = None  # the rtol the stopping test used (None: the requested rtol)
+    kernel_rest: int | None = None  # matrices the stack kernel left to the general path (None: it did not run)
 
 
 def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
@@ -139,15 +140,21 @@ class Stopper:
         else:
             p = op.stats.p_col if op.transposed else op.stats.p_row
             self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.fro_bound()
+        # the factors of certified_product_lower for ||x|| = 1 (asked several times per step)
+        self._lower_factors = (1.0 - _bounds.gamma(op.m + 2, self._u_cert), 1.0 + _bounds.gamma(op.n + 2, self._u_cert))
 
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
         return self._cert_error
 
     def safe_lower(self, estimate: np.ndarray) -> np.ndarray:
-        """The certified lower bound that ``estimate = ||A x||/||x||`` will turn into."""
-        op = self.op
-        return _bounds.certified_product_lower(estimate, 1.0, self._cert_error, op.m, op.n, self._u_cert)
+        """The certified lower bound that ``estimate = ||A x||/||x||`` will turn into.
+
+        :func:`._bounds.certified_product_lower` for ``||x|| = 1``, the same arithmetic with its constant
+        factors computed once.
+        """
+        shrink, grow = self._lower_factors
+        return np.maximum((np.asarray(estimate, dtype=np.float64) * shrink - self._cert_error) / grow, 0.0)
 
     def update(
         self, lower_est=None, prob_upper=None, det_upper=None, residual=None, products: int = 0, vector_est=None
@@ -159,9 +166,10 @@ class Stopper:
         (power iterates, top Ritz vectors).
         """
         if lower_est is not None:
-            self.lower = np.maximum(self.lower, self.safe_lower(lower_est))
+            safe = self.safe_lower(lower_est)
+            self.lower = np.maximum(self.lower, safe)
             if vector_est is None:
-                self.vector_lower = np.maximum(self.vector_lower, self.safe_lower(lower_est))
+                self.vector_lower = np.maximum(self.vector_lower, safe)
         if vector_est is not None:
             self.vector_lower = self.safe_lower(vector_est)
         if prob_upper is not None:
@@ -185,9 +193,9 @@ class Stopper:
         return self.done
 
     def effective_rtol(self, products: int) -> np.ndarray:
-        pad = _bounds.krylov_rounding_pad(max(products, 1), self.op.u)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cert = np.where(self.lower > 0, self.cert_error() / np.where(self.lower > 0, self.lower, 1), 0.0)
+        pad = float(_bounds.krylov_rounding_pad(max(products, 1), self.op.u))
+        lower = self.lower
+        cert = np.divide(self.cert_error(), lower, out=np.zeros(lower.shape), where=lower > 0)
         return np.maximum(self.opts.rtol, 2.0 * (pad + cert))
 
     @property

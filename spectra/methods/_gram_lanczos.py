@@ -31,22 +31,25 @@ _LARGE_BASIS = 32 << 20
 _TRIDIAGONAL: list = []
 
 
-def top_eigenpair(a: np.ndarray, e: np.ndarray) -> tuple[float, np.ndarray]:
+def top_eigenpair(a: np.ndarray, e: np.ndarray, vector: bool = True) -> tuple[float, np.ndarray | None]:
     """Largest eigenvalue and its unit eigenvector of the real symmetric tridiagonal ``(a, e)``.
 
     The calls :func:`scipy.linalg.eigh_tridiagonal` makes for ``select="i"`` (LAPACK ``?stebz`` bisection,
     then ``?stein`` inverse iteration), without its argument checks: same result, a fraction of the
-    Python work, which matters once per Lanczos step.
+    Python work, which matters once per Lanczos step. ``vector=False`` skips ``?stein`` and returns
+    ``None`` for the vector (the eigenvalue is ``?stebz``'s either way).
     """
     k = a.shape[0]
     if k == 1:
-        return float(a[0]), np.ones(1)
+        return float(a[0]), (np.ones(1) if vector else None)
     if a.dtype != np.float64 or e.dtype != np.float64:
         a, e = a.astype(np.float64), e.astype(np.float64)
     if not _TRIDIAGONAL:
         _TRIDIAGONAL.extend(sla.get_lapack_funcs(("stebz", "stein"), (a, e)))
     stebz, stein = _TRIDIAGONAL
     m, w, iblock, isplit, info = stebz(a, e, 2, 0.0, 1.0, k, k, 0.0, "B")
+    if info == 0 and m == 1 and not vector:
+        return float(w[0]), None
     if info == 0 and m == 1:
         v, info = stein(a, e, w[:1], iblock, isplit)
         if info == 0:
@@ -64,8 +67,32 @@ class GramLanczos(KrylovBasis):
         self._store = ColumnStore(v1, self.max_basis + self.b, self._xp)
         self._images = None  # ColumnStore of Â V_known when keep_images
         self._keep_images = keep_images
-        self.K = np.zeros((op.B, self.b, 0), dtype=self._dtype)
-        self._tridiagonal = None
+        self._proj = np.zeros((op.B, self.b, 0), dtype=self._dtype)  # K is its leading block
+        self._proj_shape = self._proj.shape[1:]
+        #: the tridiagonal of K (b = 1, no restart), a column per step: ``(B, 2, capacity)``, and the columns set
+        self._tri, self._tri_cols = np.zeros((op.B, 2, 0)), 0
+
+    @property
+    def K(self) -> np.ndarray:
+        """The projection ``V^H M V_known`` (``(B, nV, nK)``, host): the leading block of a buffer that grows."""
+        rows, cols = self._proj_shape
+        return self._proj[:, :rows, :cols]
+
+    @K.setter
+    def K(self, value: np.ndarray) -> None:
+        self._proj, self._proj_shape = value, value.shape[1:]
+        self._tri_cols = 0
+
+    def _grow_projection(self, rows: int, cols: int) -> np.ndarray:
+        """``K`` enlarged to ``rows x cols`` (the new entries zero) in place in the buffer (doubled when full)."""
+        cap_r, cap_c = self._proj.shape[1:]
+        if rows > cap_r or cols > cap_c:
+            grown = np.zeros((self.op.B, max(rows, 2 * cap_r), max(cols, 2 * cap_c)), dtype=self._dtype)
+            old_r, old_c = self._proj_shape
+            grown[:, :old_r, :old_c] = self.K
+            self._proj = grown
+        self._proj_shape = (rows, cols)
+        return self.K
 
     @property
     def V(self):
@@ -92,12 +119,12 @@ class GramLanczos(KrylovBasis):
 
     @property
     def known(self) -> int:
-        return self.K.shape[2]
+        return self._proj_shape[1]
 
     def step(self) -> None:
-        op = self.op
-        nV, nK, nP = self.V.shape[-1], self.known, self.n_pending
-        block = self.V[..., nK : nK + nP]
+        op, V = self.op, self.V
+        nV, nK, nP = V.shape[-1], self._proj_shape[1], self.n_pending
+        block = V[..., nK : nK + nP]
         if self._keep_images:
             Y, W = op.gram(block, with_image=True)
             self._keep(Y)
@@ -105,23 +132,22 @@ class GramLanczos(KrylovBasis):
             W = op.gram(block)
         self.steps += 1
         if nV >= op.n:  # V spans C^n: M is known on the whole space
-            _, C = self._project_out(W, self.V)
-            K = np.zeros((op.B, nV, nK + nP), dtype=self._dtype)
-            K[:, :, :nK] = self.K
+            _, C = self._project_out(W, V)
+            K = self._grow_projection(nV, nK + nP)
             K[:, :, nK:] = op.host_batch(C)
-            self.K, self.n_pending, self.exhausted = K, 0, True
+            self._record_tridiagonal(nK, nP)
+            self.n_pending, self.exhausted = 0, True
             self.breakdown[:] = True
             return
         cv = min(self.b, op.n - nV)
         if nP < cv:  # a restart kept a pending block narrower than b: complete it with fresh directions
             W = self._xp.concat([W, op.from_host(op.random(np.random.default_rng(self.steps), cv - nP))], axis=-1)
-        if W.shape[-1] > 1 and math.prod(self.V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
+        if W.shape[-1] > 1 and math.prod(V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
             with op.backend.block_algebra():
-                Wn, C, R = self._orthonormalise(W, self.V, cv)
+                Wn, C, R = self._orthonormalise(W, V, cv)
         else:
-            Wn, C, R = self._orthonormalise(W, self.V, cv)
-        K = np.zeros((op.B, nV + cv, nK + nP), dtype=self._dtype)
-        K[:, :nV, :nK] = self.K
+            Wn, C, R = self._orthonormalise(W, V, cv)
+        K = self._grow_projection(nV + cv, nK + nP)
         K[:, :nV, nK:] = C[:, :, :nP]  # (the fresh directions' coefficients are no part of M V)
         K[:, nV:, nK:] = R[:, :, :nP]
         if self.breakdown.any():
@@ -131,30 +157,45 @@ class GramLanczos(KrylovBasis):
             # the invariant subspace.
             K[self.breakdown, :, nK:] = 0
             K[self.breakdown, nV:, :] = 0
+        self._record_tridiagonal(nK, nP)
         self._store.append(Wn)
-        self.K, self.n_pending = K, cv
+        self.n_pending = cv
+
+    def _record_tridiagonal(self, nK: int, nP: int) -> None:
+        """Append the new column's diagonal and coupling to the tridiagonal record (b = 1, before a restart)."""
+        if self.b != 1 or nP != 1 or self._tri_cols != nK:
+            self._tri_cols = 0  # no record: :meth:`tridiagonal` reads K
+            return
+        if nK >= self._tri.shape[2]:
+            grown = np.zeros((self.op.B, 2, max(64, 2 * nK)))
+            grown[:, :, :nK] = self._tri[:, :, :nK]
+            self._tri = grown
+        K = self.K
+        self._tri[:, 0, nK] = np.real(K[:, nK, nK])
+        self._tri[:, 1, nK] = np.abs(K[:, nK + 1, nK]) if nK + 1 < K.shape[1] else 0.0
+        self._tri_cols = nK + 1
 
     # ---------------------------------------------------------------- Ritz values
     def tridiagonal(self) -> tuple[np.ndarray, np.ndarray]:
         """Lanczos tridiagonal of ``M``: ``a_1..a_k`` and ``b_1..b_k`` (``b_k`` couples to the pending vector).
 
-        Block size 1 only.
+        Block size 1 only. Views of the record that :meth:`step` appends to (not to be modified).
         """
-        if self._tridiagonal is not None and self._tridiagonal[0] is self.K:
-            return self._tridiagonal[1]  # K is replaced, never modified, by step() and restart()
         nK = self.known
+        if self._tri_cols == nK and nK:
+            return self._tri[:, 0, :nK], self._tri[:, 1, :nK]
         idx = np.arange(nK)
         a = np.real(self.K[:, idx, idx])
         b = np.zeros_like(a)
         rows = np.minimum(idx + 1, self.K.shape[1] - 1)
         b[:, :] = np.where(idx + 1 < self.K.shape[1], np.abs(self.K[:, rows, idx]), 0.0)
-        self._tridiagonal = (self.K, (a, b))
         return a, b
 
     def ritz(self, need_all: bool = False, need_vector: bool = True):
         """``(theta, None, y, all_theta)``: top Ritz value of ``Â`` (sqrt of that of ``M``), its coordinates.
 
-        ``need_vector=False`` lets a block engine before its first restart skip ``y`` (``None``).
+        ``need_vector=False`` lets an engine before its first restart skip ``y`` (``None``; for block size 1
+        without ``need_all`` the top eigenvalue then comes from LAPACK's bisection alone, bitwise the same).
         """
         nK = self.known
         B = self.op.B
@@ -168,9 +209,11 @@ class GramLanczos(KrylovBasis):
                     allv[i] = np.sqrt(np.maximum(w[::-1], 0.0))
                     theta[i], y[i] = allv[i, 0], vecs[:, -1]
                 else:
-                    top, y[i] = top_eigenpair(a[i], b[i, :-1])
+                    top, vec = top_eigenpair(a[i], b[i, :-1], vector=need_vector)
                     theta[i] = np.sqrt(max(top, 0.0))
-            return theta, None, y, allv
+                    if need_vector:
+                        y[i] = vec
+            return theta, None, (y if need_vector or need_all else None), allv
         if self.b > 1 and self.restarts == 0 and B <= 8:
             return self._banded_ritz(need_all, need_vector)
         T = self.K[:, :nK, :nK]
@@ -227,8 +270,18 @@ class GramLanczos(KrylovBasis):
             y[i] = v
         return theta, None, y, allv
 
+    def trace(self) -> np.ndarray:
+        """Trace of the projected ``M`` (the sum of its Ritz values ``theta_i^2``), per matrix."""
+        nK = self.known
+        if self._tri_cols == nK and nK:
+            return self._tri[:, 0, :nK].sum(axis=1)
+        return np.real(np.trace(self.K[:, :nK, :nK], axis1=1, axis2=2))
+
     def residual(self, x, y: np.ndarray) -> np.ndarray:
         """``||M V y - theta^2 V y||`` for the Ritz coordinates ``y`` (host, per matrix)."""
+        nK = self.known
+        if self._tri_cols == nK and nK and y.shape[1] == nK and self.K.shape[1] == nK + 1:
+            return np.abs(self._tri[:, 1, nK - 1] * y[:, -1])  # the pending row of K holds only b_k
         rest = self.K[:, self.known :, :]
         return np.linalg.norm(np.einsum("bij,bj->bi", rest, y), axis=1)
 

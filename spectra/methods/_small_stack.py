@@ -18,7 +18,7 @@ from .. import _bounds
 from .._operand import Operand, make_operand
 from ._common import MethodResult, Options, unit_columns
 
-__all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "run"]
+__all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "kernel_takes", "run"]
 
 #: largest order of the Gram matrix (the smaller side of each matrix) that the kernel takes
 SMALL_GRAM_MAX = 128
@@ -30,11 +30,15 @@ def applicable(op: Operand) -> bool:
 
     A backend that takes other arrays than NumPy's (CuPy) says which through ``small_stack_takes(A)``.
     """
-    A = op.data
-    takes = getattr(op.backend, "small_stack_takes", None)
+    return kernel_takes(op.data, op.kind, op.backend)
+
+
+def kernel_takes(A, kind: str, backend) -> bool:
+    """:func:`applicable` for an array ``A`` of kind ``kind`` on ``backend`` (before an operand is made)."""
+    takes = getattr(backend, "small_stack_takes", None)
     return (
-        op.kind == "dense"
-        and hasattr(op.backend, "small_gram_certify")
+        kind == "dense"
+        and hasattr(backend, "small_gram_certify")
         and (takes(A) if takes is not None else isinstance(A, np.ndarray))
         and A.ndim >= 2
         and A.flags.c_contiguous
@@ -95,6 +99,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         rtol_effective=np.full(op.B, rtol),
     )
     rest = np.flatnonzero(~settled)
+    res.kernel_rest = int(rest.size)
     x_host = None  # the kernel's Ritz vectors reach the host only when they are asked for
     if rest.size:
         sub = make_operand(A[op.backend.from_host(rest, A)], "dense", op.backend, check_finite=False, uses_gram=True)

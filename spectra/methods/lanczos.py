@@ -73,11 +73,14 @@ def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start, 
     return out
 
 
-def christoffel_check(gkl: GramLanczos, t: np.ndarray, lam: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation)."""
+def christoffel_check(gkl, t: np.ndarray, lam: np.ndarray, floor: np.ndarray, backend) -> np.ndarray:
+    """Per matrix: does the Christoffel bound lie at or below ``lam``? (one evaluation; a single matrix's through
+    ``backend``'s :meth:`~spectra.backends._base.ArrayAPIBackend.christoffel_value`)."""
     a, b = _tridiagonal(gkl, floor)
     if lam.size == 1:
-        return np.array([_bounds.christoffel_reaches(a[0], b[0], float(t[0]), float(lam[0]))])
+        if t[0] <= 0:  # no event: nothing is certified
+            return np.zeros(1, dtype=bool)
+        return np.array([backend.christoffel_value(a[0], b[0], float(lam[0])) >= 1.0 / (t[0] * t[0])])
     return _bounds.christoffel_reaches(list(a.T), list(b.T), t, lam)
 
 
@@ -91,8 +94,7 @@ def deflation_may_help(gkl: GramLanczos, op: Operand, upper: np.ndarray, theta_p
     """
     if op.stats is None:
         return False
-    nK = gkl.known
-    trace = np.real(np.trace(gkl.K[:, :nK, :nK], axis1=1, axis2=2))
+    trace = gkl.trace()
     tail = np.maximum(trace - theta_prev**2, 0.0) + 1e-8 * np.abs(trace)
     best_case = np.sqrt(np.maximum(padded_frobenius(op) ** 2 - tail, 0.0))
     return bool(np.any(best_case < upper))
@@ -132,31 +134,39 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             stop.update(prob_upper=np.where(live, np.sqrt(lam) * pad, np.inf), products=op.matvecs)
             verified[:] = np.where(live, lam, verified)
 
+    any_frozen = all_frozen = False  # frozen.any() and frozen.all(), kept where frozen changes
     for it in range(1, opts.maxiter + 1):
         if gkl.full():
             settle_root()
             gkl.restart(keep)
             frozen[:] = True
+            any_frozen = all_frozen = True
         gkl.step()
-        theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta))
-        pad = 1.0 + _bounds.krylov_rounding_pad(it, op.u)
+        # the Ritz vector only feeds the residual, which stops only certify=False and frozen runs
+        need_vector = any_frozen or not opts.certify
+        theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta), need_vector=need_vector)
+        pad = 1.0 + float(_bounds.krylov_rounding_pad(it, op.u))
         prob_up = None
-        if not frozen.all():
+        if not all_frozen:
             _, b = gkl.tridiagonal()
             # a coupling at the products' rounding level is a numerical breakdown (§6e)
             floor = gram_noise(op, gkl.known, theta, worst=False)
             gkl.breakdown |= b[:, -1] <= np.maximum(floor, np.finfo(np.float64).tiny)
-            if opts.progress or gkl.breakdown.any():
+            broken = bool(gkl.breakdown.any())
+            if opts.progress or broken:
                 settle_root()
             else:
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
                 lam_goal = np.maximum(goal, theta) ** 2
-                ok = christoffel_check(gkl, t, lam_goal, floor) & ~frozen
+                ok = christoffel_check(gkl, t, lam_goal, floor, op.backend) & ~frozen
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
-            frozen |= gkl.breakdown
-        with np.errstate(divide="ignore", invalid="ignore"):
-            residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
+            if broken:
+                frozen |= gkl.breakdown
+                any_frozen, all_frozen = True, bool(frozen.all())
+        residual = None
+        if y is not None:
+            residual = np.divide(gkl.residual(x, y), theta * theta, out=np.zeros(op.B), where=theta > 0)
         done = stop.update(
             lower_est=theta,
             prob_upper=prob_up,
@@ -166,7 +176,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         )
         if np.all(done | gkl.breakdown):
             break
-        if frozen.all() and np.all(done | (residual <= 1e3 * op.u)):
+        if all_frozen and residual is not None and np.all(done | (residual <= 1e3 * op.u)):
             break  # upper bound frozen by the restart, lower bound converged: more steps change nothing
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)

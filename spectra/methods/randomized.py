@@ -118,7 +118,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             else:  # one evaluation of the Christoffel sum per pass, at the bound that would meet rtol
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
                 lam_goal = np.maximum(goal, theta) ** 2
-                ok = christoffel_check(glz, t_glob, lam_goal, floor)
+                ok = christoffel_check(glz, t_glob, lam_goal, floor, op.backend)
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 candidates.append(np.where(ok, np.sqrt(lam_goal) * pad, np.inf))
         residual = None

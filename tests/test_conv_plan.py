@@ -1,0 +1,68 @@
+"""The plan of a ``spectra.conv_norm`` result: which bound certified the interval, and why."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import spectra
+from spectra._conv_plan import ConvPlan
+
+W = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+
+
+def test_dft_route_names_the_frequency_stack():
+    r = spectra.conv_norm(W, (16, 16), padding=1, padding_mode="circular")
+    p = r.plan
+    assert isinstance(p, ConvPlan) and (p.method, p.backend, p.upper_by, p.lower_by) == ("fft", "numpy", "DFT", "DFT")
+    assert p.why.startswith("circular padding, stride 1, output shape = input shape: a block circulant")
+    assert "into 144 matrices 4×3" in p.why  # 16 x (16 // 2 + 1) frequencies of the real kernel
+    assert str(p) == f"fft on numpy, bounds by DFT ({p.why})" and f"plan='{p}'" in repr(r)
+    g = spectra.conv_norm(np.ones((4, 2, 3, 3)), (16, 16), padding=1, padding_mode="circular", groups=2).plan
+    assert "into 288 matrices 2×2" in g.why  # two groups
+    assert spectra.conv_norm(W, (16, 16), padding=1, padding_mode="circular", method="fft").plan.why.startswith(
+        "fft requested; circular padding"
+    )
+
+
+def test_small_layer_is_materialised_for_lapack():
+    r = spectra.conv_norm(W, (8, 8), padding=1)
+    p = r.plan
+    assert (p.method, p.lower_by, r.confidence) == ("svd", "SVD", 1.0) and p.upper_by in (
+        "SVD",
+        "circular-embedding bound",
+    )
+    size = "256×192 layer, n_out·n_in·min = 9.4e+06, at most 1e+08"
+    assert p.why == size + ": materialised (one product with the unit vectors) for LAPACK"
+    assert p.norm_plan is not None and p.norm_plan.method == "svd"
+
+
+def test_large_layer_embedding_bound_or_lanczos():
+    # the embedding bound on the 66 x 66 grid is within 0.2 % of the layer's norm here
+    r = spectra.conv_norm(W, (64, 64), padding=1, rtol=1e-2, seed=0)
+    p = r.plan
+    assert (p.method, p.upper_by, p.lower_by, r.confidence) == ("fft", "circular-embedding bound", "lanczos", 1.0)
+    assert p.why.startswith(
+        "16384×12288 layer, n_out·n_in·min = 2.5e+12, above 1e+08; the circulant on the padded grid (66, 66)"
+    )
+    assert "within rtol of the lower bound of" in p.why and "not within" not in p.why
+    r = spectra.conv_norm(W, (64, 64), padding=1, seed=0)  # rtol 1e-6: the embedding bound is too loose
+    p = r.plan
+    assert (p.method, p.upper_by, p.lower_by) == ("lanczos", "lanczos", "lanczos") and r.confidence == 0.999
+    assert p.why.endswith("not within rtol of a short Lanczos run: lanczos on the layer as an operator")
+    assert p.norm_plan.method == "lanczos"
+    p = spectra.conv_norm(W, (64, 64), padding=1, method="power", seed=0, maxiter=3).plan
+    assert p.why.startswith("power requested; on the layer as an operator, capped by the circular-embedding bound")
+    assert p.upper_by == "circular-embedding bound"  # three power steps give a wider upper bound than the circulant
+    c = spectra.conv_norm(W, (64, 64), padding=1, padding_mode="circular", stride=2, seed=0).plan
+    assert "rows of the circulant on the input grid (64, 64), each at most 1×" in c.why
+
+
+def test_torch_weight_and_zero_kernel():
+    p = spectra.conv_norm(torch.from_numpy(W), (16, 16), padding=1, padding_mode="circular").plan
+    assert p.backend == "torch" and p.upper_by == "DFT"
+    z = spectra.conv_norm(np.zeros((2, 2, 3, 3)), (8, 8), padding=1)
+    assert z.value == 0.0 and (z.plan.upper_by, z.plan.why) == (
+        "exact",
+        "an empty or zero kernel: the norm is 0 exactly",
+    )

@@ -1,0 +1,182 @@
+"""Sparse passes on the parallel kernel or its serial twin, chosen by their times (spectra.backends._pass_schedule).
+
+The choice must never change a result: the twin computes the same row blocks and sums them in the same order,
+so its products are bitwise those of the parallel kernel, and a whole computation whose passes switch between
+the two returns bitwise the fields of one that ran every pass in parallel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import spectra
+import spectra.backends.numba as nb_backend
+from spectra._testing import preferential_attachment_graph
+from spectra.backends import _numba_sparse as sparse_kernels
+from spectra.backends import _pass_schedule
+from spectra.backends._pass_schedule import PassSchedule
+
+from .conftest import random_matrix as _rand
+
+DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("index", ["int32", "int64"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_serial_twin_is_bitwise_the_parallel_pass(dtype, fmt, index, k):
+    """Same bounds (three row blocks, one empty), same products bit for bit, and both match the dense oracle."""
+    S = sp.random_array((301, 173), density=0.05, format=fmt, rng=11).astype(dtype)
+    S.indptr, S.indices = S.indptr.astype(index), S.indices.astype(index)
+    B = nb_backend._transpose_view(S) if fmt == "csc" else S  # the rows the kernel reads
+    rows = B.shape[0]
+    bounds = np.array([0, rows // 3, rows // 3, rows], dtype=np.int64)
+    X = _rand((B.shape[1], k), dtype, seed=4)
+    indptr, indices = nb_backend._unsigned(B)
+    out = []
+    for kernel in (sparse_kernels.csr_gram, sparse_kernels.csr_gram_serial):
+        Y = np.empty((rows, k), dtype=dtype)
+        Z = np.empty((B.shape[1], k), dtype=dtype)
+        kernel(indptr, indices, B.data, X, np.float32(0.5).astype(np.real(X).dtype).item(), Y, Z, bounds)
+        out.append((Y, Z))
+    (Yp, Zp), (Ys, Zs) = out
+    assert np.array_equal(Yp, Ys) and np.array_equal(Zp, Zs)
+    dense = S.toarray().T if fmt == "csc" else S.toarray()
+    tol = 2e-5 if np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.complex64)) else 1e-13
+    np.testing.assert_allclose(Ys, dense @ X, atol=tol * 10 * max(1.0, np.abs(dense @ X).max()))
+    Zo = dense.conj().T @ (0.5 * (dense @ X))
+    np.testing.assert_allclose(Zs, Zo, atol=tol * 10 * max(1.0, np.abs(Zo).max()))
+
+
+def _modes(schedule: PassSchedule, seconds: dict, passes: int) -> str:
+    """The modes ``schedule`` picks for ``passes`` passes when each takes ``seconds[mode]`` per unit of work."""
+    out = []
+    for _ in range(passes):
+        parallel = schedule.parallel_next()
+        out.append("P" if parallel else "s")
+        schedule.record(parallel, seconds[parallel], 1)
+    return "".join(out)
+
+
+def test_schedule_keeps_the_faster_mode_and_probes_the_other_ever_less_often():
+    """Warm-up alternates (parallel first), then the faster mode runs; the slower one is probed after
+    FIRST_PROBE passes (the FIRST_PROBE-th pass after the warm-up), then after twice as many each time it
+    loses again."""
+    assert _pass_schedule.WARMUP == 2 and _pass_schedule.FIRST_PROBE == 8
+    stalled = _modes(PassSchedule(busy=False), {True: 0.030, False: 0.010}, 40)
+    assert stalled[:4] == "PsPs"
+    assert [i for i, m in enumerate(stalled) if m == "P"] == [0, 2, 11, 27]
+    free = _modes(PassSchedule(), {True: 0.005, False: 0.010}, 40)
+    assert [i for i, m in enumerate(free) if m == "s"] == [1, 3, 11, 27]
+
+
+def test_schedule_follows_a_change_of_load():
+    """When the serial pass becomes the slower one, the first probe of the parallel kernel wins, and from then
+    on the parallel kernel runs (its probes of the serial pass restart at FIRST_PROBE)."""
+    s = PassSchedule()
+    assert _modes(s, {True: 0.030, False: 0.010}, 6)[4:] == "ss"  # the other core busy: serial
+    later = _modes(s, {True: 0.004, False: 0.010}, 30)  # the core is free again
+    first_parallel = later.index("P")
+    assert first_parallel <= _pass_schedule.FIRST_PROBE
+    assert later[first_parallel : first_parallel + 4] == "PPPP"  # its median is now below the serial one
+
+
+def test_a_busy_start_runs_serial_until_a_probe_finds_the_parallel_kernel_faster():
+    """busy=True (the load average was at least the core count): no warm-up; the first parallel pass is the
+    FIRST_PROBE-th, and it takes over only if it is faster."""
+    stalled = _modes(PassSchedule(busy=True), {True: 0.030, False: 0.010}, 30)
+    assert [i for i, m in enumerate(stalled) if m == "P"] == [7, 23]
+    free = _modes(PassSchedule(busy=True), {True: 0.004, False: 0.010}, 30)
+    assert [i for i, m in enumerate(free) if m == "s"] == [0, 1, 2, 3, 4, 5, 6, 15]  # then probes of the serial
+
+
+@pytest.mark.parametrize(("load", "busy"), [(0.5, False), (1.99, False), (2.0, True), (7.3, True)])
+def test_cores_busy_compares_the_load_average_with_the_cores(monkeypatch, load, busy):
+    monkeypatch.setattr(_pass_schedule.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(_pass_schedule.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _pass_schedule.cores_busy() is busy
+
+
+def test_cores_busy_without_a_load_average(monkeypatch):
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(_pass_schedule.os, "getloadavg", unavailable)
+    assert _pass_schedule.cores_busy() is False
+
+
+class _Alternating(PassSchedule):
+    """Parallel and serial in turn, whatever the times: every pass kind is exercised."""
+
+    def __init__(self, busy: bool = False) -> None:
+        super().__init__(busy)
+        self.modes = []
+
+    def parallel_next(self) -> bool:
+        self.modes.append(len(self.modes) % 2 == 0)
+        return self.modes[-1]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "index", "shape"),
+    [("csr", "int32", (900, 500)), ("csc", "int64", (500, 900)), ("csr", "int64", (700, 700))],
+)
+def test_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, fmt, index, shape):
+    """A certified lanczos call whose passes alternate between the parallel kernel and its serial twin returns
+    bitwise the interval (and vectors) of a call that ran every pass in parallel, and LAPACK's norm lies in it."""
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)  # a small matrix, scheduled like a large one
+    A = sp.random_array(shape, density=0.02, format=fmt, rng=3)
+    A.indptr, A.indices = A.indptr.astype(index), A.indices.astype(index)
+    schedules = []
+
+    def alternating(busy):
+        schedules.append(_Alternating(busy))
+        return schedules[-1]
+
+    monkeypatch.setattr(nb_backend, "PassSchedule", alternating)
+    switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    monkeypatch.setattr(nb_backend, "SCHEDULE_SPARSE_PASSES", False)
+    parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    modes = [m for schedule in schedules for m in schedule.modes]  # one schedule per context the call opens
+    assert True in modes and False in modes
+    for field in ("value", "lower", "upper"):
+        assert getattr(switched, field) == getattr(parallel, field)
+    assert np.array_equal(switched.u, parallel.u) and np.array_equal(switched.v, parallel.v)
+    truth = np.linalg.norm(A.toarray(), 2)
+    assert switched.lower <= truth * (1 + 1e-12) and truth <= switched.upper * (1 + 1e-12)
+
+
+def test_a_graph_computation_records_every_large_pass(monkeypatch):
+    """Inside a computation every pass above SERIAL_BELOW is timed into the schedule of that matrix; a pass over
+    another matrix (not the one the context holds) runs in parallel and is not recorded."""
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    recorded = []
+
+    class Counting(PassSchedule):
+        def record(self, parallel, seconds, work):
+            recorded.append((parallel, work))
+            super().record(parallel, seconds, work)
+
+    monkeypatch.setattr(nb_backend, "PassSchedule", Counting)
+    A = preferential_attachment_graph(2000, 3, seed=1)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert len(recorded) == r.matvecs // 2 and {w for _, w in recorded} == {A.nnz}
+    be = nb_backend.NumbaBackend()
+    recorded.clear()
+    with be.context(A):
+        be.gram(A.copy(), np.ones((A.shape[1], 1)))
+    assert recorded == []
+
+
+@pytest.mark.parametrize("fmt", ["coo", "dia", "bsr"])
+def test_other_sparse_formats_get_no_schedule(fmt):
+    """Formats the kernels do not read (COO and DIA have no ``indptr``) open the context without a schedule."""
+    A = sp.random_array((40, 30), density=0.2, format="csr", rng=1).asformat(fmt)
+    with nb_backend.NumbaBackend().context(A):
+        assert nb_backend._SCHEDULE.get() is None
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    truth = np.linalg.norm(A.toarray(), 2)
+    assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12)
