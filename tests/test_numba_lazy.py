@@ -114,7 +114,7 @@ def test_compile_ahead_fills_the_cache_for_a_later_process(tmp_path):
         }))
     """
     out, err = _run(code, tmp_path)
-    assert out["kernels"]["csr_gram_serial"] == [["uint32", "uint32", "float32"] + ["float32"] * 4]
+    assert [sig[:4] for sig in out["kernels"]["csr_gram_serial"]] == [["uint32", "uint32", "float32", "float32"]]
     assert all(misses == 0 for _, misses in out["stats"].values()), out["stats"]
     assert "compiling" not in err, err
 
