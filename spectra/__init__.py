@@ -10,6 +10,7 @@ from ._api import norm
 from ._conv import conv_norm
 from ._errors import BackendUnavailableError, ConvergenceWarning, SpectraError
 from ._normalize import normalize
+from ._precompile import compile_numba_kernels
 from ._progress import Progress
 from ._result import NormEstimate
 
@@ -19,6 +20,7 @@ __all__ = [
     "NormEstimate",
     "Progress",
     "SpectraError",
+    "compile_numba_kernels",
     "conv_norm",
     "norm",
     "normalize",

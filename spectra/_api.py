@@ -10,6 +10,7 @@ import array_api_compat
 import numpy as np
 
 from . import backends, methods
+from ._compile_notice import notices_to
 from ._errors import ConvergenceWarning
 from ._operand import Operand, make_operand
 from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
@@ -162,7 +163,8 @@ def norm(
 
     if m0 == 0 or n0 == 0 or 0 in batch:  # no entries, or an empty stack: nothing to compute
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
-    with be.context(A):  # the operand's statistics (and an operator's scale probe) are products too
+    # the operand's statistics (and an operator's scale probe) are products too; a first call may compile kernels
+    with be.context(A), notices_to(opts_in["progress"]):
         op = make_operand(
             be.prepare(A, plan),
             kind,
@@ -196,7 +198,7 @@ def norm(
         return_vectors=opts_in["return_vectors"],
         progress=opts_in["progress"],
     )
-    with be.context(op.data):
+    with be.context(op.data), notices_to(opts.progress):
         res = methods.get(method)(op, opts)
         op.settle_adjoint_check()  # a no-op: every iterative method's first step ran the test
     if not given and not np.all(res.converged):

@@ -55,6 +55,13 @@ class ProgressBar:
     def available() -> bool:
         return importlib.util.find_spec("tqdm") is not None
 
+    def notice(self, text: str) -> None:
+        """A line above the bar (a first call compiling kernels, before the bar appears or while it shows)."""
+        if self.bar is None:
+            print(text, file=self.file, flush=True)
+        else:
+            self.bar.write(text, file=self.file)
+
     def __call__(self, p: Progress) -> None:
         if self.bar is None:
             from tqdm import tqdm
@@ -87,6 +94,10 @@ class TextLines:
         self.delay, self.every, self.file = delay, every, sys.stderr if file is None else file
         self.last = -math.inf
 
+    def notice(self, text: str) -> None:
+        """A line of its own (a first call compiling kernels)."""
+        print(text, file=self.file, flush=True)
+
     def __call__(self, p: Progress) -> None:
         now = time.perf_counter()
         if p.elapsed < self.delay or (not p.final and now - self.last < self.every):
@@ -112,6 +123,12 @@ def fanout(callbacks: Sequence[Callable[[Progress], Any]]) -> Callable[[Progress
         for c in callbacks:
             c(p)
 
+    def notice(text: str) -> None:  # a compile notice (spectra._compile_notice) goes to those that show lines
+        for c in callbacks:
+            if callable(getattr(c, "notice", None)):
+                c.notice(text)
+
+    call.notice = notice
     return call
 
 

@@ -26,6 +26,7 @@ def test_public_names():
             "NormEstimate",
             "Progress",
             "SpectraError",
+            "compile_numba_kernels",
             "conv_norm",
             "norm",
             "normalize",

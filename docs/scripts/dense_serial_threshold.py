@@ -17,7 +17,8 @@ Prints the median (min–max) over the rounds and the load average before and af
     nice -n 15 python docs/scripts/dense_serial_threshold.py norm 7 256,400,1024 float64   # sizes, dtypes
 
 ``compile``: CPU seconds of the first import of the dense kernels and of their serial twins with an empty Numba cache
-(``NUMBA_CACHE_DIR`` in a temporary directory: everything compiles), then with that cache (loading only).
+(``NUMBA_CACHE_DIR`` in a temporary directory), then with that cache. Since the kernels compile each signature on
+first use, importing them compiles nothing; ``docs/scripts/first_call.py`` measures the first call instead.
 """
 
 from __future__ import annotations

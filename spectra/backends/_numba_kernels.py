@@ -27,6 +27,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from ._numba_jit import lazy_kernel
+
 __all__ = [
     "abs_stats_rows",
     "christoffel_value",
@@ -59,18 +61,37 @@ def _out(dtype, ndim):
 _FASTMATH = {"reassoc", "nsz", "contract"}
 
 
-def jit_kernel(signature, index_types=(None,), parallel: bool = True):
-    """The JIT policy in one place: explicit signatures for the four dtypes, on-disk cache, parallel, nogil.
+def jit_kernel(
+    signature,
+    index_types=(None,),
+    parallel: bool = True,
+    *,
+    dtypes=_DTYPES,
+    key_args: tuple[int, ...] | None = None,
+    kinds: tuple[str, ...] = ("dense",),
+    **options,
+):
+    """The JIT policy in one place: explicit signatures for the four dtypes, compiled on first use, on-disk
+    cache, parallel, nogil (:mod:`._numba_jit`).
 
     ``parallel=False`` compiles a kernel that runs on the calling thread (no parallel region to start).
 
     ``signature(T, R)`` (or ``signature(T, R, Ix)`` with ``index_types``) builds the signature for data
-    type ``T`` with real type ``R`` (and index type ``Ix``). Floating-point reassociation is allowed so
-    the inner products vectorise: the rounding analysis (docs/bounds.md §6c) holds for any summation order,
-    and the order is fixed for a given build and thread count.
+    type ``T`` with real type ``R`` (and index type ``Ix``), for each ``(T, R)`` in ``dtypes``. A call
+    compiles (or loads from the cache) only the signature for the dtypes of its arguments at ``key_args``
+    (the data argument, then the index argument; default: the first argument). ``kinds`` are the input
+    kinds whose computations call the kernel (what ``python -m spectra compile --kinds`` builds). Floating-point
+    reassociation is allowed so the inner products vectorise: the rounding analysis (docs/bounds.md §6c) holds
+    for any summation order, and the order is fixed for a given build and thread count. ``options`` override
+    those of :func:`numba.njit`.
     """
-    sigs = [signature(t, r) if i is None else signature(t, r, i) for t, r in _DTYPES for i in index_types]
-    return numba.njit(sigs, cache=True, nogil=True, parallel=parallel, error_model="numpy", fastmath=_FASTMATH)
+    entries = [
+        ((t,), signature(t, r)) if i is None else ((t, i), signature(t, r, i)) for t, r in dtypes for i in index_types
+    ]
+    if key_args is None:
+        key_args = (0,) if index_types == (None,) else (0, 1)
+    flags = dict(nogil=True, parallel=parallel, error_model="numpy", fastmath=_FASTMATH)
+    return lazy_kernel(entries, key_args=key_args, kinds=kinds, **{**flags, **options})
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -199,7 +220,7 @@ def dense_gram(B, X, c, Y, Z, nb):
     _reduce_blocks(acc, Z)
 
 
-@jit_kernel(lambda T, R: types.void(_in(T, 3), _in(T, 3), _in(R, 1), _out(T, 3), _out(T, 3)))
+@jit_kernel(lambda T, R: types.void(_in(T, 3), _in(T, 3), _in(R, 1), _out(T, 3), _out(T, 3)), kinds=("stack",))
 def dense_gram_batched(B, X, c, Y, Z):
     nmat, m, n = B.shape
     k = X.shape[2]
@@ -240,7 +261,8 @@ def _widen_impl(x):
 
 
 @jit_kernel(
-    lambda T, R: types.void(_in(T, 2), _in(_WIDE[T], 2), _out(_WIDE[T], 2), types.boolean, types.boolean, types.int64)
+    lambda T, R: types.void(_in(T, 2), _in(_WIDE[T], 2), _out(_WIDE[T], 2), types.boolean, types.boolean, types.int64),
+    dtypes=_DTYPES[::2],  # single precision only (the certificate's double-precision product)
 )
 def wide_product_rows(B, X, Y, dot, conj, nb):
     """``Y = op(B) X`` in double precision with ``B`` read once in its own (single) precision.
@@ -296,7 +318,7 @@ def _wide_abs_impl(x):
     return lambda x: abs(np.float64(x))
 
 
-@jit_kernel(lambda T, R: types.void(_in(T, 2), _out(types.float64, 2), _in(types.int64, 1)))
+@jit_kernel(lambda T, R: types.void(_in(T, 2), _out(types.float64, 2), _in(types.int64, 1)), kinds=("dense", "stack"))
 def max_abs_rows(B, out, bounds):
     """``out[b] = (max |B_ij|, sentinel)`` over row block ``b``; the sentinel is NaN iff an entry is not finite.
 
@@ -317,11 +339,12 @@ def max_abs_rows(B, out, bounds):
         out[blk, 1] = bad
 
 
-@numba.njit(
-    [types.void(_in(u, 2), u, _out(u, 1), _in(types.int64, 1)) for u in (types.uint32, types.uint64)],
-    cache=True,
-    nogil=True,
-    parallel=True,
+@jit_kernel(
+    lambda U, _: types.void(_in(U, 2), U, _out(U, 1), _in(types.int64, 1)),
+    dtypes=((types.uint32, None), (types.uint64, None)),  # the bits of float32 and float64
+    kinds=("dense", "stack"),
+    error_model="python",
+    fastmath=False,
 )
 def max_abs_bits_rows(B, mask, out, bounds):
     """``out[b] = max(B_ij & mask)`` over row block ``b``, for the bits of a real float32/float64 matrix.
@@ -437,6 +460,7 @@ def _norm2(w):
         _in(T, 2), _in(T, 1), _out(T, 1), _out(T, 1), _out(T, 1), types.float64, types.boolean, _out(types.float64, 1)
     ),
     parallel=False,
+    kinds=("dense", "sparse"),
 )
 def project_vector_rows(Q, w_in, w, C, c, eta, unit, norm):
     """``w = w_in - Q^T C`` orthogonal to the rows of ``Q`` (``k >= 2`` orthonormal basis vectors, a C-ordered

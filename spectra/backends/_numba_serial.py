@@ -4,9 +4,9 @@ A parallel kernel wakes Numba's worker threads on every call. On a loaded machin
 milliseconds (docs/performance.md, "Small dense matrices on the numba backend"), far more than one pass over
 a small matrix, and an iterative method pays it at every step. :func:`serial_twin` compiles a kernel's own
 Python function again with ``parallel=False`` (``numba.prange`` then runs as ``range``), with the same
-explicit signatures, options and on-disk cache, under a name of its own, so both variants come from one
-source. The backend calls the twins with one block below :data:`spectra.backends.numba.DENSE_SERIAL_BELOW`.
-Leaf module: it only compiles.
+explicit signatures (each compiled on first use), options and on-disk cache, under a name of its own, so
+both variants come from one source. The backend calls the twins with one block below
+:data:`spectra.backends.numba.DENSE_SERIAL_BELOW`. Leaf module: it only compiles.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import types as pytypes
 import numba
 
 from . import _numba_kernels as kernels
+from ._numba_jit import LazyKernel
 
 __all__ = ["abs_stats_rows", "dense_gram", "max_abs_bits_rows", "max_abs_rows", "serial_twin", "wide_product_rows"]
 
@@ -32,13 +33,13 @@ def serial_twin(kernel, **helpers):
     twin = pytypes.FunctionType(f.__code__, {**f.__globals__, **helpers}, f.__name__, f.__defaults__, f.__closure__)
     twin.__qualname__ = twin.__name__ = f"{f.__name__}_serial"
     twin.__doc__, twin.__module__ = f.__doc__, f.__module__
+    if isinstance(kernel, LazyKernel):  # the same declared signatures, each compiled on first use
+        return LazyKernel(twin, kernel.declared, kernel.key_args, {**kernel.options, "parallel": False}, kernel.kinds)
     if not isinstance(kernel, numba.core.registry.CPUDispatcher):
         return twin
     options = {**kernel.targetoptions, "parallel": False}
     options.pop("nopython", None)
-    # explicit signatures (the dispatcher compiles nothing else): the twin compiles (or loads) them now
-    sigs = [] if kernel._can_compile else [list(kernel.signatures)]
-    return numba.njit(*sigs, cache=True, **options)(twin)
+    return numba.njit(cache=True, **options)(twin)  # a helper without signatures: typed by its callers
 
 
 _reduce_blocks = serial_twin(kernels._reduce_blocks)

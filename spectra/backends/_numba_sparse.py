@@ -22,6 +22,8 @@ from ._numba_kernels import _FASTMATH, _in, _out, _reduce_blocks, _wide_abs, jit
 __all__ = ["csr_abs_stats", "csr_gram", "csr_gram_serial"]
 
 _INDEX = (types.uint32, types.uint64)
+_KEY = (2, 0)  # a signature is chosen by the dtypes of the values and of indptr
+_KINDS = ("sparse",)
 
 
 def _csr_signature(T, R, Ix, *extra):
@@ -67,7 +69,7 @@ def _csr_rows(indptr, indices, data, X, c, Y, Z, r0, r1):
                 zp[col] += a * s[col]
 
 
-@jit_kernel(lambda T, R, Ix: _csr_signature(T, R, Ix, _in(types.int64, 1)), index_types=_INDEX)
+@jit_kernel(lambda T, R, Ix: _csr_signature(T, R, Ix, _in(types.int64, 1)), _INDEX, key_args=_KEY, kinds=_KINDS)
 def csr_gram(indptr, indices, data, X, c, Y, Z, bounds):
     """CSR rows ``bounds[b]:bounds[b+1]`` per task, each into its own accumulator; the blocks are then summed.
 
@@ -102,6 +104,8 @@ csr_gram_serial = _numba_serial.serial_twin(csr_gram, _reduce_blocks=_numba_seri
         _in(types.int64, 1),
     ),
     index_types=_INDEX,
+    key_args=_KEY,
+    kinds=_KINDS,
 )
 def csr_abs_stats(indptr, indices, data, s, colsq, gers, count, rows, bounds):
     """Entry statistics of ``s |B|`` in float64 for the CSR rows ``bounds[b]:bounds[b+1]`` of block ``b``.

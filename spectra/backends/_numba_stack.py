@@ -47,7 +47,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._numba_kernels import _in, _out, _wide_abs
+from ._numba_kernels import _in, _out, _wide_abs, jit_kernel
 
 __all__ = ["small_gram_certify", "stack_abs_stats"]
 
@@ -906,18 +906,17 @@ def _signature(T, W):
     )
 
 
-_SIGNATURES = [
-    _signature(T, W)
-    for T, W in (
-        (types.float32, types.float64),
-        (types.float64, types.float64),
-        (types.complex64, types.complex128),
-        (types.complex128, types.complex128),
-    )
-]
+#: (data type, work type) of each signature: single-precision stacks are certified in double precision
+_WORK_TYPES = (
+    (types.float32, types.float64),
+    (types.float64, types.float64),
+    (types.complex64, types.complex128),
+    (types.complex128, types.complex128),
+)
+_SIGNATURES = [_signature(T, W) for T, W in _WORK_TYPES]
 
 
-@numba.njit(_SIGNATURES, cache=True, nogil=True, parallel=True)
+@jit_kernel(_signature, dtypes=_WORK_TYPES, kinds=("dense", "stack"), error_model="python", fastmath=False)
 def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cplx, chunks):
     """Certified interval of ``sigma_max`` for every matrix of the stack ``A`` (see the module docstring).
 
@@ -951,17 +950,7 @@ def small_gram_certify(A, c1, c2, adjoint, v0, rtol, maxsteps, out, steps, X, cp
             _certify_into(A, j, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk)
 
 
-@numba.njit(
-    [
-        types.void(_in(T, 3), types.float64, _out(types.float64, 2), types.int64)
-        for T in (types.float32, types.float64, types.complex64, types.complex128)
-    ],
-    cache=True,
-    nogil=True,
-    parallel=True,
-    error_model="numpy",
-    fastmath=_FM,
-)
+@jit_kernel(lambda T, R: types.void(_in(T, 3), types.float64, _out(types.float64, 2), types.int64), kinds=("stack",))
 def stack_abs_stats(A, s, out, chunks):
     """Entry statistics of ``s |A[b]|`` per matrix of a stack, in float64, one read: ``out[:, b] = (sum of
     squares, max_j (|A|^T |A| 1)_j, largest column sum of squares, largest row sum of squares)``.

@@ -38,6 +38,7 @@ from . import _numba_serial as serial_kernels
 from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._gram_schmidt import DGKS_ETA
+from ._numba_jit import compiling_for
 from ._pass_schedule import PassSchedule, cores_busy
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
@@ -169,10 +170,13 @@ class NumbaBackend(NumPyBackend):
     name = "numba"
 
     def context(self, A=None):
-        if not _small_stack_work(A) and not sp.issparse(A):
-            return one_blas_thread()
+        """One BLAS thread (and one Numba thread for small stacks) while the kernels run on ``A``; a compile
+        notice names ``A`` (:func:`._numba_jit.compiling_for`)."""
         stack = contextlib.ExitStack()
+        stack.enter_context(compiling_for(A))
         stack.enter_context(one_blas_thread())
+        if not _small_stack_work(A) and not sp.issparse(A):
+            return stack
         if sp.issparse(A):
             stack.enter_context(_constant_values_known(A))
             stack.enter_context(_passes_scheduled(A))

@@ -1,0 +1,55 @@
+"""One line when a computation is about to compile kernels (the first use of a JIT backend on this machine).
+
+A first call on the numba backend compiles its kernels for the input's dtype, which takes tens of seconds
+(docs/performance.md, "First-call cost"); later calls and later processes load them from Numba's cache.
+:func:`announce` tells why the call is slow: always on ``logging.getLogger("spectra")`` (INFO), and to a
+caller who asked for progress (``progress=True``: a line on stderr; a progress callback with a ``notice``
+method, such as the command line's bar: that method). Plain calls stay quiet otherwise: no warning.
+Each input kind is announced once per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+from typing import Any
+
+__all__ = ["LOGGER", "announce", "notices_to"]
+
+LOGGER = logging.getLogger("spectra")
+
+#: the ``progress`` argument of the running computation (``False`` outside one)
+_PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("spectra_compile_progress", default=False)
+_ANNOUNCED: set[str] = set()
+
+
+@contextlib.contextmanager
+def notices_to(progress: Any):
+    """Within the context, compile notices also go to ``progress`` (an argument of :func:`spectra.norm`)."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def message(what: str, where: str | None) -> str:
+    """The notice's text for the input ``what`` (``"float64 dense"``) and the cache folder ``where``."""
+    return f"spectra: compiling Numba kernels for {what} (first use; cached in {where or 'memory only'})"
+
+
+def announce(what: str, where: str | None) -> None:
+    """Say, once per process for ``what``, that kernels for it are about to be compiled (see the module)."""
+    if what in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(what)
+    text = message(what, where)
+    LOGGER.info(text)
+    progress = _PROGRESS.get()
+    notice = getattr(progress, "notice", None)
+    if callable(notice):
+        notice(text)
+    elif progress is True:
+        print(text, file=sys.stderr, flush=True)
