@@ -47,8 +47,8 @@ def _threads(A: Any, be: Any) -> str:
     B, q, p = _counts(A)
     work = B * p * q * q
     if nb._small_stack_work(A):
-        return f"; one Numba thread: B·p·q² = {work:.1e}, below {nb.STACK_PARALLEL_MIN_WORK:.0e}"
-    return f"; all Numba threads: B·p·q² = {work:.1e}, from {nb.STACK_PARALLEL_MIN_WORK:.0e} on"
+        return f"; one Numba thread: matrices·rows·order² = {work:.1e}, below {nb.STACK_PARALLEL_MIN_WORK:.0e}"
+    return f"; all Numba threads: matrices·rows·order² = {work:.1e}, from {nb.STACK_PARALLEL_MIN_WORK:.0e} on"
 
 
 def _why_not_kernel(A: Any, be: Any, *, by_rule: bool) -> str:
@@ -81,7 +81,8 @@ def stack_route(A: Any, kind: str, be: Any, method: str, *, auto_method: bool, a
     if method == "lanczos" and _small_stack.kernel_takes(A, kind, be):
         if isinstance(A, np.ndarray) and (auto_backend or auto_method) and backends.stack_kernel_applies(A):
             least = backends.stack_kernel_least(q)
-            why = f"{B} matrices of Gram order {q}, at least {least}: the crossover against the batched SVD ({_DOC})"
+            why = f"{B} matrices of Gram order {q}, at least {least}, where the kernel overtakes the batched SVD"
+            why += f" ({_DOC})"
         else:
             why = f"lanczos on {be.name} requested: the kernel takes any count of Gram order {q}"
         return KERNEL, why + _threads(A, be)

@@ -74,9 +74,9 @@ def test_stack_route_and_the_crossover_it_used():
     p = _plan(np.ones((300, 8, 8)))
     assert (p.backend, p.method, p.stack) == ("numba", "lanczos", "certificate kernel")
     assert p.why_stack.startswith(
-        "300 matrices of Gram order 8, at least 256: the crossover against the batched SVD (docs/"
+        "300 matrices of Gram order 8, at least 256, where the kernel overtakes the batched SVD (docs/"
     )
-    assert "one Numba thread: B·p·q² = 1.5e+05, below 3e+07" in p.why_stack
+    assert "one Numba thread: matrices·rows·order² = 1.5e+05, below 3e+07" in p.why_stack
     assert str(p) == f"lanczos on numba, AᴴA (one read of A per step); certificate kernel ({p.why_stack})"
     p = _plan(np.ones((100, 8, 8)))
     assert (p.backend, p.method, p.stack) == ("numpy", "svd", "batched SVD")
@@ -86,9 +86,9 @@ def test_stack_route_and_the_crossover_it_used():
     )
     assert str(p) == f"svd on numpy; batched SVD ({p.why_stack})"
     p = _plan(np.ones((100, 40, 40)))  # from Gram order 32 on, 64 matrices suffice
-    assert p.stack == "certificate kernel" and "100 matrices of Gram order 40, at least 64:" in p.why_stack
+    assert p.stack == "certificate kernel" and "100 matrices of Gram order 40, at least 64, where" in p.why_stack
     p = _plan(np.ones((5000, 32, 32)))
-    assert "all Numba threads: B·p·q² = 1.6e+08, from 3e+07 on" in p.why_stack
+    assert "all Numba threads: matrices·rows·order² = 1.6e+08, from 3e+07 on" in p.why_stack
     p = _plan(np.ones((10, 200, 200)))
     assert p.stack == "batched SVD" and p.why_stack == "Gram order 200, above the kernel's largest, 128"
     p = _plan(np.ones((100, 8, 8)), method="lanczos")
