@@ -123,6 +123,8 @@ def certified_product_lower(norm_y, norm_x, abs_err, m: int, n: int, u: float):
 
 def krylov_rounding_pad(k, u: float):
     """Relative pad ``10 k u`` for Krylov upper bounds computed in floating point (§6d, heuristic)."""
+    if isinstance(k, int):  # the common scalar case, called every iteration: the same float64 product
+        return 10.0 * float(k) * u
     return 10.0 * np.asarray(k, dtype=np.float64) * u
 
 

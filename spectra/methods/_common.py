@@ -143,6 +143,11 @@ class Stopper:
         # the factors of certified_product_lower for ||x|| = 1 (asked several times per step)
         self._lower_factors = (1.0 - _bounds.gamma(op.m + 2, self._u_cert), 1.0 + _bounds.gamma(op.n + 2, self._u_cert))
 
+    @property
+    def lower_factors(self) -> tuple[float, float]:
+        """``(1 - gamma_(m+2), 1 + gamma_(n+2))`` of the certifying precision: :meth:`safe_lower`'s factors."""
+        return self._lower_factors
+
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
         return self._cert_error

@@ -32,6 +32,7 @@ from ._common import (
     start_vector,
 )
 from ._gram_lanczos import GramLanczos
+from ._lanczos_single import SingleMatrixTest
 
 __all__ = ["BASIS_BYTES", "KEEP", "MAX_BASIS", "MIN_BASIS", "basis_size", "run"]
 
@@ -126,6 +127,8 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     theta = np.zeros(op.B)
     pad = 1.0
     floor = np.zeros(op.B)
+    # one matrix: the stopping arithmetic on Python floats, bitwise the array code's (_lanczos_single)
+    single = SingleMatrixTest(op, stop, t) if op.B == 1 else None
 
     def settle_root():
         live = ~frozen
@@ -144,17 +147,28 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         gkl.step()
         # the Ritz vector only feeds the residual, which stops only certify=False and frozen runs
         need_vector = any_frozen or not opts.certify
-        theta, x, y, allv = gkl.ritz(need_all=deflation_may_help(gkl, op, stop.upper, theta), need_vector=need_vector)
+        if single is None:
+            need_all = deflation_may_help(gkl, op, stop.upper, theta)
+        else:
+            need_all = single.deflation_may_help(gkl, float(stop.upper[0]), float(theta[0]))
+        theta, x, y, allv = gkl.ritz(need_all=need_all, need_vector=need_vector)
         pad = 1.0 + float(_bounds.krylov_rounding_pad(it, op.u))
         prob_up = None
         if not all_frozen:
             _, b = gkl.tridiagonal()
             # a coupling at the products' rounding level is a numerical breakdown (§6e)
-            floor = gram_noise(op, gkl.known, theta, worst=False)
-            gkl.breakdown |= b[:, -1] <= np.maximum(floor, np.finfo(np.float64).tiny)
-            broken = bool(gkl.breakdown.any())
+            if single is None:
+                floor = gram_noise(op, gkl.known, theta, worst=False)
+                gkl.breakdown |= b[:, -1] <= np.maximum(floor, np.finfo(np.float64).tiny)
+                broken = bool(gkl.breakdown.any())
+            else:
+                floor[0] = single.floor(gkl.known, float(theta[0]))
+                gkl.breakdown[0] |= single.breaks_down(float(b[0, -1]), float(floor[0]))
+                broken = bool(gkl.breakdown[0])
             if opts.progress or broken:
                 settle_root()
+            elif single is not None:
+                prob_up = single.certify(gkl, op.matvecs, float(stop.lower[0]), float(theta[0]), pad, floor, verified)
             else:
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
                 lam_goal = np.maximum(goal, theta) ** 2
