@@ -2,10 +2,11 @@
 
 For one matrix (``op.B == 1``) the arithmetic of a step's stopping test is a few dozen flops, but on
 one-element NumPy arrays each operation costs 5-10 µs right after a Gram pass has streamed ``A``
-through the caches (docs/performance.md, "Host work per step"). :class:`SingleMatrixTest` evaluates
-the same formulas as the array code it stands in for (:func:`.lanczos.deflation_may_help`,
-:func:`._common.gram_noise` with ``worst=False``, :meth:`._common.Stopper.effective_rtol`,
-:meth:`._common.Stopper.safe_lower`, :func:`.lanczos.christoffel_check`) operation by operation, in the
+through the caches (docs/performance.md, "Host work per step"). :class:`SingleStopper` and
+:class:`SingleMatrixTest` evaluate the same formulas as the array code they stand in for
+(:meth:`._common.Stopper.update`, :meth:`._common.Stopper.effective_rtol`, :meth:`._common.Stopper.safe_lower`,
+:func:`.lanczos.deflation_may_help`, :func:`._common.gram_noise` with ``worst=False``,
+:func:`.lanczos.christoffel_check`) operation by operation, in the
 same order, on Python floats, which are IEEE float64 like NumPy's. Every number that feeds a bound is
 therefore bitwise that of the array path (``tests/test_lanczos_single.py``).
 """
@@ -31,9 +32,74 @@ def _maximum(a: float, b: float) -> float:
     return a if a >= b or a != a else b
 
 
+def _first(x) -> float:
+    """The value of a float or of a one-element array."""
+    return x if isinstance(x, float) else float(np.reshape(x, -1)[0])
+
+
 def _minimum(a: float, b: float) -> float:
     """``np.minimum(a, b)`` on floats (NaN if either is NaN)."""
     return a if a <= b or a != a else b
+
+
+class SingleStopper(Stopper):
+    """:class:`._common.Stopper` for one matrix (``op.B == 1``): :meth:`update` on Python floats.
+
+    The same arithmetic as the base class, operation by operation; the state stays in the base class's
+    one-element arrays, so everything that reads it (:func:`._common.finish`, progress reports) is unchanged.
+    """
+
+    def __init__(self, op: Operand, opts, method: str):
+        super().__init__(op, opts, method)
+        self._shrink, self._grow = self.lower_factors
+        self._cert = float(self.cert_error()[0])
+
+    def safe_lower_float(self, estimate: float) -> float:
+        """:meth:`._common.Stopper.safe_lower` of one estimate."""
+        return _maximum((estimate * self._shrink - self._cert) / self._grow, 0.0)
+
+    def effective_rtol_float(self, products: int, lower: float) -> float:
+        """:meth:`._common.Stopper.effective_rtol` for the lower bound ``lower``."""
+        pad = 10.0 * float(max(products, 1)) * self.op.u
+        cert = self._cert / lower if lower > 0 else 0.0
+        return _maximum(self.opts.rtol, 2.0 * (pad + cert))
+
+    def update(
+        self, lower_est=None, prob_upper=None, det_upper=None, residual=None, products: int = 0, vector_est=None
+    ):
+        """:meth:`._common.Stopper.update` (``lower_est``, ``det_upper``, ``residual``: arrays ``(1,)`` or
+        ``None``; ``prob_upper`` also a float)."""
+        if vector_est is not None:
+            return super().update(lower_est, prob_upper, det_upper, residual, products, vector_est)
+        lower = float(self.lower[0])
+        if lower_est is not None:
+            safe = self.safe_lower_float(float(lower_est[0]))
+            lower = _maximum(lower, safe)
+            self.lower = np.array([lower])
+            self.vector_lower = np.array([_maximum(float(self.vector_lower[0]), safe)])
+        prob = float(self.prob_upper[0])
+        if prob_upper is not None:
+            prob = _minimum(prob, _first(prob_upper))
+            self.prob_upper = np.array([prob])
+        det = float(self.det_upper[0])
+        if det_upper is not None:
+            det = _minimum(det, float(det_upper[0]))
+            self.det_upper = np.array([det])
+        upper = _minimum(prob, det)
+        self.upper = np.array([upper])
+        if residual is not None:
+            self.residual = residual
+        rtol = self.effective_rtol_float(products, lower)
+        certified = upper <= (1.0 + rtol) * lower
+        if self.opts.return_vectors:
+            certified = certified and upper <= (1.0 + rtol) * float(self.vector_lower[0])
+        if not self.opts.certify:
+            certified = certified or float(self.residual[0]) <= rtol
+        self.done = np.array([certified])
+        self.lower_for_width = self.lower
+        if self.opts.progress:
+            self._report(products)
+        return self.done
 
 
 class SingleMatrixTest:
@@ -43,9 +109,8 @@ class SingleMatrixTest:
     ----------
     op : Operand
         The operand, ``op.B == 1``.
-    stop : Stopper
-        The run's stopping test; its constant factors (rounding slack of the final certificate,
-        ``rtol``) are read once.
+    stop : SingleStopper
+        The run's stopping test (its float arithmetic computes the goal of each check).
     t : ndarray, shape (1,), float64
         The start vector's threshold ``t`` (docs/bounds.md §1).
 
@@ -58,17 +123,14 @@ class SingleMatrixTest:
     True
     """
 
-    def __init__(self, op: Operand, stop: Stopper, t: np.ndarray):
-        self.op = op
+    def __init__(self, op: Operand, stop: SingleStopper, t: np.ndarray):
+        self.op, self.stop = op, stop
         self._u = float(op.u)
         self._stats = op.stats is not None
         if self._stats:
             fro = padded_frobenius(op)
             self._fro2 = float((fro**2)[0])
             self._noise = float(product_noise(op)[0])
-        self._rtol = float(stop.opts.rtol)
-        self._cert_error = float(stop.cert_error()[0])
-        self._shrink, self._grow = (float(f) for f in stop.lower_factors)
         self._t = float(t[0])
         # the couplings as :func:`.lanczos._tridiagonal` passes them to the Christoffel recurrence: positive,
         # the last one raised to the floor. Entries before the last follow the engine's record (appended to
@@ -94,19 +156,9 @@ class SingleMatrixTest:
         scale = _maximum(theta, self._noise)
         return math.sqrt(k) * (self._noise * theta) + 10.0 * k * u * (scale * scale)
 
-    def effective_rtol(self, products: int, lower: float) -> float:
-        """:meth:`._common.Stopper.effective_rtol` for this matrix (``lower`` is ``stop.lower[0]``)."""
-        pad = 10.0 * float(max(products, 1)) * self._u
-        cert = self._cert_error / lower if lower > 0 else 0.0
-        return _maximum(self._rtol, 2.0 * (pad + cert))
-
-    def safe_lower(self, estimate: float) -> float:
-        """:meth:`._common.Stopper.safe_lower` for this matrix."""
-        return _maximum((estimate * self._shrink - self._cert_error) / self._grow, 0.0)
-
     def goal(self, products: int, lower: float, theta: float, pad: float) -> float:
         """The point ``lam`` the step's Christoffel check tests: the squared upper bound that would meet ``rtol``."""
-        goal = (1.0 + self.effective_rtol(products, lower)) * self.safe_lower(theta) / pad
+        goal = (1.0 + self.stop.effective_rtol_float(products, lower)) * self.stop.safe_lower_float(theta) / pad
         top = _maximum(goal, theta)
         return top * top
 

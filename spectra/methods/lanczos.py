@@ -32,7 +32,7 @@ from ._common import (
     start_vector,
 )
 from ._gram_lanczos import GramLanczos
-from ._lanczos_single import SingleMatrixTest
+from ._lanczos_single import SingleMatrixTest, SingleStopper
 
 __all__ = ["BASIS_BYTES", "KEEP", "MAX_BASIS", "MIN_BASIS", "basis_size", "run"]
 
@@ -119,7 +119,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         small = _small_stack.run(op, opts, lambda sub, o: run(sub, o, max_basis=basis_size(sub), keep=keep))
         if small is not None:
             return small
-    stop = Stopper(op, opts, "lanczos")
+    stop = Stopper(op, opts, "lanczos") if op.B > 1 else SingleStopper(op, opts, "lanczos")
     v, t = start_vector(op, opts)
     gkl = GramLanczos(op, v, basis_size(op) if max_basis is None else max_basis)
     frozen = np.zeros(op.B, dtype=bool)
@@ -128,7 +128,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     pad = 1.0
     floor = np.zeros(op.B)
     # one matrix: the stopping arithmetic on Python floats, bitwise the array code's (_lanczos_single)
-    single = SingleMatrixTest(op, stop, t) if op.B == 1 else None
+    single = SingleMatrixTest(op, stop, t) if isinstance(stop, SingleStopper) else None
 
     def settle_root():
         live = ~frozen
