@@ -12,6 +12,7 @@ from spectra.backends.numpy import NumPyBackend
 from spectra.methods import lanczos
 from spectra.methods._common import Options
 from spectra.methods._gram_lanczos import GramLanczos
+from spectra.methods._lanczos_single import SingleMatrixTest
 
 from .conftest import oracle
 
@@ -125,10 +126,13 @@ def test_deflation_gate_changes_no_result(monkeypatch, kind, shape):
     s = spectrum(kind, min(shape)) if kind != "low_rank" else np.r_[3.0, 2.0, 1.0, np.zeros(min(shape) - 3)]
     A = matrix_with_singular_values(s, *shape, seed=7)
     calls = []
-    gate = lanczos.deflation_may_help
+    # a single matrix's gate is SingleMatrixTest's float twin of the array function
+    gate, single_gate = lanczos.deflation_may_help, SingleMatrixTest.deflation_may_help
     monkeypatch.setattr(lanczos, "deflation_may_help", lambda *a: calls.append(gate(*a)) or calls[-1])
+    monkeypatch.setattr(SingleMatrixTest, "deflation_may_help", lambda *a: calls.append(single_gate(*a)) or calls[-1])
     gated = spectra.norm(A, method="lanczos", seed=1, maxiter=25)
     monkeypatch.setattr(lanczos, "deflation_may_help", lambda *a: True)
+    monkeypatch.setattr(SingleMatrixTest, "deflation_may_help", lambda *a: True)
     full = spectra.norm(A, method="lanczos", seed=1, maxiter=25)
     assert (gated.value, gated.lower, gated.upper, gated.matvecs) == (full.value, full.lower, full.upper, full.matvecs)
     if kind == "low_rank":

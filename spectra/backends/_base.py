@@ -168,10 +168,12 @@ class ArrayAPIBackend:
         W = W - xp.matmul(Q, c2)
         return W, c1 + c2
 
-    def project_out_unit(self, W, Q):
+    def project_out_unit(self, W, Q, out=None):
         """``(w / ||w||, C, ||w||)`` for ``(w, C) = project_out(W, Q)`` of one host vector, with the norm as a
         host float64 array ``(1,)`` (``w`` stays zero when its norm is), from a backend that does it in one
-        step; ``None`` (the default) when it does not, and the caller normalises."""
+        step; ``None`` (the default) when it does not, and the caller normalises. ``out`` (a contiguous
+        ``(n,)`` array of ``W``'s dtype, e.g. the next row of a basis store) may receive ``w``; the
+        returned ``w`` is then its ``(n, 1)`` view."""
         return None
 
     # ------------------------------------------------------------------ host arithmetic of the Krylov methods

@@ -190,10 +190,11 @@ class NumbaBackend(NumPyBackend):
         docs/performance.md). Single vectors keep the one-thread limit."""
         return all_blas_threads()
 
-    def _project_kernel(self, W, Q, unit: bool):
+    def _project_kernel(self, W, Q, unit: bool, out=None):
         """``(w, C, norm)`` from :func:`._numba_kernels.project_vector_rows`, or ``None`` outside its case: one
         vector against a basis stored as C-ordered rows (the Krylov engines' column store) of at most
-        :data:`PROJECT_KERNEL_BYTES`."""
+        :data:`PROJECT_KERNEL_BYTES`. ``w`` is written into ``out`` when it fits (contiguous, same shape and
+        dtype; it must not overlap ``Q`` or ``W``)."""
         if not (
             isinstance(W, np.ndarray)
             and isinstance(Q, np.ndarray)
@@ -208,7 +209,9 @@ class NumbaBackend(NumPyBackend):
         ):
             return None
         k = Q.shape[1]
-        w, C, c, norm = np.empty(Q.shape[0], Q.dtype), np.empty(k, Q.dtype), np.empty(k, Q.dtype), np.empty(1)
+        fits = out is not None and out.shape == (Q.shape[0],) and out.dtype == Q.dtype and out.flags.c_contiguous
+        w = out if fits else np.empty(Q.shape[0], Q.dtype)
+        C, c, norm = np.empty(k, Q.dtype), np.empty(k, Q.dtype), np.empty(1)
         kernels.project_vector_rows(Q.T, W[:, 0], w, C, c, DGKS_ETA, unit, norm)
         return w[:, None], C[:, None], norm
 
@@ -218,9 +221,9 @@ class NumbaBackend(NumPyBackend):
         done = self._project_kernel(W, Q, unit=False) if tol is None else None
         return done[:2] if done is not None else super().project_out(W, Q, tol)
 
-    def project_out_unit(self, W, Q):
+    def project_out_unit(self, W, Q, out=None):
         """:meth:`project_out` and the normalisation in the same compiled call (see the base class)."""
-        return self._project_kernel(W, Q, unit=True)
+        return self._project_kernel(W, Q, unit=True, out=out)
 
     def christoffel_value(self, a: np.ndarray, b: np.ndarray, lam: float) -> float:
         """The base class's recurrence compiled (:func:`._numba_kernels.christoffel_value`): same operations, same

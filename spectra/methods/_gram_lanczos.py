@@ -145,8 +145,8 @@ class GramLanczos(KrylovBasis):
         if W.shape[-1] > 1 and math.prod(V.shape) * op.np_dtype.itemsize >= _LARGE_BASIS:
             with op.backend.block_algebra():
                 Wn, C, R = self._orthonormalise(W, V, cv)
-        else:
-            Wn, C, R = self._orthonormalise(W, V, cv)
+        else:  # a single new vector lands in the basis store's next row
+            Wn, C, R = self._orthonormalise(W, V, cv, self._store.slot() if cv == 1 else None)
         K = self._grow_projection(nV + cv, nK + nP)
         K[:, :nV, nK:] = C[:, :, :nP]  # (the fresh directions' coefficients are no part of M V)
         K[:, nV:, nK:] = R[:, :, :nP]

@@ -50,17 +50,33 @@ class ColumnStore:
         self._k = 0
         self.append(value)
 
-    def append(self, w) -> None:
-        if self._rows is None:
-            self._cols = self._xp.concat([self._cols, w], axis=-1)
-            return
-        cap, new = self._rows.shape[-2], w.shape[-1]
+    def _reserve(self, new: int) -> None:
+        """Room for ``new`` more rows (the buffer doubled when full)."""
+        cap = self._rows.shape[-2]
         if self._k + new > cap:
             rows = min(max(2 * cap, self._k + new), max(self._limit, self._k + new))
             grown = np.empty((*self._rows.shape[:-2], rows, self._rows.shape[-1]), dtype=self._rows.dtype)
             grown[..., : self._k, :] = self._rows[..., : self._k, :]
             self._rows = grown
+
+    def slot(self):
+        """The row the next single column will occupy (``(n,)``, writable) for a NumPy store of one matrix,
+        else ``None``. A column computed into it is appended without a copy."""
+        if self._rows is None or self._rows.ndim != 2:
+            return None
+        self._reserve(1)
+        return self._rows[self._k]
+
+    def append(self, w) -> None:
+        if self._rows is None:
+            self._cols = self._xp.concat([self._cols, w], axis=-1)
+            return
+        new = w.shape[-1]
+        self._reserve(new)
         dest = self._rows[..., self._k : self._k + new, :]
+        if new == 1 and dest.ctypes.data == w.ctypes.data and dest.strides[-1] == w.strides[-2]:
+            self._k += 1  # computed in place (:meth:`slot`): copying it onto itself would change nothing
+            return
         step = max(w.shape[-2], 1) if new == 1 else _CHUNK  # one column is a plain copy
         for i in range(0, w.shape[-2], step):  # a transposing copy in cache-sized chunks (3x faster)
             dest[..., i : i + step] = np.swapaxes(w[..., i : i + step, :], -1, -2)
@@ -102,14 +118,15 @@ class KrylovBasis:
             return W, None
         return self.op.backend.project_out(W, Q, tol)
 
-    def _orthonormalise(self, W, Q, cols: int):
+    def _orthonormalise(self, W, Q, cols: int, out=None):
         """Orthonormal basis of ``W`` against ``Q``: ``W = Q C + W_new R``; returns (W_new, C, R) with R on host.
 
         Only ``cols`` new directions are kept: when the complement of ``Q`` has fewer dimensions than
-        ``W`` has columns, the rest is rounding noise.
+        ``W`` has columns, the rest is rounding noise. A single host vector may be written into ``out``
+        (see :meth:`~spectra.backends._base.ArrayAPIBackend.project_out_unit`).
         """
         op, xp = self.op, self._xp
-        fused = op.backend.project_out_unit(W, Q) if Q is not None and op.B == 1 and W.ndim == 2 else None
+        fused = op.backend.project_out_unit(W, Q, out) if Q is not None and op.B == 1 and W.ndim == 2 else None
         if fused is not None:  # projected and normalised in one backend call
             Wn, C, r = fused
             op.check_norms(r)
