@@ -41,6 +41,9 @@ __all__ = ["BASIS_BYTES", "KEEP", "MAX_BASIS", "MIN_BASIS", "basis_size", "run"]
 MIN_BASIS, MAX_BASIS, BASIS_BYTES = 300, 2000, 256 << 20
 #: Ritz vectors kept at a restart
 KEEP = 20
+#: one matrix runs its stopping arithmetic on Python floats (:mod:`._lanczos_single`); ``False`` sends it
+#: through the array code, the reference that path is bitwise equal to (tests/test_lanczos_single.py)
+SINGLE_MATRIX_PATH = True
 
 
 def _tridiagonal(gkl: GramLanczos, floor: np.ndarray):
@@ -119,7 +122,8 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         small = _small_stack.run(op, opts, lambda sub, o: run(sub, o, max_basis=basis_size(sub), keep=keep))
         if small is not None:
             return small
-    stop = Stopper(op, opts, "lanczos") if op.B > 1 else SingleStopper(op, opts, "lanczos")
+    single_path = op.B == 1 and SINGLE_MATRIX_PATH
+    stop = SingleStopper(op, opts, "lanczos") if single_path else Stopper(op, opts, "lanczos")
     v, t = start_vector(op, opts)
     gkl = GramLanczos(op, v, basis_size(op) if max_basis is None else max_basis)
     frozen = np.zeros(op.B, dtype=bool)
@@ -128,7 +132,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     pad = 1.0
     floor = np.zeros(op.B)
     # one matrix: the stopping arithmetic on Python floats, bitwise the array code's (_lanczos_single)
-    single = SingleMatrixTest(op, stop, t) if isinstance(stop, SingleStopper) else None
+    single = SingleMatrixTest(op, stop, t) if single_path else None
 
     def settle_root():
         live = ~frozen
