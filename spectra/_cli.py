@@ -73,6 +73,7 @@ def _row(name: str, r, seconds: float) -> dict:
         seconds=seconds,
         name=name,
         plan=str(r.plan),
+        why_backend=r.plan.why_backend,
     )
 
 
@@ -164,6 +165,9 @@ def _demo(args) -> int:
                 f"{', '.join(unconverged)}: conv. no - the default iteration budget ran out before the width reached "
                 f"rtol={args.rtol:g}; the interval is still valid, only wider than asked."
             )
+        print("\nWhy each backend (backend=auto):")
+        for row in rows:
+            print(f"  {row['method']:<11}{row['backend']:<7}{row['why_backend']}")
         print()
         print(LEGEND)
     if args.plot:
