@@ -120,6 +120,24 @@ class _Alternating(PassSchedule):
         return self.modes[-1]
 
 
+def _switched_and_parallel(monkeypatch, A, flag: str):
+    """Certified lanczos on ``A`` with its passes alternating between the two modes, then with the schedule
+    switched off by ``flag`` (every pass parallel); both modes must have run."""
+    schedules = []
+
+    def alternating(busy):
+        schedules.append(_Alternating(busy))
+        return schedules[-1]
+
+    monkeypatch.setattr(nb_backend, "PassSchedule", alternating)
+    switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    monkeypatch.setattr(nb_backend, flag, False)
+    parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    modes = [m for schedule in schedules for m in schedule.modes]  # one schedule per context the call opens
+    assert True in modes and False in modes
+    return switched, parallel
+
+
 @pytest.mark.parametrize(
     ("fmt", "index", "shape"),
     [("csr", "int32", (900, 500)), ("csc", "int64", (500, 900)), ("csr", "int64", (700, 700))],
@@ -130,18 +148,7 @@ def test_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, fmt, i
     monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)  # a small matrix, scheduled like a large one
     A = sp.random_array(shape, density=0.02, format=fmt, rng=3)
     A.indptr, A.indices = A.indptr.astype(index), A.indices.astype(index)
-    schedules = []
-
-    def alternating(busy):
-        schedules.append(_Alternating(busy))
-        return schedules[-1]
-
-    monkeypatch.setattr(nb_backend, "PassSchedule", alternating)
-    switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
-    monkeypatch.setattr(nb_backend, "SCHEDULE_SPARSE_PASSES", False)
-    parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
-    modes = [m for schedule in schedules for m in schedule.modes]  # one schedule per context the call opens
-    assert True in modes and False in modes
+    switched, parallel = _switched_and_parallel(monkeypatch, A, "SCHEDULE_SPARSE_PASSES")
     for field in ("value", "lower", "upper"):
         assert getattr(switched, field) == getattr(parallel, field)
     assert np.array_equal(switched.u, parallel.u) and np.array_equal(switched.v, parallel.v)
@@ -219,18 +226,7 @@ def test_dense_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, 
     monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", 0)  # a small matrix, scheduled like a large one
     shape = (240, 130) if order == "C" else (130, 240)  # the smaller side is the one the kernel reads in one pass
     A = np.asarray(_rand(shape, dtype, seed=7), order=order)
-    schedules = []
-
-    def alternating(busy):
-        schedules.append(_Alternating(busy))
-        return schedules[-1]
-
-    monkeypatch.setattr(nb_backend, "PassSchedule", alternating)
-    switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
-    monkeypatch.setattr(nb_backend, "SCHEDULE_DENSE_PASSES", False)
-    parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
-    modes = [m for schedule in schedules for m in schedule.modes]
-    assert True in modes and False in modes
+    switched, parallel = _switched_and_parallel(monkeypatch, A, "SCHEDULE_DENSE_PASSES")
     for field in ("value", "lower", "upper", "matvecs"):
         assert getattr(switched, field) == getattr(parallel, field)
     assert np.array_equal(switched.u, parallel.u) and np.array_equal(switched.v, parallel.v)
