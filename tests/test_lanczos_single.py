@@ -3,36 +3,26 @@ the array code's: the same intervals, values and step counts, and the same numbe
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
 
-import numba
 import numpy as np
 import pytest
 
 import spectra
 from spectra._operand import make_operand
 from spectra._testing import matrix_with_singular_values, spectrum
-from spectra.backends.numba import NumbaBackend
+from spectra.backends.numba import NumbaBackend, _one_numba_thread  # both runs on one thread: the same pass order
 from spectra.backends.numpy import NumPyBackend
 from spectra.methods import _krylov, lanczos
 from spectra.methods._common import Options, Stopper, gram_noise
 from spectra.methods._gram_lanczos import GramLanczos
 from spectra.methods._lanczos_single import SingleMatrixTest, SingleStopper
 
+from .test_krylov_engine import _options as _engine_options
+
 DTYPES = [np.float64, np.float32, np.complex128]
 SHAPES = [(90, 90), (130, 40), (40, 130)]
-
-
-@contextlib.contextmanager
-def _one_numba_thread():
-    """Both runs with the same thread count (the parallel Gram pass sums in an order set by its blocks)."""
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
 
 
 def _both_paths(monkeypatch, A, **kw):
@@ -115,20 +105,8 @@ def test_single_matrix_path_across_a_restart(monkeypatch, dtype, certify):
 
 
 def _options(**kw) -> Options:
-    base = dict(
-        rtol=1e-6,
-        certify=True,
-        confidence=0.999,
-        maxiter=100,
-        maxiter_given=False,
-        block_size=None,
-        v0=None,
-        rng=np.random.default_rng(0),
-        return_vectors=False,
-        progress=False,
-    )
-    base.update(kw)
-    return Options(**base)
+    """The options of a run with ``kw`` changed (the engine tests' defaults)."""
+    return dataclasses.replace(_engine_options(rtol=1e-6, confidence=0.999, maxiter=100), **kw)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
