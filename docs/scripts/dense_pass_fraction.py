@@ -45,8 +45,11 @@ def base_kernel(rev: str, serial: bool):
         text=True,
         check=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / f"base_kernels_{rev[:12]}.py"
-    path.write_text(source.replace("from ._numba_jit import", "from spectra.backends._numba_jit import"))
+    source = source.replace("from ._numba_jit import", "from spectra.backends._numba_jit import")
+    path = Path(tempfile.gettempdir()) / "spectra-base-kernels" / f"base_kernels_{rev[:12]}.py"
+    path.parent.mkdir(exist_ok=True)
+    if not path.exists() or path.read_text() != source:  # a file of its own: Numba caches its compiled code
+        path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
