@@ -52,6 +52,7 @@ def base_kernel(rev: str, serial: bool):
         path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # Numba's cached code finds its module's globals by name
     spec.loader.exec_module(module)
     if serial:
         return _numba_serial.serial_twin(module.dense_gram, _reduce_blocks=_numba_serial._reduce_blocks)
