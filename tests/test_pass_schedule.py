@@ -16,11 +16,17 @@ import spectra.backends.numba as nb_backend
 from spectra._testing import preferential_attachment_graph
 from spectra.backends import _numba_sparse as sparse_kernels
 from spectra.backends import _pass_schedule
-from spectra.backends._pass_schedule import PassSchedule
+from spectra.backends._pass_schedule import PassSchedule, Prior
 
 from .conftest import random_matrix as _rand
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+
+
+@pytest.fixture(autouse=True)
+def _no_prior(monkeypatch):
+    """Each test starts without the state an earlier computation in this process handed on."""
+    monkeypatch.setattr(_pass_schedule, "_LAST", {})
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -93,6 +99,82 @@ def test_a_busy_start_runs_serial_until_a_probe_finds_the_parallel_kernel_faster
     assert [i for i, m in enumerate(free) if m == "s"] == [0, 1, 2, 3, 4, 5, 6, 15]  # then probes of the serial
 
 
+def test_a_prior_continues_the_last_computation_without_warm_up():
+    """With a prior its faster mode runs from the first pass, and its probes continue where they stood."""
+    free = _modes(PassSchedule(prior=Prior(True, 16, 10)), {True: 0.005, False: 0.010}, 60)
+    assert [i for i, m in enumerate(free) if m == "s"] == [5, 37]  # 16 - 10 passes, then 32
+    stalled = _modes(PassSchedule(prior=Prior(False, 8, 0)), {True: 0.030, False: 0.010}, 30)
+    assert [i for i, m in enumerate(stalled) if m == "P"] == [7, 23]
+    # the prior was wrong (the load changed): the first probe finds it out and switches
+    changed = _modes(PassSchedule(prior=Prior(False, 8, 7)), {True: 0.004, False: 0.010}, 10)
+    assert changed == "PPPPPPPPsP"  # and probes of the serial twin restart at FIRST_PROBE
+
+
+def test_probes_grow_to_at_most_max_probe_passes_apart():
+    """A probe that keeps losing doubles the interval up to MAX_PROBE, so a change of load is noticed within
+    MAX_PROBE passes however long the machine stayed quiet."""
+    assert _pass_schedule.MAX_PROBE == 64
+    free = _modes(PassSchedule(), {True: 0.005, False: 0.010}, 400)
+    probes = [i for i, m in enumerate(free) if m == "s"][2:]  # after the warm-up
+    assert np.diff(probes).tolist() == [16, 32, 64, 64, 64, 64, 64]
+
+
+def _computations(seconds: dict, calls: int, passes: int, threads: int = 2) -> list[str]:
+    """The modes of ``calls`` computations in a row, each of ``passes`` passes, as the backend starts them."""
+    out = []
+    for _ in range(calls):
+        schedule = _pass_schedule.start_schedule(threads)
+        out.append(_modes(schedule, seconds, passes))
+        _pass_schedule.remember(threads, schedule)
+    return out
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_a_quiet_machine_pays_the_warm_up_once_per_run_of_computations(monkeypatch, busy):
+    """Regression (asv, quiet machine: every pass on the parallel kernel was 7-12 % faster than the schedule):
+    each computation warmed up anew (two serial passes) or, with a load average at the core count that our own
+    threads had raised, ran serial for its first FIRST_PROBE passes. Now only the first computation of a run
+    does; the later ones continue its state, so a run of computations probes the serial twin exactly where one
+    long computation would: 16, 32, then MAX_PROBE passes apart."""
+    monkeypatch.setattr(_pass_schedule, "cores_busy", lambda: busy)
+    runs = _computations({True: 0.004, False: 0.010}, calls=20, passes=20)
+    serial = [i for i, m in enumerate("".join(runs)) if m == "s"]
+    start = [1, 3, 11] if not busy else [0, 1, 2, 3, 4, 5, 6, 15]  # within the first computation
+    probes = [27, 59, 123, 187, 251, 315, 379] if not busy else [31, 63, 127, 191, 255, 319, 383]
+    assert serial == start + probes
+    one_long = _modes(PassSchedule(busy), {True: 0.004, False: 0.010}, 400)
+    assert "".join(runs) == one_long
+
+
+def test_a_busy_machine_keeps_the_serial_twin_across_computations(monkeypatch):
+    """The busy-machine gain is kept: once the serial twin is the faster, later computations start with it and
+    probe the parallel kernel ever less often (16, 32, then MAX_PROBE passes apart)."""
+    monkeypatch.setattr(_pass_schedule, "cores_busy", lambda: False)
+    runs = _computations({True: 0.030, False: 0.010}, calls=10, passes=20)
+    assert [i for i, m in enumerate("".join(runs)) if m == "P"] == [0, 2, 11, 27, 59, 123, 187]
+
+
+def test_an_old_prior_or_another_thread_count_starts_afresh(monkeypatch):
+    """A prior older than PRIOR_SECONDS, or from a computation on another number of threads, is not used:
+    the schedule warms up again (or starts serial if the cores are busy)."""
+    monkeypatch.setattr(_pass_schedule, "cores_busy", lambda: False)
+    clock = [1000.0]
+    monkeypatch.setattr(_pass_schedule.time, "monotonic", lambda: clock[0])
+    _computations({True: 0.004, False: 0.010}, calls=1, passes=20)
+    assert _pass_schedule.start_schedule(2)._recorded == 2 * _pass_schedule.WARMUP  # continued
+    assert _pass_schedule.start_schedule(4)._recorded == 0  # another thread count: warm-up
+    clock[0] += _pass_schedule.PRIOR_SECONDS + 1
+    assert _pass_schedule.start_schedule(2)._recorded == 0
+
+
+def test_a_computation_that_ended_in_its_warm_up_hands_nothing_on(monkeypatch):
+    monkeypatch.setattr(_pass_schedule, "cores_busy", lambda: False)
+    schedule = _pass_schedule.start_schedule(2)
+    schedule.record(schedule.parallel_next(), 0.004, 1)
+    _pass_schedule.remember(2, schedule)
+    assert _pass_schedule._LAST == {}
+
+
 @pytest.mark.parametrize(("load", "busy"), [(0.5, False), (1.99, False), (2.0, True), (7.3, True)])
 def test_cores_busy_compares_the_load_average_with_the_cores(monkeypatch, load, busy):
     monkeypatch.setattr(_pass_schedule.os, "getloadavg", lambda: (load, 0.0, 0.0))
@@ -132,11 +214,11 @@ def test_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, fmt, i
     A.indptr, A.indices = A.indptr.astype(index), A.indices.astype(index)
     schedules = []
 
-    def alternating(busy):
-        schedules.append(_Alternating(busy))
+    def alternating(threads):
+        schedules.append(_Alternating())
         return schedules[-1]
 
-    monkeypatch.setattr(nb_backend, "PassSchedule", alternating)
+    monkeypatch.setattr(nb_backend, "start_schedule", alternating)
     switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
     monkeypatch.setattr(nb_backend, "SCHEDULE_SPARSE_PASSES", False)
     parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
@@ -160,7 +242,7 @@ def test_a_graph_computation_records_every_large_pass(monkeypatch):
             recorded.append((parallel, work))
             super().record(parallel, seconds, work)
 
-    monkeypatch.setattr(nb_backend, "PassSchedule", Counting)
+    monkeypatch.setattr(nb_backend, "start_schedule", lambda threads: Counting())
     A = preferential_attachment_graph(2000, 3, seed=1)
     r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
     assert len(recorded) == r.matvecs // 2 and {w for _, w in recorded} == {A.nnz}

@@ -39,7 +39,7 @@ from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._gram_schmidt import DGKS_ETA
 from ._numba_jit import compiling_for
-from ._pass_schedule import PassSchedule, cores_busy
+from ._pass_schedule import remember, start_schedule
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
@@ -76,8 +76,9 @@ DENSE_SERIAL_BELOW = 2_000_000
 #: stored values are equal (an unweighted graph), set by :meth:`NumbaBackend.context` while it runs
 _CONSTANT_VALUES: contextvars.ContextVar = contextvars.ContextVar("spectra_constant_values", default=None)
 
-#: ``(A.indptr, PassSchedule)`` for the CSR/CSC matrix a computation runs on, set by :meth:`NumbaBackend.context`:
-#: its parallel passes run on the parallel kernel or its serial twin, whichever the recent passes found faster
+#: ``(A.indptr, PassSchedule or None, row blocks)`` for the CSR/CSC matrix a computation runs on, set by
+#: :meth:`NumbaBackend.context`: its parallel passes run on the parallel kernel or its serial twin, whichever the
+#: recent passes found faster, over row blocks balanced by nonzeros once (:func:`_nnz_blocks`)
 _SCHEDULE: contextvars.ContextVar = contextvars.ContextVar("spectra_pass_schedule", default=None)
 
 #: ``False``: every sparse pass above :data:`SERIAL_BELOW` runs the parallel kernel (for measurements)
@@ -111,15 +112,18 @@ def _constant_values_known(A):
 @contextlib.contextmanager
 def _passes_scheduled(A):
     """Within the context, the large Gram passes over ``A`` run on the parallel kernel or its serial twin,
-    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation)."""
+    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation, continuing the last
+    computation's state, :func:`._pass_schedule.start_schedule`). The row blocks are computed once here."""
     indptr = A.indptr if A.format in ("csr", "csc") else None  # the formats the kernels read
-    token = _SCHEDULE.set(
-        (indptr, PassSchedule(cores_busy())) if SCHEDULE_SPARSE_PASSES and indptr is not None else None
-    )
+    threads = numba.get_num_threads()
+    schedule = start_schedule(threads) if SCHEDULE_SPARSE_PASSES and indptr is not None else None
+    token = _SCHEDULE.set((indptr, schedule, _nnz_blocks(indptr)) if indptr is not None else None)
     try:
         yield
     finally:
         _SCHEDULE.reset(token)
+        if schedule is not None:
+            remember(threads, schedule)
 
 
 def _stored_values(data: np.ndarray) -> np.ndarray:
@@ -431,11 +435,13 @@ class NumbaBackend(NumPyBackend):
                 sparse_kernels.csr_gram_serial(indptr, indices, data, X, c, Y, Z, one_block)
                 return Y, Z
             known = _SCHEDULE.get()
-            schedule = known[1] if known is not None and known[0] is B.indptr else None
+            schedule, bounds = known[1:] if known is not None and known[0] is B.indptr else (None, None)
+            if bounds is None or len(bounds) - 1 != min(m, numba.get_num_threads()):
+                bounds = _nnz_blocks(B.indptr)  # outside a context, or the thread count changed inside it
             parallel = schedule is None or schedule.parallel_next()
             run = sparse_kernels.csr_gram if parallel else sparse_kernels.csr_gram_serial
             t0 = time.perf_counter()
-            run(indptr, indices, data, X, c, Y, Z, _nnz_blocks(B.indptr))  # bitwise the same either way
+            run(indptr, indices, data, X, c, Y, Z, bounds)  # bitwise the same either way
             if schedule is not None:
                 schedule.record(parallel, time.perf_counter() - t0, work)
             return Y, Z
