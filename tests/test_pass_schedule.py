@@ -262,3 +262,55 @@ def test_other_sparse_formats_get_no_schedule(fmt):
     r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
     truth = np.linalg.norm(A.toarray(), 2)
     assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_entry_statistics_twin_is_bitwise_the_parallel_kernel(dtype, fmt):
+    """csr_abs_stats_serial computes the same blocks as csr_abs_stats, bit for bit, and both match NumPy's
+    statistics of the dense matrix (column sums of squares, Gershgorin sums, counts, row sums of squares)."""
+    S = sp.random_array((301, 173), density=0.05, format=fmt, rng=12).astype(dtype)
+    B = nb_backend._transpose_view(S) if fmt == "csc" else S
+    n = B.shape[1]
+    bounds = np.array([0, B.shape[0] // 3, B.shape[0] // 3, B.shape[0]], dtype=np.int64)
+    out = []
+    for kernel in (sparse_kernels.csr_abs_stats, sparse_kernels.csr_abs_stats_serial):
+        res = (np.empty((3, n)), np.empty((3, n)), np.empty((3, n), dtype=np.int64), np.empty((3, 2)))
+        kernel(*nb_backend._unsigned(B), B.data, 0.5, *res, bounds)
+        out.append(res)
+    for a, b in zip(*out, strict=True):
+        assert np.array_equal(a, b)
+    dense = np.abs(S.toarray().T if fmt == "csc" else S.toarray()).astype(np.float64) * 0.5
+    colsq, gers, count, rows = (x.sum(axis=0) for x in out[1])
+    np.testing.assert_allclose(colsq, (dense**2).sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(gers, dense.T @ dense.sum(axis=1), rtol=1e-12)
+    assert np.array_equal(count, (dense != 0).sum(axis=0))
+    np.testing.assert_allclose(rows[0], (dense**2).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("serial_faster", [False, True])
+def test_entry_statistics_follow_the_schedule(monkeypatch, serial_faster):
+    """Inside a computation whose passes run on the serial twin (a busy machine), the entry statistics run on
+    their serial twin too (no parallel region to stall); otherwise on the parallel kernel. The statistics,
+    and so the whole result, are bitwise the same either way."""
+    monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
+    calls = []
+    for name in ("csr_abs_stats", "csr_abs_stats_serial"):
+        kernel = getattr(sparse_kernels, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            calls.append(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(sparse_kernels, name, spy)
+    prior = Prior(parallel=not serial_faster, probe_after=64, since_probe=0)
+    monkeypatch.setattr(nb_backend, "start_schedule", lambda threads: PassSchedule(prior=prior))
+    A = preferential_attachment_graph(3000, 3, seed=2)
+    r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert calls == ["csr_abs_stats_serial" if serial_faster else "csr_abs_stats"]
+    monkeypatch.setattr(nb_backend, "SCHEDULE_SPARSE_PASSES", False)
+    plain = spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    assert calls[-1] == "csr_abs_stats"
+    assert (r.value, r.lower, r.upper) == (plain.value, plain.lower, plain.upper)
+    truth = np.linalg.norm(A.toarray(), 2)
+    assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12)

@@ -18,7 +18,6 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-
 __all__ = [
     "FIRST_PROBE",
     "KEEP",
@@ -93,6 +92,10 @@ class PassSchedule:
         if not (self._seconds[True] and self._seconds[False]):  # a busy start or a prior: the mode timed, if any
             return bool(self._seconds[True]) if self._seconds[True] or self._seconds[False] else self._prefer
         return _median(self._seconds[True]) <= _median(self._seconds[False])
+
+    def prefers_parallel(self) -> bool:
+        """The mode the next pass would run if it were no probe (for other parallel work over the same matrix)."""
+        return True if self._recorded < 2 * WARMUP else self._best()
 
     def prior(self) -> Prior | None:
         """The state a later computation continues from, or ``None`` before the warm-up has ended."""
