@@ -314,3 +314,18 @@ def test_entry_statistics_follow_the_schedule(monkeypatch, serial_faster):
     assert (r.value, r.lower, r.upper) == (plain.value, plain.lower, plain.upper)
     truth = np.linalg.norm(A.toarray(), 2)
     assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12)
+
+
+def test_a_stalled_parallel_pass_brings_the_next_probe_forward():
+    """A quiet run has pushed the probes MAX_PROBE passes apart; when the other core is taken meanwhile, the first
+    parallel pass that takes STALL times its recent median makes the next pass a probe of the serial twin; one
+    stall alone is outvoted by the quiet passes before it (an outlier costs one serial pass), the third takes
+    the median over and the serial twin runs (instead of up to MAX_PROBE stalled passes)."""
+    s = PassSchedule(prior=Prior(parallel=True, probe_after=_pass_schedule.MAX_PROBE, since_probe=0))
+    assert _modes(s, {True: 0.004, False: 0.010}, 10) == "P" * 10
+    busy = _modes(s, {True: 0.030, False: 0.010}, 6)
+    assert busy == "PsPPss"
+    # jitter below STALL changes nothing
+    s = PassSchedule(prior=Prior(parallel=True, probe_after=_pass_schedule.MAX_PROBE, since_probe=0))
+    assert _modes(s, {True: 0.004, False: 0.010}, 5) + _modes(s, {True: 0.011, False: 0.010}, 1) == "P" * 6
+    assert _modes(s, {True: 0.004, False: 0.010}, 1) == "P"

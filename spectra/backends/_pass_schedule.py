@@ -23,6 +23,7 @@ __all__ = [
     "KEEP",
     "MAX_PROBE",
     "PRIOR_SECONDS",
+    "STALL",
     "WARMUP",
     "PassSchedule",
     "Prior",
@@ -41,6 +42,9 @@ WARMUP = 2
 MAX_PROBE = 64
 #: a computation starting at most this many seconds after the last one ended continues its schedule
 PRIOR_SECONDS = 60.0
+#: a parallel pass this many times slower (per unit of work) than the median of the recent ones stalled: the
+#: next pass probes the serial twin, however far the next probe was
+STALL = 3.0
 
 
 class Prior(NamedTuple):
@@ -61,7 +65,8 @@ class PassSchedule:
     is rarely paid (at most every :data:`MAX_PROBE` passes). With ``busy=True`` (the cores were already taken
     when the computation started, see :func:`cores_busy`) there is no warm-up: the serial twin runs until the
     first probe. With a ``prior`` (the end state of an earlier computation, :meth:`prior`) there is no warm-up
-    either: its faster mode runs, and its probes continue where they stood.
+    either: its faster mode runs, and its probes continue where they stood. A parallel pass that stalls (:data:`STALL`
+    times the median of the recent ones: the other cores were taken meanwhile) brings the next probe forward.
 
     Examples
     --------
@@ -121,7 +126,10 @@ class PassSchedule:
         if probe:  # the probed mode's earlier times are stale (taken under the load that made it lose)
             before = self._best()
             self._seconds[parallel].clear()
-        self._seconds[parallel].append(seconds / max(work, 1))
+        recent, per_work = self._seconds[parallel], seconds / max(work, 1)
+        if parallel and not probe and recent and self._recorded >= 2 * WARMUP and per_work > STALL * _median(recent):
+            self._since_probe = self._probe_after  # a stalled parallel region: probe the serial twin next
+        recent.append(per_work)
         self._recorded += 1
         if probe:  # a probe that wins switches the mode; one that loses doubles the interval to the next
             self._probe_after = FIRST_PROBE if self._best() != before else min(2 * self._probe_after, MAX_PROBE)
