@@ -73,6 +73,7 @@ def _row(name: str, r, seconds: float) -> dict:
         seconds=seconds,
         name=name,
         plan=str(r.plan),
+        why_backend=r.plan.why_backend,
     )
 
 
@@ -164,6 +165,9 @@ def _demo(args) -> int:
                 f"{', '.join(unconverged)}: conv. no - the default iteration budget ran out before the width reached "
                 f"rtol={args.rtol:g}; the interval is still valid, only wider than asked."
             )
+        print("\nWhy each backend (backend=auto):")
+        for row in rows:
+            print(f"  {row['method']:<11}{row['backend']:<7}{row['why_backend']}")
         print()
         print(LEGEND)
     if args.plot:
@@ -223,18 +227,33 @@ def _norm(args) -> int:
     return 0
 
 
-def _kinds(text: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    bad = [k for k in kinds if k not in _precompile.KINDS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"choose among {','.join(_precompile.KINDS)} (comma-separated), not {text!r}")
-    return kinds
+def _listed(choices: tuple[str, ...]):
+    """An argparse type: one or more of ``choices``, comma-separated (with ``nargs="+"`` spaces work too)."""
+
+    def parse(text: str) -> list[str]:
+        items = [k.strip() for k in text.split(",") if k.strip()]
+        bad = [k for k in items if k not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose among {', '.join(choices)}, not {text!r}")
+        return items
+
+    return parse
+
+
+class _ExtendFlat(argparse.Action):
+    """``nargs="+"`` values parsed by :func:`_listed` (lists), appended flat to what earlier options gave."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *(v for group in values for v in group)])
 
 
 def _compile(args) -> int:
     """Build the numba backend's kernels into Numba's cache; one line per kernel signature, then the total."""
     backends._load("numba")  # BackendUnavailableError naming the extra when numba is missing
     import numba
+
+    args.dtype = list(dict.fromkeys(args.dtype or _precompile.DTYPES))
+    args.kinds = list(dict.fromkeys(args.kinds or _precompile.KINDS))
 
     t0 = time.perf_counter()
     print(
@@ -309,13 +328,18 @@ def _parser() -> argparse.ArgumentParser:
         "(NUMBA_CACHE_DIR, else __pycache__), so that no later call pays the first-call compile.",
     )
     c.add_argument(
-        "--dtype", nargs="+", choices=_precompile.DTYPES, default=list(_precompile.DTYPES), help="default: all four"
+        "--dtype",
+        action=_ExtendFlat,
+        nargs="+",
+        type=_listed(_precompile.DTYPES),
+        help=f"from {', '.join(_precompile.DTYPES)}, separated by spaces or commas (default: all)",
     )
     c.add_argument(
         "--kinds",
-        type=_kinds,
-        default=_precompile.KINDS,
-        help="comma-separated, from dense,sparse,stack (default: all)",
+        action=_ExtendFlat,
+        nargs="+",
+        type=_listed(_precompile.KINDS),
+        help=f"from {', '.join(_precompile.KINDS)}, separated by spaces or commas (default: all)",
     )
     return parser
 

@@ -245,8 +245,9 @@ def conv_norm(
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
         return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, plan=plan)
     if w64.size == 0 or d_up == 0.0:
-        plan = ConvPlan(method, backend, "exact", "exact", "an empty or zero kernel: the norm is 0 exactly")
-        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, method, backend, 0, 0, plan=plan)
+        shown = "fft" if method == "auto" else method  # the frequency bound that is 0 decides; "auto" is no method
+        plan = ConvPlan(shown, backend, "exact", "exact", asked + "an empty or zero kernel: the norm is 0 exactly")
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, shown, backend, 0, 0, plan=plan)
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     A = op.as_linear_operator()
     small, size = work_text(geom, AUTO_SVD_MAX_WORK)

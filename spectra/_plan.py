@@ -152,14 +152,12 @@ def make_plan(
     else:
         why_method = "requested"
     if backend == "auto" and be.name == "numpy":
-        faster = backends.accelerated(A, kind, method)
+        faster, why = backends.acceleration(A, kind, method)
         if faster is not None:
             be = backends.resolve(A, faster)
-            why_backend = (
-                "a stack of small matrices: in-cache kernel"
-                if backends.stack_kernel_applies(A)
-                else f"fused Gram kernel, {math.prod(shape)} entries >= {backends.NUMBA_MIN_ENTRIES}"
-            )
+            why_backend = why
+        else:
+            why_backend = f"{why_backend}; {why}"
     compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
     if compressed is not None:
         A = compressed.A

@@ -235,6 +235,10 @@ def test_demo_explains_the_table_and_shows_progress(monkeypatch, terminal, tmp_p
         assert re.search(rf"^{method}\s+(numpy|numba)\s", out, re.M)
     assert "How to read the table" in out and "conv." in out and "still valid" in out
     assert "conf." in out and "budget" in out
+    # why each method ran where it ran (300 x 150 is below numba's threshold: every one on numpy, with a reason)
+    assert "Why each backend (backend=auto):" in out
+    assert re.search(r"^  randomized numpy  numpy input; auto moves only power and lanczos to numba", out, re.M)
+    assert re.search(r"^  svd        numpy  numpy input; LAPACK's SVD$", out, re.M)
     assert "power" in captured.err and "certified digits" in captured.err
     assert png.read_bytes()[:4] == b"\x89PNG"
 

@@ -66,3 +66,11 @@ def test_torch_weight_and_zero_kernel():
         "exact",
         "an empty or zero kernel: the norm is 0 exactly",
     )
+    # regression: the result named the method "auto", which is no method; a requested one is named as asked
+    assert (z.method, z.plan.method) == ("fft", "fft")
+    zl = spectra.conv_norm(np.zeros((2, 2, 3, 3)), (8, 8), padding=1, method="lanczos")
+    assert (zl.method, zl.upper, zl.plan.why) == (
+        "lanczos",
+        0.0,
+        "lanczos requested; an empty or zero kernel: the norm is 0 exactly",
+    )

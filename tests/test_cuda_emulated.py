@@ -102,7 +102,7 @@ def test_known_values_and_breakdowns():
     out, _, _ = emu.small_gram_certify(A, np.ones(3), np.ones(3), False, 4, 1e-6, 4)
     assert out[0, 0] <= 6.0 <= out[0, 1] and out[0, 1] - out[0, 0] <= 6e-6
     assert out[1, 0] <= 3.0 <= out[1, 1] and out[1, 1] - out[1, 0] <= 3e-6
-    assert out[2, 0] == 0.0 and out[2, 1] <= 1e-150  # sqrt of the underflow slack q p 2^-1022: not settled
+    assert out[2, 0] == out[2, 1] == 0.0  # the zero matrix: exactly 0, as the CPU twin
 
 
 def test_zero_matrix_gives_zero_lower_bound_not_nan():
@@ -114,6 +114,30 @@ def test_zero_matrix_gives_zero_lower_bound_not_nan():
         NumbaBackend().small_gram_certify(A, np.ones(2), np.ones(2), False, np.ones((2, 4)), 1e-6, 4)[0],
     ):
         assert np.all(out[:, 0] == 0.0) and np.all(out[:, 1] <= 1e-150) and not np.any(np.isnan(out))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_zero_matrix_is_settled_as_exactly_zero_like_the_cpu_twin(dtype):
+    """Regression: the CUDA kernel ran Lanczos on a zero matrix and returned the upper bound 9e-154 (the square
+    root of its underflow slack), so the matrix was not settled and went on to the general path, where the
+    CPU twin returns [0, 0]. Now both return exactly [0, 0]. A matrix whose only entry is a complex number so
+    small that its squared modulus underflows is not mistaken for zero."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((6, 9, 4))
+    if np.dtype(dtype).kind == "c":
+        A = A + 1j * rng.standard_normal(A.shape)
+    A = A.astype(dtype)
+    A[[0, 4]] = 0
+    ones = np.ones(6)
+    out, _, _ = emu.small_gram_certify(A, ones, ones, False, 4, 1e-6, 16)
+    twin, _, _ = NumbaBackend().small_gram_certify(A, ones, ones, False, np.ones((6, 4)), 1e-6, 16)
+    assert np.all(out[[0, 4], :4] == 0.0) and np.all(twin[[0, 4], :4] == 0.0), (out[[0, 4]], twin[[0, 4]])
+    _check(out[[1, 2, 3, 5]], A[[1, 2, 3, 5]], ones[:4], ones[:4], 1e-6)
+    if np.dtype(dtype).kind == "c":
+        tiny = np.zeros((1, 9, 4), dtype=np.complex128)
+        tiny[0, 2, 1] = 1e-170j  # |a|^2 = 1e-340 underflows to 0 in float64
+        out, _, _ = emu.small_gram_certify(tiny, ones[:1], ones[:1], False, 4, 1e-6, 16)
+        assert out[0, 0] <= 1e-170 * (1 + 1e-12) and 1e-170 <= out[0, 1]  # not [0, 0]: the interval holds
 
 
 def test_explicit_budget_gives_valid_bounds():

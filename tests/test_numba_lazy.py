@@ -129,7 +129,25 @@ def test_compile_numba_kernels_rejects_unknown_names():
 def test_compile_command_rejects_unknown_kinds(capsys):
     with pytest.raises(SystemExit) as exc:
         _cli.main(["compile", "--kinds", "dense,csr"])
-    assert exc.value.code == 2 and "choose among dense,sparse,stack" in capsys.readouterr().err
+    assert exc.value.code == 2 and "choose among dense, sparse, stack, not 'dense,csr'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(["compile", "--dtype", "float64", "int64"])
+    assert exc.value.code == 2 and "choose among float32, float64, complex64, complex128" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--dtype", "float32", "complex128", "--kinds", "dense", "stack"],
+        ["--dtype", "float32,complex128", "--kinds", "dense,stack"],
+        ["--dtype", "float32", "--dtype", "complex128", "--kinds", "dense,", "stack"],
+    ],
+)
+def test_compile_command_takes_spaces_or_commas_for_both_lists(words):
+    """``--dtype`` and ``--kinds`` read the same way: values separated by spaces, commas, or given again."""
+    args = _cli._parser().parse_args(["compile", *words])
+    assert args.dtype == ["float32", "complex128"] and args.kinds == ["dense", "stack"]
+    assert _cli._parser().parse_args(["compile"]).dtype is None  # all four: filled in by the command
 
 
 def test_every_kernel_declares_its_signatures_by_dtype():

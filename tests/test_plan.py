@@ -20,7 +20,8 @@ def _plan(A, method="auto", backend="auto", block_size=None) -> Plan:
 
 def test_auto_method_and_reasons():
     p = _plan(np.ones((30, 20)))
-    assert (p.backend, p.method) == ("numpy", "svd") and "<=" in p.why_method and p.why_backend == "numpy input"
+    assert (p.backend, p.method) == ("numpy", "svd") and "<=" in p.why_method
+    assert p.why_backend == "numpy input; LAPACK's SVD"
     n = round(AUTO_SVD_MAX_WORK ** (1 / 3)) + 1
     p = _plan(np.ones((n, n)))
     assert p.method == "lanczos" and ">" in p.why_method
@@ -48,9 +49,27 @@ def test_moved_to_numba_with_a_reason():
     assert p.backend == "numba" and "fused" in p.why_backend
 
 
+def test_why_auto_stays_on_numpy():
+    """Each reason ``backend="auto"`` leaves a NumPy/SciPy problem on numpy is stated in the plan (before: only
+    "numpy input", e.g. for ``method="randomized"`` in the demo, next to lanczos on numba)."""
+    from spectra.backends import NUMBA_MIN_ENTRIES
+
+    n = int(np.ceil(np.sqrt(NUMBA_MIN_ENTRIES)))
+    big = np.ones((n, n))
+    assert _plan(big, method="randomized").why_backend == (
+        "numpy input; auto moves only power and lanczos to numba (backend='numba' reads A once per block)"
+    )
+    assert _plan(big, method="gram").why_backend.endswith("the Gram iteration's products are BLAS matrix products")
+    assert _plan(sp.eye(5, format="csr")).why_backend.startswith("scipy input; auto keeps sparse inputs on SciPy's")
+    assert _plan(big[::2, ::2], method="lanczos").why_backend.startswith(
+        f"numpy input; {(n // 2 + n % 2) ** 2} entries <"
+    )
+
+
 def test_on_the_result_and_in_its_repr():
     r = spectra.norm(np.diag([3.0, 1.0]), method="lanczos", seed=0)
-    assert r.plan == Plan("numpy", "lanczos", False, "numpy input", "requested", "smaller side")
+    why = "numpy input; 4 entries < 2000000, where the fused kernel starts to pay"
+    assert r.plan == Plan("numpy", "lanczos", False, why, "requested", "smaller side")
     assert "plan='lanczos on numpy, AᴴA (smaller side)'" in repr(r)
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.plan.method = "svd"

@@ -321,3 +321,35 @@ def test_zero_matrix_in_a_stack_is_settled_by_the_kernel(dtype, monkeypatch):
         truth = _assert_contains(r, A)
         rest = np.setdiff1d(np.arange(B), zeros)
         np.testing.assert_allclose(value[rest], truth[rest], rtol=2e-6)
+
+
+def test_progress_reports_a_stack_the_kernel_settles(capsys):
+    """Regression: a stack settled by the kernel made no progress report at all (progress=True printed nothing,
+    a callback was never called). Now one final report: the widest interval, every matrix done."""
+    S = np.random.default_rng(0).standard_normal((300, 16, 16))
+    calls = []
+    r = spectra.norm(S, method="lanczos", backend="numba", progress=calls.append)
+    lower, upper = np.asarray(r.lower), np.asarray(r.upper)
+    worst = int(np.argmax((upper - lower) / lower))
+    assert len(calls) == 1 and calls[0].final
+    info = calls[0]
+    assert (info.lower, info.upper) == (lower[worst], upper[worst])
+    assert (info.done, info.total, info.products, info.method) == (300, 300, int(np.max(r.matvecs)), "lanczos")
+    assert info.lower <= oracle(S[worst]) <= info.upper * (1 + 1e-12)
+    spectra.norm(S, method="lanczos", backend="numba", progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "done=300/300" in lines[0], lines
+
+
+def test_progress_of_the_fallback_counts_the_whole_stack():
+    """Matrices the kernel leaves (a budget of 3 steps settles none) go to Lanczos: its reports count the whole
+    stack (total, the kernel's products) and only the very last report is final."""
+    S = np.random.default_rng(1).standard_normal((20, 16, 16))
+    calls = []
+    r = spectra.norm(S, method="lanczos", backend="numba", maxiter=3, progress=calls.append)
+    assert len(calls) >= 2 and [c.final for c in calls] == [False] * (len(calls) - 1) + [True]
+    assert all(c.total == 20 for c in calls)
+    assert all(c.products > 2 * 16 + 1 for c in calls)  # the kernel's 2q + 1 products come first
+    assert calls[-1].products == int(np.max(r.matvecs))
+    products = [c.products for c in calls]
+    assert products == sorted(products)

@@ -189,3 +189,34 @@ class SparseGramPass(_BackendContext):
         return t_ref / _best(lambda: self.be.gram(self.A, self.x, adjoint=self.adjoint), repeat=7)
 
     track_speedup_vs_scipy_two_products.unit = "x"
+
+
+class NumbaParallelLaunch:
+    """Microseconds to start one parallel region of Numba (a two-iteration ``prange``), back to back.
+
+    An iterative method starts several per step, so this is the threading layer's share of each step: about
+    2 us with OpenMP or TBB on the development machine, about 80 us with ``workqueue`` (docs/performance.md,
+    "Numba's threading layer"), so the number also tells which layer the run had.
+    """
+
+    def setup(self):
+        if "numba" not in BACKENDS:
+            raise NotImplementedError("numba is not installed")
+        import numba
+
+        @numba.njit(parallel=True, nogil=True)
+        def touch(a):
+            for i in numba.prange(a.shape[0]):
+                a[i] += 1.0
+
+        self.kernel, self.a = touch, np.zeros(2)
+        touch(self.a)
+
+    def track_microseconds_per_launch(self):
+        runs = 2000
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            self.kernel(self.a)
+        return (time.perf_counter() - t0) / runs * 1e6
+
+    track_microseconds_per_launch.unit = "us per parallel region"

@@ -125,6 +125,14 @@ def stack_kernel_declined(A: Any) -> str:
     return ""
 
 
+#: why ``backend="auto"`` leaves a method on numpy whatever the input (the plan's ``why_backend``)
+_STAYS = {
+    "svd": "LAPACK's SVD",
+    "gram": "the Gram iteration's products are BLAS matrix products",
+    "randomized": "auto moves only power and lanczos to numba (backend='numba' reads A once per block)",
+}
+
+
 def accelerated(A: Any, kind: str, method: str) -> str | None:
     """The faster backend for a NumPy/SciPy problem under ``backend="auto"``, or None to stay on numpy.
 
@@ -132,17 +140,28 @@ def accelerated(A: Any, kind: str, method: str) -> str | None:
     whose layout has a fused kernel. Sparse inputs stay on SciPy: its two C++ passes were measured faster
     than the fused CSR kernel on this class of machine (docs/performance.md).
     """
+    return acceleration(A, kind, method)[0]
+
+
+def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
+    """:func:`accelerated` and why: ``(backend or None, reason)``, the reason in words for the plan."""
     if method == "lanczos" and kind == "dense" and stack_kernel_applies(A):
-        return "numba"
-    if method not in ("power", "lanczos") or kind != "dense" or importlib.util.find_spec("numba") is None:
-        return None
+        return "numba", "a stack of small matrices: in-cache kernel"
+    if method not in ("power", "lanczos"):
+        return None, _STAYS.get(method, "auto moves only power and lanczos to numba")
+    if kind != "dense":
+        return None, f"auto keeps {kind} inputs on SciPy's products: the fused kernel's measured gain is below 1.5x"
+    if importlib.util.find_spec("numba") is None:
+        return None, f"numba would read A once per step: {pip_install('numba')}"
     if A.size < NUMBA_MIN_ENTRIES:
-        return None
+        return None, f"{A.size} entries < {NUMBA_MIN_ENTRIES}, where the fused kernel starts to pay"
     try:
         backend = _load("numba")
-    except BackendUnavailableError:
-        return None
-    return "numba" if backend.fused_gram_adjoint(A) is not None else None
+    except BackendUnavailableError as exc:
+        return None, f"numba does not load: {exc}"
+    if backend.fused_gram_adjoint(A) is None:
+        return None, "no fused kernel for this dtype or memory layout"
+    return "numba", f"fused Gram kernel, {A.size} entries >= {NUMBA_MIN_ENTRIES}"
 
 
 def is_scipy_input(A: Any) -> bool:

@@ -111,6 +111,7 @@ __device__ __forceinline__ W w_cfma(W a, W b, W c) { return fma(a, b, c); }   /*
 __device__ __forceinline__ W w_rfma(W a, double s, W c) { return fma(a, s, c); }   /* a s + c, one rounding */
 __device__ __forceinline__ double w_abs2(W a) { return a * a; }
 __device__ __forceinline__ double w_abs(W a) { return fabs(a); }
+__device__ __forceinline__ bool w_nonzero(W a) { return a != 0.0; }
 __device__ __forceinline__ double w_sub_abs2(double d, W a) { return d - a * a; }
 __device__ __forceinline__ W w_sub_mulconj(W s, W a, W b) { return s - a * b; }   /* s - a conj(b) */
 __device__ __forceinline__ W w_shfl_xor(W v, int lane_mask) { return __shfl_xor_sync(0xffffffffu, v, lane_mask); }
@@ -141,6 +142,7 @@ __device__ __forceinline__ W w_cfma(W a, W b, W c) {   /* conj(a) b + c */
 __device__ __forceinline__ W w_rfma(W a, double s, W c) { return w_make(fma(a.x, s, c.x), fma(a.y, s, c.y)); }
 __device__ __forceinline__ double w_abs2(W a) { return a.x * a.x + a.y * a.y; }
 __device__ __forceinline__ double w_abs(W a) { return sqrt(a.x * a.x + a.y * a.y); }
+__device__ __forceinline__ bool w_nonzero(W a) { return (a.x != 0.0) | (a.y != 0.0); }   /* |a| may underflow */
 /* d - |a|^2 as the real inner product of length 2: d - re^2 - im^2, each product and difference rounded */
 __device__ __forceinline__ double w_sub_abs2(double d, W a) { d = d - a.x * a.x; return d - a.y * a.y; }
 /* s - a conj(b), each part as a real inner product of length 2 */
@@ -367,11 +369,15 @@ small_gram_certify(const T* __restrict__ A, const double* __restrict__ c1, const
     double gersh[NS];
 #pragma unroll
     for (int s = 0; s < NS; ++s) gersh[s] = 0.0;
+    double nonzero = 0.0;   /* entries of W that are not 0 (this lane's rows) */
     for (long long i0 = 0; i0 < p; i0 += TILE) {
         const long long nt = load_tile(Ab, adjoint, c, i0, p, q, s1, s2, V, lane);
         for (long long t = lane; t < nt; t += 32) {
             double sr = 0.0;
-            for (long long j = 0; j < q; ++j) sr += w_abs(V[j * TLD + t]);
+            for (long long j = 0; j < q; ++j) {
+                sr += w_abs(V[j * TLD + t]);
+                nonzero += w_nonzero(V[j * TLD + t]) ? 1.0 : 0.0;
+            }
             rt[t] = sr;
         }
         __syncwarp();
@@ -423,6 +429,15 @@ small_gram_certify(const T* __restrict__ A, const double* __restrict__ c1, const
         if (i < q) V[i] = w_div(v[s], nrm);
     }
     __syncwarp();
+    if (warp_sum(nonzero) == 0.0) {   /* W = 0 exactly: its norm is 0 (the CPU twin's test in _certify_one) */
+    #pragma unroll
+    for (int s = 0; s < NS; ++s) {
+            const long long i = lane + 32 * s;
+            if (i < q) X[b * q + i] = V[i];
+        }
+        if (lane == 0) { out[4 * b] = 0.0; out[4 * b + 1] = 0.0; out[4 * b + 2] = 0.0; out[4 * b + 3] = 0.0; }
+        return;   /* the whole warp: the sum is the same in every lane */
+    }
     double theta = 0.0, yk = 1.0;
     long long k = 0;
     for (long long j = 0; j < kmax; ++j) {

@@ -11,12 +11,14 @@ certify) are solved by the general Lanczos path, so the result never depends on 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
 from .. import _bounds
 from .._operand import Operand, make_operand
-from ._common import MethodResult, Options, unit_columns
+from .._progress import Progress
+from ._common import MethodResult, Options, emit_progress, unit_columns
 
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "kernel_takes", "run"]
 
@@ -65,6 +67,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
     """
     if not applicable(op):
         return None
+    t0 = time.perf_counter()
     m0, n0 = op.data.shape[-2:]
     A = op.data.reshape(op.B, m0, n0)
     adjoint = m0 < n0  # the Gram matrix of the smaller side
@@ -104,6 +107,8 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
     if rest.size:
         sub = make_operand(A[op.backend.from_host(rest, A)], "dense", op.backend, check_finite=False, uses_gram=True)
         sub_opts = dataclasses.replace(opts, v0=None if opts.v0 is None else opts.v0[rest])
+        if opts.progress:
+            sub_opts = dataclasses.replace(sub_opts, progress=_relay(op, opts, op.B - rest.size, t0))
         sr = fallback(sub, sub_opts)
         op.matvecs += sub.matvecs
         # the sub-problem has the same scale (the same max |a_ij|); bring its interval to op's scale anyway
@@ -120,7 +125,48 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
             x_host[rest] = np.asarray(op.to_host(vec))[:, :, 0]
     if opts.return_vectors:
         res.u, res.v = _vectors(op, np.asarray(op.to_host(X)) if x_host is None else x_host, right)
+    if opts.progress:
+        _report_final(op, opts, res, t0)
     return res
+
+
+def _relay(op: Operand, opts: Options, settled: int, t0: float):
+    """A ``progress`` callback for the fallback on the matrices the kernel left: its reports as the whole
+    stack's (the kernel's matrices counted done, its products included, never the final one), printed at most
+    every 0.2 s for ``progress=True``, as :class:`._common.Stopper` does."""
+    last = [0.0]
+
+    def relay(info: Progress) -> None:
+        now = time.perf_counter()
+        if not callable(opts.progress) and now - last[0] < 0.2:
+            return
+        last[0] = now
+        whole = dataclasses.replace(
+            info, products=info.products + op.matvecs, done=info.done + settled, total=op.B, elapsed=now - t0
+        )
+        emit_progress(opts, dataclasses.replace(whole, final=False))
+
+    return relay
+
+
+def _report_final(op: Operand, opts: Options, res: MethodResult, t0: float) -> None:
+    """The one final report of a stack the kernel settled (with its fallback): the widest interval."""
+    lo, up = op.unscale(res.lower), op.unscale(res.upper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.where(lo > 0, (up - lo) / np.where(lo > 0, lo, 1), np.where(up > 0, np.inf, 0.0))
+    worst = int(np.argmax(width))
+    info = Progress(
+        method="lanczos",
+        products=int(op.matvecs),
+        lower=float(lo[worst]),
+        upper=float(up[worst]),
+        rtol=float(res.rtol_effective[worst]),
+        done=int(res.converged.sum()),
+        total=op.B,
+        elapsed=time.perf_counter() - t0,
+        final=True,
+    )
+    emit_progress(opts, info)
 
 
 def _stack_product(op: Operand, A, v0: np.ndarray) -> np.ndarray:
