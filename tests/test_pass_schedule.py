@@ -202,6 +202,24 @@ class _Alternating(PassSchedule):
         return self.modes[-1]
 
 
+def _switched_and_parallel(monkeypatch, A, flag: str):
+    """Certified lanczos on ``A`` with its passes alternating between the two modes, then with the schedule
+    switched off by ``flag`` (every pass parallel); both modes must have run."""
+    schedules = []
+
+    def alternating(key):
+        schedules.append(_Alternating())
+        return schedules[-1]
+
+    monkeypatch.setattr(nb_backend, "start_schedule", alternating)
+    switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    monkeypatch.setattr(nb_backend, flag, False)
+    parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
+    modes = [m for schedule in schedules for m in schedule.modes]  # one schedule per context the call opens
+    assert True in modes and False in modes
+    return switched, parallel
+
+
 @pytest.mark.parametrize(
     ("fmt", "index", "shape"),
     [("csr", "int32", (900, 500)), ("csc", "int64", (500, 900)), ("csr", "int64", (700, 700))],
@@ -212,18 +230,7 @@ def test_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, fmt, i
     monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)  # a small matrix, scheduled like a large one
     A = sp.random_array(shape, density=0.02, format=fmt, rng=3)
     A.indptr, A.indices = A.indptr.astype(index), A.indices.astype(index)
-    schedules = []
-
-    def alternating(threads):
-        schedules.append(_Alternating())
-        return schedules[-1]
-
-    monkeypatch.setattr(nb_backend, "start_schedule", alternating)
-    switched = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
-    monkeypatch.setattr(nb_backend, "SCHEDULE_SPARSE_PASSES", False)
-    parallel = spectra.norm(A, method="lanczos", backend="numba", seed=0, return_vectors=True)
-    modes = [m for schedule in schedules for m in schedule.modes]  # one schedule per context the call opens
-    assert True in modes and False in modes
+    switched, parallel = _switched_and_parallel(monkeypatch, A, "SCHEDULE_SPARSE_PASSES")
     for field in ("value", "lower", "upper"):
         assert getattr(switched, field) == getattr(parallel, field)
     assert np.array_equal(switched.u, parallel.u) and np.array_equal(switched.v, parallel.v)
@@ -329,3 +336,69 @@ def test_a_stalled_parallel_pass_brings_the_next_probe_forward():
     s = PassSchedule(prior=Prior(parallel=True, probe_after=_pass_schedule.MAX_PROBE, since_probe=0))
     assert _modes(s, {True: 0.004, False: 0.010}, 5) + _modes(s, {True: 0.011, False: 0.010}, 1) == "P" * 6
     assert _modes(s, {True: 0.004, False: 0.010}, 1) == "P"
+
+
+# -- dense passes -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("m", "n", "k", "nb"), [(240, 130, 1, 8), (301, 173, 3, 8), (35, 19, 1, 3)])
+def test_dense_pass_on_one_thread_is_bitwise_the_parallel_pass(dtype, m, n, k, nb):
+    """A dense pass's serial mode is the parallel kernel with Numba's thread count at 1 and the same blocks: the
+    same machine code, so the same products bit for bit (odd row counts, the float32 sixteen-row sweeps and their
+    remainder included). The separately compiled serial twin is not: LLVM vectorised its complex128 sums
+    differently (240 x 130 differed), so it is used only where it is the only mode (below DENSE_SERIAL_BELOW)."""
+    from spectra.backends import _numba_kernels as kernels
+
+    B = _rand((m, n), dtype, seed=7)
+    X = _rand((n, k), dtype, seed=1)
+    out = []
+    for kernel in (kernels.dense_gram, nb_backend._on_one_thread(kernels.dense_gram)):
+        Y, Z = np.empty((m, k), dtype=dtype), np.empty((n, k), dtype=dtype)
+        kernel(B, X, 1.0, Y, Z, nb)
+        out.append((Y, Z))
+    (Yp, Zp), (Ys, Zs) = out
+    assert np.array_equal(Yp, Ys) and np.array_equal(Zp, Zs)
+    tol = 2e-5 if np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.complex64)) else 1e-13
+    Zo = B.conj().T @ (B @ X)
+    np.testing.assert_allclose(Zs, Zo, atol=tol * 10 * np.abs(Zo).max())
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128])
+def test_dense_switching_modes_leaves_the_result_bitwise_unchanged(monkeypatch, order, dtype):
+    """Regression for busy machines: dense passes always ran the parallel kernel, and with the other core taken
+    each pass waited for a descheduled worker (200 power steps on 2000 x 1000: 1.1-2.1 s against 0.27-0.37 s on
+    one thread, load 5-6). Now they are scheduled like sparse passes. A certified call whose passes alternate
+    returns bitwise the interval and vectors of one that ran every pass in parallel (C order: AᴴA; F order: the
+    adjoint route AAᴴ through the transposed view, the same data address)."""
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", 0)  # a small matrix, scheduled like a large one
+    shape = (240, 130) if order == "C" else (130, 240)  # the smaller side is the one the kernel reads in one pass
+    A = np.asarray(_rand(shape, dtype, seed=7), order=order)
+    switched, parallel = _switched_and_parallel(monkeypatch, A, "SCHEDULE_DENSE_PASSES")
+    for field in ("value", "lower", "upper", "matvecs"):
+        assert getattr(switched, field) == getattr(parallel, field)
+    assert np.array_equal(switched.u, parallel.u) and np.array_equal(switched.v, parallel.v)
+    truth = np.linalg.norm(A, 2)
+    assert switched.lower <= truth * (1 + 1e-6) and truth <= switched.upper * (1 + 1e-6)
+
+
+def test_dense_passes_over_another_matrix_are_not_scheduled(monkeypatch):
+    """Only passes over the matrix the context was opened for are timed into its schedule."""
+    monkeypatch.setattr(nb_backend, "DENSE_SERIAL_BELOW", 0)
+    recorded = []
+
+    class Counting(PassSchedule):
+        def record(self, parallel, seconds, work):
+            recorded.append(work)
+            super().record(parallel, seconds, work)
+
+    monkeypatch.setattr(nb_backend, "start_schedule", lambda key: Counting())
+    A = _rand((60, 40), np.float64, seed=1)
+    be = nb_backend.NumbaBackend()
+    with be.context(A):
+        be.gram(A, np.ones((40, 1)))
+        be.gram(A.copy(), np.ones((40, 1)))
+    assert recorded == [60 * 40]
+    with be.context(np.ones((5, 8, 8))):  # a stack of small matrices: no schedule
+        assert nb_backend._SCHEDULE.get() is None

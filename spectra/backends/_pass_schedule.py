@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Hashable
 from typing import NamedTuple
 
 __all__ = [
@@ -143,31 +144,32 @@ def _median(values) -> float:
     return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
-#: ``threads -> (end time, Prior)`` of the last computation that ran with that many Numba threads
-_LAST: dict[int, tuple[float, Prior]] = {}
+#: ``key -> (end time, Prior)`` of the last computation with that key (the kind of pass and Numba's thread count)
+_LAST: dict[Hashable, tuple[float, Prior]] = {}
 
 
-def start_schedule(threads: int) -> PassSchedule:
+def start_schedule(key: Hashable) -> PassSchedule:
     """The schedule for a new computation: the last one's state if it ended at most :data:`PRIOR_SECONDS`
-    ago on as many threads, else a fresh start (serial first when :func:`cores_busy`).
+    ago with the same ``key`` (the backend's: the kind of pass and the thread count), else a fresh start (serial
+    first when :func:`cores_busy`).
 
     Examples
     --------
-    >>> s = start_schedule(threads=2)
+    >>> s = start_schedule(("sparse", 2))
     >>> s.record(s.parallel_next(), 0.004, 10**6)  # ... passes of one computation
-    >>> remember(2, s)  # when it ends: the next computation starts from its state
+    >>> remember(("sparse", 2), s)  # when it ends: the next computation with that key starts from its state
     """
-    last = _LAST.get(threads)
+    last = _LAST.get(key)
     if last is not None and time.monotonic() - last[0] <= PRIOR_SECONDS:
         return PassSchedule(prior=last[1])
     return PassSchedule(cores_busy())
 
 
-def remember(threads: int, schedule: PassSchedule) -> None:
-    """Keep ``schedule``'s state (if its warm-up has ended) for the next computation on ``threads`` threads."""
+def remember(key: Hashable, schedule: PassSchedule) -> None:
+    """Keep ``schedule``'s state (if its warm-up has ended) for the next computation with the same ``key``."""
     prior = schedule.prior()
     if prior is not None:
-        _LAST[threads] = (time.monotonic(), prior)
+        _LAST[key] = (time.monotonic(), prior)
 
 
 def cores_busy() -> bool:

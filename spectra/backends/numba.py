@@ -76,13 +76,15 @@ DENSE_SERIAL_BELOW = 2_000_000
 #: stored values are equal (an unweighted graph), set by :meth:`NumbaBackend.context` while it runs
 _CONSTANT_VALUES: contextvars.ContextVar = contextvars.ContextVar("spectra_constant_values", default=None)
 
-#: ``(A.indptr, PassSchedule or None, row blocks)`` for the CSR/CSC matrix a computation runs on, set by
-#: :meth:`NumbaBackend.context`: its parallel passes run on the parallel kernel or its serial twin, whichever the
-#: recent passes found faster, over row blocks balanced by nonzeros once (:func:`_nnz_blocks`)
+#: ``(key, PassSchedule)`` for the matrix a computation runs on, set by :meth:`NumbaBackend.context`: its parallel
+#: passes run on the parallel kernel or its serial twin, whichever the recent passes found faster. ``key``: the
+#: CSR/CSC matrix's ``indptr`` array, or the address of a dense matrix's data (its transposed view shares it)
 _SCHEDULE: contextvars.ContextVar = contextvars.ContextVar("spectra_pass_schedule", default=None)
 
 #: ``False``: every sparse pass above :data:`SERIAL_BELOW` runs the parallel kernel (for measurements)
 SCHEDULE_SPARSE_PASSES = True
+#: ``False``: every dense pass above :data:`DENSE_SERIAL_BELOW` runs the parallel kernel (for measurements)
+SCHEDULE_DENSE_PASSES = True
 
 
 @contextlib.contextmanager
@@ -112,18 +114,57 @@ def _constant_values_known(A):
 @contextlib.contextmanager
 def _passes_scheduled(A):
     """Within the context, the large Gram passes over ``A`` run on the parallel kernel or its serial twin,
-    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation, continuing the last
-    computation's state, :func:`._pass_schedule.start_schedule`). The row blocks are computed once here."""
-    indptr = A.indptr if A.format in ("csr", "csc") else None  # the formats the kernels read
-    threads = numba.get_num_threads()
-    schedule = start_schedule(threads) if SCHEDULE_SPARSE_PASSES and indptr is not None else None
-    token = _SCHEDULE.set((indptr, schedule, _nnz_blocks(indptr)) if indptr is not None else None)
+    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation, continuing the state of the
+    last computation of the same kind of pass on as many threads, :func:`._pass_schedule.start_schedule`)."""
+    if sp.issparse(A):
+        key = A.indptr if SCHEDULE_SPARSE_PASSES and A.format in ("csr", "csc") else None  # the formats read
+    else:
+        key = _address(A) if SCHEDULE_DENSE_PASSES and isinstance(A, np.ndarray) and A.ndim == 2 else None
+    kind = ("sparse" if sp.issparse(A) else "dense", numba.get_num_threads())
+    schedule = start_schedule(kind) if key is not None else None
+    token = _SCHEDULE.set((key, schedule) if key is not None else None)
     try:
         yield
     finally:
         _SCHEDULE.reset(token)
         if schedule is not None:
-            remember(threads, schedule)
+            remember(kind, schedule)
+
+
+def _address(A: np.ndarray) -> int:
+    """Where a dense matrix's data starts: the same for ``A`` and its transposed view."""
+    return A.__array_interface__["data"][0]
+
+
+def _on_one_thread(kernel):
+    """``kernel`` run by the calling thread alone (Numba's thread count set to 1 for the call), with the blocks it is
+    given: the same machine code as the parallel run, so the same result bit for bit. (The dense kernels' serial
+    twins are separate compilations, and LLVM vectorised their complex128 sums differently.)"""
+
+    def run(*args):
+        with _one_numba_thread():
+            kernel(*args)
+
+    return run
+
+
+def _same_key(a, b) -> bool:
+    """Two schedule keys name the same matrix: the same ``indptr`` array, or the same dense data address."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is b
+    return a == b
+
+
+def _scheduled_pass(key, parallel_kernel, serial_kernel, args: tuple, work: int) -> None:
+    """One pass on ``parallel_kernel`` or its bitwise-equal ``serial_kernel``, as the schedule of the computation
+    on the matrix ``key`` (:func:`_passes_scheduled`) chooses; the parallel kernel outside such a computation."""
+    known = _SCHEDULE.get()
+    schedule = known[1] if known is not None and _same_key(known[0], key) else None
+    parallel = schedule is None or schedule.parallel_next()
+    t0 = time.perf_counter()
+    (parallel_kernel if parallel else serial_kernel)(*args)
+    if schedule is not None:
+        schedule.record(parallel, time.perf_counter() - t0, work)
 
 
 def _stored_values(data: np.ndarray) -> np.ndarray:
@@ -180,6 +221,7 @@ class NumbaBackend(NumPyBackend):
         stack.enter_context(compiling_for(A))
         stack.enter_context(one_blas_thread())
         if not _small_stack_work(A) and not sp.issparse(A):
+            stack.enter_context(_passes_scheduled(A))
             return stack
         if sp.issparse(A):
             stack.enter_context(_constant_values_known(A))
@@ -299,7 +341,7 @@ class NumbaBackend(NumPyBackend):
         colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
         count = np.empty((nb, n), dtype=np.int64)
         known = _SCHEDULE.get()  # the serial twin where this matrix's passes run serial (a busy machine)
-        serial = known is not None and known[0] is B.indptr and known[1] is not None and not known[1].prefers_parallel()
+        serial = known is not None and _same_key(known[0], B.indptr) and not known[1].prefers_parallel()
         run = sparse_kernels.csr_abs_stats_serial if serial else sparse_kernels.csr_abs_stats
         run(*_unsigned(B), B.data, scale, colsq, gers, count, rows, bounds)  # bitwise the same either way
 
@@ -437,24 +479,18 @@ class NumbaBackend(NumPyBackend):
                 one_block = np.array([0, m], dtype=np.int64)
                 sparse_kernels.csr_gram_serial(indptr, indices, data, X, c, Y, Z, one_block)
                 return Y, Z
-            known = _SCHEDULE.get()
-            schedule, bounds = known[1:] if known is not None and known[0] is B.indptr else (None, None)
-            if bounds is None or len(bounds) - 1 != min(m, numba.get_num_threads()):
-                bounds = _nnz_blocks(B.indptr)  # outside a context, or the thread count changed inside it
-            parallel = schedule is None or schedule.parallel_next()
-            run = sparse_kernels.csr_gram if parallel else sparse_kernels.csr_gram_serial
-            t0 = time.perf_counter()
-            run(indptr, indices, data, X, c, Y, Z, bounds)  # bitwise the same either way
-            if schedule is not None:
-                schedule.record(parallel, time.perf_counter() - t0, work)
+            args = (indptr, indices, data, X, c, Y, Z, _nnz_blocks(B.indptr))  # bitwise the same either way
+            _scheduled_pass(B.indptr, sparse_kernels.csr_gram, sparse_kernels.csr_gram_serial, args, work)
             return Y, Z
         m, n = B.shape
         Y = np.empty((m, X.shape[1]), dtype=B.dtype)
         Z = np.empty((n, X.shape[1]), dtype=B.dtype)
-        if _serial(m * n * X.shape[1], DENSE_SERIAL_BELOW):
+        work = m * n * X.shape[1]
+        if _serial(work, DENSE_SERIAL_BELOW):
             serial_kernels.dense_gram(B, X, c, Y, Z, 1)
-        else:
-            kernels.dense_gram(B, X, c, Y, Z, _blocks(m))
+        else:  # on one thread the same compiled kernel sums the same blocks in the same order: bitwise equal
+            args = (B, X, c, Y, Z, _blocks(m))
+            _scheduled_pass(_address(B), kernels.dense_gram, _on_one_thread(kernels.dense_gram), args, work)
         return Y, Z
 
 
