@@ -8,8 +8,8 @@ in one read of every row, over ``nb`` row blocks (``nb`` is passed in: a kernel 
 thread count cannot be cached): each row's dot products are formed, scaled by ``c``, and immediately
 scattered into a per-block accumulator of ``Z`` while the row is still in cache. Rows are processed eight
 at a time so every accumulator update serves eight rows, and each group of eight serves every column of
-``X`` while it is in cache, so ``A`` is read once whatever the number of columns (float32: sixteen rows,
-whose sums fill the vector registers better; complex and wide types keep eight). The rows of a group lie
+``X`` while it is in cache, so ``A`` is read once whatever the number of columns. The sums are formed in
+the data type (float32 in float32: half the vector work of widened sums). The rows of a group lie
 ``h`` apart (``h`` = the block's rows / 8): each of the eight read streams runs on into the next group's
 row, so the hardware prefetchers keep fetching while the group is scattered. Blocks run in parallel;
 their accumulators are reduced in a fixed order, so the result is deterministic for a fixed thread count.
@@ -112,67 +112,13 @@ def dense_gram(B, X, c, Y, Z, nb):
     k = X.shape[1]
     XT = np.ascontiguousarray(X.T)  # unit-stride columns of X let the dot products vectorise
     acc = np.zeros((nb, k, n), dtype=Z.dtype)
+    zero = Z.dtype.type(0)  # sums in the data type (`za[0] * 0`, an int64 product, made float32 sums float64)
     for blk in numba.prange(nb):
         r0 = blk * m // nb
         r1 = (blk + 1) * m // nb
-        # the rows of a sweep are h apart: each of the 8 (16) row streams runs on into the next sweep's row,
-        # so the hardware prefetchers stay trained through the scatter (measured 8-10 % faster than a
-        # sweep over adjacent rows, docs/performance.md)
-        h = (r1 - r0) // 16 if B.itemsize == 4 else 0
-        for g in range(r0, r0 + h):  # float32: sixteen rows per sweep (measured 6-14 % faster than eight)
-            b0, b1, b2, b3 = B[g], B[g + h], B[g + 2 * h], B[g + 3 * h]
-            b4, b5, b6, b7 = B[g + 4 * h], B[g + 5 * h], B[g + 6 * h], B[g + 7 * h]
-            e0, e1, e2, e3 = B[g + 8 * h], B[g + 9 * h], B[g + 10 * h], B[g + 11 * h]
-            e4, e5, e6, e7 = B[g + 12 * h], B[g + 13 * h], B[g + 14 * h], B[g + 15 * h]
-            for col in range(k):
-                x = XT[col]
-                za = acc[blk, col]
-                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = za[0] * 0
-                t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = za[0] * 0
-                for j in range(n):
-                    xj = x[j]
-                    s0 += b0[j] * xj
-                    s1 += b1[j] * xj
-                    s2 += b2[j] * xj
-                    s3 += b3[j] * xj
-                    s4 += b4[j] * xj
-                    s5 += b5[j] * xj
-                    s6 += b6[j] * xj
-                    s7 += b7[j] * xj
-                    t0 += e0[j] * xj
-                    t1 += e1[j] * xj
-                    t2 += e2[j] * xj
-                    t3 += e3[j] * xj
-                    t4 += e4[j] * xj
-                    t5 += e5[j] * xj
-                    t6 += e6[j] * xj
-                    t7 += e7[j] * xj
-                Y[g, col], Y[g + h, col], Y[g + 2 * h, col], Y[g + 3 * h, col] = s0, s1, s2, s3
-                Y[g + 4 * h, col], Y[g + 5 * h, col], Y[g + 6 * h, col], Y[g + 7 * h, col] = s4, s5, s6, s7
-                Y[g + 8 * h, col], Y[g + 9 * h, col], Y[g + 10 * h, col], Y[g + 11 * h, col] = t0, t1, t2, t3
-                Y[g + 12 * h, col], Y[g + 13 * h, col], Y[g + 14 * h, col], Y[g + 15 * h, col] = t4, t5, t6, t7
-                s0, s1, s2, s3, s4, s5, s6, s7 = s0 * c, s1 * c, s2 * c, s3 * c, s4 * c, s5 * c, s6 * c, s7 * c
-                t0, t1, t2, t3, t4, t5, t6, t7 = t0 * c, t1 * c, t2 * c, t3 * c, t4 * c, t5 * c, t6 * c, t7 * c
-                for j in range(n):
-                    za[j] += (
-                        b0[j] * s0
-                        + b1[j] * s1
-                        + b2[j] * s2
-                        + b3[j] * s3
-                        + b4[j] * s4
-                        + b5[j] * s5
-                        + b6[j] * s6
-                        + b7[j] * s7
-                        + e0[j] * t0
-                        + e1[j] * t1
-                        + e2[j] * t2
-                        + e3[j] * t3
-                        + e4[j] * t4
-                        + e5[j] * t5
-                        + e6[j] * t6
-                        + e7[j] * t7
-                    )
-        r0 += 16 * h
+        # the rows of a sweep are h apart: each of the 8 row streams runs on into the next sweep's row, so the
+        # hardware prefetchers stay trained through the scatter (measured 8-10 % faster than a sweep over
+        # adjacent rows, docs/performance.md)
         h = (r1 - r0) // 8  # eight rows per sweep, used for every column of X while in cache: A is read once
         for g in range(r0, r0 + h):
             b0, b1, b2, b3 = B[g], B[g + h], B[g + 2 * h], B[g + 3 * h]
@@ -180,7 +126,7 @@ def dense_gram(B, X, c, Y, Z, nb):
             for col in range(k):
                 x = XT[col]
                 za = acc[blk, col]
-                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = za[0] * 0
+                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
                 for j in range(n):
                     xj = x[j]
                     s0 += b0[j] * xj
@@ -210,7 +156,7 @@ def dense_gram(B, X, c, Y, Z, nb):
             for col in range(k):
                 x = XT[col]
                 za = acc[blk, col]
-                s = za[0] * 0
+                s = zero
                 for j in range(n):
                     s += bi[j] * x[j]
                 Y[i, col] = s
@@ -224,13 +170,14 @@ def dense_gram(B, X, c, Y, Z, nb):
 def dense_gram_batched(B, X, c, Y, Z):
     nmat, m, n = B.shape
     k = X.shape[2]
+    zero = Z.dtype.type(0)
     for b in numba.prange(nmat):  # many small matrices: one per task, not a Python loop
         for col in range(k):
             z = Z[b, :, col]
             z[:] = 0
             for i in range(m):
                 bi = B[b, i]
-                s = z[0] * 0
+                s = zero
                 for j in range(n):
                     s += bi[j] * X[b, j, col]
                 Y[b, i, col] = s

@@ -440,7 +440,7 @@ class NumbaBackend(NumPyBackend):
             return super().gram(A, X, inner, adjoint)
         if inner is not None and np.ndim(A) == 2 and not sp.issparse(A) and np.any(np.asarray(inner) != 1):
             # a scaled dense operand (entries near the ends of the range): the dense kernel's row sweeps sum
-            # b_r (s_r c) over eight or sixteen rows, which reassociation may turn into (sum b_r s_r) c, after
+            # b_r (s_r c) over eight rows, which reassociation may turn into (sum b_r s_r) c, after
             # the products c keeps in range (200 x 9 entries near 1e307 overflowed); the two products run in order
             return super().gram(A, X, inner, adjoint)
         real = np.empty(0, dtype=A.dtype).real.dtype
