@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import spectra
 from spectra._testing import matrix_with_singular_values, spectrum
 from spectra.backends import NUMBA_MIN_ENTRIES
+from spectra.backends._pass_schedule import PassSchedule
 from spectra.backends.numba import NumbaBackend
 
 from .conftest import random_matrix as _rand
@@ -188,7 +189,7 @@ def test_unequal_or_other_values_are_read_in_full(monkeypatch, busy):
     import spectra.backends.numba as nb_backend
 
     monkeypatch.setattr(nb_backend, "SERIAL_BELOW", 0)
-    monkeypatch.setattr(nb_backend, "cores_busy", lambda: busy)
+    monkeypatch.setattr(nb_backend, "start_schedule", lambda threads: PassSchedule(busy))
     # inside a context a pass may run the parallel kernel or its serial twin (chosen by time and load)
     strides = _spy_value_strides(monkeypatch, nb_backend)
     be = NumbaBackend()

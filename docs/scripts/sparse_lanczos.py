@@ -7,16 +7,20 @@ m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="l
 order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
 their medians and min-max spreads. Used for the tables in docs/performance.md::
 
-    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown] [--schedule | --schedule-only]
+    python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown | --modes] [--schedule | --schedule-only]
 
 ``--one-thread`` runs Numba's kernels on one thread: the per-core comparison (SciPy's products run on one
 core; BLAS runs on one thread in the numba backend, and in the numpy backend below 2e6 nonzeros).
 ``--schedule`` adds ``numba-parallel``: the numba backend with every large pass on the parallel kernel, as
 before passes chose between it and its serial twin by their times (``SCHEDULE_SPARSE_PASSES = False``);
-``--schedule-only`` times these two alone.
+``--schedule-only`` times these two alone. ``--prior`` adds ``numba-fresh``: the numba backend with every call
+starting its pass schedule afresh (warm-up, or serial first on a busy machine), as before a call continued the
+schedule of the last one (``_pass_schedule.PRIOR_SECONDS = -1``); ``--prior-only`` times these two alone.
 ``--breakdown`` times the parts of each call instead (same alternation): the Gram products of the Lanczos
 steps, the Gram-Schmidt projections against the basis, the entry statistics, and the rest of the call
 (tridiagonal and bound work, the final certified product, validation), medians over the rounds.
+``--modes`` runs ``rounds`` numba calls in a row and prints, per call, its time and the mode of each of its
+passes (``P`` parallel kernel, ``s`` serial twin), as the pass schedule chose them.
 """
 
 from __future__ import annotations
@@ -52,6 +56,18 @@ def _parallel_only(A):
         nb.SCHEDULE_SPARSE_PASSES = True
 
 
+def _fresh_schedule(A):
+    """The numba backend with a pass schedule started afresh in every call (as before priors)."""
+    from spectra.backends import _pass_schedule
+
+    saved = _pass_schedule.PRIOR_SECONDS
+    _pass_schedule.PRIOR_SECONDS = -1.0
+    try:
+        return spectra.norm(A, method="lanczos", backend="numba", seed=0)
+    finally:
+        _pass_schedule.PRIOR_SECONDS = saved
+
+
 def _calls(A) -> dict:
     calls = {
         "numpy": lambda: spectra.norm(A, method="lanczos", backend="numpy", seed=0),
@@ -62,6 +78,10 @@ def _calls(A) -> dict:
         calls["numba-parallel"] = lambda: _parallel_only(A)
     if "--schedule-only" in sys.argv:  # the two numba variants alone, alternating
         calls = {"numba": calls["numba"], "numba-parallel": lambda: _parallel_only(A)}
+    if "--prior" in sys.argv:
+        calls["numba-fresh"] = lambda: _fresh_schedule(A)
+    if "--prior-only" in sys.argv:
+        calls = {"numba": calls["numba"], "numba-fresh": lambda: _fresh_schedule(A)}
     return calls
 
 
@@ -86,7 +106,11 @@ def measure(matrix: str, A, rounds: int) -> None:
 
 
 #: backend primitives timed by ``--breakdown`` (outermost calls only: a backend may call its parent's)
-PARTS = {"products": ("gram", "matmat", "rmatmat"), "projections": ("project_out",), "statistics": ("abs_stats",)}
+PARTS = {
+    "products": ("gram", "matmat", "rmatmat"),
+    "projections": ("project_out", "project_out_unit"),
+    "statistics": ("abs_stats",),
+}
 
 
 @contextlib.contextmanager
@@ -142,6 +166,27 @@ def breakdown(matrix: str, A, rounds: int) -> None:
         print(f"{matrix} {name}: " + ", ".join(f"{p} {1e3 * np.median(v):.0f} ms" for p, v in values.items()))
 
 
+def modes(matrix: str, A, rounds: int) -> None:
+    from spectra.backends import _pass_schedule
+
+    log = []
+    record = _pass_schedule.PassSchedule.record
+
+    def logged(self, parallel, seconds, work):
+        log.append("P" if parallel else "s")
+        record(self, parallel, seconds, work)
+
+    _pass_schedule.PassSchedule.record = logged
+    try:
+        for _ in range(rounds):
+            log.clear()
+            t0 = time.perf_counter()
+            spectra.norm(A, method="lanczos", backend="numba", seed=0)
+            print(f"{matrix}: {time.perf_counter() - t0:.3f} s {''.join(log)}")
+    finally:
+        _pass_schedule.PassSchedule.record = record
+
+
 def main(rounds: int = 5) -> None:
     if "--one-thread" in sys.argv:
         import numba
@@ -149,7 +194,8 @@ def main(rounds: int = 5) -> None:
         numba.set_num_threads(1)
     print("load average", os.getloadavg())
     for matrix, A in problems().items():
-        (breakdown if "--breakdown" in sys.argv else measure)(matrix, A, rounds)
+        run = breakdown if "--breakdown" in sys.argv else modes if "--modes" in sys.argv else measure
+        run(matrix, A, rounds)
     print("load average", os.getloadavg())
 
 

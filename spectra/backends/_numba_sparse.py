@@ -19,7 +19,7 @@ from numba import types
 from . import _numba_serial
 from ._numba_kernels import _FASTMATH, _in, _out, _reduce_blocks, _wide_abs, jit_kernel
 
-__all__ = ["csr_abs_stats", "csr_gram", "csr_gram_serial"]
+__all__ = ["csr_abs_stats", "csr_abs_stats_serial", "csr_gram", "csr_gram_serial"]
 
 _INDEX = (types.uint32, types.uint64)
 _KEY = (2, 0)  # a signature is chosen by the dtypes of the values and of indptr
@@ -139,3 +139,8 @@ def csr_abs_stats(indptr, indices, data, s, colsq, gers, count, rows, bounds):
             rmax = max(rmax, rsq)
         rows[blk, 0] = fro2
         rows[blk, 1] = rmax
+
+
+#: :func:`csr_abs_stats` on the calling thread: the same blocks, so bitwise the same statistics; it runs where the
+#: pass schedule found the serial twin of the Gram pass faster (a busy machine, docs/performance.md)
+csr_abs_stats_serial = _numba_serial.serial_twin(csr_abs_stats)

@@ -39,7 +39,7 @@ from . import _numba_sparse as sparse_kernels
 from ._base import AbsStats, rows_view
 from ._gram_schmidt import DGKS_ETA
 from ._numba_jit import compiling_for
-from ._pass_schedule import PassSchedule, cores_busy
+from ._pass_schedule import remember, start_schedule
 from ._threads import all_blas_threads, one_blas_thread
 from .numpy import NumPyBackend
 
@@ -114,16 +114,21 @@ def _constant_values_known(A):
 @contextlib.contextmanager
 def _passes_scheduled(A):
     """Within the context, the large Gram passes over ``A`` run on the parallel kernel or its serial twin,
-    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation)."""
+    whichever was faster (:class:`._pass_schedule.PassSchedule`, one per computation, continuing the state of the
+    last computation of the same kind of pass on as many threads, :func:`._pass_schedule.start_schedule`)."""
     if sp.issparse(A):
         key = A.indptr if SCHEDULE_SPARSE_PASSES and A.format in ("csr", "csc") else None  # the formats read
     else:
         key = _address(A) if SCHEDULE_DENSE_PASSES and isinstance(A, np.ndarray) and A.ndim == 2 else None
-    token = _SCHEDULE.set((key, PassSchedule(cores_busy())) if key is not None else None)
+    kind = ("sparse" if sp.issparse(A) else "dense", numba.get_num_threads())
+    schedule = start_schedule(kind) if key is not None else None
+    token = _SCHEDULE.set((key, schedule) if key is not None else None)
     try:
         yield
     finally:
         _SCHEDULE.reset(token)
+        if schedule is not None:
+            remember(kind, schedule)
 
 
 def _address(A: np.ndarray) -> int:
@@ -338,7 +343,10 @@ class NumbaBackend(NumPyBackend):
         nb = len(bounds) - 1
         colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
         count = np.empty((nb, n), dtype=np.int64)
-        sparse_kernels.csr_abs_stats(*_unsigned(B), B.data, scale, colsq, gers, count, rows, bounds)
+        known = _SCHEDULE.get()  # the serial twin where this matrix's passes run serial (a busy machine)
+        serial = known is not None and _same_key(known[0], B.indptr) and not known[1].prefers_parallel()
+        run = sparse_kernels.csr_abs_stats_serial if serial else sparse_kernels.csr_abs_stats
+        run(*_unsigned(B), B.data, scale, colsq, gers, count, rows, bounds)  # bitwise the same either way
 
         def top(x):
             return x.max() if x.size else 0
