@@ -35,7 +35,8 @@ How to read the table:
               no: the iteration budget (maxiter) ran out first. The interval is still valid, only wider
               than asked; pass a larger --maxiter or --rtol, or use lanczos.
   matvecs     products with A or A^H (a block of k vectors counts k); svd uses none
-  time        wall-clock time of the call"""
+  time        wall-clock time of the call
+  rel. error  |value - ||A||_2| / ||A||_2, where the true norm is known (the demo's matrix)"""
 
 
 def _prog() -> str:
@@ -151,7 +152,8 @@ def _demo(args) -> int:
         runs[method] = _cli_progress.Recorder()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            r, seconds = _run(A, args, method, method, runs[method], always=not args.json)
+            budget = {} if method == "svd" or args.maxiter is None else {"maxiter": args.maxiter}  # svd: direct
+            r, seconds = _run(A, args, method, method, runs[method], always=not args.json, **budget)
         rows.append(_row(method, r, seconds))
         if not args.json:
             print(_table_row(rows[-1], truth), flush=True)
@@ -161,8 +163,9 @@ def _demo(args) -> int:
         print(f"\nEvery interval [lower, upper] contains ||A||_2 = {truth!r}.")
         unconverged = [r["method"] for r in rows if not r["converged"]]
         if unconverged:
+            budget = "the iteration budget (--maxiter)" if args.maxiter else "the default iteration budget"
             print(
-                f"{', '.join(unconverged)}: conv. no - the default iteration budget ran out before the width reached "
+                f"{', '.join(unconverged)}: conv. no - {budget} ran out before the width reached "
                 f"rtol={args.rtol:g}; the interval is still valid, only wider than asked."
             )
         print("\nWhy each backend (backend=auto):")
@@ -301,7 +304,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backend",
         default="auto",
         choices=("auto", *backends.BACKENDS),
-        help="backend (default auto; dask reads the file as a Dask array)",
+        help="backend (default auto; with norm, dask reads the file as a Dask array)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     common.add_argument(
@@ -310,7 +313,13 @@ def _parser() -> argparse.ArgumentParser:
         help="print the narrowing interval to stderr as text lines (a terminal gets a progress bar by default)",
     )
     common.add_argument("--plot", metavar="FILE", help="save a figure of the interval's convergence (needs matplotlib)")
-    sub.add_parser("demo", parents=[common], help="run every method on a built-in matrix with known norm")
+    d = sub.add_parser("demo", parents=[common], help="run every method on a built-in matrix with known norm")
+    d.add_argument(
+        "--maxiter",
+        type=int,
+        default=None,
+        help="iteration budget of power, lanczos and randomized (default: their own)",
+    )
     p = sub.add_parser("norm", parents=[common], help="spectral norm of a matrix stored in FILE")
     p.add_argument("file", help=", ".join(s for f in _loaders.FORMATS for s in f.suffixes))
     p.add_argument(

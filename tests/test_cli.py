@@ -34,6 +34,20 @@ def test_demo_runs_every_method(capsys):
         assert r["lower"] <= out["truth"] <= r["upper"]
 
 
+def test_demo_takes_the_maxiter_its_legend_suggests(monkeypatch, capsys):
+    """Regression: the legend says "pass a larger --maxiter", but ``demo`` rejected ``--maxiter``. It now sets the
+    budget of the iterative methods (svd is direct and gets none); the legend also explains ``rel. error``."""
+    monkeypatch.setattr(_cli, "DEMO_SHAPE", (300, 150))
+    assert main(["demo", "--json", "--maxiter", "7"]) == 0
+    rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert rows["power"]["matvecs"] == 2 * 7 + 1 and not rows["power"]["converged"]
+    assert rows["svd"]["converged"] and rows["svd"]["matvecs"] == 0
+    assert main(["demo", "--maxiter", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "conv. no - the iteration budget (--maxiter) ran out" in out and "--maxiter" in _cli.LEGEND
+    assert "rel. error  |value - ||A||_2| / ||A||_2" in out
+
+
 def _write(path: Path, fmt: str, A) -> Path:
     """``A`` stored in format ``fmt`` under ``path`` (suffix added); ``-group``/``-sparse`` variants."""
     base = fmt.split("-")[0]
