@@ -148,6 +148,10 @@ def _on_one_thread(kernel):
     return run
 
 
+#: the dense pass's one-thread mode, made once (not a new closure on every pass)
+_DENSE_GRAM_ONE_THREAD = _on_one_thread(kernels.dense_gram)
+
+
 def _same_key(a, b) -> bool:
     """Two schedule keys name the same matrix: the same ``indptr`` array, or the same dense data address."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -493,7 +497,7 @@ class NumbaBackend(NumPyBackend):
             serial_kernels.dense_gram(B, X, c, Y, Z, 1)
         else:  # on one thread the same compiled kernel sums the same blocks in the same order: bitwise equal
             args = (B, X, c, Y, Z, _blocks(m))
-            _scheduled_pass(_address(B), kernels.dense_gram, _on_one_thread(kernels.dense_gram), args, work)
+            _scheduled_pass(_address(B), kernels.dense_gram, _DENSE_GRAM_ONE_THREAD, args, work)
         return Y, Z
 
 
