@@ -19,6 +19,10 @@ __all__ = ["Compressed", "drop_empty"]
 
 #: compress only when a side keeps at most this fraction of its length (otherwise the copy buys little)
 KEEP_FRACTION = 0.75
+#: the empty-line scan marks indexed lines this many entries at a time (bounded temporaries) ...
+_CHUNK = 1 << 20
+#: ... and first counts them after this many entries, then each time the entries marked have doubled
+_FIRST_COUNT = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -44,21 +48,21 @@ class Compressed:
 def drop_empty(A) -> Compressed | None:
     """``A`` (CSR or CSC) without empty rows and columns, or ``None`` when that would not shrink it much.
 
-    Costs one pass over the index arrays and a copy of the nonzeros (``nnz`` values and indices); an
-    entry stored as an explicit zero keeps its row and column. Other formats are returned as ``None``.
+    Costs at most one pass over the index arrays (the scan stops once both sides are known to keep most of
+    their lines) and, when it compresses, a copy of the nonzeros (``nnz`` values and indices); an entry
+    stored as an explicit zero keeps its row and column. Other formats are returned as ``None``.
     """
     if not sp.issparse(A) or A.format not in ("csr", "csc") or A.nnz == 0:
         return None
     m, n = A.shape
     outer_len, inner_len = (m, n) if A.format == "csr" else (n, m)
     indptr, indices = A.indptr, A.indices
-    outer_kept = np.flatnonzero(indptr[1:] > indptr[:-1])
-    inner_mask = np.zeros(inner_len, dtype=bool)
-    inner_mask[indices[indptr[0] : indptr[-1]]] = True
-    inner_kept = np.flatnonzero(inner_mask)
-    if outer_kept.size > KEEP_FRACTION * outer_len and inner_kept.size > KEEP_FRACTION * inner_len:
-        return None
     start, stop = int(indptr[0]), int(indptr[-1])
+    outer_kept = np.flatnonzero(indptr[1:] > indptr[:-1])
+    inner_mask = _inner_mask(indices[start:stop], inner_len, outer_kept.size > KEEP_FRACTION * outer_len)
+    if inner_mask is None:  # both sides keep more than KEEP_FRACTION of their lines
+        return None
+    inner_kept = np.flatnonzero(inner_mask)
     new_indptr = np.concatenate([[0], indptr[1:][outer_kept] - start]).astype(indptr.dtype, copy=False)
     new_indices = np.searchsorted(inner_kept, indices[start:stop]).astype(indices.dtype, copy=False)
     data = np.array(A.data[start:stop], copy=True)
@@ -66,3 +70,26 @@ def drop_empty(A) -> Compressed | None:
     B = type(A)((data, new_indices, new_indptr), shape=shape)
     rows, cols = (outer_kept, inner_kept) if A.format == "csr" else (inner_kept, outer_kept)
     return Compressed(B, rows, cols, (m, n))
+
+
+def _inner_mask(indices: np.ndarray, inner_len: int, may_stop: bool) -> np.ndarray | None:
+    """Which of the ``inner_len`` indexed lines hold an entry, marked in chunks of ``indices``.
+
+    With ``may_stop``, ``None`` as soon as more than :data:`KEEP_FRACTION` of them are marked (the lines found
+    so far are a subset of all: the decision of :func:`drop_empty` is then known). The counts run when the
+    entries marked have doubled, so they cost ``O(inner_len log nnz)``. On a 200 000² matrix with 2·10⁶
+    uniformly placed entries the chunks up to 2¹⁹ entries decide: 0.7 ms instead of 7.5 ms for marking all
+    (docs/performance.md).
+    """
+    mask = np.zeros(inner_len, dtype=bool)
+    need = KEEP_FRACTION * inner_len
+    done, count_at = 0, _FIRST_COUNT
+    while done < indices.size:
+        stop = min(indices.size, done + _CHUNK, count_at if may_stop else indices.size)
+        mask[indices[done:stop].astype(np.intp)] = True  # intp indices: NumPy's fast path for the scatter
+        done = stop
+        if may_stop and done == count_at:
+            if np.count_nonzero(mask) > need:
+                return None
+            count_at *= 2
+    return None if may_stop and np.count_nonzero(mask) > need else mask
