@@ -118,16 +118,14 @@ def _values_all_equal(A) -> bool:
     last = _LAST_VALUES_CHECK[0]
     if last is not None and last[0]() is A and last[1]() is A.data:
         return last[2]
-    data = A.data
-    equal = (
-        A.format in ("csr", "csc")
-        and A.dtype in _KERNEL_DTYPES
-        and data.size > 0
-        and bool(np.all(data[:64] == data[0]))
-        and bool(np.all(data == data[0]))
-    )
-    _LAST_VALUES_CHECK[0] = (weakref.ref(A), weakref.ref(data), equal)
+    equal = A.format in ("csr", "csc") and A.dtype in _KERNEL_DTYPES and _all_equal(A.data)
+    _LAST_VALUES_CHECK[0] = (weakref.ref(A), weakref.ref(A.data), equal)
     return equal
+
+
+def _all_equal(data: np.ndarray) -> bool:
+    """Whether a non-empty array holds one value only (64 entries first, so unequal values cost nothing)."""
+    return data.size > 0 and bool(np.all(data[:64] == data[0])) and bool(np.all(data == data[0]))
 
 
 @contextlib.contextmanager
