@@ -7,8 +7,9 @@ preferential-attachment graph (``spectra._testing.preferential_attachment_graph`
 2 000 000 nonzeros, power-law degrees). Reference norms come from ARPACK at ``tol=1e-14`` (``eigsh`` on the
 symmetric graph, ``svds`` on the random matrix), computed once in ``setup_cache``.
 
-``track_`` ratios are measured in one process with the contenders interleaved (A, B, A, B, ...), the median
-of three rounds, so they do not depend on how busy the machine was between benchmarks.
+``track_`` ratios are measured in one process with the contenders interleaved (A, B, B, A, ...), each call
+after a short pause, the median of five rounds, so they do not depend on how busy the machine was between
+benchmarks, nor on threads the call before left spinning.
 """
 
 from __future__ import annotations
@@ -56,9 +57,30 @@ def _seconds(f) -> float:
     return time.perf_counter() - t0
 
 
-def _interleaved_ratio(slow, fast, rounds: int = 3) -> float:
-    """Median over rounds of time(slow) / time(fast), the two called one after the other in each round."""
-    return float(np.median([_seconds(slow) / _seconds(fast) for _ in range(rounds)]))
+#: seconds of pause before every timed call of :func:`_interleaved_ratio`: OpenBLAS's workers spin for about
+#: 0.1 s after a threaded product (the numpy backend's projections on ``random-2M``, 2e6 nonzeros), and a call
+#: started at once shares a core with them (docs/performance.md, "asv and the script")
+SETTLE = 0.25
+
+
+def _settled_seconds(f) -> float:
+    time.sleep(SETTLE)
+    return _seconds(f)
+
+
+def _interleaved_ratio(slow, fast, rounds: int = 5) -> float:
+    """Median over rounds of time(slow) / time(fast): the two called one after the other, the order alternating
+    between rounds, each call after a pause of :data:`SETTLE` seconds (as ``docs/scripts/sparse_lanczos.py``)."""
+    ratios = []
+    for r in range(rounds):
+        if r % 2:
+            t_fast = _settled_seconds(fast)
+            t_slow = _settled_seconds(slow)
+        else:
+            t_slow = _settled_seconds(slow)
+            t_fast = _settled_seconds(fast)
+        ratios.append(t_slow / t_fast)
+    return float(np.median(ratios))
 
 
 class SparseLanczos:

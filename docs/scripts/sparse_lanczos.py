@@ -5,7 +5,11 @@ the adjacency matrix of a preferential-attachment graph (``spectra._testing.pref
 m = 5, seed 0, 1 999 474 nonzeros). Each round calls ``spectra.norm(A, method="lanczos")`` with
 ``backend="numpy"`` and ``backend="numba"`` and ``svds(A, k=1, solver="arpack")`` one after the other (the
 order rotates between rounds), and prints the time ratios numpy / numba and ARPACK / numba per round, then
-their medians and min-max spreads. Used for the tables in docs/performance.md::
+their medians and min-max spreads. Every timed call starts after a pause of :data:`SETTLE` seconds, so that no
+call runs beside the threads the one before left spinning (OpenBLAS's workers spin for about 0.1 s after a
+threaded product: the numpy backend's projections on ``random-2M``, whose 2·10⁶ nonzeros reach
+``BLAS_ONE_THREAD_BELOW``); asv's ``bench_sparse.SparseLanczosRatios`` measures the same way. Used for the tables in
+docs/performance.md::
 
     python docs/scripts/sparse_lanczos.py [rounds] [--one-thread] [--breakdown | --modes] [--schedule | --schedule-only]
 
@@ -17,8 +21,11 @@ before passes chose between it and its serial twin by their times (``SCHEDULE_SP
 starting its pass schedule afresh (warm-up, or serial first on a busy machine), as before a call continued the
 schedule of the last one (``_pass_schedule.PRIOR_SECONDS = -1``); ``--prior-only`` times these two alone.
 ``--breakdown`` times the parts of each call instead (same alternation): the Gram products of the Lanczos
-steps, the Gram-Schmidt projections against the basis, the entry statistics, and the rest of the call
-(tridiagonal and bound work, the final certified product, validation), medians over the rounds.
+steps, the Gram-Schmidt projections against the basis, the entry statistics (with the largest entry), the
+input scans (canonical order, empty lines, equal stored values), the start vector, the final certified product,
+and the rest of the call (tridiagonal and bound work, the basis, the plan), medians over the rounds, in wall
+time and in the calling thread's CPU time (``time.thread_time``: what a part costs on its own core, less
+disturbed by a busy machine; a parallel kernel's other threads are not in it).
 ``--modes`` runs ``rounds`` numba calls in a row and prints, per call, its time and the mode of each of its
 passes (``P`` parallel kernel, ``s`` serial twin), as the pass schedule chose them.
 """
@@ -68,6 +75,10 @@ def _fresh_schedule(A):
         _pass_schedule.PRIOR_SECONDS = saved
 
 
+#: seconds of pause before every timed call (longer than OpenBLAS's spinning after a threaded product, 0.1 s)
+SETTLE = 0.25
+
+
 def _calls(A) -> dict:
     calls = {
         "numpy": lambda: spectra.norm(A, method="lanczos", backend="numpy", seed=0),
@@ -94,6 +105,7 @@ def measure(matrix: str, A, rounds: int) -> None:
     names = list(calls)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(SETTLE)
             t0 = time.perf_counter()
             calls[name]()
             times[name].append(time.perf_counter() - t0)
@@ -105,65 +117,113 @@ def measure(matrix: str, A, rounds: int) -> None:
         print(f"{matrix}: {peer}/numba median {np.median(q):.2f} (min {q.min():.2f}, max {q.max():.2f})")
 
 
-#: backend primitives timed by ``--breakdown`` (outermost calls only: a backend may call its parent's)
+#: what ``--breakdown`` times: part -> (module or class, attribute); only the outermost timed call counts (a
+#: backend may call its parent's method, the final certified product is a product)
 PARTS = {
-    "products": ("gram", "matmat", "rmatmat"),
-    "projections": ("project_out", "project_out_unit"),
-    "statistics": ("abs_stats",),
+    "products": [
+        (f"spectra.backends.{m}", n)
+        for m in ("numba.NumbaBackend", "numpy.NumPyBackend")
+        for n in ("gram", "matmat", "rmatmat")
+    ],
+    "projections": [
+        (f"spectra.backends.{m}", n)
+        for m in ("numba.NumbaBackend", "numpy.NumPyBackend")
+        for n in ("project_out", "project_out_unit")
+    ],
+    "statistics": [
+        (f"spectra.backends.{m}", n)
+        for m in ("numba.NumbaBackend", "numpy.NumPyBackend")
+        for n in ("abs_stats", "max_abs")
+    ],
+    "scans": [
+        ("spectra._sparse", "_check_structure"),
+        ("spectra._sparse", "_is_canonical"),
+        ("spectra._compress", "drop_empty"),
+        ("spectra.backends.numba", "_values_all_equal"),
+    ],
+    "start": [("spectra.methods.lanczos", "start_vector")],
+    "final": [("spectra.methods.lanczos", "krylov_finish")],
 }
 
 
-@contextlib.contextmanager
-def timed_parts(seconds: dict):
-    """Add the time spent in each of :data:`PARTS` to ``seconds[part]`` while the context is open."""
-    from spectra.backends.numba import NumbaBackend
-    from spectra.backends.numpy import NumPyBackend
+def _owner(path: str):
+    """The module or class named by a dotted path (the longest importable prefix, then attributes)."""
+    import importlib
 
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(path)
+
+
+@contextlib.contextmanager
+def timed_parts(seconds: dict, cpu: dict):
+    """Add the wall time and the calling thread's CPU time spent in each of :data:`PARTS` to ``seconds[part]`` and
+    ``cpu[part]`` while the context is open."""
     saved = []
-    depth = {part: 0 for part in PARTS}
-    for cls in (NumPyBackend, NumbaBackend):
-        for part, name in ((part, name) for part, names in PARTS.items() for name in names):
-            if name not in vars(cls):
+    depth = [0]  # timed calls open
+    for part, targets in PARTS.items():
+        for path, name in targets:
+            owner = _owner(path)
+            if isinstance(owner, type) and name not in vars(owner):
                 continue
-            method = vars(cls)[name]
+            method = vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
 
             def wrapper(*args, _method=method, _part=part, **kwargs):
-                depth[_part] += 1
-                t0 = time.perf_counter()
+                depth[0] += 1
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     return _method(*args, **kwargs)
                 finally:
-                    depth[_part] -= 1
-                    if not depth[_part]:
+                    depth[0] -= 1
+                    if not depth[0]:
                         seconds[_part] += time.perf_counter() - t0
+                        cpu[_part] += time.thread_time() - c0
 
-            saved.append((cls, name, method))
-            setattr(cls, name, wrapper)
+            saved.append((owner, name, method))
+            setattr(owner, name, wrapper)
     try:
         yield
     finally:
-        for cls, name, method in saved:
-            setattr(cls, name, method)
+        for owner, name, method in saved:
+            setattr(owner, name, method)
 
 
 def breakdown(matrix: str, A, rounds: int) -> None:
     calls = {k: v for k, v in _calls(A).items() if k != "arpack"}
     for call in calls.values():
         call()
-    parts = {name: {part: [] for part in (*PARTS, "rest", "total")} for name in calls}
+    columns = (*PARTS, "rest", "total")
+    parts = {name: {part: [] for part in columns} for name in calls}
+    cpu_parts = {name: {part: [] for part in columns} for name in calls}
     names = list(calls)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            seconds = dict.fromkeys(PARTS, 0.0)
-            with timed_parts(seconds):
-                t0 = time.perf_counter()
+            seconds, cpu = dict.fromkeys(PARTS, 0.0), dict.fromkeys(PARTS, 0.0)
+            time.sleep(SETTLE)
+            with timed_parts(seconds, cpu):
+                t0, c0 = time.perf_counter(), time.thread_time()
                 calls[name]()
-                total = time.perf_counter() - t0
+                total, total_cpu = time.perf_counter() - t0, time.thread_time() - c0
             seconds.update(rest=total - sum(seconds.values()), total=total)
-            for part, value in seconds.items():
-                parts[name][part].append(value)
-    for name, values in parts.items():
-        print(f"{matrix} {name}: " + ", ".join(f"{p} {1e3 * np.median(v):.0f} ms" for p, v in values.items()))
+            cpu.update(rest=total_cpu - sum(cpu.values()), total=total_cpu)
+            for part in columns:
+                parts[name][part].append(seconds[part])
+                cpu_parts[name][part].append(cpu[part])
+    for name in names:
+        for label, table in (("wall", parts), ("cpu", cpu_parts)):
+            values = table[name]
+            print(
+                f"{matrix} {name} {label}: "
+                + ", ".join(f"{p} {1e3 * np.median(v):.1f}" for p, v in values.items())
+                + " ms"
+            )
 
 
 def modes(matrix: str, A, rounds: int) -> None:
