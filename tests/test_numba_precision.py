@@ -101,3 +101,19 @@ def test_single_precision_gram_schmidt_is_accurate(dtype, seed):
     assert np.max(np.abs(C - C_ref)) <= 100 * u * np.linalg.norm(W)
     assert np.linalg.norm(w[:, 0] - w_ref[:, 0] / ref_norm) <= 100 * u * np.linalg.norm(W) / ref_norm
     assert np.max(np.abs(Q.astype(wide).conj().T @ w[:, 0])) <= 20 * np.sqrt(k) * u
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+def test_empty_csr_row_gives_positive_zero(dtype):
+    """Regression: the CSR pass started a row's sum at ``z[0] * 0``, the first entry of the running
+    accumulator of ``A^H c A x`` times zero, so an empty row gave ``y_i = -0.0`` whenever that entry was
+    negative at the time; the empty sum is ``+0.0`` (as SciPy's ``A @ x``)."""
+    data = np.array([-1.0], dtype=dtype)  # A = [[-1, 0], [0, 0]]: row 1 is empty
+    indptr, indices = np.array([0, 1, 1], dtype=np.uint32), np.array([0], dtype=np.uint32)
+    X = np.array([[-1.0], [0.0]], dtype=dtype)  # y_0 = 1, then z_0 = -1 before row 1
+    real = np.finfo(dtype).dtype.type
+    for kernel in (_numba_sparse.csr_gram, _numba_sparse.csr_gram_serial):
+        Y, Z = np.empty((2, 1), dtype), np.empty((2, 1), dtype)
+        kernel(indptr, indices, data, X, real(1), Y, Z, np.array([0, 2], dtype=np.int64))
+        assert Y[0, 0] == 1 and Z[0, 0] == -1
+        assert Y[1, 0] == 0 and not np.signbit(Y[1, 0].real) and not np.signbit(Y[1, 0].imag)
