@@ -360,10 +360,11 @@ def _subtract_projection(Q, w, C, r0):
     in the inner products): ``c = conj(Q) w``, ``w -= Q^T c``, ``C[r0:] = c``; two reads of those rows, four
     rows per sweep (four independent sums; one load and store of ``w`` serves four rows)."""
     k, n = Q.shape
+    zero = C.dtype.type(0)  # sums in the data type (`w[0] * 0`, an int64 product, made float32 sums float64)
     r = r0
     while r + 4 <= k:
         q0, q1, q2, q3 = Q[r], Q[r + 1], Q[r + 2], Q[r + 3]
-        s0 = s1 = s2 = s3 = w[0] * 0
+        s0 = s1 = s2 = s3 = zero
         for j in range(n):
             wj = w[j]
             s0 += np.conj(q0[j]) * wj
@@ -374,7 +375,7 @@ def _subtract_projection(Q, w, C, r0):
         r += 4
     while r < k:
         q0 = Q[r]
-        s0 = w[0] * 0
+        s0 = zero
         for j in range(n):
             s0 += np.conj(q0[j]) * w[j]
         C[r] = s0
@@ -395,24 +396,24 @@ def _subtract_projection(Q, w, C, r0):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
-def _norm2(w):
-    s = 0.0
+def _norm2(w, zero):
+    """``||w||`` summed in the type of ``zero`` (the real type of ``w``: the working precision)."""
+    s = zero
     for j in range(w.shape[0]):
         s += (w[j] * np.conj(w[j])).real
     return np.sqrt(s)
 
 
 @jit_kernel(
-    lambda T, R: types.void(
-        _in(T, 2), _in(T, 1), _out(T, 1), _out(T, 1), _out(T, 1), types.float64, types.boolean, _out(types.float64, 1)
-    ),
+    lambda T, R: types.void(_in(T, 2), _in(T, 1), _out(T, 1), _out(T, 1), _out(T, 1), R, types.boolean, _out(R, 1)),
     parallel=False,
     kinds=("dense", "sparse"),
 )
 def project_vector_rows(Q, w_in, w, C, c, eta, unit, norm):
     """``w = w_in - Q^T C`` orthogonal to the rows of ``Q`` (``k >= 2`` orthonormal basis vectors, a C-ordered
-    ``(k, n)`` array) to working precision; ``c`` is work space of length ``k``. ``norm[0] = ||w||`` (summed in
-    float64), and with ``unit`` ``w`` is then divided by it (left zero when it is zero).
+    ``(k, n)`` array) to working precision; ``c`` is work space of length ``k``. ``norm[0] = ||w||``, and with
+    ``unit`` ``w`` is then divided by it (left zero when it is zero). Everything is computed in the data type
+    (``eta`` and ``norm`` in its real type), as the NumPy backend's Gram-Schmidt and ``np.linalg.norm`` do.
 
     The same steps as :func:`spectra.backends._gram_schmidt.project_vector` (which documents them): the
     last two rows first, one full classical pass, a second one only when the first cancelled more than
@@ -420,20 +421,21 @@ def project_vector_rows(Q, w_in, w, C, c, eta, unit, norm):
     array operations.
     """
     k = Q.shape[0]
+    zero = norm.dtype.type(0)  # float literals here would make float32 arithmetic float64
     w[:] = w_in
     C[:] = 0
     _subtract_projection(Q, w, C, k - 2)
-    before = _norm2(w)
+    before = _norm2(w, zero)
     _subtract_projection(Q, w, c, 0)
     C += c
-    after = _norm2(w)
+    after = _norm2(w, zero)
     if after < eta * before:
         _subtract_projection(Q, w, c, 0)
         C += c
-        after = _norm2(w)
+        after = _norm2(w, zero)
     norm[0] = after
     if unit:
-        inv = 1.0 / after if after > 0 else 0.0
+        inv = norm.dtype.type(1) / after if after > 0 else zero
         for j in range(w.shape[0]):
             w[j] = w[j] * inv
 

@@ -42,9 +42,10 @@ def _csr_rows(indptr, indices, data, X, c, Y, Z, r0, r1):
     k = X.shape[1]
     if k == 1:  # the iterative methods' case: scalar accumulators, no inner loop over columns
         x, y, z = X[:, 0], Y[:, 0], Z[:, 0]
+        zero = Z.dtype.type(0)  # sums in the data type (`z[0] * 0`, an int64 product, made float32 sums float64)
         for i in range(r0, r1):
             p0, p1 = indptr[i], indptr[i + 1]
-            t = z[0] * 0
+            t = zero
             for p in range(p0, p1):
                 t += data[p] * x[indices[p]]
             y[i] = t

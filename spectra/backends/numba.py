@@ -278,9 +278,9 @@ class NumbaBackend(NumPyBackend):
         k = Q.shape[1]
         fits = out is not None and out.shape == (Q.shape[0],) and out.dtype == Q.dtype and out.flags.c_contiguous
         w = out if fits else np.empty(Q.shape[0], Q.dtype)
-        C, c, norm = np.empty(k, Q.dtype), np.empty(k, Q.dtype), np.empty(1)
-        kernels.project_vector_rows(Q.T, W[:, 0], w, C, c, DGKS_ETA, unit, norm)
-        return w[:, None], C[:, None], norm
+        C, c, norm = np.empty(k, Q.dtype), np.empty(k, Q.dtype), np.empty(1, np.finfo(Q.dtype).dtype)
+        kernels.project_vector_rows(Q.T, W[:, 0], w, C, c, DGKS_ETA, unit, norm)  # in the working precision
+        return w[:, None], C[:, None], norm.astype(np.float64, copy=False)
 
     def project_out(self, W, Q, tol: float | None = None):
         """One vector against a small basis stored as rows: the steps of :func:`._gram_schmidt.project_vector`
