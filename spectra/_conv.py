@@ -91,6 +91,13 @@ def circulant_norm(weight: np.ndarray, grid: tuple[int, ...], dilation, groups: 
     return max(lower - err, 0.0), value, upper + err
 
 
+def _relative_width(lower: float, upper: float) -> float:
+    """``(upper - lower) / lower``; 0 for ``[0, 0]``, ``inf`` for ``[0, upper > 0]``."""
+    if lower > 0:
+        return (upper - lower) / lower
+    return 0.0 if upper == 0 else math.inf
+
+
 def _host_weight(weight) -> np.ndarray:
     if is_torch(weight):
         return weight.detach().cpu().to(dtype=__import__("torch").float64).numpy()
@@ -176,7 +183,9 @@ def conv_norm(
     -------
     NormEstimate
         ``method`` is ``"fft"`` for the DFT result, else the iterative method; ``confidence`` is 1.0 whenever
-        the reported upper bound is a deterministic one (DFT, embedding bound). ``plan``
+        the reported upper bound is a deterministic one (DFT, embedding bound). ``rtol_effective`` is ``rtol``,
+        raised to the width of the interval where nothing can narrow it (the DFT's or LAPACK's rounding
+        interval) or to what the iterative method could certify. ``plan``
         (:class:`spectra._conv_plan.ConvPlan`) names what gave each bound and why that route was taken.
 
     Raises
@@ -243,11 +252,12 @@ def conv_norm(
     d_lo, d_val, d_up, exact = deterministic_upper(w64, geom)
     if exact and method in ("auto", "fft"):
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
-        return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, plan=plan)
+        floor = max(rtol, _relative_width(d_lo, d_up))  # nothing narrows the DFT's rounding interval
+        return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, rtol_effective=floor, plan=plan)
     if w64.size == 0 or d_up == 0.0:
         shown = "fft" if method == "auto" else method  # the frequency bound that is 0 decides; "auto" is no method
         plan = ConvPlan(shown, backend, "exact", "exact", asked + "an empty or zero kernel: the norm is 0 exactly")
-        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, shown, backend, 0, 0, plan=plan)
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, shown, backend, 0, 0, rtol_effective=rtol, plan=plan)
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     A = op.as_linear_operator()
     small, size = work_text(geom, AUTO_SVD_MAX_WORK)
@@ -257,7 +267,11 @@ def conv_norm(
         upper = min(r.upper, d_up)
         why = f"{asked}{size}: materialised (one product with the unit vectors) for LAPACK"
         plan = ConvPlan("svd", backend, "SVD" if r.upper <= d_up else EMBEDDING, "SVD", why, r.plan)
-        return NormEstimate(r.value, r.lower, upper, 1.0, True, "svd", backend, 1, geom.n_in, plan=plan)
+        floor = max(rtol, _relative_width(r.lower, upper))  # LAPACK's interval is as narrow as it gets
+        n_in = geom.n_in
+        return NormEstimate(
+            r.value, r.lower, upper, 1.0, True, "svd", backend, 1, n_in, rtol_effective=floor, plan=plan
+        )
     embedding = embedding_text(geom)
     if method in ("auto", "fft"):
         # the lower bound of Lanczos stopped on its residual (no random event is behind a lower bound): when
@@ -270,7 +284,17 @@ def conv_norm(
             why = f"{asked}{size}; {embedding}, {within} rtol of the lower bound of {pre.iterations} Lanczos steps"
             plan = ConvPlan("fft", backend, EMBEDDING, "lanczos", why, pre.plan)
             return NormEstimate(
-                lower, lower, d_up, 1.0, converged, "fft", backend, pre.iterations, pre.matvecs, plan=plan
+                lower,
+                lower,
+                d_up,
+                1.0,
+                converged,
+                "fft",
+                backend,
+                pre.iterations,
+                pre.matvecs,
+                rtol_effective=rtol,
+                plan=plan,
             )
     iterative = "lanczos" if method == "auto" else method
     r = norm(
@@ -295,6 +319,19 @@ def conv_norm(
     else:
         why = f"{asked}on the layer as an operator, capped by the {EMBEDDING} ({embedding})"
     plan = ConvPlan(iterative, backend, EMBEDDING if d_up <= r.upper else iterative, iterative, why, r.plan)
+    floor = rtol if r.rtol_effective is None else max(rtol, r.rtol_effective)
     return NormEstimate(
-        value, lower, upper, conf, converged, iterative, backend, r.iterations, matvecs, r.u, r.v, plan=plan
+        value,
+        lower,
+        upper,
+        conf,
+        converged,
+        iterative,
+        backend,
+        r.iterations,
+        matvecs,
+        r.u,
+        r.v,
+        rtol_effective=floor,
+        plan=plan,
     )

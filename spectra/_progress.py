@@ -30,6 +30,9 @@ class Progress:
         Seconds since the method started.
     final : bool
         ``True`` for the last call, after the final certificate.
+    matrix : tuple of int or None
+        For a stack, the index (in the stack's leading dimensions) of the matrix whose interval is reported:
+        the widest. ``None`` for a single matrix.
 
     Examples
     --------
@@ -49,6 +52,7 @@ class Progress:
     total: int
     elapsed: float
     final: bool = False
+    matrix: tuple[int, ...] | None = None
 
     @property
     def width(self) -> float:
@@ -60,5 +64,11 @@ class Progress:
     def __str__(self) -> str:
         return (
             f"spectra {self.method}: products={self.products:>6d} lower={self.lower:.10g} upper={self.upper:.10g} "
-            f"width={self.width:.2e} done={self.done}/{self.total} t={self.elapsed:.2f}s"
+            f"width={self.width:.2e}{self._which()} done={self.done}/{self.total} t={self.elapsed:.2f}s"
         )
+
+    def _which(self) -> str:
+        """`` matrix=(i, j)`` for a stack: which matrix the interval belongs to."""
+        if self.matrix is None:
+            return ""
+        return f" matrix={self.matrix[0]}" if len(self.matrix) == 1 else f" matrix={self.matrix}"

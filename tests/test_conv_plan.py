@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import spectra
@@ -74,3 +75,28 @@ def test_torch_weight_and_zero_kernel():
         0.0,
         "lanczos requested; an empty or zero kernel: the norm is 0 exactly",
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "method"),
+    [
+        ({"padding": 1, "padding_mode": "circular"}, "fft"),  # the DFT, exact
+        ({"padding": 1, "input_shape": (4, 4)}, "svd"),  # small: materialised for LAPACK
+        ({"padding": 1, "method": "fft"}, "fft"),  # the embedding bound and a short Lanczos run
+        ({"padding": 1}, "lanczos"),  # on the layer as an operator, capped by the embedding bound
+        ({"padding": 1, "zero": True}, "fft"),  # a zero kernel
+    ],
+)
+def test_every_route_states_the_rtol_it_stopped_at(kwargs, method):
+    """Regression: ``conv_norm`` left ``rtol_effective`` at ``None`` on every route (a zero kernel included),
+    where :func:`spectra.norm` always states it. It is now ``rtol`` or more, and ``converged`` means
+    ``upper <= (1 + rtol_effective) lower`` as documented in :class:`spectra.NormEstimate`."""
+    kwargs = dict(kwargs)
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+    if kwargs.pop("zero", False):
+        w = np.zeros_like(w)
+    shape = kwargs.pop("input_shape", (16, 16))
+    r = spectra.conv_norm(w, shape, seed=0, rtol=1e-6, **kwargs)
+    assert r.method == method
+    assert r.rtol_effective is not None and r.rtol_effective >= 1e-6
+    assert r.converged == (r.upper <= (1 + r.rtol_effective) * r.lower * (1 + 1e-15))

@@ -6,6 +6,8 @@ float64/complex128 LAPACK oracle of the stored matrices.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -335,10 +337,11 @@ def test_progress_reports_a_stack_the_kernel_settles(capsys):
     info = calls[0]
     assert (info.lower, info.upper) == (lower[worst], upper[worst])
     assert (info.done, info.total, info.products, info.method) == (300, 300, int(np.max(r.matvecs)), "lanczos")
+    assert info.matrix == (worst,)  # which matrix the interval belongs to
     assert info.lower <= oracle(S[worst]) <= info.upper * (1 + 1e-12)
     spectra.norm(S, method="lanczos", backend="numba", progress=True)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and "done=300/300" in lines[0], lines
+    assert len(lines) == 1 and re.search(r" matrix=\d+ done=300/300 ", lines[0]), lines  # another start vector
 
 
 def test_progress_of_the_fallback_counts_the_whole_stack():
@@ -353,3 +356,39 @@ def test_progress_of_the_fallback_counts_the_whole_stack():
     assert calls[-1].products == int(np.max(r.matvecs))
     products = [c.products for c in calls]
     assert products == sorted(products)
+
+
+def test_progress_of_the_fallback_names_matrices_of_the_whole_stack():
+    """Regression: the fallback's reports named no matrix; they now give its index in the whole stack, not in
+    the sub-stack of matrices the kernel left. Rank-one matrices (even indices) settle in the kernel's first
+    steps, so every relayed report must name an odd index."""
+    rng = np.random.default_rng(2)
+    S = rng.standard_normal((20, 16, 16))
+    S[::2] = rng.standard_normal((10, 16, 1)) * rng.standard_normal((10, 1, 16))
+    calls = []
+    r = spectra.norm(S, method="lanczos", backend="numba", maxiter=3, progress=calls.append)
+    assert np.all(np.asarray(r.converged)[::2]) and not np.any(np.asarray(r.converged)[1::2])
+    relayed = [c.matrix for c in calls[:-1]]
+    assert relayed and all(m is not None and len(m) == 1 and m[0] % 2 == 1 for m in relayed), relayed
+    (worst,) = calls[-1].matrix
+    assert (calls[-1].lower, calls[-1].upper) == (np.asarray(r.lower)[worst], np.asarray(r.upper)[worst])
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos"])
+def test_progress_names_the_widest_matrix_by_its_stack_index(method):
+    """For a stack with two leading dimensions, the final report's ``matrix`` is the index of the matrix with
+    the widest interval, and its interval is that matrix's in the result; a single matrix names none."""
+    rng = np.random.default_rng(3)
+    S = rng.standard_normal((3, 4, 30, 30))
+    calls = []
+    r = spectra.norm(S, method=method, backend="numpy", seed=0, progress=calls.append)
+    lower, upper = np.asarray(r.lower), np.asarray(r.upper)
+    width = (upper - lower) / lower
+    worst = np.unravel_index(int(np.argmax(width)), width.shape)
+    info = calls[-1]
+    assert info.final and info.matrix == tuple(int(i) for i in worst)
+    assert (info.lower, info.upper) == (lower[worst], upper[worst])
+    assert info.lower <= oracle(S[worst]) * (1 + 1e-12) and oracle(S[worst]) <= info.upper * (1 + 1e-12)
+    single = []
+    spectra.norm(S[0, 0], method=method, backend="numpy", seed=0, progress=single.append)
+    assert single[-1].matrix is None and "matrix=" not in str(single[-1])

@@ -226,12 +226,20 @@ class Stopper:
             total=int(self.done.size),
             elapsed=now - self._t0,
             final=final,
+            matrix=batch_index(self.op, worst),
         )
         emit_progress(self.opts, info)
 
     def finish(self, products: int):
         if self.opts.progress:
             self._report(products, final=True)
+
+
+def batch_index(op: Operand, flat: int) -> tuple[int, ...] | None:
+    """The index in ``op``'s stack dimensions of matrix number ``flat``; ``None`` for a single matrix."""
+    if not op.batch_shape:
+        return None
+    return tuple(int(i) for i in np.unravel_index(flat, op.batch_shape))
 
 
 def emit_progress(opts: Options, info: Progress) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand, make_operand
 from .._progress import Progress
-from ._common import MethodResult, Options, emit_progress, unit_columns
+from ._common import MethodResult, Options, batch_index, emit_progress, unit_columns
 
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "kernel_takes", "run"]
 
@@ -108,7 +108,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         sub = make_operand(A[op.backend.from_host(rest, A)], "dense", op.backend, check_finite=False, uses_gram=True)
         sub_opts = dataclasses.replace(opts, v0=None if opts.v0 is None else opts.v0[rest])
         if opts.progress:
-            sub_opts = dataclasses.replace(sub_opts, progress=_relay(op, opts, op.B - rest.size, t0))
+            sub_opts = dataclasses.replace(sub_opts, progress=_relay(op, opts, rest, t0))
         sr = fallback(sub, sub_opts)
         op.matvecs += sub.matvecs
         # the sub-problem has the same scale (the same max |a_ij|); bring its interval to op's scale anyway
@@ -130,10 +130,11 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
     return res
 
 
-def _relay(op: Operand, opts: Options, settled: int, t0: float):
-    """A ``progress`` callback for the fallback on the matrices the kernel left: its reports as the whole
-    stack's (the kernel's matrices counted done, its products included, never the final one), printed at most
-    every 0.2 s for ``progress=True``, as :class:`._common.Stopper` does."""
+def _relay(op: Operand, opts: Options, rest: np.ndarray, t0: float):
+    """A ``progress`` callback for the fallback on the matrices ``rest`` the kernel left: its reports as the whole
+    stack's (the kernel's matrices counted done, its products included, the matrix named by its index in the
+    whole stack, never the final one), printed at most every 0.2 s for ``progress=True``, as
+    :class:`._common.Stopper` does."""
     last = [0.0]
 
     def relay(info: Progress) -> None:
@@ -141,10 +142,17 @@ def _relay(op: Operand, opts: Options, settled: int, t0: float):
         if not callable(opts.progress) and now - last[0] < 0.2:
             return
         last[0] = now
+        worst = 0 if info.matrix is None else info.matrix[0]  # the fallback runs on the stack A[rest]
         whole = dataclasses.replace(
-            info, products=info.products + op.matvecs, done=info.done + settled, total=op.B, elapsed=now - t0
+            info,
+            products=info.products + op.matvecs,
+            done=info.done + op.B - rest.size,
+            total=op.B,
+            elapsed=now - t0,
+            final=False,
+            matrix=batch_index(op, int(rest[worst])),
         )
-        emit_progress(opts, dataclasses.replace(whole, final=False))
+        emit_progress(opts, whole)
 
     return relay
 
@@ -165,6 +173,7 @@ def _report_final(op: Operand, opts: Options, res: MethodResult, t0: float) -> N
         total=op.B,
         elapsed=time.perf_counter() - t0,
         final=True,
+        matrix=batch_index(op, worst),
     )
     emit_progress(opts, info)
 

@@ -9,7 +9,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 from .._progress import Progress
-from ._common import MethodResult, Options, emit_progress, require_dense
+from ._common import MethodResult, Options, batch_index, emit_progress, require_dense
 
 __all__ = ["run"]
 
@@ -53,7 +53,8 @@ def run(op: Operand, opts: Options) -> MethodResult:
         lo, up = (float(op.unscale(x)[worst]) for x in (lower, upper))
         elapsed = time.perf_counter() - t0
         rtol = float(rtol_effective[worst])
-        emit_progress(opts, Progress("svd", op.matvecs, lo, up, rtol, op.B, op.B, elapsed, final=True))
+        info = Progress("svd", op.matvecs, lo, up, rtol, op.B, op.B, elapsed, final=True, matrix=batch_index(op, worst))
+        emit_progress(opts, info)
     return MethodResult(
         value=s1,
         lower=lower,
