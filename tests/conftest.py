@@ -142,3 +142,21 @@ def assert_interval(r, truth, slack: float) -> None:
     assert np.all(lower <= value) and np.all(value <= upper), (lower, value, upper)
     assert np.all(lower <= truth * (1 + slack)), f"lower {lower} above the true norm {truth}"
     assert np.all(truth <= upper * (1 + slack)), f"upper {upper} below the true norm {truth}"
+
+
+@pytest.fixture
+def two_numba_threads(monkeypatch):
+    """The numba backend sees (at least) two Numba threads, whatever ``NUMBA_NUM_THREADS`` says.
+
+    With one thread every pass runs on the calling thread and nothing is scheduled, so the tests of the pass
+    schedule and of the parallel kernels' dispatch failed under ``NUMBA_NUM_THREADS=1``. With fewer than two
+    threads the thread count the backend reads (and sets, for a pass on one thread) is simulated; the kernels
+    then run their blocks on the one thread there is. With two or more nothing changes.
+    """
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        return
+    threads = [2]
+    monkeypatch.setattr(numba, "get_num_threads", lambda: threads[0])
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: threads.__setitem__(0, n))

@@ -22,6 +22,10 @@ from .conftest import random_matrix as _rand
 
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 
+#: the schedule chooses between modes only where there are two threads (regression: under NUMBA_NUM_THREADS=1 every
+#: pass ran on the calling thread unscheduled, and the tests of scheduled computations failed)
+pytestmark = pytest.mark.usefixtures("two_numba_threads")
+
 
 @pytest.fixture(autouse=True)
 def _no_prior(monkeypatch):

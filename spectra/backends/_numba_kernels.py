@@ -354,7 +354,10 @@ def abs_stats_rows(B, s, colsq, gers, rows, bounds):
         rows[blk, 1] = rmax
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+# The projection's helpers are inlined in Numba's IR: as separate functions, the process that compiled
+# project_vector_rows ran their own compilations and later processes the copies in its cached code, whose
+# sums came out in other last bits (docs/design.md, "Kernels compiled or loaded from the cache").
+@numba.njit(inline="always", nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def _subtract_projection(Q, w, C, r0):
     """One classical Gram-Schmidt pass of ``w`` against the rows ``r0:`` of ``Q`` (the basis vectors, conjugated
     in the inner products): ``c = conj(Q) w``, ``w -= Q^T c``, ``C[r0:] = c``; two reads of those rows, four
@@ -395,7 +398,7 @@ def _subtract_projection(Q, w, C, r0):
         r += 1
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+@numba.njit(inline="always", nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def _norm2(w, zero):
     """``||w||`` summed in the type of ``zero`` (the real type of ``w``: the working precision)."""
     s = zero
