@@ -75,6 +75,10 @@ def available_backends() -> list[str]:
 #: ``backend="auto"`` moves NumPy/SciPy inputs to numba (when installed) from this many stored entries
 #: on: below it NumPy's BLAS passes are as fast (measured, docs/performance.md)
 NUMBA_MIN_ENTRIES = 2_000_000
+#: ``backend="auto"`` moves CSR/CSC inputs to numba for ``lanczos`` from this many stored entries on: from
+#: 6e5 nonzeros the fused CSR kernel's whole certified calls were 1.6-1.7x faster than SciPy's products, below it
+#: 1.0-1.6x (docs/performance.md, "Sparse inputs under auto")
+NUMBA_MIN_NNZ = 500_000
 
 
 #: ``backend="auto"`` runs stacks of at least this many small matrices (Gram order ``min(m, n)`` at most
@@ -137,8 +141,8 @@ def accelerated(A: Any, kind: str, method: str) -> str | None:
     """The faster backend for a NumPy/SciPy problem under ``backend="auto"``, or None to stay on numpy.
 
     Only the Gram-based methods (power, lanczos) gain from a fused pass, and only for large dense inputs
-    whose layout has a fused kernel. Sparse inputs stay on SciPy: its two C++ passes were measured faster
-    than the fused CSR kernel on this class of machine (docs/performance.md).
+    whose layout has a fused kernel, and large CSR/CSC matrices under ``lanczos`` (the end-to-end gain that
+    was measured, docs/performance.md).
     """
     return acceleration(A, kind, method)[0]
 
@@ -149,19 +153,25 @@ def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
         return "numba", "a stack of small matrices: in-cache kernel"
     if method not in ("power", "lanczos"):
         return None, _STAYS.get(method, "auto moves only power and lanczos to numba")
-    if kind != "dense":
-        return None, f"auto keeps {kind} inputs on SciPy's products: the fused kernel's measured gain is below 1.5x"
+    if kind == "sparse":
+        if method != "lanczos":
+            return None, "auto moves sparse inputs to numba for lanczos only (where the gain was measured)"
+        size, least, what = A.nnz, NUMBA_MIN_NNZ, "stored entries"
+    elif kind == "dense":
+        size, least, what = A.size, NUMBA_MIN_ENTRIES, "entries"
+    else:
+        return None, f"auto keeps {kind} inputs on SciPy's products: no fused kernel reads them"
     if importlib.util.find_spec("numba") is None:
         return None, f"numba would read A once per step: {pip_install('numba')}"
-    if A.size < NUMBA_MIN_ENTRIES:
-        return None, f"{A.size} entries < {NUMBA_MIN_ENTRIES}, where the fused kernel starts to pay"
+    if size < least:
+        return None, f"{size} {what} < {least}, where the fused kernel starts to pay"
     try:
         backend = _load("numba")
     except BackendUnavailableError as exc:
         return None, f"numba does not load: {exc}"
     if backend.fused_gram_adjoint(A) is None:
-        return None, "no fused kernel for this dtype or memory layout"
-    return "numba", f"fused Gram kernel, {A.size} entries >= {NUMBA_MIN_ENTRIES}"
+        return None, f"no fused kernel for this dtype or {'format' if kind == 'sparse' else 'memory layout'}"
+    return "numba", f"fused Gram kernel, {size} {what} >= {least}"
 
 
 def is_scipy_input(A: Any) -> bool:
