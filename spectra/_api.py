@@ -19,7 +19,7 @@ from ._progress import Progress
 from ._result import NormEstimate
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .backends._base import namespace_dtype_name
-from .methods._common import MethodResult, Options, default_maxiter, require_dense
+from .methods._common import MethodResult, Options, default_maxiter, report_progress, require_dense
 
 __all__ = ["norm"]
 
@@ -162,7 +162,7 @@ def norm(
         v0_host = validate_v0(v0, batch, n0, be.to_host)
 
     if m0 == 0 or n0 == 0 or 0 in batch:  # no entries, or an empty stack: nothing to compute
-        return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
+        return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)
     # the operand's statistics (and an operator's scale probe) are products too; a first call may compile kernels
     with be.context(A), notices_to(opts_in["progress"]):
         op = make_operand(
@@ -175,7 +175,7 @@ def norm(
             check_adjoint=opts_in["check_adjoint"],
         )
     if op.stats is not None and np.all(op.stats.fro == 0):
-        return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in["return_vectors"], opts_in["rtol"])
+        return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
         res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
@@ -276,9 +276,16 @@ def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
     return np.where(wrong, np.nextafter(y, np.float32(toward)), y)
 
 
-def _exact_zero(A, kind, be, plan, batch, m0, n0, return_vectors, rtol) -> NormEstimate:
-    """Empty or all-zero input: the norm is exactly 0, with no products needed."""
+def _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in: dict) -> NormEstimate:
+    """Empty or all-zero input: the norm is exactly 0, with no products needed (and one final progress report,
+    as every other run makes)."""
     plan = no_products(plan)
+    return_vectors, rtol = opts_in["return_vectors"], opts_in["rtol"]
+    if opts_in["progress"]:
+        total = int(np.prod(batch)) if batch else 1
+        first = tuple(0 for _ in batch) if batch and total else None  # every interval is [0, 0]: the first
+        info = Progress(plan.method, 0, 0.0, 0.0, float(rtol), total, total, 0.0, final=True, matrix=first)
+        report_progress(opts_in["progress"], info)
     u = v = None
     if return_vectors:
         if kind == "dense":

@@ -35,9 +35,15 @@ def notices_to(progress: Any):
         _PROGRESS.reset(token)
 
 
+#: how to compile the kernels before the first call (named in the notice when there is a cache to fill)
+AHEAD = "python -m spectra compile"
+
+
 def message(what: str, where: str | None) -> str:
     """The notice's text for the input ``what`` (``"float64 dense"``) and the cache folder ``where``."""
-    return f"spectra: compiling Numba kernels for {what} (first use; cached in {where or 'memory only'})"
+    if where is None:
+        return f"spectra: compiling Numba kernels for {what} (first use; cached in memory only)"
+    return f"spectra: compiling Numba kernels for {what} (first use; cached in {where}; ahead of time: {AHEAD})"
 
 
 def announce(what: str, where: str | None) -> None:

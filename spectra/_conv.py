@@ -27,6 +27,7 @@ from ._conv_ops import conv_operator, is_torch
 from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate
+from .methods._common import width_rtol
 
 __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
 
@@ -252,7 +253,7 @@ def conv_norm(
     d_lo, d_val, d_up, exact = deterministic_upper(w64, geom)
     if exact and method in ("auto", "fft"):
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
-        floor = max(rtol, _relative_width(d_lo, d_up))  # nothing narrows the DFT's rounding interval
+        floor = max(rtol, width_rtol(_relative_width(d_lo, d_up)))  # nothing narrows the DFT's rounding interval
         return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, rtol_effective=floor, plan=plan)
     if w64.size == 0 or d_up == 0.0:
         shown = "fft" if method == "auto" else method  # the frequency bound that is 0 decides; "auto" is no method
@@ -267,7 +268,7 @@ def conv_norm(
         upper = min(r.upper, d_up)
         why = f"{asked}{size}: materialised (one product with the unit vectors) for LAPACK"
         plan = ConvPlan("svd", backend, "SVD" if r.upper <= d_up else EMBEDDING, "SVD", why, r.plan)
-        floor = max(rtol, _relative_width(r.lower, upper))  # LAPACK's interval is as narrow as it gets
+        floor = max(rtol, width_rtol(_relative_width(r.lower, upper)))  # LAPACK's interval is as narrow as it gets
         n_in = geom.n_in
         return NormEstimate(
             r.value, r.lower, upper, 1.0, True, "svd", backend, 1, n_in, rtol_effective=floor, plan=plan

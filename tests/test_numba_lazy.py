@@ -211,8 +211,10 @@ def test_notice_goes_to_progress_true_once_per_input_kind(fresh_notices, capsys,
         _compile_notice.announce("float32 CSR", "/cache")
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "spectra: compiling Numba kernels for float64 dense (first use; cached in /cache)",
-        "spectra: compiling Numba kernels for float32 CSR (first use; cached in /cache)",
+        "spectra: compiling Numba kernels for float64 dense (first use; cached in /cache; ahead of time: "
+        "python -m spectra compile)",
+        "spectra: compiling Numba kernels for float32 CSR (first use; cached in /cache; ahead of time: "
+        "python -m spectra compile)",
     ]
     assert [r.getMessage() for r in caplog.records if r.name == "spectra"] == err
 
@@ -240,7 +242,11 @@ def test_the_command_lines_progress_shows_the_notice(fresh_notices):
     progress = _cli_progress.fanout([_cli_progress.TextLines(file=lines), recorder])
     with _compile_notice.notices_to(progress):
         _compile_notice.announce("float64 dense", "/c")
-    assert lines.getvalue() == "spectra: compiling Numba kernels for float64 dense (first use; cached in /c)\n"
+    assert (
+        lines.getvalue()
+        == "spectra: compiling Numba kernels for float64 dense (first use; cached in /c; ahead of time: "
+        "python -m spectra compile)\n"
+    )
     assert recorder == []
     _cli_progress.ProgressBar("x", file=bar).notice("before the bar")
     assert bar.getvalue() == "before the bar\n"

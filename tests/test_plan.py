@@ -202,3 +202,12 @@ def test_auto_moves_large_sparse_lanczos_to_numba(fmt):
     smaller = sp.diags_array(d[1:], format=fmt)
     assert spectra.norm(smaller, method="lanczos", seed=0).backend == "numpy"
     assert spectra.norm(A, method="power", seed=0, maxiter=5).backend == "numpy"
+
+
+def test_auto_names_the_sparse_format_without_a_fused_kernel():
+    """A large BSR matrix stays on SciPy's BSR products; the plan names the format and the way to the kernel."""
+    from spectra.backends import NUMBA_MIN_NNZ
+
+    A = sp.diags_array(np.linspace(0.5, 1.0, NUMBA_MIN_NNZ), format="bsr")
+    why = _plan(A, method="lanczos").why_backend
+    assert why == "scipy input; no fused kernel for BSR float64 (CSR/CSC of float or complex: A.tocsr())"

@@ -392,3 +392,44 @@ def test_progress_names_the_widest_matrix_by_its_stack_index(method):
     single = []
     spectra.norm(S[0, 0], method=method, backend="numpy", seed=0, progress=single.append)
     assert single[-1].matrix is None and "matrix=" not in str(single[-1])
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power", "gram"])
+def test_a_zero_matrix_does_not_hide_the_widest_interval(method):
+    """Regression: the reports of the numpy backend's batched methods took ``[0, 0]`` as the widest interval
+    (``lower == 0`` counted as infinitely wide), so a zero matrix in a stack was shown at every step with
+    ``width=0``. A settled ``[0, 0]`` now has width 0, as :attr:`spectra.Progress.width` says."""
+    S = np.random.default_rng(0).standard_normal((4, 20, 20))
+    S[2] = 0
+    calls = []
+    r = spectra.norm(S, method=method, backend="numpy", seed=0, progress=calls.append)
+    assert calls and all(c.matrix != (2,) for c in calls), [c.matrix for c in calls]
+    lower, upper = np.asarray(r.lower), np.asarray(r.upper)
+    assert (lower[2], upper[2]) == (0.0, 0.0)
+    (worst,) = calls[-1].matrix
+    assert (calls[-1].lower, calls[-1].upper) == (lower[worst], upper[worst])
+
+
+@pytest.mark.parametrize(
+    "A",
+    [np.zeros((3, 5, 5)), np.zeros((5, 5)), np.zeros((300, 5, 5)), np.zeros((0, 5, 5)), "sparse"],
+    ids=["stack", "matrix", "stack-kernel", "empty-stack", "sparse"],
+)
+def test_zero_inputs_make_their_final_report(A):
+    """Regression: an all-zero or empty input (answered exactly, without products) never called the progress
+    callback, though every run reports once more with ``final=True`` at the end. It now makes that report."""
+    import scipy.sparse as sp
+
+    A = sp.csr_array((50, 50)) if isinstance(A, str) else A
+    calls = []
+    r = spectra.norm(A, seed=0, progress=calls.append)
+    assert len(calls) == 1 and calls[0].final
+    info = calls[0]
+    assert (info.lower, info.upper, info.products, info.done, info.total) == (
+        0.0,
+        0.0,
+        0,
+        np.size(r.lower),
+        np.size(r.lower),
+    )
+    assert info.method == r.method and info.matrix == ((0,) if A.ndim == 3 and A.shape[0] else None)

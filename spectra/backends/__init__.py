@@ -170,7 +170,9 @@ def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
     except BackendUnavailableError as exc:
         return None, f"numba does not load: {exc}"
     if backend.fused_gram_adjoint(A) is None:
-        return None, f"no fused kernel for this dtype or {'format' if kind == 'sparse' else 'memory layout'}"
+        if kind == "sparse":
+            return None, f"no fused kernel for {A.format.upper()} {A.dtype} (CSR/CSC of float or complex: A.tocsr())"
+        return None, "no fused kernel for this dtype or memory layout"
     return "numba", f"fused Gram kernel, {size} {what} >= {least}"
 
 

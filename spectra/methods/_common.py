@@ -213,8 +213,7 @@ class Stopper:
             return
         self._last_print = now
         lo, up = self.op.unscale(self.lower), self.op.unscale(self.upper)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            width = np.where(lo > 0, (up - lo) / np.where(lo > 0, lo, 1), np.inf)
+        width = relative_widths(lo, up)
         worst = int(np.argmax(width)) if width.size else 0
         info = Progress(
             method=self.method,
@@ -244,10 +243,29 @@ def batch_index(op: Operand, flat: int) -> tuple[int, ...] | None:
 
 def emit_progress(opts: Options, info: Progress) -> None:
     """Hand ``info`` to the caller's ``progress`` callback, or print it to stderr for ``progress=True``."""
-    if callable(opts.progress):
-        opts.progress(info)
+    report_progress(opts.progress, info)
+
+
+def report_progress(progress: bool | Callable[[Progress], Any], info: Progress) -> None:
+    """:func:`emit_progress` for the ``progress`` argument itself (before any :class:`Options` exist)."""
+    if callable(progress):
+        progress(info)
     else:
         print(info, file=sys.stderr)
+
+
+def width_rtol(width):
+    """A relative width ``(upper - lower) / lower`` as an ``rtol`` that the test ``upper <= (1 + rtol) * lower``
+    passes in float64: the width plus ``4 eps`` covers the roundings of the division, of ``1 + rtol`` and of the
+    product (each at most ``eps / 2`` relative, with ``upper <= 2 lower``)."""
+    return width + 4 * np.finfo(np.float64).eps
+
+
+def relative_widths(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """``(upper - lower) / lower`` per matrix: 0 for ``[0, 0]`` (a zero matrix is settled), ``inf`` for
+    ``[0, upper > 0]``, as :attr:`Progress.width`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lower > 0, (upper - lower) / np.where(lower > 0, lower, 1), np.where(upper > 0, np.inf, 0.0))
 
 
 def require_dense(kind: str, method: str, why: str = "") -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand, make_operand
 from .._progress import Progress
-from ._common import MethodResult, Options, batch_index, emit_progress, unit_columns
+from ._common import MethodResult, Options, batch_index, emit_progress, relative_widths, unit_columns
 
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "kernel_takes", "run"]
 
@@ -160,9 +160,7 @@ def _relay(op: Operand, opts: Options, rest: np.ndarray, t0: float):
 def _report_final(op: Operand, opts: Options, res: MethodResult, t0: float) -> None:
     """The one final report of a stack the kernel settled (with its fallback): the widest interval."""
     lo, up = op.unscale(res.lower), op.unscale(res.upper)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        width = np.where(lo > 0, (up - lo) / np.where(lo > 0, lo, 1), np.where(up > 0, np.inf, 0.0))
-    worst = int(np.argmax(width))
+    worst = int(np.argmax(relative_widths(lo, up)))
     info = Progress(
         method="lanczos",
         products=int(op.matvecs),

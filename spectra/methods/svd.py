@@ -9,7 +9,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand
 from .._progress import Progress
-from ._common import MethodResult, Options, batch_index, emit_progress, require_dense
+from ._common import MethodResult, Options, batch_index, emit_progress, require_dense, width_rtol
 
 __all__ = ["run"]
 
@@ -47,7 +47,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
         s1, lower, upper = (np.ldexp(x, op.scale_exp) for x in (s1, lower, upper))
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(lower > 0, (upper - lower) / np.where(lower > 0, lower, 1.0), 0.0)
-    rtol_effective = np.maximum(opts.rtol, width)
+    rtol_effective = np.maximum(opts.rtol, width_rtol(width))  # converged: upper <= (1 + it) lower, as computed
     if opts.progress:
         worst = int(np.argmax(width))
         lo, up = (float(op.unscale(x)[worst]) for x in (lower, upper))
