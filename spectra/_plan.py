@@ -113,6 +113,16 @@ def _method(A, kind: str, shape: tuple[int, ...], block_size, backend, auto_back
     return "svd", f"m·n·min(m,n) = {work:.1e} <= {AUTO_SVD_MAX_WORK:.0e}"
 
 
+def _input_label(A) -> str:
+    """Where the input comes from, for the plan's reasons: ``"numpy input"``, ``"scipy input"``, ...; a
+    LinearOperator (which spectra wraps for its working precision) is named as such, whoever defined it."""
+    from scipy.sparse.linalg import LinearOperator
+
+    if isinstance(A, LinearOperator):
+        return "LinearOperator input"
+    return f"{type(A).__module__.split('.')[0]} input"
+
+
 def make_plan(
     A: Any, kind: str, *, method: str, backend: str, block_size: int | None
 ) -> tuple[Plan, Any, Any, Compressed | None]:
@@ -143,7 +153,7 @@ def make_plan(
     shape = shape_of(A)
     be = backends.resolve(A, backend)
     A = be.prepare_input(A)
-    why_backend = "requested" if backend != "auto" else f"{type(A).__module__.split('.')[0]} input"
+    why_backend = "requested" if backend != "auto" else _input_label(A)
     auto_method = method == "auto"
     if method == "auto":
         method, why_method = _method(A, kind, shape, block_size, be, backend == "auto")

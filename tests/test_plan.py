@@ -63,6 +63,12 @@ def test_why_auto_stays_on_numpy():
     assert _plan(sp.eye(5, format="csr")).why_backend == (
         "scipy input; 5 stored entries < 500000, where the fused kernel starts to pay"
     )
+    from scipy.sparse.linalg import aslinearoperator
+
+    # regression: a LinearOperator was "spectra input" (the module of spectra's working-precision wrapper)
+    assert _plan(aslinearoperator(np.eye(4))).why_backend == (
+        "LinearOperator input; auto keeps operator inputs on SciPy's products: no fused kernel reads them"
+    )
     assert _plan(sp.eye(5, format="csr"), method="power").why_backend.endswith(
         "for lanczos only (where the gain was measured)"
     )
