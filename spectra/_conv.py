@@ -27,7 +27,7 @@ from ._conv_ops import conv_operator, is_torch
 from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate
-from .methods._common import width_rtol
+from .methods._common import relative_widths, width_rtol
 
 __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
 
@@ -92,11 +92,10 @@ def circulant_norm(weight: np.ndarray, grid: tuple[int, ...], dilation, groups: 
     return max(lower - err, 0.0), value, upper + err
 
 
-def _relative_width(lower: float, upper: float) -> float:
-    """``(upper - lower) / lower``; 0 for ``[0, 0]``, ``inf`` for ``[0, upper > 0]``."""
-    if lower > 0:
-        return (upper - lower) / lower
-    return 0.0 if upper == 0 else math.inf
+def _exact_floor(rtol: float, lower: float, upper: float) -> float:
+    """``rtol_effective`` of an interval nothing can narrow (the DFT's or LAPACK's rounding interval): ``rtol``,
+    raised to the interval's width (padded so that ``converged`` means ``upper <= (1 + it) lower`` as computed)."""
+    return max(rtol, width_rtol(float(relative_widths(lower, upper))))
 
 
 def _host_weight(weight) -> np.ndarray:
@@ -253,7 +252,7 @@ def conv_norm(
     d_lo, d_val, d_up, exact = deterministic_upper(w64, geom)
     if exact and method in ("auto", "fft"):
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
-        floor = max(rtol, width_rtol(_relative_width(d_lo, d_up)))  # nothing narrows the DFT's rounding interval
+        floor = _exact_floor(rtol, d_lo, d_up)
         return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, rtol_effective=floor, plan=plan)
     if w64.size == 0 or d_up == 0.0:
         shown = "fft" if method == "auto" else method  # the frequency bound that is 0 decides; "auto" is no method
@@ -268,7 +267,7 @@ def conv_norm(
         upper = min(r.upper, d_up)
         why = f"{asked}{size}: materialised (one product with the unit vectors) for LAPACK"
         plan = ConvPlan("svd", backend, "SVD" if r.upper <= d_up else EMBEDDING, "SVD", why, r.plan)
-        floor = max(rtol, width_rtol(_relative_width(r.lower, upper)))  # LAPACK's interval is as narrow as it gets
+        floor = _exact_floor(rtol, r.lower, upper)
         n_in = geom.n_in
         return NormEstimate(
             r.value, r.lower, upper, 1.0, True, "svd", backend, 1, n_in, rtol_effective=floor, plan=plan
