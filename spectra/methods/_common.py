@@ -369,11 +369,13 @@ def frobenius_deflation(op: Operand, ritz_values: np.ndarray) -> np.ndarray | No
 
 def exact_if_exhausted(gkl, theta: np.ndarray, other: np.ndarray | None) -> np.ndarray | None:
     """Once the right basis spans the whole space the projection is ``A`` itself: ``theta^2`` is exact up to
-    the worst-case rounding bound of :func:`gram_noise` (§6e)."""
+    the worst-case rounding bound of :func:`gram_noise` (§6e). Only for the matrices whose basis does span it
+    (``gkl.spans``): one whose Krylov space broke down before keeps the bounds of its invariant subspace."""
     if not gkl.exhausted:
         return other
     noise = gram_noise(gkl.op, gkl.known, theta, worst=True)
     exact = np.sqrt(theta * theta + noise) * (1.0 + 2.0 * _bounds.unit_roundoff(np.float64))
+    exact = np.where(gkl.spans, exact, np.inf)
     return exact if other is None else np.minimum(exact, other)
 
 

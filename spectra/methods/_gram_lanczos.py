@@ -135,8 +135,12 @@ class GramLanczos(KrylovBasis):
             _, C = self._project_out(W, V)
             K = self._grow_projection(nV, nK + nP)
             K[:, :, nK:] = op.host_batch(C)
+            # a matrix broken down earlier keeps the projection of its invariant subspace (as below): the
+            # products of its noise vectors would corrupt it (a confidence-1 interval below the norm was seen)
+            K[self.breakdown, :, nK:] = 0
             self._record_tridiagonal(nK, nP)
             self.n_pending, self.exhausted = 0, True
+            self.spans = ~self.breakdown
             self.breakdown[:] = True
             return
         cv = min(self.b, op.n - nV)

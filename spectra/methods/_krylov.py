@@ -95,6 +95,10 @@ class KrylovBasis:
         self.n_pending = self.b
         #: the right basis spans the whole space: the projection is A itself (exact Ritz values)
         self.exhausted = False
+        #: per matrix, once exhausted: its basis is orthonormal on the whole space. A matrix whose Krylov space
+        #: broke down earlier is not: its vectors beyond the invariant subspace are normalised rounding noise
+        #: with zeroed projections, so its projection is not ``A`` and its Ritz values are not exact.
+        self.spans = np.zeros(op.B, dtype=bool)
         self.max_basis = max(max_basis, 3 * self.b)
         self.breakdown = np.zeros(op.B, dtype=bool)
         self._xp = op.xp
