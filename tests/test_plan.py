@@ -61,7 +61,7 @@ def test_why_auto_stays_on_numpy():
     )
     assert _plan(big, method="gram").why_backend.endswith("the Gram iteration's products are BLAS matrix products")
     assert _plan(sp.eye(5, format="csr")).why_backend == (
-        "scipy input; 5 stored entries < 500000, where the fused kernel starts to pay"
+        "scipy input; 5 stored entries (duplicates summed) < 500000, where the fused kernel starts to pay"
     )
     from scipy.sparse.linalg import aslinearoperator
 
@@ -74,6 +74,19 @@ def test_why_auto_stays_on_numpy():
     )
     assert _plan(big[::2, ::2], method="lanczos").why_backend.startswith(
         f"numpy input; {(n // 2 + n % 2) ** 2} entries <"
+    )
+
+
+def test_sparse_rule_says_which_entry_count_it_quotes():
+    """Regression: a COO matrix with duplicates has more stored entries (``A.nnz``: 4) than the count the sparse
+    rule compares with ``NUMBA_MIN_NNZ`` (3, after conversion to CSR sums the duplicates); the plan said "3 stored
+    entries" without saying which count that is."""
+    A = sp.coo_array(([1.0, 2.0, 3.0, 4.0], ([0, 0, 1, 2], [0, 0, 1, 2])), shape=(3, 3))
+    assert A.nnz == 4
+    p = spectra.norm(A, method="lanczos", seed=0).plan
+    assert (
+        p.why_backend
+        == "scipy input; 3 stored entries (duplicates summed) < 500000, where the fused kernel starts to pay"
     )
 
 
@@ -202,7 +215,7 @@ def test_auto_moves_large_sparse_lanczos_to_numba(fmt):
     r = spectra.norm(A, method="lanczos", seed=0)
     assert (r.backend, r.plan.why_backend) == (
         "numba",
-        f"fused Gram kernel, {NUMBA_MIN_NNZ} stored entries >= {NUMBA_MIN_NNZ}",
+        f"fused Gram kernel, {NUMBA_MIN_NNZ} stored entries (duplicates summed) >= {NUMBA_MIN_NNZ}",
     )
     assert r.lower <= 3.0 <= r.upper
     smaller = sp.diags_array(d[1:], format=fmt)
