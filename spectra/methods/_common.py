@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import _bounds
+from .._compile_notice import compile_seconds
 from .._operand import Operand
 from .._progress import Progress
 
@@ -19,6 +20,7 @@ __all__ = [
     "MethodResult",
     "Options",
     "Stopper",
+    "Stopwatch",
     "deterministic_bounds",
     "emit_progress",
     "gram_noise",
@@ -29,6 +31,20 @@ __all__ = [
     "start_vector",
     "unit_columns",
 ]
+
+
+class Stopwatch:
+    """A method's clock for :class:`Progress`: wall-clock seconds since it started, and how many of them went to
+    preparing Numba kernels (:func:`spectra._compile_notice.compile_seconds`)."""
+
+    def __init__(self):
+        self._t0 = time.perf_counter()
+        self._c0 = compile_seconds()
+
+    def times(self, now: float | None = None) -> dict[str, float]:
+        """``elapsed`` and ``compile_seconds`` of a :class:`Progress` at ``now`` (``time.perf_counter()``)."""
+        now = time.perf_counter() if now is None else now
+        return {"elapsed": now - self._t0, "compile_seconds": compile_seconds() - self._c0}
 
 
 @dataclass
@@ -132,7 +148,7 @@ class Stopper:
         self.done = np.zeros(op.B, dtype=bool)
         self.iterations = 0
         self._last_print = 0.0
-        self._t0 = time.perf_counter()
+        self._clock = Stopwatch()
         # the final certificate's rounding slack (§6c), constant for the problem
         self._u_cert = op.u_certificate
         if op.stats is None:
@@ -223,7 +239,7 @@ class Stopper:
             rtol=float(self.effective_rtol(products)[worst]),
             done=int(self.done.sum()),
             total=int(self.done.size),
-            elapsed=now - self._t0,
+            **self._clock.times(now),
             final=final,
             matrix=batch_index(self.op, worst),
         )
