@@ -24,6 +24,7 @@ __all__ = [
     "deterministic_bounds",
     "emit_progress",
     "gram_noise",
+    "krylov_step_ends",
     "padded_frobenius",
     "probe_noise",
     "product_noise",
@@ -434,6 +435,28 @@ def unit_columns(op: Operand, w):
     nrm = op.col_norms(w)
     inv = np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)
     return w * op.from_host(inv[:, None, :])
+
+
+def krylov_step_ends(
+    op: Operand, stop: Stopper, gkl, theta: np.ndarray, ritz_values, *, prob_upper, residual, frozen: bool
+) -> bool:
+    """Record a Krylov step's bounds in ``stop``; whether the iteration ends there.
+
+    ``theta``: the top Ritz values (the lower estimates); ``ritz_values``: all of them (or ``None``), for the
+    Frobenius deflation bound; ``prob_upper``, ``residual``: as for :meth:`Stopper.update`; ``frozen``: every
+    probabilistic upper bound was frozen by a restart. The iteration ends when every matrix is done or broken
+    down, or, when frozen, when every lower bound has converged too (more steps change nothing).
+    """
+    done = stop.update(
+        lower_est=theta,
+        prob_upper=prob_upper,
+        det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, ritz_values)),
+        residual=residual,
+        products=op.matvecs,
+    )
+    if np.all(done | gkl.breakdown):
+        return True
+    return frozen and residual is not None and bool(np.all(done | (residual <= 1e3 * op.u)))
 
 
 def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:
