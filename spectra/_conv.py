@@ -24,7 +24,7 @@ import numpy as np
 from . import _bounds
 from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape
 from ._conv_ops import conv_operator, is_torch
-from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, work_text
+from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, not_circulant_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate
 from .methods._common import relative_widths, width_rtol
@@ -261,11 +261,16 @@ def conv_norm(
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     A = op.as_linear_operator()
     small, size = work_text(geom, AUTO_SVD_MAX_WORK)
+    not_circulant = not_circulant_text(geom)
     if method == "svd" or (method == "auto" and small):
         M = A.matmat(np.eye(geom.n_in))  # the layer as a dense matrix: one batched product with the unit vectors
         r = norm(M, method="svd")
         upper = min(r.upper, d_up)
-        why = f"{asked}{size}: materialised (one product with the unit vectors) for LAPACK"
+        how = "materialised (one product with the unit vectors) for LAPACK"
+        if method == "svd":  # asked for: the size test of "auto" decides nothing
+            why = f"svd requested: the {geom.n_out}×{geom.n_in} layer {how}"
+        else:
+            why = f"{not_circulant}; {size}: {how}"
         plan = ConvPlan("svd", backend, "SVD" if r.upper <= d_up else EMBEDDING, "SVD", why, r.plan)
         floor = _exact_floor(rtol, r.lower, upper)
         n_in = geom.n_in
@@ -280,8 +285,12 @@ def conv_norm(
         lower = min(pre.lower, d_up)
         converged = d_up <= (1.0 + rtol) * lower
         if method == "fft" or converged:
-            within = "within" if converged else "not within"
-            why = f"{asked}{size}; {embedding}, {within} rtol of the lower bound of {pre.iterations} Lanczos steps"
+            bound, lanczos = f"the {EMBEDDING} ({embedding})", f"the lower bound of {pre.iterations} Lanczos steps"
+            if method == "fft":
+                within = "within" if converged else "not within"
+                why = f"fft requested; {not_circulant}, so the DFT gives {bound}, {within} rtol of {lanczos}"
+            else:
+                why = f"{not_circulant}; {size}: not materialised; {bound} is within rtol of {lanczos}"
             plan = ConvPlan("fft", backend, EMBEDDING, "lanczos", why, pre.plan)
             return NormEstimate(
                 lower,
@@ -315,7 +324,10 @@ def conv_norm(
     value = min(max(r.value, lower), upper)
     matvecs = r.matvecs + pre[1]
     if method == "auto":
-        why = f"{size}; {embedding}, not within rtol of a short Lanczos run: {iterative} on the layer as an operator"
+        why = (
+            f"{not_circulant}; {size}: not materialised; the {EMBEDDING} ({embedding}) is not within rtol of a short "
+            f"Lanczos run: {iterative} on the layer as an operator"
+        )
     else:
         why = f"{asked}on the layer as an operator, capped by the {EMBEDDING} ({embedding})"
     plan = ConvPlan(iterative, backend, EMBEDDING if d_up <= r.upper else iterative, iterative, why, r.plan)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._conv_geometry import ConvGeometry
 
-__all__ = ["DFT", "EMBEDDING", "ConvPlan", "embedding_text", "frequency_text", "work_text"]
+__all__ = ["DFT", "EMBEDDING", "ConvPlan", "embedding_text", "frequency_text", "not_circulant_text", "work_text"]
 
 DFT = "DFT"
 EMBEDDING = "circular-embedding bound"
@@ -38,7 +38,9 @@ class ConvPlan:
         materialised), or the iterative method (``"lanczos"``: its upper bound holds with the result's
         ``confidence``; every lower bound is deterministic).
     why : str
-        Why this route: the layer's geometry and size against the threshold used.
+        Why this route, in the order it was decided: the layer's geometry (a block circulant or not), its size
+        against the threshold of ``method="auto"`` (not quoted for a requested route), and how the embedding
+        bound compared with a short Lanczos run's lower bound.
     norm_plan : Plan or None
         The plan of the inner :func:`spectra.norm` call whose bound was used (None for the DFT alone).
 
@@ -59,6 +61,8 @@ class ConvPlan:
     norm_plan: Any = None
 
     def __str__(self) -> str:
+        if self.upper_by == self.lower_by == "exact":
+            return f"{self.method} on {self.backend}, exact ({self.why})"
         if self.upper_by == self.lower_by:
             return f"{self.method} on {self.backend}, bounds by {self.upper_by} ({self.why})"
         return f"{self.method} on {self.backend}, upper by {self.upper_by}, lower by {self.lower_by} ({self.why})"
@@ -73,6 +77,18 @@ def frequency_text(geom: ConvGeometry) -> str:
         f"circular padding, stride 1, output shape = input shape: a block circulant, block-diagonalised by the "
         f"DFT into {geom.groups * freqs} matrices {co}×{ci}, normed as one stack"
     )
+
+
+def not_circulant_text(geom: ConvGeometry) -> str:
+    """Why the DFT does not block-diagonalise the layer: the first condition of
+    :attr:`~spectra._conv_geometry.ConvGeometry.circular_exact` that it fails."""
+    if geom.mode != "circular":
+        why = f"{geom.mode} padding"
+    elif any(s != 1 for s in geom.stride):
+        why = f"stride {geom.stride}"
+    else:
+        why = f"output shape {geom.out} ≠ input shape {geom.spatial}"
+    return f"{why}: not a block circulant"
 
 
 def embedding_text(geom: ConvGeometry) -> str:

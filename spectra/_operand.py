@@ -333,19 +333,30 @@ def _long_side_affordable(A, long_side: int, short_side: int) -> bool:
     return (long_side * k_long - short_side * k_short) * itemsize <= stored_bytes(A)
 
 
+#: the plan's reasons for the Gram side (:func:`gram_side`), the same words whichever backend runs: the smaller
+#: side (whether or not the backend fuses its Gram pass), the backend's one-read side where it is the other
+#: one, or the smaller side where a basis on that other side would cost more memory than ``A``
+SMALLER_SIDE = "smaller side"
+FUSED_SIDE = "one read of A per step"
+LONG_SIDE_TOO_LARGE = "smaller side: a basis on the long side would outweigh A"
+
+
 def gram_side(A, kind: str, backend, *, uses_gram: bool) -> tuple[bool, str]:
     """The side the methods work on: ``(transposed, reason)`` (``transposed``: on ``A^H``, Gram ``A A^H``).
 
     The smaller side, unless the backend reads ``A`` once for the Gram product of the other side and a
-    basis on that side costs no more memory than ``A`` itself (docs/design.md, "Memory").
+    basis on that side costs no more memory than ``A`` itself (docs/design.md, "Memory"). The reason is
+    :data:`SMALLER_SIDE`, :data:`FUSED_SIDE` or :data:`LONG_SIDE_TOO_LARGE`: the same decision reads the same
+    on every backend.
     """
     m0, n0 = int(A.shape[-2]), int(A.shape[-1])
+    smaller = m0 < n0
     fused = backend.fused_gram_adjoint(A) if kind != "operator" and uses_gram else None
-    if fused is None:
-        return m0 < n0, "smaller side"
-    if fused != (m0 < n0) and not _long_side_affordable(A, max(m0, n0), min(m0, n0)):
-        return m0 < n0, "smaller side: a basis on the long side would outweigh A"
-    return fused, "one read of A per step"
+    if fused is None or fused == smaller:  # the smaller side, read once or twice per step
+        return smaller, SMALLER_SIDE
+    if not _long_side_affordable(A, max(m0, n0), min(m0, n0)):
+        return smaller, LONG_SIDE_TOO_LARGE
+    return fused, FUSED_SIDE
 
 
 def make_operand(

@@ -27,7 +27,14 @@ class Progress:
     done, total : int
         Matrices whose stopping test has passed, and matrices in the problem.
     elapsed : float
-        Seconds since the method started.
+        Wall-clock seconds since the method started, ``compile_seconds`` included: the first call that needs a
+        Numba kernel compiles it (tens of seconds, docs/performance.md, "First-call cost"), and the report after
+        that step counts the compilation.
+    compile_seconds : float
+        Of ``elapsed``, the seconds spent compiling Numba kernels for this call or loading them from Numba's
+        on-disk cache (their first use in the process; 0.0 once they are ready, and on backends without JIT
+        kernels). ``elapsed - compile_seconds`` is the method's own time. Kernels prepared on other threads
+        (Dask workers) are not counted.
     final : bool
         ``True`` for the last call, after the final certificate.
     matrix : tuple of int or None
@@ -53,6 +60,7 @@ class Progress:
     elapsed: float
     final: bool = False
     matrix: tuple[int, ...] | None = None
+    compile_seconds: float = 0.0
 
     @property
     def width(self) -> float:
@@ -65,6 +73,7 @@ class Progress:
         return (
             f"spectra {self.method}: products={self.products:>6d} lower={self.lower:.10g} upper={self.upper:.10g} "
             f"width={self.width:.2e}{self._which()} done={self.done}/{self.total} t={self.elapsed:.2f}s"
+            + (f" compile={self.compile_seconds:.2f}s" if self.compile_seconds else "")
         )
 
     def _which(self) -> str:

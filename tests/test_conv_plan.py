@@ -34,7 +34,10 @@ def test_small_layer_is_materialised_for_lapack():
         "circular-embedding bound",
     )
     size = "256×192 layer, n_out·n_in·min = 9.4e+06, at most 1e+08"
-    assert p.why == size + ": materialised (one product with the unit vectors) for LAPACK"
+    assert (
+        p.why
+        == f"zeros padding: not a block circulant; {size}: materialised (one product with the unit vectors) for LAPACK"
+    )
     assert p.norm_plan is not None and p.norm_plan.method == "svd"
 
 
@@ -44,9 +47,10 @@ def test_large_layer_embedding_bound_or_lanczos():
     p = r.plan
     assert (p.method, p.upper_by, p.lower_by, r.confidence) == ("fft", "circular-embedding bound", "lanczos", 1.0)
     assert p.why.startswith(
-        "16384×12288 layer, n_out·n_in·min = 2.5e+12, above 1e+08; the circulant on the padded grid (66, 66)"
+        "zeros padding: not a block circulant; 16384×12288 layer, n_out·n_in·min = 2.5e+12, above 1e+08: not "
+        "materialised; the circular-embedding bound (the circulant on the padded grid (66, 66)"
     )
-    assert "within rtol of the lower bound of" in p.why and "not within" not in p.why
+    assert "is within rtol of the lower bound of" in p.why and "not within" not in p.why
     r = spectra.conv_norm(W, (64, 64), padding=1, seed=0)  # rtol 1e-6: the embedding bound is too loose
     p = r.plan
     assert (p.method, p.upper_by, p.lower_by) == ("lanczos", "lanczos", "lanczos") and r.confidence == 0.999
@@ -115,3 +119,27 @@ def test_an_exact_route_meets_its_rtol_effective_in_floating_point(kwargs):
         if not (r.converged and r.upper <= (1 + r.rtol_effective) * r.lower):
             misses.append(seed)
     assert misses == []
+
+
+def test_each_route_says_why_it_runs():
+    """Regression: a requested route quoted the size test of ``method="auto"`` (``n_out·n_in·min`` against 1e8),
+    which decides nothing when the route is asked for; the DFT route on a layer that is not a block circulant did
+    not say why the DFT gave a bound only; a zero kernel read "bounds by exact". Each sentence now gives the
+    reasons in the order the route was decided."""
+    fft = spectra.conv_norm(W, (8, 8), padding=1, method="fft", seed=0).plan
+    assert fft.why == (
+        "fft requested; zeros padding: not a block circulant, so the DFT gives the circular-embedding bound "
+        "(the circulant on the padded grid (10, 10), ‖P‖₂ = 1), not within rtol of the lower bound of 30 Lanczos "
+        "steps"
+    )
+    strided = spectra.conv_norm(W, (8, 8), padding=1, padding_mode="circular", stride=2, method="fft", seed=0).plan
+    assert strided.why.startswith("fft requested; stride (2, 2): not a block circulant")
+    svd = spectra.conv_norm(W, (16, 16), padding=1, padding_mode="circular", method="svd").plan
+    assert svd.why == "svd requested: the 1024×768 layer materialised (one product with the unit vectors) for LAPACK"
+    auto = spectra.conv_norm(W, (8, 8), padding=1, padding_mode="reflect").plan
+    assert auto.why == (
+        "reflect padding: not a block circulant; 256×192 layer, n_out·n_in·min = 9.4e+06, at most 1e+08: "
+        "materialised (one product with the unit vectors) for LAPACK"
+    )
+    z = spectra.conv_norm(np.zeros((2, 2, 3, 3)), (8, 8), padding=1).plan
+    assert str(z) == "fft on numpy, exact (an empty or zero kernel: the norm is 0 exactly)"

@@ -266,3 +266,47 @@ def test_backend_context_names_the_input_for_the_notice():
     with be.context(np.ones((5, 4), dtype=np.complex64)):
         assert _numba_jit._INPUT.get() == "complex64 dense"
     assert _numba_jit._INPUT.get() is None
+
+
+def test_preparing_a_kernel_adds_its_seconds_to_the_running_computation(monkeypatch):
+    """The compile hook: :meth:`LazyKernel.prepare` adds the seconds it measured to the computation that asked
+    (inside :func:`spectra._compile_notice.notices_to`), and to nothing outside one."""
+    spectra.norm(np.random.default_rng(2).standard_normal((40, 30)), method="lanczos", backend="numba", seed=0)
+    kernel = next(k for k in _numba_jit.REGISTRY if k._ready)
+    key = next(iter(kernel._ready))
+    monkeypatch.setattr(kernel, "_ready", set())  # as before its first use (the signature stays in Numba's dispatcher)
+    assert _compile_notice.compile_seconds() == 0.0
+    with _compile_notice.notices_to(False):
+        seconds = kernel.prepare(key)[3]
+        assert _compile_notice.compile_seconds() == seconds
+    kernel._ready.clear()
+    kernel.prepare(key)
+    assert _compile_notice.compile_seconds() == 0.0
+
+
+def test_progress_reports_the_compile_time_apart(monkeypatch, fresh_notices):
+    """Regression: the first report of a call that compiles kernels counted the compilation in ``elapsed`` and
+    said nothing of it. ``Progress.compile_seconds`` now says how much of ``elapsed`` went to preparing kernels;
+    the text line names it. Every kernel is made to look unprepared, and each preparation to take 100 s more
+    (no clock is read by the test): the reports of the first call carry whole hundreds of seconds, those of a
+    second call (kernels ready) none."""
+    original = _numba_jit.LazyKernel.prepare
+
+    def slow_prepare(self, key):
+        out = original(self, key)
+        _compile_notice.record(100.0)
+        return out
+
+    for kernel in _numba_jit.REGISTRY:
+        monkeypatch.setattr(kernel, "_ready", set())
+    monkeypatch.setattr(_numba_jit.LazyKernel, "prepare", slow_prepare)
+    A = np.random.default_rng(3).standard_normal((60, 40))
+    first, second = [], []
+    spectra.norm(A, method="lanczos", backend="numba", seed=0, progress=first.append)
+    spectra.norm(A, method="lanczos", backend="numba", seed=0, progress=second.append)
+    assert first[0].compile_seconds >= 100.0  # the Gram kernel, prepared in the first step
+    seen = [p.compile_seconds for p in first]
+    assert seen == sorted(seen)  # since the method started: it only grows
+    assert " compile=" in str(first[0]) and str(first[0]).endswith("s")
+    assert [p.compile_seconds for p in second] == [0.0] * len(second)
+    assert " compile=" not in str(second[0])

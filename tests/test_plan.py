@@ -61,7 +61,7 @@ def test_why_auto_stays_on_numpy():
     )
     assert _plan(big, method="gram").why_backend.endswith("the Gram iteration's products are BLAS matrix products")
     assert _plan(sp.eye(5, format="csr")).why_backend == (
-        "scipy input; 5 stored entries < 500000, where the fused kernel starts to pay"
+        "scipy input; 5 stored entries (duplicates summed) < 500000, where the fused kernel starts to pay"
     )
     from scipy.sparse.linalg import aslinearoperator
 
@@ -74,6 +74,19 @@ def test_why_auto_stays_on_numpy():
     )
     assert _plan(big[::2, ::2], method="lanczos").why_backend.startswith(
         f"numpy input; {(n // 2 + n % 2) ** 2} entries <"
+    )
+
+
+def test_sparse_rule_says_which_entry_count_it_quotes():
+    """Regression: a COO matrix with duplicates has more stored entries (``A.nnz``: 4) than the count the sparse
+    rule compares with ``NUMBA_MIN_NNZ`` (3, after conversion to CSR sums the duplicates); the plan said "3 stored
+    entries" without saying which count that is."""
+    A = sp.coo_array(([1.0, 2.0, 3.0, 4.0], ([0, 0, 1, 2], [0, 0, 1, 2])), shape=(3, 3))
+    assert A.nnz == 4
+    p = spectra.norm(A, method="lanczos", seed=0).plan
+    assert (
+        p.why_backend
+        == "scipy input; 3 stored entries (duplicates summed) < 500000, where the fused kernel starts to pay"
     )
 
 
@@ -95,6 +108,30 @@ def test_unknown_dimensions():
         shape_of(Lazy())
 
 
+@pytest.mark.parametrize(
+    "A",
+    [
+        np.ones((9, 4)),  # C order: numba's one-read side is the smaller one
+        np.asfortranarray(np.ones((4, 9))),  # F order, wide: the same on A A^H
+        np.ones((6, 6)),  # square
+        np.ones((300, 8, 6)),  # a stack
+        sp.random_array((300, 40), density=0.1, random_state=0, format="csr"),
+        sp.random_array((40, 300), density=0.1, random_state=0, format="csc"),
+    ],
+    ids=["tall-C", "wide-F", "square", "stack", "tall-csr", "wide-csc"],
+)
+@pytest.mark.parametrize("method", ["lanczos", "power", "randomized"])
+def test_same_side_same_reason_on_numpy_and_numba(A, method):
+    """Regression: where numba reads ``A`` once on the smaller side, its plan said "one read of A per step" and
+    numpy's "smaller side" for the same decision (the smaller side is taken either way). One wording now,
+    from :func:`spectra._operand.gram_side`; numba's own reasons appear only where its fused side decides."""
+    from spectra._operand import SMALLER_SIDE
+
+    on_numpy, on_numba = (_plan(A, method=method, backend=b) for b in ("numpy", "numba"))
+    assert (on_numba.transposed, on_numba.why_side) == (on_numpy.transposed, on_numpy.why_side)
+    assert on_numba.why_side == SMALLER_SIDE == "smaller side"
+
+
 def test_stack_route_and_the_crossover_it_used():
     """A stack's plan names the route (certificate kernel, batched SVD, batched iteration) and the measured
     threshold of docs/performance.md it was held against."""
@@ -107,7 +144,7 @@ def test_stack_route_and_the_crossover_it_used():
         "300 matrices of Gram order 8, at least 256, where the kernel overtakes the batched SVD (docs/"
     )
     assert "one Numba thread: matrices·rows·order² = 1.5e+05, below 3e+07" in p.why_stack
-    assert str(p) == f"lanczos on numba, AᴴA (one read of A per step); certificate kernel ({p.why_stack})"
+    assert str(p) == f"lanczos on numba, AᴴA (smaller side); certificate kernel ({p.why_stack})"
     p = _plan(np.ones((100, 8, 8)))
     assert (p.backend, p.method, p.stack) == ("numpy", "svd", "batched SVD")
     assert (
@@ -202,7 +239,7 @@ def test_auto_moves_large_sparse_lanczos_to_numba(fmt):
     r = spectra.norm(A, method="lanczos", seed=0)
     assert (r.backend, r.plan.why_backend) == (
         "numba",
-        f"fused Gram kernel, {NUMBA_MIN_NNZ} stored entries >= {NUMBA_MIN_NNZ}",
+        f"fused Gram kernel, {NUMBA_MIN_NNZ} stored entries (duplicates summed) >= {NUMBA_MIN_NNZ}",
     )
     assert r.lower <= 3.0 <= r.upper
     smaller = sp.diags_array(d[1:], format=fmt)

@@ -75,7 +75,8 @@ def available_backends() -> list[str]:
 #: ``backend="auto"`` moves NumPy/SciPy inputs to numba (when installed) from this many stored entries
 #: on: below it NumPy's BLAS passes are as fast (measured, docs/performance.md)
 NUMBA_MIN_ENTRIES = 2_000_000
-#: ``backend="auto"`` moves CSR/CSC inputs to numba for ``lanczos`` from this many stored entries on: from
+#: ``backend="auto"`` moves CSR/CSC inputs to numba for ``lanczos`` from this many stored entries (counted after
+#: duplicates are summed, as in a COO matrix converted to CSR) on: from
 #: 6e5 nonzeros the fused CSR kernel's whole certified calls were 1.6-1.7x faster than SciPy's products, below it
 #: 1.0-1.6x (docs/performance.md, "Sparse inputs under auto")
 NUMBA_MIN_NNZ = 500_000
@@ -156,7 +157,8 @@ def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
     if kind == "sparse":
         if method != "lanczos":
             return None, "auto moves sparse inputs to numba for lanczos only (where the gain was measured)"
-        size, least, what = A.nnz, NUMBA_MIN_NNZ, "stored entries"
+        # A is canonical CSR/CSC by now (spectra._sparse): a COO matrix's duplicates are summed into one entry
+        size, least, what = A.nnz, NUMBA_MIN_NNZ, "stored entries (duplicates summed)"
     elif kind == "dense":
         size, least, what = A.size, NUMBA_MIN_ENTRIES, "entries"
     else:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import _bounds
+from .._compile_notice import compile_seconds
 from .._operand import Operand
 from .._progress import Progress
 
@@ -19,9 +20,11 @@ __all__ = [
     "MethodResult",
     "Options",
     "Stopper",
+    "Stopwatch",
     "deterministic_bounds",
     "emit_progress",
     "gram_noise",
+    "krylov_step_ends",
     "padded_frobenius",
     "probe_noise",
     "product_noise",
@@ -29,6 +32,20 @@ __all__ = [
     "start_vector",
     "unit_columns",
 ]
+
+
+class Stopwatch:
+    """A method's clock for :class:`Progress`: wall-clock seconds since it started, and how many of them went to
+    preparing Numba kernels (:func:`spectra._compile_notice.compile_seconds`)."""
+
+    def __init__(self):
+        self._t0 = time.perf_counter()
+        self._c0 = compile_seconds()
+
+    def times(self, now: float | None = None) -> dict[str, float]:
+        """``elapsed`` and ``compile_seconds`` of a :class:`Progress` at ``now`` (``time.perf_counter()``)."""
+        now = time.perf_counter() if now is None else now
+        return {"elapsed": now - self._t0, "compile_seconds": compile_seconds() - self._c0}
 
 
 @dataclass
@@ -132,7 +149,7 @@ class Stopper:
         self.done = np.zeros(op.B, dtype=bool)
         self.iterations = 0
         self._last_print = 0.0
-        self._t0 = time.perf_counter()
+        self._clock = Stopwatch()
         # the final certificate's rounding slack (§6c), constant for the problem
         self._u_cert = op.u_certificate
         if op.stats is None:
@@ -223,7 +240,7 @@ class Stopper:
             rtol=float(self.effective_rtol(products)[worst]),
             done=int(self.done.sum()),
             total=int(self.done.size),
-            elapsed=now - self._t0,
+            **self._clock.times(now),
             final=final,
             matrix=batch_index(self.op, worst),
         )
@@ -420,6 +437,28 @@ def unit_columns(op: Operand, w):
     nrm = op.col_norms(w)
     inv = np.where(nrm > 0, 1.0 / np.where(nrm > 0, nrm, 1.0), 0.0)
     return w * op.from_host(inv[:, None, :])
+
+
+def krylov_step_ends(
+    op: Operand, stop: Stopper, gkl, theta: np.ndarray, ritz_values, *, prob_upper, residual, frozen: bool
+) -> bool:
+    """Record a Krylov step's bounds in ``stop``; whether the iteration ends there.
+
+    ``theta``: the top Ritz values (the lower estimates); ``ritz_values``: all of them (or ``None``), for the
+    Frobenius deflation bound; ``prob_upper``, ``residual``: as for :meth:`Stopper.update`; ``frozen``: every
+    probabilistic upper bound was frozen by a restart. The iteration ends when every matrix is done or broken
+    down, or, when frozen, when every lower bound has converged too (more steps change nothing).
+    """
+    done = stop.update(
+        lower_est=theta,
+        prob_upper=prob_upper,
+        det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, ritz_values)),
+        residual=residual,
+        products=op.matvecs,
+    )
+    if np.all(done | gkl.breakdown):
+        return True
+    return frozen and residual is not None and bool(np.all(done | (residual <= 1e3 * op.u)))
 
 
 def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int) -> MethodResult:

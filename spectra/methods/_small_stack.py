@@ -18,7 +18,7 @@ import numpy as np
 from .. import _bounds
 from .._operand import Operand, make_operand
 from .._progress import Progress
-from ._common import MethodResult, Options, batch_index, emit_progress, relative_widths, unit_columns
+from ._common import MethodResult, Options, Stopwatch, batch_index, emit_progress, relative_widths, unit_columns
 
 __all__ = ["SMALL_GRAM_MAX", "applicable", "certificate_floor", "kernel_takes", "run"]
 
@@ -67,7 +67,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
     """
     if not applicable(op):
         return None
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     m0, n0 = op.data.shape[-2:]
     A = op.data.reshape(op.B, m0, n0)
     adjoint = m0 < n0  # the Gram matrix of the smaller side
@@ -108,7 +108,7 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
         sub = make_operand(A[op.backend.from_host(rest, A)], "dense", op.backend, check_finite=False, uses_gram=True)
         sub_opts = dataclasses.replace(opts, v0=None if opts.v0 is None else opts.v0[rest])
         if opts.progress:
-            sub_opts = dataclasses.replace(sub_opts, progress=_relay(op, opts, rest, t0))
+            sub_opts = dataclasses.replace(sub_opts, progress=_relay(op, opts, rest, clock))
         sr = fallback(sub, sub_opts)
         op.matvecs += sub.matvecs
         # the sub-problem has the same scale (the same max |a_ij|); bring its interval to op's scale anyway
@@ -126,11 +126,11 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
     if opts.return_vectors:
         res.u, res.v = _vectors(op, np.asarray(op.to_host(X)) if x_host is None else x_host, right)
     if opts.progress:
-        _report_final(op, opts, res, t0)
+        _report_final(op, opts, res, clock)
     return res
 
 
-def _relay(op: Operand, opts: Options, rest: np.ndarray, t0: float):
+def _relay(op: Operand, opts: Options, rest: np.ndarray, clock: Stopwatch):
     """A ``progress`` callback for the fallback on the matrices ``rest`` the kernel left: its reports as the whole
     stack's (the kernel's matrices counted done, its products included, the matrix named by its index in the
     whole stack, never the final one), printed at most every 0.2 s for ``progress=True``, as
@@ -148,7 +148,7 @@ def _relay(op: Operand, opts: Options, rest: np.ndarray, t0: float):
             products=info.products + op.matvecs,
             done=info.done + op.B - rest.size,
             total=op.B,
-            elapsed=now - t0,
+            **clock.times(now),
             final=False,
             matrix=batch_index(op, int(rest[worst])),
         )
@@ -157,7 +157,7 @@ def _relay(op: Operand, opts: Options, rest: np.ndarray, t0: float):
     return relay
 
 
-def _report_final(op: Operand, opts: Options, res: MethodResult, t0: float) -> None:
+def _report_final(op: Operand, opts: Options, res: MethodResult, clock: Stopwatch) -> None:
     """The one final report of a stack the kernel settled (with its fallback): the widest interval."""
     lo, up = op.unscale(res.lower), op.unscale(res.upper)
     worst = int(np.argmax(relative_widths(lo, up)))
@@ -169,7 +169,7 @@ def _report_final(op: Operand, opts: Options, res: MethodResult, t0: float) -> N
         rtol=float(res.rtol_effective[worst]),
         done=int(res.converged.sum()),
         total=op.B,
-        elapsed=time.perf_counter() - t0,
+        **clock.times(),
         final=True,
         matrix=batch_index(op, worst),
     )

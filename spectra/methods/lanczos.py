@@ -24,10 +24,9 @@ from ._common import (
     MethodResult,
     Options,
     Stopper,
-    exact_if_exhausted,
-    frobenius_deflation,
     gram_noise,
     krylov_finish,
+    krylov_step_ends,
     padded_frobenius,
     start_vector,
 )
@@ -185,16 +184,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         residual = None
         if y is not None:
             residual = np.divide(gkl.residual(x, y), theta * theta, out=np.zeros(op.B), where=theta > 0)
-        done = stop.update(
-            lower_est=theta,
-            prob_upper=prob_up,
-            det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, allv)),
-            residual=residual,
-            products=op.matvecs,
-        )
-        if np.all(done | gkl.breakdown):
+        if krylov_step_ends(op, stop, gkl, theta, allv, prob_upper=prob_up, residual=residual, frozen=all_frozen):
             break
-        if all_frozen and residual is not None and np.all(done | (residual <= 1e3 * op.u)):
-            break  # upper bound frozen by the restart, lower bound converged: more steps change nothing
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)

@@ -35,10 +35,9 @@ from ._common import (
     MethodResult,
     Options,
     Stopper,
-    exact_if_exhausted,
-    frobenius_deflation,
     gram_noise,
     krylov_finish,
+    krylov_step_ends,
 )
 from ._global_lanczos import GlobalLanczos
 from ._gram_lanczos import GramLanczos
@@ -125,16 +124,8 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
         if need_vector:
             with np.errstate(divide="ignore", invalid="ignore"):
                 residual = np.where(theta > 0, gkl.residual(x, y) / np.where(theta > 0, theta**2, 1.0), 0.0)
-        done = stop.update(
-            lower_est=theta,
-            prob_upper=np.min(candidates, axis=0),
-            det_upper=exact_if_exhausted(gkl, theta, frobenius_deflation(op, allv)),
-            residual=residual,
-            products=op.matvecs,
-        )
-        if np.all(done | gkl.breakdown):
+        prob_up = np.min(candidates, axis=0)
+        if krylov_step_ends(op, stop, gkl, theta, allv, prob_upper=prob_up, residual=residual, frozen=frozen):
             break
-        if frozen and residual is not None and np.all(done | (residual <= 1e3 * op.u)):
-            break  # upper bounds frozen by the restart, lower bound converged: more passes change nothing
     settle_root()
     return krylov_finish(op, stop, gkl, opts, op.matvecs)

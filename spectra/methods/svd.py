@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .. import _bounds
 from .._operand import Operand
 from .._progress import Progress
-from ._common import MethodResult, Options, batch_index, emit_progress, require_dense, width_rtol
+from ._common import MethodResult, Options, Stopwatch, batch_index, emit_progress, require_dense, width_rtol
 
 __all__ = ["run"]
 
@@ -23,7 +21,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
     and the intermediates stay in range (§6f). Its relative width is fixed by the precision, not by
     ``rtol``: the effective rtol reported is the larger of the two.
     """
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     require_dense(op.kind, "svd")
     A = op.data
     if op._c1 is not None:
@@ -51,9 +49,10 @@ def run(op: Operand, opts: Options) -> MethodResult:
     if opts.progress:
         worst = int(np.argmax(width))
         lo, up = (float(op.unscale(x)[worst]) for x in (lower, upper))
-        elapsed = time.perf_counter() - t0
         rtol = float(rtol_effective[worst])
-        info = Progress("svd", op.matvecs, lo, up, rtol, op.B, op.B, elapsed, final=True, matrix=batch_index(op, worst))
+        info = Progress(
+            "svd", op.matvecs, lo, up, rtol, op.B, op.B, **clock.times(), final=True, matrix=batch_index(op, worst)
+        )
         emit_progress(opts, info)
     return MethodResult(
         value=s1,
