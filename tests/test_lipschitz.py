@@ -119,6 +119,21 @@ def test_unsupported_and_training_modules_raise():
         st.lipschitz_bound(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)).train(), (3,))
 
 
+@pytest.mark.parametrize("dropout", [nn.Dropout(0.5), nn.Dropout1d(0.5), nn.Dropout2d(0.5)])
+def test_dropout_in_training_mode_raises(dropout):
+    # in training mode Dropout scales the kept units by 1 / (1 - p) = 2: the train-mode forward's Jacobian has
+    # norm up to 2 ||W||_2, above the eval-mode constant ||W||_2 (regression: it was certified by 1)
+    torch.manual_seed(0)
+    shape = (1, 2, 2) if isinstance(dropout, nn.Dropout2d) else (2, 2)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Unflatten(1, shape), dropout).double()
+    with pytest.raises(ValueError, match=r"Dropout.*training mode.*model\.eval\(\)"):
+        st.lipschitz_bound(model, (4,))
+    b = st.lipschitz_bound(model.eval(), (4,))
+    assert b.upper >= np.linalg.norm(model[0].weight.detach().numpy(), 2)
+    zero = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.0)).double().train()  # p = 0: the identity in both modes
+    assert st.lipschitz_bound(zero, (3,)).layers[1].upper == 1.0
+
+
 def test_probabilistic_layers_share_the_confidence():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(30, 30), nn.ReLU(), nn.Linear(30, 10))

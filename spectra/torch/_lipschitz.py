@@ -7,6 +7,7 @@ constant is at most the product (and sums) of certified per-layer constants:
   norm of the convolution on the shape it actually receives, by :func:`spectra.conv_norm` (a transposed layer is
   the adjoint of a convolution, with the same norm; bias and shifts do not count);
 - ``BatchNorm`` in eval mode: ``max_c |gamma_c| / sqrt(running_var_c + eps)``;
+- ``Dropout`` in eval mode: the identity, 1 (in training mode it scales by ``1 / (1 - p)``: refused);
 - pooling: average pooling is a linear operator (overlapping windows: its operator norm as a depthwise
   convolution; otherwise ``sqrt(coverage / smallest window)`` by Cauchy–Schwarz, exact for a partition); max
   pooling ``sqrt(coverage)``, ``coverage`` = most windows that share one input entry;
@@ -200,6 +201,11 @@ class _Walker:
             if m.weight is not None:
                 scale = scale * m.weight.detach().double().abs()
             return float(scale.max()) * (1.0 + 8.0 * _U64), "max |gamma| / sqrt(var + eps)", 1.0
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            raise ValueError(
+                f"{type(m).__name__} is bounded in eval mode (the identity); in training mode it scales the kept "
+                f"units by 1 / (1 - p) = {1.0 / (1.0 - m.p) if m.p < 1 else math.inf:g}; call model.eval()"
+            )
         if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
             return self._avg_pool(m, x)
         if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
@@ -284,7 +290,7 @@ def lipschitz_bound(
     model : torch.nn.Module
         ``nn.Sequential`` (nested), :class:`Residual` blocks, ``Linear``, ``Conv1d/2d/3d``,
         ``ConvTranspose1d/2d/3d``, ``BatchNorm`` in eval mode, average/max pooling (also adaptive), ``Flatten``,
-        ``Dropout`` (as in eval mode) and the activations of :data:`ACTIVATION_CONSTANTS`. Any other module raises
+        ``Dropout`` in eval mode and the activations of :data:`ACTIVATION_CONSTANTS`. Any other module raises
         ``TypeError``.
     input_shape : tuple of int
         Shape of one input without the batch axis, e.g. ``(3, 32, 32)``; convolutions are bounded on the
@@ -311,7 +317,7 @@ def lipschitz_bound(
     TypeError
         A module without a certified constant.
     ValueError
-        ``BatchNorm`` in training mode.
+        ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first.
 
     Examples
     --------
