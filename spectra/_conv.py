@@ -63,6 +63,12 @@ def circulant_norm(weight: np.ndarray, grid: tuple[int, ...], dilation, groups: 
 
     ``weight`` is a host float64 array ``(c_out, c_in / groups, *kernel)``; taps sit at ``dilation · j mod N``.
     """
+    return _circulant_top(weight, grid, dilation, groups)[:3]
+
+
+def _circulant_top(weight, grid, dilation, groups: int) -> tuple[float, float, float, tuple[int, ...]]:
+    """:func:`circulant_norm` and where its largest value sits: ``(lower, value, upper, (g, f_1, ..., f_d))``,
+    the group and the frequency (the last axis on its half spectrum ``0 .. N_d // 2``)."""
     from ._api import norm
 
     w = np.asarray(weight, dtype=np.float64)
@@ -78,18 +84,51 @@ def circulant_norm(weight: np.ndarray, grid: tuple[int, ...], dilation, groups: 
     per_row = max(1, math.prod(e.shape[0] for e in E[1:]) * c_out * ci * 16)
     rows = max(1, _CHUNK_BYTES // per_row)
     lower = value = upper = 0.0
+    top: tuple[int, ...] = (0,) * (d + 1)
     for r0 in range(0, E[0].shape[0], rows):
         K = np.tensordot(w, E[0][r0 : r0 + rows], axes=([2], [1]))
         for e in E[1:]:
             K = np.tensordot(K, e, axes=([2], [1]))
         # (c_out, ci, F1, ..., Fd) -> (G * F, co, ci)
+        freqs = K.shape[2:]
         K = K.reshape(G, co, ci, -1)
         K = np.ascontiguousarray(np.moveaxis(K, 3, 1)).reshape(-1, co, ci)
         r = norm(K, method=FREQUENCY_METHOD)
         lower = max(lower, float(np.max(r.lower)))
-        value = max(value, float(np.max(r.value)))
+        if float(np.max(r.value)) > value or r0 == 0:
+            value = float(np.max(r.value))
+            g, *f = np.unravel_index(int(np.argmax(r.value)), (G, *freqs))
+            top = (int(g), int(f[0]) + r0, *map(int, f[1:]))
         upper = max(upper, float(np.max(r.upper)))
-    return max(lower - err, 0.0), value, upper + err
+    return max(lower - err, 0.0), value, upper + err, top
+
+
+def circulant_vectors(weight: np.ndarray, geom: ConvGeometry, top: tuple[int, ...], A) -> tuple[np.ndarray, ...]:
+    """Real top singular vectors ``(u, v)`` of a circulant layer (:attr:`ConvGeometry.circular_exact`) from the top
+    singular vectors of ``K̂(f)`` at its largest frequency ``top = (g, f_1, ..., f_d)`` (:func:`_circulant_top`).
+
+    With ``K̂(f) b = σ a``, the input ``x[c, q] = b_c exp(-2πi f·q / N)`` on the channels of group ``g`` has the
+    image ``exp(-2πi f·(p - shift) / N) σ a``: ``||A x|| = σ ||x||``. ``A`` is real, so the real and imaginary
+    parts of ``x`` lie in the same invariant subspace of ``AᵀA``; ``v`` is the larger of the two, normalised,
+    and ``u = A v / ||A v||`` (``A``: the layer as a linear operator).
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    g, f = top[0], top[1:]
+    co, ci = w.shape[0] // geom.groups, w.shape[1]
+    K = w[g * co : (g + 1) * co]
+    for n, k, dl, fa in zip(geom.spatial, w.shape[2:], geom.dilation, f, strict=True):
+        K = np.tensordot(K, _phases(n, k, dl, half=False)[fa], axes=([2], [0]))
+    b = np.linalg.svd(K)[2][0].conj()
+    x = np.zeros((geom.c_in, *geom.spatial), dtype=complex)
+    wave = np.ones((), dtype=complex)
+    for n, fa in zip(geom.spatial, f, strict=True):
+        wave = np.multiply.outer(wave, np.exp(-2j * np.pi * ((fa * np.arange(n)) % n) / n))
+    x[g * ci : (g + 1) * ci] = np.multiply.outer(b, wave)
+    x = x.reshape(-1)
+    v = x.real if np.linalg.norm(x.real) >= np.linalg.norm(x.imag) else x.imag
+    v = v / np.linalg.norm(v)
+    u = np.asarray(A.matvec(v), dtype=np.float64).reshape(-1)
+    return u / np.linalg.norm(u), v
 
 
 def _exact_floor(rtol: float, lower: float, upper: float) -> float:
@@ -110,13 +149,18 @@ def _host_weight(weight) -> np.ndarray:
 def deterministic_upper(weight64: np.ndarray, geom: ConvGeometry) -> tuple[float, float, float, bool]:
     """``(lower, value, upper, exact)`` from the circulant: exact for :attr:`ConvGeometry.circular_exact`,
     else ``upper`` is the circular-embedding bound and ``lower``/``value`` are not bounds of the layer."""
+    return _deterministic(weight64, geom)[:4]
+
+
+def _deterministic(weight64: np.ndarray, geom: ConvGeometry) -> tuple[float, float, float, bool, tuple[int, ...]]:
+    """:func:`deterministic_upper` and the circulant's top frequency (:func:`_circulant_top`)."""
     if geom.mode == "circular":
-        lo, val, up = circulant_norm(weight64, geom.spatial, geom.dilation, geom.groups)
+        lo, val, up, top = _circulant_top(weight64, geom.spatial, geom.dilation, geom.groups)
         exact = geom.circular_exact
         mult = 1 if exact else geom.circular_row_multiplicity()
-        return lo, val, up * math.sqrt(mult) * (1.0 + 4e-16), exact
-    lo, val, up = circulant_norm(weight64, geom.padded, geom.dilation, geom.groups)
-    return lo, val, up * geom.pad_norm() * (1.0 + 4e-16), False
+        return lo, val, up * math.sqrt(mult) * (1.0 + 4e-16), exact, top
+    lo, val, up, top = _circulant_top(weight64, geom.padded, geom.dilation, geom.groups)
+    return lo, val, up * geom.pad_norm() * (1.0 + 4e-16), False, top
 
 
 def conv_norm(
@@ -168,9 +212,17 @@ def conv_norm(
         ``"fft"``: deterministic only: the DFT result (exact) or the circular-embedding upper bound, with the
         lower bound of that short Lanczos run (confidence 1).
         Others: that method of :func:`spectra.norm` on the operator, capped by the embedding bound.
-    rtol, confidence, maxiter, seed, v0, return_vectors
-        As in :func:`spectra.norm` for the iterative methods; ``v0`` and the returned ``u``/``v`` are flat
-        vectors of the input/output (``c · prod(spatial)`` entries, channel-major).
+    rtol, confidence, maxiter, seed, v0
+        As in :func:`spectra.norm` for the iterative methods; ``v0`` is a flat vector of the input
+        (``c_in · prod(spatial)`` entries, channel-major).
+    return_vectors : bool
+        Fill ``u`` (output, ``c_out · prod(out)`` entries) and ``v`` (input), flat channel-major float64 NumPy
+        vectors, on every route, with the contract of :class:`NormEstimate` (unit vectors, ``u = A v / ||A v||``
+        or ``v = Aᵀu / ||Aᵀu||``): from LAPACK for ``"svd"``; for the DFT result the real part (or imaginary
+        part, the larger) of ``b ⊗ exp(-2πi f·q / N)`` with ``b`` the top right singular vector of ``K̂(f)`` at
+        the largest frequency, and ``u = A v / ||A v||`` (one product); for the circular-embedding route the
+        Ritz vectors of its short Lanczos run; else the iterative method's. Zero vectors for a zero kernel (as
+        :func:`spectra.norm` for a zero matrix).
     transposed : bool
         ``True`` for ``torch.nn.ConvTranspose1d/2d/3d`` (weight ``(c_in, c_out / groups, *kernel)``, zero
         padding, ``output_padding < stride``): the layer is the adjoint of the convolution with the same
@@ -212,6 +264,9 @@ def conv_norm(
     >>> z = spectra.conv_norm(w, (16, 16), padding=1, seed=0)   # zero padding: lanczos, capped by the embedding
     >>> bool(z.upper <= r.upper * 1.0000001)  # the circulant on the 18 x 18 grid bounds it; here 16 x 16 ~ same
     True
+    >>> r = spectra.conv_norm(w, (16, 16), padding=1, padding_mode="circular", return_vectors=True)
+    >>> r.u.shape, r.v.shape   # (c_out · 16 · 16,), (c_in · 16 · 16,): the top singular pair of the DFT route
+    ((1024,), (768,))
     """
     from ._api import norm
 
@@ -249,22 +304,31 @@ def conv_norm(
         raise ValueError("weight contains NaN or Inf")
     backend = "torch" if is_torch(weight) else "numpy"
     asked = "" if method == "auto" else f"{method} requested; "
-    d_lo, d_val, d_up, exact = deterministic_upper(w64, geom)
+    d_lo, d_val, d_up, exact, top = _deterministic(w64, geom)
+    op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
+    zero = w64.size == 0 or d_up == 0.0
+    u = v = None
+    if return_vectors and zero:  # as spectra.norm for a zero matrix
+        u, v = np.zeros(geom.n_out), np.zeros(geom.n_in)
     if exact and method in ("auto", "fft"):
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
         floor = _exact_floor(rtol, d_lo, d_up)
-        return NormEstimate(d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, 0, rtol_effective=floor, plan=plan)
-    if w64.size == 0 or d_up == 0.0:
+        if return_vectors and not zero:
+            u, v = circulant_vectors(w64, geom, top, op.as_linear_operator())
+        matvecs = int(return_vectors and not zero)  # u = A v
+        return NormEstimate(
+            d_val, d_lo, d_up, 1.0, True, "fft", backend, 1, matvecs, u, v, rtol_effective=floor, plan=plan
+        )
+    if zero:
         shown = "fft" if method == "auto" else method  # the frequency bound that is 0 decides; "auto" is no method
         plan = ConvPlan(shown, backend, "exact", "exact", asked + "an empty or zero kernel: the norm is 0 exactly")
-        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, shown, backend, 0, 0, rtol_effective=rtol, plan=plan)
-    op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
+        return NormEstimate(0.0, 0.0, 0.0, 1.0, True, shown, backend, 0, 0, u, v, rtol_effective=rtol, plan=plan)
     A = op.as_linear_operator()
     small, size = work_text(geom, AUTO_SVD_MAX_WORK)
     not_circulant = not_circulant_text(geom)
     if method == "svd" or (method == "auto" and small):
         M = A.matmat(np.eye(geom.n_in))  # the layer as a dense matrix: one batched product with the unit vectors
-        r = norm(M, method="svd")
+        r = norm(M, method="svd", return_vectors=return_vectors)
         upper = min(r.upper, d_up)
         how = "materialised (one product with the unit vectors) for LAPACK"
         if method == "svd":  # asked for: the size test of "auto" decides nothing
@@ -275,13 +339,22 @@ def conv_norm(
         floor = _exact_floor(rtol, r.lower, upper)
         n_in = geom.n_in
         return NormEstimate(
-            r.value, r.lower, upper, 1.0, True, "svd", backend, 1, n_in, rtol_effective=floor, plan=plan
+            r.value, r.lower, upper, 1.0, True, "svd", backend, 1, n_in, r.u, r.v, rtol_effective=floor, plan=plan
         )
     embedding = embedding_text(geom)
     if method in ("auto", "fft"):
         # the lower bound of Lanczos stopped on its residual (no random event is behind a lower bound): when
         # the deterministic upper bound is already within rtol of it, nothing probabilistic is needed
-        pre = norm(A, method="lanczos", rtol=max(rtol, 1e-3), certify=False, maxiter=LOWER_STEPS, seed=seed, v0=v0)
+        pre = norm(
+            A,
+            method="lanczos",
+            rtol=max(rtol, 1e-3),
+            certify=False,
+            maxiter=LOWER_STEPS,
+            seed=seed,
+            v0=v0,
+            return_vectors=return_vectors,
+        )
         lower = min(pre.lower, d_up)
         converged = d_up <= (1.0 + rtol) * lower
         if method == "fft" or converged:
@@ -302,6 +375,8 @@ def conv_norm(
                 backend,
                 pre.iterations,
                 pre.matvecs,
+                pre.u,
+                pre.v,
                 rtol_effective=rtol,
                 plan=plan,
             )

@@ -184,3 +184,45 @@ def test_pad_matrix_norm_is_the_copy_count():
     ]:
         P = pad_matrix(6, 2, 2, mode)
         assert np.isclose(np.linalg.norm(P, 2), expected)
+
+
+def _vector_cases():
+    """The routes of ``conv_norm``: every small case (SVD under ``auto``), DFT-exact circulants (odd and even grids,
+    groups, dilation), and a large pointwise layer whose circular-embedding bound is tight (``auto`` -> ``fft``)."""
+    rng = np.random.default_rng(11)
+    out = [pytest.param(*case.values, id=case.id) for case in CASES[::3]]
+    for spatial, kernel, dilation, groups in (((8, 8), (3, 3), 1, 1), ((7, 6), (3, 3), 2, 2), ((9,), (3,), 1, 2)):
+        w = rng.standard_normal((2 * groups, 3, *kernel))
+        pad = dilation * (kernel[0] // 2)
+        case_id = f"circulant-{'x'.join(map(str, spatial))}-d{dilation}-g{groups}"
+        out.append(pytest.param(w, spatial, 1, dilation, groups, pad, "circular", id=case_id))
+    out.append(pytest.param(rng.standard_normal((8, 8, 1, 1)), (16, 16), 1, 1, 1, 0, "zeros", id="pointwise-large"))
+    return out
+
+
+@pytest.mark.parametrize("method", ["auto", "svd", "fft", "lanczos"])
+@pytest.mark.parametrize("w, spatial, stride, dilation, groups, padding, mode", _vector_cases())
+def test_return_vectors_on_every_route(w, spatial, stride, dilation, groups, padding, mode, method):
+    # regression: the svd, DFT and embedding routes returned u = v = None with return_vectors=True
+    from .test_vectors import check_vectors
+
+    geom = conv_geometry(
+        w.shape, spatial, stride=stride, padding=padding, padding_mode=mode, dilation=dilation, groups=groups
+    )
+    M = torch_dense(w, spatial, geom.stride, geom.pad, geom.dilation, groups, mode)
+    kw = dict(stride=stride, padding=padding, padding_mode=mode, dilation=dilation, groups=groups, method=method)
+    for weight in (w, torch.as_tensor(w)):
+        r = spectra.conv_norm(weight, spatial, return_vectors=True, seed=0, **kw)
+        assert r.u.shape == (geom.n_out,) and r.v.shape == (geom.n_in,), r.plan
+        if r.converged:
+            check_vectors(M, r)
+        else:  # fft outside the circulant: the embedding bound is not within rtol; the vectors are Lanczos's
+            assert method == "fft" and not geom.circular_exact
+            np.testing.assert_allclose([np.linalg.norm(r.u), np.linalg.norm(r.v)], 1.0, rtol=1e-12)
+            q = r.u @ M @ r.v
+            right, left = np.linalg.norm(M @ r.v - q * r.u), np.linalg.norm(M.T @ r.u - q * r.v)
+            assert min(right, left) <= 1e-12 * r.upper  # one of u, v is the normalised image of the other
+            assert q >= r.lower * (1.0 - 1e-12)
+    if geom.circular_exact and method in ("auto", "fft"):  # built from the top frequency: exact to rounding
+        assert r.method == "fft" and r.plan.upper_by == "DFT"
+        assert r.u @ M @ r.v >= np.linalg.norm(M, 2) * (1.0 - 1e-13)
