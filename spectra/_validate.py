@@ -132,6 +132,14 @@ def _reject_unsupported_tensor(A: Any) -> None:
             )
         if A.device.type == "meta":
             raise ValueError("A is a meta tensor (shape and dtype only, no data); its norm cannot be computed")
+    elif array_api_compat.is_dask_array(A):
+        meta = getattr(A, "_meta", None)
+        if sp.issparse(meta) or type(meta).__module__.split(".")[0] == "sparse":
+            raise ValueError(
+                f"A is a Dask array with sparse chunks ({type(meta).__name__}); spectra reads Dask arrays with dense "
+                "NumPy chunks: convert them with A.map_blocks(lambda b: b.toarray(), dtype=A.dtype), or pass one "
+                "scipy.sparse matrix"
+            )
     elif array_api_compat.is_jax_array(A):
         import jax  # a JAX array exists, so JAX is already imported
 

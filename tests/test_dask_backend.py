@@ -15,6 +15,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import spectra
 from spectra import backends
@@ -233,6 +234,17 @@ def test_nan_in_one_chunk(threads, local, monkeypatch):
         spectra.norm(D, method="lanczos")
     r = spectra.norm(D, method="lanczos", check_finite=False)
     assert np.isnan(r.value) and not r.converged
+
+
+@pytest.mark.parametrize("chunk", ["csr_matrix", "csr_array"])
+def test_sparse_chunks_are_a_clear_error(chunk):
+    # regression: an internal SciPy TypeError (max() got an unexpected keyword argument 'initial')
+    D = np.eye(200, 50)
+    X = da.from_array(D, chunks=(50, 50)).map_blocks(getattr(sp, chunk))
+    with pytest.raises(ValueError, match=r"sparse chunks.*map_blocks\(lambda b: b\.toarray\(\), dtype=A\.dtype\)"):
+        spectra.norm(X, seed=0)
+    r = spectra.norm(X.map_blocks(lambda b: b.toarray(), dtype=X.dtype), seed=0)  # the advice works
+    assert r.lower <= 1.0 <= r.upper
 
 
 def test_backend_dask_needs_a_dask_array():
