@@ -79,7 +79,9 @@ def norm(
         to twice its memory, which is why ``"auto"`` picks it only when ``block_size`` is given.
     v0 : array_like, optional
         Warm start on the right side of ``A`` (e.g. a previous result's ``v``), shape ``(n,)`` or
-        ``(..., n)``. A random component is mixed in so the upper bound keeps its confidence.
+        ``(..., n)``. A random component is mixed in so the upper bound keeps its confidence. Complex only
+        for a complex ``A`` (a complex ``v0`` with a nonzero imaginary part for a real ``A`` raises
+        ``ValueError``).
     seed : None, int, SeedSequence or Generator
         Seed of the random start; start vectors are drawn on the host, so a seed gives the same
         estimate on every backend.
@@ -159,7 +161,7 @@ def norm(
     maxiter_eff, given = default_maxiter(method, opts_in["maxiter"])
     v0_host = None
     if v0 is not None:
-        v0_host = validate_v0(v0, batch, n0, be.to_host)
+        v0_host = validate_v0(v0, batch, n0, be.to_host, namespace_dtype_name(A.dtype).startswith("complex"))
 
     if m0 == 0 or n0 == 0 or 0 in batch:  # no entries, or an empty stack: nothing to compute
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)

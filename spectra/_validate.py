@@ -242,8 +242,12 @@ def validate_options(
     )
 
 
-def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host) -> np.ndarray:
-    """Warm start as a host array ``(B, n0)``; ``v0`` may have shape ``(n0,)`` or ``batch + (n0,)``."""
+def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host, complex_ok: bool = True) -> np.ndarray:
+    """Warm start as a host array ``(B, n0)``; ``v0`` may have shape ``(n0,)`` or ``batch + (n0,)``.
+
+    ``complex_ok=False`` (a real ``A``): a ``v0`` with a nonzero imaginary part raises ``ValueError`` (its
+    imaginary part would be dropped); a complex ``v0`` whose imaginary part is zero is taken as real.
+    """
     try:
         h = np.asarray(to_host(v0) if not isinstance(v0, (list, tuple)) else v0)
     except Exception as exc:  # pragma: no cover - exotic inputs
@@ -251,12 +255,20 @@ def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host) -> np.ndarray:
     if h.dtype.kind not in "biufc":
         raise TypeError(f"v0 must be numeric, got dtype {h.dtype}")
     if h.shape not in ((n0,), (*batch_shape, n0)):
+        shapes = f"({n0},) or {(*batch_shape, n0)}" if batch_shape else f"({n0},)"
         raise ValueError(
-            f"v0 must have shape ({n0},) or {(*batch_shape, n0)} (a vector on the right side of A, such as "
-            f"a previous result's .v); got {h.shape}"
+            f"v0 must have shape {shapes} (a vector on the right side of A, such as a previous result's .v); "
+            f"got {h.shape}"
         )
     if not np.all(np.isfinite(h)):
         raise ValueError("v0 contains NaN or Inf")
+    if h.dtype.kind == "c" and not complex_ok:
+        if np.any(h.imag != 0):
+            raise ValueError(
+                "v0 is complex but A is real: its imaginary part would be dropped; pass a real v0 (v0.real), "
+                "or a complex A (A.astype(complex)) for a complex start"
+            )
+        h = h.real
     B = int(np.prod(batch_shape)) if batch_shape else 1
     h = np.array(np.broadcast_to(h, (*batch_shape, n0)).reshape(B, n0))  # writable: namespaces may wrap it
     if np.any(np.all(h == 0, axis=1)):

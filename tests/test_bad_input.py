@@ -153,11 +153,25 @@ def test_svd_needs_dense(operand):
         (np.zeros(3), ValueError, "v0 must not be the zero vector"),
         (np.array([1.0, np.nan, 0.0]), ValueError, "v0 contains NaN"),
         (np.array(["a", "b", "c"]), TypeError, "v0 must be numeric"),
+        (np.ones(4), ValueError, r"v0 must have shape \(3,\) \(a vector"),  # one shape, said once
+        (1j * np.ones(3), ValueError, r"v0 is complex but A is real.*v0\.real"),
+        (np.array([1.0, 1.0, 1e-300j]), ValueError, "v0 is complex but A is real"),
     ],
 )
 def test_bad_v0(v0, exc, pattern):
     with pytest.raises(exc, match=pattern):
         spectra.norm(A, method="power", v0=v0)
+
+
+def test_v0_shapes_of_a_stack_and_complex_starts():
+    S = np.stack([A, 2 * A])
+    with pytest.raises(ValueError, match=r"v0 must have shape \(3,\) or \(2, 3\)"):
+        spectra.norm(S, method="lanczos", v0=np.ones(4))
+    real = spectra.norm(A, method="lanczos", v0=np.ones(3), seed=0)
+    zero_imag = spectra.norm(A, method="lanczos", v0=np.ones(3, dtype=complex), seed=0)  # taken as real
+    assert (zero_imag.lower, zero_imag.upper) == (real.lower, real.upper)
+    C = spectra.norm(A.astype(complex), method="lanczos", v0=1j * np.ones(3), seed=0)  # complex A: accepted
+    assert C.lower <= np.linalg.norm(A, 2) * (1 + 1e-12) and C.upper >= np.linalg.norm(A, 2) * (1 - 1e-12)
 
 
 def test_errors_are_spectra_or_builtin():
