@@ -121,14 +121,32 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     return A, "dense"
 
 
+#: for each sparse torch layout, the scipy.sparse matrix with the same entries (compressed index arrays as they are)
+_SCIPY_FROM_TORCH = {
+    "sparse_coo": "scipy.sparse.coo_array((A.values(), A.indices()), shape=A.shape) after A = A.coalesce().cpu()",
+    "sparse_csr": (
+        "scipy.sparse.csr_array((A.values(), A.col_indices(), A.crow_indices()), shape=A.shape) after A = A.cpu()"
+    ),
+    "sparse_csc": (
+        "scipy.sparse.csc_array((A.values(), A.row_indices(), A.ccol_indices()), shape=A.shape) after A = A.cpu()"
+    ),
+    "sparse_bsr": (
+        "scipy.sparse.bsr_array((A.values(), A.col_indices(), A.crow_indices()), shape=A.shape) after A = A.cpu()"
+    ),
+    "sparse_bsc": (
+        "scipy.sparse.coo_array((A.values(), A.indices()), shape=A.shape) after A = A.to_sparse_coo().coalesce().cpu()"
+    ),
+}
+
+
 def _reject_unsupported_tensor(A: Any) -> None:
     """Clear errors for framework arrays that have no dense entries to read (checked by type, no imports)."""
     if array_api_compat.is_torch_array(A):
         if A.layout is not _torch().strided:
+            layout = str(A.layout).removeprefix("torch.")
             raise ValueError(
-                f"A is a sparse torch tensor (layout {A.layout}); spectra reads dense tensors. Convert it with "
-                "A.to_dense(), or to a scipy.sparse matrix (never densified): scipy.sparse.coo_array((A.values(), "
-                "A.indices()), shape=A.shape) after A = A.coalesce().cpu()"
+                f"A is a sparse torch tensor (layout {layout}); spectra reads dense tensors. Convert it with "
+                f"A.to_dense(), or to a scipy.sparse matrix (never densified): {_SCIPY_FROM_TORCH.get(layout, '')}"
             )
         if A.device.type == "meta":
             raise ValueError("A is a meta tensor (shape and dtype only, no data); its norm cannot be computed")
