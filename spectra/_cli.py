@@ -141,7 +141,7 @@ def _demo(args) -> int:
     A = matrix_with_singular_values(s, m, n, seed=0)
     truth = float(s.max())
     if args.plot:
-        _cli_progress.require_matplotlib()
+        _cli_progress.require_matplotlib(args.plot)
     if not args.json:
         print(f"spectra demo: a {m} x {n} float64 dense matrix with prescribed singular values, ||A||_2 = {truth!r}")
         print("(its top singular values are clustered within 1e-4: a hard case for power iteration)")
@@ -189,7 +189,7 @@ def _sparse_svd_message(path: str, info: dict) -> str:
 
 def _norm(args) -> int:
     if args.plot:
-        _cli_progress.require_matplotlib()
+        _cli_progress.require_matplotlib(args.plot)
     A, fmt = _loaders.load(args.file, args.key, args.backend)
     info = _describe(A)
     if len(info["shape"]) != 2:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import shutil
 import sys
 import time
@@ -132,10 +133,17 @@ def fanout(callbacks: Sequence[Callable[[Progress], Any]]) -> Callable[[Progress
     return call
 
 
-def require_matplotlib() -> None:
-    """Raise before any work is done when ``--plot`` cannot be honoured."""
+def require_matplotlib(path: str | None = None) -> None:
+    """Raise before any work is done when ``--plot`` cannot be honoured: no matplotlib, or (given ``path``) no
+    directory to write the figure into."""
     if importlib.util.find_spec("matplotlib") is None:
         raise SpectraError(f"--plot needs matplotlib, which is not installed; install it with: {pip_install('plot')}")
+    if path is not None:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise SpectraError(f"--plot {path}: the directory {folder} does not exist")
+        if os.path.isdir(path):
+            raise SpectraError(f"--plot {path}: is a directory; give a file name such as {os.path.join(path, 'x.png')}")
 
 
 def plot_convergence(path: str, runs: dict[str, Sequence[Progress]], title: str, truth: float | None = None) -> None:
@@ -172,4 +180,7 @@ def plot_convergence(path: str, runs: dict[str, Sequence[Progress]], title: str,
     bottom.set_xlabel("products with A or A^H")
     bottom.set_ylabel("relative width (upper - lower) / lower")
     bottom.legend(fontsize="small", title="dotted: effective rtol", title_fontsize="small")
-    fig.savefig(path)
+    try:
+        fig.savefig(path)
+    except OSError as exc:  # e.g. no permission to write there
+        raise SpectraError(f"--plot {path}: the figure could not be written ({exc.strerror or exc})") from None

@@ -43,9 +43,10 @@ def _choose(path: str, names: list[str], key: str | None, what: str = "arrays") 
         if key not in names:
             raise ValueError(f"{path} has no array {key!r} (it has {', '.join(names) or 'none'})")
         return key
+    if not names:
+        raise ValueError(f"{path} holds no {what}: there is no matrix to read")
     if len(names) != 1:
-        listed = ", ".join(names) if names else "none"
-        raise ValueError(f"{path} holds {len(names)} {what} ({listed}); choose one with --key")
+        raise ValueError(f"{path} holds {len(names)} {what} ({', '.join(names)}); choose one with --key")
     return names[0]
 
 
@@ -79,11 +80,10 @@ def _read_npz(path: str, key: str | None) -> Any:
             import scipy.sparse as sp
 
             return sp.load_npz(path)
+        name = _choose(path, names, key)
         try:
-            return f[_choose(path, names, key)]
+            return f[name]
         except ValueError as exc:
-            if "--key" in str(exc) or "has no array" in str(exc):
-                raise
             raise _no_pickles(path, exc) from None
 
 

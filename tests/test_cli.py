@@ -186,6 +186,19 @@ def test_plot_needs_matplotlib_and_says_so(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "p.png").exists()
 
 
+def test_plot_into_a_missing_directory_fails_before_computing(tmp_path, capsys):
+    # regression: the table was computed and printed, then a bare "[Errno 2] No such file or directory"
+    np.save(tmp_path / "a.npy", np.eye(2))
+    for target, says in ((tmp_path / "no" / "p.png", "does not exist"), (tmp_path, "is a directory")):
+        assert main(["norm", str(tmp_path / "a.npy"), "--plot", str(target)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and f"--plot {target}: " in err and says in err
+        assert "Errno" not in err
+    assert main(["demo", "--plot", str(tmp_path / "no" / "p.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "does not exist" in err
+
+
 def test_plot_of_the_interval(tmp_path, capsys):
     A = matrix_with_singular_values(spectrum("decaying", 60, seed=0), 80, 60, seed=0)
     path = _write(tmp_path / "a", "mtx", A)
@@ -304,6 +317,14 @@ def test_missing_file_and_pickles(tmp_path, capsys):
     assert main(["norm", str(tmp_path / "obj.npz")]) == 2
     assert "never" in capsys.readouterr().err
     np.savez(tmp_path / "two.npz", a=np.eye(2), b=np.eye(3))
+    assert main(["norm", str(tmp_path / "two.npz")]) == 2
+    assert "holds 2 arrays (a, b); choose one with --key" in capsys.readouterr().err
+    np.savez(tmp_path / "empty.npz")  # regression: "holds 0 arrays (none); choose one with --key"
+    assert main(["norm", str(tmp_path / "empty.npz")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"spectra: error: {tmp_path / 'empty.npz'} holds no arrays: there is no matrix to read\n"
+    )
     assert main(["norm", str(tmp_path / "two.npz")]) == 2
     assert "--key" in capsys.readouterr().err
     assert main(["norm", str(tmp_path / "two.npz"), "--key", "b"]) == 0
