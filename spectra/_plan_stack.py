@@ -51,9 +51,17 @@ def _threads(A: Any, be: Any) -> str:
     return f"; all Numba threads: matrices·rows·order² = {work:.1e}, from {nb.STACK_PARALLEL_MIN_WORK:.0e} on"
 
 
-def _why_not_kernel(A: Any, be: Any, *, by_rule: bool) -> str:
-    """Why the certificate kernel does not run on the stack ``A`` (``by_rule``: the crossover rule decided)."""
+def _why_not_kernel(A: Any, be: Any, *, by_rule: bool, requested: bool = False) -> str:
+    """Why the certificate kernel does not run on the stack ``A`` (``by_rule``: the crossover rule decided;
+    ``requested``: the method was, so the rule is the backend's, not a crossover against the batched SVD)."""
     if by_rule and isinstance(A, np.ndarray):
+        B, q, _ = _counts(A)
+        least = backends.stack_kernel_least(q)
+        if requested and q <= backends.STACK_KERNEL_MAX_ORDER and 0 < B < least:
+            return (
+                f"backend auto runs the certificate kernel (numba) on stacks of at least {least} matrices of Gram "
+                f"order {q} (here {B}); backend 'numba' runs it on any count"
+            )
         return backends.stack_kernel_declined(A) or "the kernel does not take this stack"
     if not hasattr(be, "small_gram_certify"):
         if by_rule:
@@ -91,7 +99,7 @@ def stack_route(A: Any, kind: str, be: Any, method: str, *, auto_method: bool, a
     route = SVD if method == "svd" else f"batched {method} iteration"
     if method == "lanczos" or (auto_method and method == "svd"):
         by_rule = auto_backend or (auto_method and be.name == "numba")
-        why = _why_not_kernel(A, be, by_rule=by_rule)
+        why = _why_not_kernel(A, be, by_rule=by_rule, requested=not auto_method)
     else:
         why = "the certificate kernel runs under method 'lanczos' or 'auto'"
     return route, why if auto_method else f"{method} requested; {why}"

@@ -160,7 +160,10 @@ def test_stack_route_and_the_crossover_it_used():
     assert p.stack == "batched SVD" and p.why_stack == "Gram order 200, above the kernel's largest, 128"
     p = _plan(np.ones((100, 8, 8)), method="lanczos")
     assert (p.backend, p.stack) == ("numpy", "batched lanczos iteration")
-    assert p.why_stack.startswith("lanczos requested; 100 matrices of Gram order 8, fewer than 256:")
+    assert p.why_stack == (  # the method was requested: no crossover against the SVD is quoted (regression)
+        "lanczos requested; backend auto runs the certificate kernel (numba) on stacks of at least 256 matrices "
+        "of Gram order 8 (here 100); backend 'numba' runs it on any count"
+    )
     p = _plan(np.ones((300, 8, 8)), method="gram")
     assert p.stack == "batched gram iteration" and "runs under method 'lanczos' or 'auto'" in p.why_stack
     p = _plan(np.ones((300, 8, 8)), method="svd")
