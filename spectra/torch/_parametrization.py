@@ -97,6 +97,7 @@ class CertifiedSpectralNorm(nn.Module):
         self._power_lower = 0.0  # u^H W v after the last power step (an estimate from below; not certified)
         seed = int(torch.randint(0, 2**62, (1,)).item())
         kw = dict(dtype=torch.float64, device=weight.device)
+        self._recertify = False  # set by loading a PyTorch spectral_norm checkpoint
         self.register_buffer("_seed", torch.tensor(seed, dtype=torch.int64, device=weight.device))
         self.register_buffer("_upper_ref", torch.tensor(math.inf, **kw))
         self.register_buffer("_lower_ref", torch.tensor(0.0, **kw))
@@ -334,6 +335,9 @@ class CertifiedSpectralNorm(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.conv is not None and self._geom is None:
             return weight / self._shape_free_divisor(weight)
+        if self._recertify:  # a PyTorch checkpoint was loaded: its weight has no certificate yet
+            self._certify(weight.detach())
+            self._recertify = False
         if weight.ndim > 1 and self.training:
             self._power_method(weight, self.n_power_iterations)
         with torch.no_grad():
@@ -366,6 +370,9 @@ class CertifiedSpectralNorm(nn.Module):
         return value
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        pytorch = prefix + "_u" in state_dict and prefix + "_upper_ref" not in state_dict
+        if pytorch:  # a checkpoint of torch.nn.utils.parametrizations.spectral_norm: PyTorch's buffers only
+            self._load_pytorch_state(state_dict, prefix)
         shape = state_dict.get(prefix + "_input_shape")
         if self.conv is not None and shape is not None and shape.numel() and self._geom is None:
             # a lazily shaped convolution: take the saved input shape so the buffers match
@@ -375,6 +382,17 @@ class CertifiedSpectralNorm(nn.Module):
             self._u = state_dict[prefix + "_u"].clone()
             self._v = state_dict[prefix + "_v"].clone()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _load_pytorch_state(self, state_dict, prefix) -> None:
+        """Complete a PyTorch ``spectral_norm`` checkpoint (``_u``, ``_v``) with this module's own buffers, so
+        that it loads; the next forward call (in either mode) certifies the loaded weight afresh (one more
+        refresh of the union bound). Its ``_u``/``_v`` warm-start the power steps where they have this module's
+        shapes (not for a convolution normed as an operator, whose vectors live on its input and output)."""
+        for name, buf in self.named_buffers(recurse=False):
+            key = prefix + name
+            if key not in state_dict or (name in ("_u", "_v") and state_dict[key].shape != buf.shape):
+                state_dict[key] = buf.detach().clone()
+        self._recertify = True
 
 
 def spectral_norm(
@@ -392,8 +410,11 @@ def spectral_norm(
 ) -> nn.Module:
     r"""Spectral normalisation by a certified upper bound: ``W / sigma`` with ``sigma >= ||W||_2``.
 
-    A drop-in for :func:`torch.nn.utils.parametrizations.spectral_norm` (same first five arguments, state in
-    buffers, ``state_dict`` round trip, power iteration only in training mode), with one difference: PyTorch
+    A replacement for :func:`torch.nn.utils.parametrizations.spectral_norm` (same first five arguments, same
+    ``parametrizations.<name>.original``, ``_u``/``_v`` and further state in buffers, ``state_dict`` round trip,
+    power iteration only in training mode; a PyTorch checkpoint loads, and the next forward call certifies its
+    weight afresh; a checkpoint of this one loads into PyTorch's only with ``strict=False`` and not for a
+    convolution normed as an operator, docs/torch.md), with one difference: PyTorch
     divides by ``sigma = u^H W v``, an *under*-estimate after a few power steps, so its normalised weight can
     have norm > 1; here ``sigma`` is a certified upper bound, so ``||W / sigma||_2 <= 1`` at every step
     (with probability ``confidence`` over the whole training run, ``1`` when every certificate was
