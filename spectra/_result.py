@@ -51,7 +51,9 @@ class NormEstimate:
     rtol_effective : float or array or None
         Relative width the stopping test used: the requested ``rtol`` raised to what the working precision
         can certify (float32 inputs cannot certify ``1e-6``; the rounding pads of docs/bounds.md §6 set the
-        floor). For ``method="svd"`` it is the width of LAPACK's interval when that exceeds ``rtol``.
+        floor). For ``method="svd"`` it is the width of LAPACK's interval when that exceeds ``rtol``, and
+        likewise for a Krylov space that broke down or spanned the whole space (its interval is final; in single
+        precision its rounding bounds can leave it wider than ``rtol``).
         ``converged`` means ``upper <= (1 + rtol_effective) * lower`` (or the residual test for
         ``certify=False``).
     plan : Plan or None

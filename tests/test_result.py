@@ -181,3 +181,25 @@ def test_converged_svd_meets_its_rtol_effective_in_floating_point():
         if not (r.converged and r.upper <= (1 + r.rtol_effective) * r.lower):
             misses.append(seed)
     assert misses == []
+
+
+@pytest.mark.parametrize(
+    "dtype, name, shape, linop, method",
+    [
+        (np.complex64, "flat", (60, 40), False, "randomized"),
+        (np.complex64, "flat", (50, 50), False, "randomized"),
+        (np.float32, "rank_one", (50, 50), True, "lanczos"),
+        (np.float32, "flat", (60, 40), False, "randomized"),
+    ],
+)
+@pytest.mark.parametrize("return_vectors", [False, True])
+def test_a_breakdown_wider_than_rtol_reports_its_width(dtype, name, shape, linop, method, return_vectors):
+    """Regression: a Krylov space that broke down or exhausted the matrix in single precision is final, so the
+    result was converged, but its rounding bounds left it wider than ``rtol_effective`` (7.8e-4 against 9.5e-5;
+    6.2e-4 against 6.0e-6 for a rank-one LinearOperator). ``rtol_effective`` is now that width."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    M = matrix_with_singular_values(spectrum(name, min(shape)), *shape, dtype=dtype, seed=2)
+    r = spectra.norm(aslinearoperator(M) if linop else M, method=method, return_vectors=return_vectors, seed=0)
+    assert r.converged and r.upper <= (1 + r.rtol_effective) * r.lower
+    assert r.lower <= oracle(M) <= r.upper

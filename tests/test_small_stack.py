@@ -188,10 +188,16 @@ def _mixed_stack(m: int, n: int, dtype, seed: int) -> np.ndarray:
 )
 @pytest.mark.parametrize("rtol", [1e-6, 1e-15])
 def test_zero_miss_sweep_mixed_stacks(dtype, shape, rtol):
-    """Confidence 1 and zero misses on adversarial stacks, at the default rtol and at the certificate's floor."""
+    """Zero misses on adversarial stacks, at the default rtol and at the certificate's floor; confidence 1 where
+    the certificate settles every matrix. Below its floor (1e-15) the batched Lanczos iteration finishes them,
+    and a 2 x 2 member with a tie breaks down at its first step: it keeps the bounds of its invariant subspace
+    (confidence 1 - delta), not the exhausted space's (docs/bounds.md §6e)."""
     A = _mixed_stack(*shape, dtype, seed=7)
     r = spectra.norm(A, method="lanczos", backend="numba", seed=3, rtol=rtol)
-    assert np.all(np.asarray(r.confidence) == 1.0)
+    conf = np.asarray(r.confidence)
+    if rtol == 1e-6:
+        assert np.all(conf == 1.0)
+    assert np.all(np.isin(conf, (1.0, 0.999)))
     _assert_contains(r, A)
     width = np.asarray(r.upper) / np.maximum(np.asarray(r.lower), 1e-300) - 1
     nonzero = oracle(A) > 0

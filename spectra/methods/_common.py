@@ -410,9 +410,14 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
     stop.lower = lower
     rtol = stop.effective_rtol(products)
     # with return_vectors=True the vector's own certified lower bound must meet the test, not only a cap
-    width_met = upper <= (1.0 + rtol) * (certified if opts.return_vectors else lower)
+    base = certified if opts.return_vectors else lower
+    width_met = upper <= (1.0 + rtol) * base
     converged = width_met | (~np.bool_(opts.certify) & (stop.residual <= rtol))
     if exact is not None:
+        # final for structural reasons but wider than rtol (the rounding bounds of a breakdown in single
+        # precision): the rtol such a matrix stopped at is its width, so `converged` keeps its meaning
+        settled = exact & ~converged
+        rtol = np.where(settled, np.maximum(rtol, width_rtol(relative_widths(base, upper))), rtol)
         converged = converged | exact
     stop.upper, stop.done = upper, converged
     stop.finish(products)
