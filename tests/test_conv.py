@@ -226,3 +226,17 @@ def test_return_vectors_on_every_route(w, spatial, stride, dilation, groups, pad
     if geom.circular_exact and method in ("auto", "fft"):  # built from the top frequency: exact to rounding
         assert r.method == "fft" and r.plan.upper_by == "DFT"
         assert r.u @ M @ r.v >= np.linalg.norm(M, 2) * (1.0 - 1e-13)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "circular"])
+def test_return_vectors_of_a_zero_kernel_are_zero_as_for_a_zero_matrix(mode):
+    w = np.zeros((4, 3, 3, 3))
+    for method in ("auto", "fft", "svd", "lanczos"):
+        r = spectra.conv_norm(w, (8, 8), padding=1, padding_mode=mode, method=method, return_vectors=True)
+        z = spectra.norm(
+            np.zeros((256, 192)), method=method if method in ("svd", "lanczos") else "auto", return_vectors=True
+        )
+        assert (r.lower, r.upper) == (0.0, 0.0)
+        np.testing.assert_array_equal(r.u, z.u)
+        np.testing.assert_array_equal(r.v, z.v)
+        assert r.u.shape == (256,) and r.v.shape == (192,)
