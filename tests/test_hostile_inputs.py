@@ -64,7 +64,7 @@ def test_empty_stack(shape, method, backend, return_vectors):
     assert tuple(W.shape) == shape
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     batch=st.lists(st.integers(0, 3), min_size=1, max_size=3),
     m=st.integers(0, 4),
@@ -131,7 +131,7 @@ def test_float16_operators(method):
 OPERATOR_DTYPES = [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.float16, np.float32, np.float64, np.complex64]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     dtype=st.sampled_from(OPERATOR_DTYPES),
     shape=st.tuples(st.integers(1, 7), st.integers(1, 7)),
@@ -264,7 +264,7 @@ def test_sparse_memory_mapped(tmp_path):
     assert B.nnz == 3
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     m=st.integers(1, 8),
     n=st.integers(1, 8),
@@ -482,7 +482,7 @@ def test_operators_written_for_1d_vectors(name, method):
     assert_interval(r, oracle(dense), oracle_slack(dense) + 1e-12)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     shape=st.tuples(st.integers(1, 9), st.integers(1, 9)),
     seed=st.integers(0, 2**16),
@@ -640,7 +640,10 @@ def test_adjoint_check_without_a_gram_step_takes_its_own_product():
         assert op.matvecs == 2
 
 
-@settings(max_examples=30, deadline=None)
+# derandomized, like every hypothesis test here: the intervals checked are partly probabilistic (confidence 0.999),
+# so fresh random examples on every run miss at that rate; a complex64 16 x 18 example failed CI once (its miss
+# rate over 3000 start seeds: 5, against 3 expected at 0.001). The coverage tests measure the rate.
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(
     shape=st.tuples(st.integers(1, 40), st.integers(1, 40)),
     seed=st.integers(0, 2**16),
