@@ -393,7 +393,7 @@ def make_operand(
     stats = None
     scale_exp = np.zeros(B, dtype=np.int64)
     if kind != "operator" and m0 * n0 > 0:
-        maxabs = backend.max_abs(A)
+        maxabs, unit_stats = backend.entry_stats(A)
         if check_finite and not np.all(np.isfinite(maxabs)):
             raise ValueError(
                 f"{NONFINITE}; clean the input, or pass check_finite=False to skip this check " + _UNDEFINED
@@ -402,7 +402,10 @@ def make_operand(
             real_itemsize = np_dtype.itemsize // (2 if np_dtype.kind == "c" else 1)
             scale_exp = _scale_exponent(maxabs, real_itemsize)
             e = scale_exp
-            stats = backend.abs_stats(A, np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2))
+            if unit_stats is not None and not np.any(e):  # read with max_abs, at the scale 1 needed here
+                stats = unit_stats
+            else:
+                stats = backend.abs_stats(A, np.ldexp(1.0, e // 2), np.ldexp(1.0, e - e // 2))
     op = Operand(backend, A, kind, m, n, batch, transposed, dtype, np_dtype, xp, scale_exp, stats, check_finite)
     op.nonfinite = kind != "operator" and m0 * n0 > 0 and stats is None
     if kind == "operator" and m * n > 0:

@@ -58,9 +58,10 @@ def _why_not_kernel(A: Any, be: Any, *, by_rule: bool, requested: bool = False) 
         B, q, _ = _counts(A)
         least = backends.stack_kernel_least(q)
         if requested and q <= backends.STACK_KERNEL_MAX_ORDER and 0 < B < least:
+            missing = backends.numba_missing()
             return (
                 f"backend auto runs the certificate kernel (numba) on stacks of at least {least} matrices of Gram "
-                f"order {q} (here {B}); backend 'numba' runs it on any count"
+                f"order {q} (here {B}); backend 'numba' runs it on any count" + (f" ({missing})" if missing else "")
             )
         return backends.stack_kernel_declined(A) or "the kernel does not take this stack"
     if not hasattr(be, "small_gram_certify"):

@@ -362,7 +362,7 @@ def test_small_dense_products_start_no_parallel_region_and_compile_nothing(monke
     assert r.lower <= exact <= r.upper
     assert not any(calls["parallel", name] for name in _DENSE_KERNELS), calls
     assert calls["serial", "dense_gram"] >= r.iterations > 1
-    assert calls["serial", "max_abs_rows"] + calls["serial", "max_abs_bits_rows"] == 1
+    assert calls["serial", "max_abs_rows"] + calls["serial", "max_abs_bits_rows"] == 0  # read with the statistics
     assert calls["serial", "abs_stats_rows"] == 1
     assert calls["serial", "wide_product_rows"] == (1 if dtype == np.float32 else 0)  # the certificate's product
     assert {name: len(f.overloads) for name, f in kernels.items()} == compiled
@@ -566,7 +566,7 @@ def test_missing_numba_names_the_extra():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("shape", [(37, 23), (23, 37), (1, 9), (9, 1)])
+@pytest.mark.parametrize("shape", [(37, 23), (23, 37), (1, 9), (9, 1), (203, 61)])  # rows in groups of 4 and left over
 @pytest.mark.parametrize("serial_below", [0, 1 << 62])
 def test_entry_statistics_match_numpy(dtype, order, shape, serial_below, monkeypatch):
     """One-read max |a| and entry statistics against the generic NumPy reductions (float64 oracle)."""
@@ -589,6 +589,33 @@ def test_entry_statistics_match_numpy(dtype, order, shape, serial_below, monkeyp
     G = a.T @ a if order == "C" or 1 in shape else a @ a.T
     np.testing.assert_allclose(got.gersh, [np.sqrt(G.sum(axis=1).max())], rtol=1e-13)
     assert got.gersh[0] >= np.linalg.norm(a, 2) * (1 - 1e-13)
+    # one read for both: max |a_ij| exactly, and the statistics of the unscaled matrix bit for bit
+    top, unit = be.entry_stats(A)
+    np.testing.assert_allclose(top, [exact], rtol=1e-15)  # exact for real entries; a complex modulus to 1 ulp
+    one = be.abs_stats(A, np.array([1.0]), np.array([1.0]))
+    for field in ("fro", "gersh", "maxcol", "maxrow"):
+        assert getattr(unit, field).tolist() == getattr(one, field).tolist(), field
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("special", [np.nan, np.inf, 1e200, 1e-200])
+def test_entry_statistics_in_one_read_fall_back_where_a_sum_is_not_finite(dtype, special):
+    """``entry_stats`` reads max |a_ij| with the unscaled statistics; where an entry is not finite, or its square
+    overflows float64, max |a_ij| comes from the exact maximum instead, and a scaled matrix gets its statistics
+    at its scale (1e-200: finite sums, but the norm then computes with a scale)."""
+    A = _rand((37, 23), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        A[5, 7] = np.asarray(special).astype(A.dtype)  # 1e200 is inf in single precision, 1e-200 zero
+        finite_sum = np.isfinite((np.abs(A.astype(np.complex128)) ** 2).sum())
+    be = NumbaBackend()
+    top, unit = be.entry_stats(A)
+    exact = np.abs(A.astype(np.complex128)).max()
+    np.testing.assert_allclose(top, [exact], rtol=1e-15)  # NaN where an entry is NaN
+    assert (unit is None) == (not finite_sum)
+    if np.isfinite(exact):
+        r = spectra.norm(A, backend="numba", method="lanczos", seed=0)
+        truth = np.linalg.norm(A.astype(np.complex128), 2)
+        assert r.lower <= truth <= r.upper
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

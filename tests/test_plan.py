@@ -191,6 +191,12 @@ def test_stack_route_without_numba(monkeypatch):
     p = _plan(np.ones((300, 8, 8)))
     assert (p.backend, p.method, p.stack) == ("numpy", "svd", "batched SVD")
     assert p.why_stack == 'the certificate kernel needs numba: pip install "spectra-linalg[numba]"'
+    p = _plan(np.ones((100, 8, 8)), method="lanczos")  # the advice to ask for numba says how to install it
+    assert p.why_stack == (
+        "lanczos requested; backend auto runs the certificate kernel (numba) on stacks of at least 256 matrices "
+        "of Gram order 8 (here 100); backend 'numba' runs it on any count (the certificate kernel needs numba: "
+        'pip install "spectra-linalg[numba]")'
+    )
 
 
 def test_stack_route_of_other_namespaces():

@@ -27,6 +27,7 @@ __all__ = [
     "STACK_KERNEL_MIN_MATRICES_LARGE",
     "accelerated",
     "available_backends",
+    "numba_missing",
     "resolve",
     "stack_kernel_applies",
     "stack_kernel_declined",
@@ -121,6 +122,11 @@ def stack_kernel_declined(A: Any) -> str:
         return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
     if A.dtype.kind not in "fc":
         return f"dtype {A.dtype}"
+    return numba_missing()
+
+
+def numba_missing() -> str:
+    """Why the numba stack kernel cannot run here ("" when numba loads); shown in the plan."""
     if importlib.util.find_spec("numba") is None:
         return f"the certificate kernel needs numba: {pip_install('numba')}"
     try:

@@ -211,6 +211,12 @@ class ArrayAPIBackend:
         return xp.asarray(x, device=array_api_compat.device(like))
 
     # ------------------------------------------------------------------ entry statistics
+    def entry_stats(self, A) -> tuple[np.ndarray, AbsStats | None]:
+        """``(max_abs(A), abs_stats(A, 1, 1) or None)``: a backend that reads both in one pass returns the
+        statistics of the unscaled ``A`` too (the caller uses them where ``A`` needs no scaling); here
+        ``None``, and the caller reads ``A`` again for them with its scale."""
+        return self.max_abs(A), None
+
     def max_abs(self, A) -> np.ndarray:
         """Largest ``|a_ij|`` of each matrix, shape ``(B,)`` (NaN if an entry is NaN)."""
         xp = array_api_compat.array_namespace(A)

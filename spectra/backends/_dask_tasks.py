@@ -124,7 +124,7 @@ def _panel_stats_numba(kernels, B):
     mx = float(out[0, 0])
     e = _frexp_exponent(mx)
     n = B.shape[1]
-    colsq, gers, rows = np.empty((1, n)), np.empty((1, n)), np.empty((1, 2))
+    colsq, gers, rows = np.empty((1, n)), np.empty((1, n)), np.empty((1, 3))
     kernels.abs_stats_rows(B, float(np.ldexp(1.0, -e)), colsq, gers, rows, bounds)
     return mx, e, float(rows[0, 0]), colsq[0], gers[0], float(rows[0, 1])
 

@@ -325,8 +325,12 @@ def abs_stats_rows(B, s, colsq, gers, rows, bounds):
     """Entry statistics of ``s |B|`` in float64, one read of ``B``, per row block ``b``.
 
     ``colsq[b]``: column sums of squares; ``gers[b]``: ``|B|^T r`` with ``r`` the row sums of ``|B|``
-    (so their total is ``|B|^T |B| 1``); ``rows[b] = (sum of squares, largest row sum of squares)``.
-    Each row's sums are formed first, then scattered while the row is still in cache.
+    (so their total is ``|B|^T |B| 1``); ``rows[b] = (sum of squares, largest row sum of squares, largest
+    entry)``. The largest entry is exact whenever the sum of squares is finite (a NaN or infinite entry makes
+    that sum NaN or infinite), so with ``s = 1`` one read gives ``max |b_ij|`` as well (the caller checks).
+    Rows are taken four at a time (``h`` apart, as in :func:`dense_gram`): their sums are formed first, then
+    scattered together while the rows are still in cache, so each update of the two float64 accumulators
+    serves four rows (1.2-1.7 times faster than row by row, docs/performance.md).
     """
     n = B.shape[1]
     for blk in numba.prange(bounds.shape[0] - 1):
@@ -336,22 +340,50 @@ def abs_stats_rows(B, s, colsq, gers, rows, bounds):
         g[:] = 0.0
         fro2 = 0.0
         rmax = 0.0
-        for i in range(bounds[blk], bounds[blk + 1]):
+        top = 0.0
+        r0 = bounds[blk]
+        h = (bounds[blk + 1] - r0) // 4
+        for i in range(r0, r0 + h):
+            b0, b1, b2, b3 = B[i], B[i + h], B[i + 2 * h], B[i + 3 * h]
+            t0 = t1 = t2 = t3 = 0.0
+            q0 = q1 = q2 = q3 = 0.0
+            for j in range(n):
+                a0, a1 = _wide_abs(b0[j]) * s, _wide_abs(b1[j]) * s
+                a2, a3 = _wide_abs(b2[j]) * s, _wide_abs(b3[j]) * s
+                t0 += a0
+                t1 += a1
+                t2 += a2
+                t3 += a3
+                q0 += a0 * a0
+                q1 += a1 * a1
+                q2 += a2 * a2
+                q3 += a3 * a3
+                top = max(top, max(max(a0, a1), max(a2, a3)))
+            for j in range(n):
+                a0, a1 = _wide_abs(b0[j]) * s, _wide_abs(b1[j]) * s
+                a2, a3 = _wide_abs(b2[j]) * s, _wide_abs(b3[j]) * s
+                cs[j] += (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3)
+                g[j] += (a0 * t0 + a1 * t1) + (a2 * t2 + a3 * t3)
+            fro2 += (q0 + q1) + (q2 + q3)
+            rmax = max(rmax, max(max(q0, q1), max(q2, q3)))
+        for i in range(r0 + 4 * h, bounds[blk + 1]):
             row = B[i]
-            r = 0.0
-            rsq = 0.0
+            t = 0.0
+            q = 0.0
             for j in range(n):
                 a = _wide_abs(row[j]) * s
-                r += a
-                rsq += a * a
+                t += a
+                q += a * a
+                top = max(top, a)
             for j in range(n):
                 a = _wide_abs(row[j]) * s
                 cs[j] += a * a
-                g[j] += a * r
-            fro2 += rsq
-            rmax = max(rmax, rsq)
+                g[j] += a * t
+            fro2 += q
+            rmax = max(rmax, q)
         rows[blk, 0] = fro2
         rows[blk, 1] = rmax
+        rows[blk, 2] = top
 
 
 # The projection's helpers are inlined in Numba's IR: as separate functions, the process that compiled

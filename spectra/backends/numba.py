@@ -2,7 +2,8 @@
 
 Overrides only what it accelerates (:meth:`gram` for dense 2-D arrays, stacks and CSR/CSC matrices;
 :meth:`max_abs` and :meth:`abs_stats`, the entry statistics behind the scaling and the deterministic
-bounds, in one read of a dense matrix); everything else is the NumPy/SciPy reference. Which side is
+bounds, each in one read of a dense matrix, and both in the same read where no scaling is needed,
+:meth:`entry_stats`); everything else is the NumPy/SciPy reference. Which side is
 fused follows the memory layout:
 
 ===============  ==========================  =====================================
@@ -402,16 +403,32 @@ class NumbaBackend(NumPyBackend):
         scale = float(c1[0]) * float(c2[0])
         if view is None or not (0.0 < scale < np.inf):  # the split scale is needed: generic path
             return super().abs_stats(A, c1, c2)
+        return self._dense_abs_stats(A, view, scale)[0]
+
+    def entry_stats(self, A) -> tuple[np.ndarray, AbsStats | None]:
+        """One read of a dense matrix for ``max |a_ij|`` and the unscaled statistics (:func:`._numba_kernels.
+        abs_stats_rows`); where a sum overflowed or an entry is not finite, the two reads of the base class."""
+        view = self._rows_view(A) if np.ndim(A) == 2 and not sp.issparse(A) else None
+        if view is None:
+            return super().entry_stats(A)
+        stats, top = self._dense_abs_stats(A, view, 1.0)
+        if not np.isfinite(stats.fro[0]):  # NaN or Inf present, or squares beyond float64: max_abs decides
+            return super().entry_stats(A)
+        return np.array([top]), stats
+
+    def _dense_abs_stats(self, A, view, scale: float) -> tuple[AbsStats, float]:
+        """:class:`AbsStats` of ``scale * A`` for a dense 2-D ``A`` read as rows (``view``), and its largest
+        entry (exact where ``fro`` is finite)."""
         B, transposed = view
         bounds = _row_bounds(B.shape[0])
         nb, n = len(bounds) - 1, B.shape[1]
-        colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 2))
+        colsq, gers, rows = np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 3))
         _dense_kernels(B.size).abs_stats_rows(B, scale, colsq, gers, rows, bounds)
         maxcol = np.sqrt(colsq.sum(axis=0).max())
         maxrow = np.sqrt(rows[:, 1].max())
         if transposed:  # statistics of A^T: rows and columns swap; Gershgorin is then that of |A| |A|^T
             maxcol, maxrow = maxrow, maxcol
-        return AbsStats(
+        stats = AbsStats(
             fro=np.array([np.sqrt(rows[:, 0].sum())]),
             gersh=np.array([np.sqrt(gers.sum(axis=0).max())]),
             maxcol=np.array([maxcol]),
@@ -419,6 +436,7 @@ class NumbaBackend(NumPyBackend):
             p_row=A.shape[1],
             p_col=A.shape[0],
         )
+        return stats, float(rows[:, 2].max())
 
     def wide_product(self, A, X, adjoint: bool):
         """``A X`` (``adjoint``: ``A^H X``) in double precision for a single-precision dense matrix, reading
