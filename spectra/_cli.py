@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 
-from . import _api, _cli_progress, _loaders, _precompile, backends
+from . import _api, _cli_progress, _compile_notice, _loaders, _precompile, backends
 from ._errors import ConvergenceWarning, SpectraError
 from ._install import DISTRIBUTION
 from ._operand import NONFINITE
@@ -23,6 +23,8 @@ __all__ = ["main"]
 
 DEMO_METHODS = ("svd", "lanczos", "randomized", "power")
 DEMO_SHAPE = (2000, 1000)
+#: a row whose call spent this many seconds compiling Numba's kernels (or loading them) says so under the table
+COMPILE_NOTE_SECONDS = 1.0
 
 LEGEND = """\
 How to read the table:
@@ -59,7 +61,7 @@ def _describe(A) -> dict:
     return dict(shape=[int(d) for d in A.shape], dtype=str(A.dtype), storage=storage)
 
 
-def _row(name: str, r, seconds: float) -> dict:
+def _row(name: str, r, seconds: float, compile_seconds: float = 0.0) -> dict:
     return dict(
         method=r.method,
         backend=r.backend,
@@ -72,6 +74,7 @@ def _row(name: str, r, seconds: float) -> dict:
         rtol_effective=r.rtol_effective,
         matvecs=r.matvecs,
         seconds=seconds,
+        compile_seconds=compile_seconds,
         name=name,
         plan=str(r.plan),
         why_backend=r.plan.why_backend,
@@ -120,19 +123,33 @@ def _progress_for(args, label: str, recorder, *, always: bool = False) -> object
 
 
 def _run(A, args, method: str, label: str, recorder=None, always: bool = False, **kw):
-    """One ``spectra.norm`` call with the command line's options; returns (result, seconds)."""
+    """One ``spectra.norm`` call with the command line's options; returns (result, seconds, seconds of them spent
+    compiling Numba kernels or loading them from the cache)."""
+    progress = _progress_for(args, label, recorder, always=always)
     t0 = time.perf_counter()
-    r = _api.norm(
-        A,
-        method=method,
-        backend=args.backend,
-        rtol=args.rtol,
-        confidence=args.confidence,
-        seed=args.seed,
-        progress=_progress_for(args, label, recorder, always=always),
-        **kw,
+    with _compile_notice.notices_to(progress):  # the call's compile seconds add up here, where they can be read
+        r = _api.norm(
+            A,
+            method=method,
+            backend=args.backend,
+            rtol=args.rtol,
+            confidence=args.confidence,
+            seed=args.seed,
+            progress=progress,
+            **kw,
+        )
+        compiled = _compile_notice.compile_seconds()
+    return r, time.perf_counter() - t0, compiled
+
+
+def _compile_line(row: dict) -> str | None:
+    """A line under a table row whose time was mostly the first call's compilation (once per machine)."""
+    if row["compile_seconds"] < COMPILE_NOTE_SECONDS:
+        return None
+    return (
+        f"  ({row['method']} on {row['backend']}: {row['compile_seconds']:.1f} s of that time compiled Numba's kernels "
+        f"or loaded them from the cache, once per machine; {_compile_notice.AHEAD} does it ahead)"
     )
-    return r, time.perf_counter() - t0
 
 
 def _demo(args) -> int:
@@ -153,10 +170,12 @@ def _demo(args) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             budget = {} if method == "svd" or args.maxiter is None else {"maxiter": args.maxiter}  # svd: direct
-            r, seconds = _run(A, args, method, method, runs[method], always=not args.json, **budget)
-        rows.append(_row(method, r, seconds))
+            r, seconds, compiled = _run(A, args, method, method, runs[method], always=not args.json, **budget)
+        rows.append(_row(method, r, seconds, compiled))
         if not args.json:
             print(_table_row(rows[-1], truth), flush=True)
+            if _compile_line(rows[-1]):
+                print(_compile_line(rows[-1]), flush=True)
     if args.json:
         print(json.dumps(dict(truth=truth, shape=[m, n], dtype="float64", results=rows), indent=2))
     else:
@@ -207,12 +226,14 @@ def _norm(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
-            r, seconds = _run(A, args, args.method, os.path.basename(args.file), recorder, maxiter=args.maxiter)
+            r, seconds, compiled = _run(
+                A, args, args.method, os.path.basename(args.file), recorder, maxiter=args.maxiter
+            )
         except ValueError as exc:  # the library's advice (check_finite=False) is no option of the command line
             if str(exc).startswith(NONFINITE):
                 raise ValueError(f"{args.file} contains NaN or Inf entries: its spectral norm is undefined") from exc
             raise
-    row = dict(_row(args.file, r, seconds), **info, format=fmt.name)
+    row = dict(_row(args.file, r, seconds, compiled), **info, format=fmt.name)
     if args.json:
         print(json.dumps(row))
     else:
@@ -220,6 +241,8 @@ def _norm(args) -> int:
         print(f"{args.file}: {m} x {n} {info['dtype']}, {info['storage']} ({fmt.description})")
         print(_table_head(None))
         print(_table_row(row, None))
+        if _compile_line(row):
+            print(_compile_line(row))
         if not r.converged:
             print("conv. no: the iteration budget ran out first; the interval is valid but wider than --rtol.")
     for w in caught:

@@ -389,3 +389,34 @@ def test_every_norm_option_has_help(capsys):
     out = capsys.readouterr().out
     assert "iteration budget (default: the method's own)" in out and "svd for small dense matrices" in out
     assert "(default 0.999)" in out
+
+
+def test_a_first_call_says_how_much_of_its_time_compiled_kernels(tmp_path, monkeypatch, capsys):
+    """Regression: the time column of a first numba call (121.8 s, almost all of it Numba compiling its kernels) was
+    shown as the method's time with nothing to tell them apart. The seconds spent preparing kernels (what
+    :attr:`spectra.Progress.compile_seconds` counts) now go in the JSON row, and a line under the table row says how
+    much of the time they took when it is at least a second."""
+    from spectra import _compile_notice
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.diag([3.0, 2.0, 1.0]))
+    real = _cli._api.norm
+
+    def compiling(*args, **kwargs):  # stands for a first call: the compile hook records 2.5 s
+        _compile_notice.record(2.5)
+        return real(*args, **kwargs)
+
+    assert main(["norm", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["compile_seconds"] == 0.0
+    assert main(["norm", str(path)]) == 0
+    assert "compiled" not in capsys.readouterr().out
+    monkeypatch.setattr(_cli._api, "norm", compiling)
+    assert main(["norm", str(path), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["compile_seconds"] == 2.5 and row["value"] == 3.0
+    assert main(["norm", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[3] == (
+        "  (svd on numpy: 2.5 s of that time compiled Numba's kernels or loaded them from the cache, once per "
+        "machine; python -m spectra compile does it ahead)"
+    )
