@@ -21,7 +21,9 @@ class Progress:
         Products with ``A`` or ``A^H`` so far.
     lower, upper : float
         Current interval ``lower <= ||A||_2 <= upper`` (``upper`` holds with the requested confidence;
-        it may be ``inf`` before the first bound is available).
+        it may be ``inf`` before the first bound is available). In single precision the ``lower`` of the
+        reports before the final one comes from working-precision products and may lie above the norm by
+        their rounding; the final report's is the certified one of the result (docs/bounds.md §6c).
     rtol : float
         Relative width the run stops at (``rtol`` raised to what the working precision can certify).
     done, total : int

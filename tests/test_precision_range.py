@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import tracemalloc
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -452,3 +453,40 @@ def test_compression_keeps_vectors_and_input():
     assert np.allclose(r.u, Av / np.linalg.norm(Av), atol=1e-12)
     for x, y in zip(before, (A.data, A.indices, A.indptr), strict=True):
         assert np.array_equal(x, y)
+
+
+def _exact_square_norm(A: np.ndarray):
+    """``||A||_2^2`` of a single row or column, exactly: the sum of the squared moduli of its stored entries."""
+    a = np.asarray(A).reshape(-1)
+    parts = [a.real, a.imag] if np.iscomplexobj(a) else [a]
+    return sum((Fraction(float(x)) ** 2 for p in parts for x in p), Fraction(0))
+
+
+@pytest.mark.parametrize("flavour", ["numpy", "numba", "torch"])
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_a_gram_side_of_dimension_one_is_bounded_exactly(flavour, dtype):
+    """Regression: on a single column or row the start vector is the singular vector (its threshold ``t`` is 1
+    up to rounding), so nothing but the rounding pads keeps the upper bound above the norm. ``ones((300, 1))``
+    gave confidence-0.999 upper bounds below ``sqrt(300)``: ``power`` on numba (complex128 by 9e-15, complex64 by
+    6e-13: a growth factor 44 u below, outside the ``10 k u`` pad) and ``lanczos`` on torch (the breakdown's
+    Christoffel root lies only ``floor * sqrt(1/t^2 - 1)`` above ``theta^2``). Every interval must hold the
+    exact norm here, whatever its confidence: the event behind the probabilistic bounds holds surely."""
+    rng = np.random.default_rng(7)
+    cases = []
+    for n in (2, 300):
+        col = np.ones((n, 1)) if n == 300 else rng.standard_normal((n, 1))
+        for entries in (np.ones((n, 1)), col, rng.standard_normal((n, 1)) * 1e3):
+            if np.dtype(dtype).kind == "c":
+                entries = entries + 1j * (np.ones_like(entries) if entries is col else 0.0)
+            cases += [entries.astype(dtype), entries.T.astype(dtype).copy()]
+    bad = []
+    for A in cases:
+        S = _exact_square_norm(A)
+        X = as_flavour(A, flavour)
+        for method in ITERATIVE:
+            for seed in range(6):
+                r = spectra.norm(X, method=method, backend=backend_for(flavour), seed=seed)
+                lo, up = Fraction(float(r.lower)), Fraction(float(r.upper))
+                if not lo * lo <= S <= up * up:
+                    bad.append((A.shape, method, seed, r.lower, r.upper, math.sqrt(float(S)), r.confidence))
+    assert not bad, bad

@@ -59,7 +59,12 @@ def _tridiagonal(gkl: GramLanczos, floor: np.ndarray):
 
 
 def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start, floor: np.ndarray) -> np.ndarray:
-    """The Christoffel bound on ``lambda_1 = sigma_1^2`` (§3b) for each matrix."""
+    """The Christoffel bound on ``lambda_1 = sigma_1^2`` (§3b) for each matrix.
+
+    A matrix whose Krylov space broke down gets ``floor`` (the rounding of its Ritz values, §6e) added to its
+    root: the root of ``b_k = floor`` lies ``floor * sqrt(1/t^2 - 1)`` above ``theta^2``, which covers that
+    rounding only where ``t`` is small; on a Gram side of dimension one ``t`` is close to 1.
+    """
     a, b = _tridiagonal(gkl, floor)
     lam0 = theta**2
     out = np.empty_like(lam0)
@@ -73,7 +78,8 @@ def christoffel_root(gkl: GramLanczos, t: np.ndarray, theta: np.ndarray, start, 
         else:
             st = None if st is None else np.where(np.isfinite(st), st, lam0[sel] * 1.25)
             out[sel] = _bounds.christoffel_upper(list(a[sel].T), list(b[sel].T), float(tv), lam0[sel], start=st)
-    return out
+    broken = getattr(gkl, "breakdown", None)  # the global block engine (randomized) bounds its breakdowns itself
+    return out if broken is None else np.where(broken, out + floor, out)
 
 
 def christoffel_check(gkl, t: np.ndarray, lam: np.ndarray, floor: np.ndarray, backend) -> np.ndarray:
