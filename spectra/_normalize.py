@@ -67,7 +67,9 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     Raises
     ------
     ValueError, TypeError
-        As :func:`norm`.
+        As :func:`norm`; also ``ValueError`` for a ``LinearOperator`` whose upper bound is not finite (its norm
+        beyond float64's range under ``check_finite=False``). An array whose norm is beyond float64's range
+        (``upper = inf``) is scaled by its entry statistics, which are read at a power-of-two scale.
 
     Examples
     --------
@@ -82,7 +84,12 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     est = norm(A, **kwargs)
     if isinstance(A, LinearOperator):
         up = float(est.upper)
-        return A * (float(np.nextafter(1.0 / up, 0.0)) if up > 0 and math.isfinite(up) else 1.0)
+        if not math.isfinite(up):
+            raise ValueError(
+                f"the operator's upper bound is {up} (its norm is beyond float64's range, or a product returned "
+                "NaN or Inf): no factor keeps the result's norm at most 1; scale the operator down first"
+            )
+        return A * (float(np.nextafter(1.0 / up, 0.0)) if up > 0 else 1.0)
     if isinstance(A, (list, tuple)):
         A = np.asarray(A)
     upper = np.asarray(ArrayAPIBackend().to_host(est.upper), dtype=np.float64).reshape(-1)
@@ -93,15 +100,19 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     m, n = int(A.shape[-2]), int(A.shape[-1])
     mant, exp = np.ones_like(upper), np.zeros(upper.shape, dtype=np.int64)
     if np.any(scale):
-        abs_norm = _abs_norm_bound(A_std, kind, kwargs.get("backend", "auto"), upper, m, n)
+        abs_norm, scaled, shift = _abs_norm_bound(A_std, kind, kwargs.get("backend", "auto"), upper, m, n)
         # ||A||_2 <= || |A| ||_2 <= abs_norm: a deterministic bound that may be below a probabilistic upper
         upper = np.where(np.isfinite(abs_norm), np.minimum(upper, abs_norm), upper)
+        # a norm beyond float64's range (finite entries, upper = inf): the statistics of 2**shift A bound it there
+        beyond = ~np.isfinite(upper) & np.isfinite(scaled) & (scaled > 0)
+        upper, abs_norm = np.where(beyond, scaled, upper), np.where(beyond, scaled, abs_norm)
         scale = (upper > 0) & np.isfinite(upper)
         u_out = float(info.eps) / 2.0
         u_eff = u_out if _same_dtype(A, out) else u_out * (2.0 + u_out)  # conversion, then the product
         eta = float(info.smallest_normal) * float(info.eps)  # smallest subnormal
         entries = A_std.nnz if kind == "sparse" else m * n
         f_mant, f_exp = _factor(np.where(scale, upper, 1.0), abs_norm, u_eff, eta, entries)
+        f_exp = np.where(beyond, f_exp + shift, f_exp)  # f 2**shift (2**-shift A) = f A
         mant, exp = np.where(scale, f_mant, 1.0), np.where(scale, f_exp, 0)
     steps, mantissa = _exact_steps(mant, exp, info)
     if kind == "sparse":
@@ -124,15 +135,16 @@ def _factor(upper, abs_norm, u_eff: float, eta: float, entries: int) -> tuple[np
     return num / den * (1.0 - 4 * _U64), -e
 
 
-def _abs_norm_bound(A_std, kind: str, backend: str, upper, m: int, n: int) -> np.ndarray:
-    """``N >= || |A| ||_2`` per matrix: min(Frobenius, Gershgorin on ``|A|^T |A|``, ``sqrt(min(m, n)) upper``)."""
+def _abs_norm_bound(A_std, kind: str, backend: str, upper, m: int, n: int):
+    """``N >= || |A| ||_2`` per matrix: min(Frobenius, Gershgorin on ``|A|^T |A|``, ``sqrt(min(m, n)) upper``);
+    and the statistics' bound ``N_s >= || |2**shift A| ||_2`` on the scale the entries were read at, with
+    ``shift`` (finite where ``N`` overflows float64; ``inf`` where there are no statistics)."""
     cap = math.sqrt(min(m, n)) * upper  # || |A| ||_2 <= ||A||_F <= sqrt(rank) ||A||_2
     op = make_operand(A_std, kind, backends.resolve(A_std, backend), check_finite=False, uses_gram=False)
     if op.stats is None:
-        return cap
-    stats = np.minimum(op.unscale(op.stats.fro), op.unscale(op.stats.gersh))
-    stats = stats * (1.0 + _bounds.gamma(m * n + m + n + 4, _U64))  # float64 sums of the statistics
-    return np.minimum(stats, cap)
+        return cap, np.full(cap.shape, np.inf), np.zeros(cap.shape, dtype=np.int64)
+    scaled = np.minimum(op.stats.fro, op.stats.gersh) * (1.0 + _bounds.gamma(m * n + m + n + 4, _U64))  # their sums
+    return np.minimum(op.unscale(scaled, outward=1), cap), scaled, np.asarray(op.scale_exp, dtype=np.int64)
 
 
 def _exact_steps(mant: np.ndarray, exp: np.ndarray, info) -> tuple[list[np.ndarray], np.ndarray]:
@@ -172,7 +184,8 @@ def _scale_dense(A, out, steps, mantissa):
         return xp.astype(xp.asarray(h, device=dev), out)
 
     for s in (*steps, mantissa):
-        W = W * as_factor(s)
+        f = as_factor(s)
+        W = np.multiply(W, f) if isinstance(W, np.ndarray) else W * f  # np.matrix: `*` is the matrix product
     return W
 
 

@@ -401,13 +401,37 @@ def test_normalize_stacks(dtype):
         (np.full((4, 4), 1e-310), 0.25),  # subnormal float64: 1/upper overflows float64
         (np.full((4, 4), 1e-6, np.float16), 0.25),  # 1/upper beyond float16's range
         (np.full((4, 4), 60000, np.float16), 0.25),
+        # regression: a norm beyond float64 (6e308) has upper = inf, and A came back unchanged (norm inf)
+        (np.full((4, 4), 1.5e308), 0.25),
+        (np.full((4, 4), 1.5e308, np.complex128), 0.25),
     ],
 )
 def test_normalize_outside_the_output_range(A, expected_first):
     W = spectra.normalize(A, method="lanczos", seed=0)
     assert W.dtype == A.dtype and np.all(np.isfinite(W))
     assert _norm64(W) <= 1.0
-    assert abs(float(W[0, 0]) - expected_first) <= 2e-3 * expected_first
+    assert abs(float(np.real(W[0, 0])) - expected_first) <= 2e-3 * expected_first
+    S = spectra.normalize(np.stack([A, np.eye(4, dtype=A.dtype)]), method="lanczos", seed=0)  # matrix by matrix
+    assert _norm64(S[0]) <= 1.0 and abs(float(np.real(S[0, 0, 0])) - expected_first) <= 2e-3 * expected_first
+    assert 0.99 <= _norm64(S[1]) <= 1.0
+
+
+def test_normalize_of_an_operator_without_a_finite_bound_raises():
+    """Regression: an operator whose norm is beyond float64 (its products overflow, so the upper bound is inf under
+    ``check_finite=False``) came back unchanged, a factor of 1 and a norm of 6e308."""
+    op = aslinearoperator(np.full((4, 4), 1.5e308))
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(ValueError, match="no factor keeps the result"):
+        spectra.normalize(op, method="lanczos", seed=0, check_finite=False)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_normalize_keeps_a_numpy_matrix():
+    """Regression: ``normalize(np.matrix)`` raised "shapes (3,3) and (1,1) not aligned" (``*`` is the matrix
+    product of ``np.matrix``); it scales the entries and returns a ``np.matrix``, as ``norm`` accepts one."""
+    M = np.asmatrix(np.diag([3.0, 2.0, 1.0]))
+    W = spectra.normalize(M, method="svd")
+    assert type(W) is np.matrix and _norm64(np.asarray(W)) <= 1.0
+    np.testing.assert_allclose(np.asarray(W), np.diag([1.0, 2.0 / 3.0, 1.0 / 3.0]), rtol=1e-14)
 
 
 def test_normalize_sparse_integer_and_lists():
