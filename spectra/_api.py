@@ -119,6 +119,13 @@ def norm(
         The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
         no usable GPU.
 
+    Warns
+    -----
+    ConvergenceWarning
+        The default ``maxiter`` ran out before ``rtol``; or a probabilistic upper bound fell below the certified
+        lower bound, which proves that its random event failed (probability at most ``1 - confidence``): that
+        matrix then reports the deterministic bounds, at confidence 1.
+
     Examples
     --------
     >>> import numpy as np, spectra
@@ -203,7 +210,16 @@ def norm(
     with be.context(op.data), notices_to(opts.progress):
         res = methods.get(method)(op, opts)
         op.settle_adjoint_check()  # a no-op: every iterative method's first step ran the test
-    if not given and not np.all(res.converged):
+    if res.event_failed is not None:
+        warnings.warn(
+            f"spectra.norm(method={method!r}): the random start was unlucky for {int(res.event_failed.sum())} of "
+            f"{op.B} matrices (an event of probability at most {1.0 - opts.confidence:g}): their probabilistic upper "
+            "bound fell below the certified lower bound, so they report the deterministic bounds (confidence 1, "
+            "wider); call again with another seed for a tighter interval.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    elif not given and not np.all(res.converged):
         warnings.warn(
             f"spectra.norm(method={method!r}) used its default budget of {maxiter_eff} iterations before the "
             f"interval reached rtol={opts.rtol:g}; the bounds are valid but wider. Pass a larger maxiter or a "

@@ -82,6 +82,7 @@ class MethodResult:
     v: Any = None  # device, batch + (n, 1)
     rtol_effective: np.ndarray | None = None  # the rtol the stopping test used (None: the requested rtol)
     kernel_rest: int | None = None  # matrices the stack kernel left to the general path (None: it did not run)
+    event_failed: np.ndarray | None = None  # where a probabilistic bound fell below the certified lower bound
 
 
 def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
@@ -406,6 +407,12 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
     """
     certified, estimate = op.certified_lower(v)
     lower = np.maximum(certified, stop.det_lower)
+    # a probabilistic upper bound below the certified lower bound proves that its random event failed (probability
+    # at most 1 - confidence): such a matrix keeps the deterministic caps alone, at confidence 1
+    failed = stop.prob_upper < lower
+    if np.any(failed):
+        stop.prob_upper = np.where(failed, np.inf, stop.prob_upper)
+        stop.upper = np.minimum(stop.prob_upper, stop.det_upper)
     upper = np.maximum(stop.upper, lower)
     stop.lower = lower
     rtol = stop.effective_rtol(products)
@@ -434,6 +441,7 @@ def finish(op: Operand, stop: Stopper, v, opts: Options, products: int, *, exact
         u=u_vec,
         v=v_vec,
         rtol_effective=rtol,
+        event_failed=failed if np.any(failed) else None,
     )
 
 
