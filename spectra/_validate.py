@@ -91,8 +91,13 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
             A = np.asarray(A)
         except ValueError as exc:
             raise ValueError(f"A could not be read as a rectangular array: {exc}") from None
+    if isinstance(A, np.ma.MaskedArray) and np.any(np.ma.getmaskarray(A)):
+        raise TypeError(
+            "A is a masked array with masked entries, whose stored values the norm would use as they are; pass "
+            "A.filled(0) to count the masked entries as zeros, or A.data for the stored values"
+        )
     if isinstance(A, np.ndarray) or np.isscalar(A):
-        A = np.asarray(A)
+        A = np.asarray(A)  # a masked array without masked entries: its data
         wd = _numpy_working_dtype(A.dtype)
         if A.ndim < 2:
             raise ValueError(_too_few_dimensions(A.shape))

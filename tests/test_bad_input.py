@@ -178,3 +178,17 @@ def test_errors_are_spectra_or_builtin():
     assert issubclass(spectra.BackendUnavailableError, spectra.SpectraError)
     assert issubclass(spectra.BackendUnavailableError, ImportError)
     assert issubclass(spectra.ConvergenceWarning, UserWarning)
+
+
+def test_masked_entries_are_refused():
+    """Regression: a masked array's mask was ignored (``norm`` of [[1, masked 100], [0, 1]] gave 100.01, the norm
+    of the stored values, where the masked entry as zero gives 1). Masked entries now raise, naming both readings;
+    a masked array without a masked entry is its data."""
+    data = np.array([[1.0, 100.0], [0.0, 1.0]])
+    M = np.ma.masked_array(data, mask=[[False, True], [False, False]])
+    for call in (spectra.norm, spectra.normalize):
+        with pytest.raises(TypeError, match=r"masked entries.*A\.filled\(0\).*A\.data"):
+            call(M, method="svd")
+    assert spectra.norm(M.filled(0), method="svd").value == pytest.approx(1.0, rel=1e-15)
+    unmasked = np.ma.masked_array(data)
+    assert spectra.norm(unmasked, method="svd").value == spectra.norm(data, method="svd").value

@@ -163,3 +163,33 @@ def test_certified_radius_values_and_guarantee():
         d = torch.randn(200, 5, generator=gen, dtype=torch.float64)
         d = d / d.norm(dim=1, keepdim=True) * rad[:, None] * 0.999
         assert torch.equal(net(x + d).argmax(1), out.argmax(1))
+
+
+def test_certified_radius_checks_its_arguments():
+    """Regression: a negative constant gave a negative "certified" radius (-1.4142), out-of-range labels and 1-D
+    logits raised torch's own IndexError/RuntimeError. L = 0 (a constant network) gives inf where there is a margin
+    and 0 where there is none (it gave NaN there, 0 / 0)."""
+    logits = torch.tensor([[3.0, 1.0], [1.0, 1.0]])
+    for bad in (-1.0, math.nan):
+        with pytest.raises(ValueError, match="lipschitz must be a Lipschitz upper bound"):
+            st.certified_radius(logits, bad)
+    with pytest.raises(ValueError, match=r"logits must be \(batch, classes\); got shape \(2,\)"):
+        st.certified_radius(torch.tensor([3.0, 1.0]), 1.0)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\); got values from 0 to 5"):
+        st.certified_radius(logits, 1.0, labels=torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match=r"labels must be \(2,\) integers"):
+        st.certified_radius(logits, 1.0, labels=torch.tensor([0.0, 1.0]))
+    assert st.certified_radius(logits, 0.0).tolist() == [math.inf, 0.0]
+    assert st.certified_radius(logits, math.inf).tolist() == [0.0, 0.0]
+
+
+def test_an_input_shape_the_model_does_not_take_is_named():
+    """Regression: ``lipschitz_bound(Linear(4, 4), (5,))`` raised torch's "mat1 and mat2 shapes cannot be
+    multiplied" without naming ``input_shape``."""
+    net = nn.Sequential(nn.Linear(4, 4)).eval()
+    with pytest.raises(ValueError, match=r"does not run on an input of shape \(5,\) \(input_shape\): mat1 and mat2"):
+        st.lipschitz_bound(net, (5,))
+    for bad in (5, (0, 4), (4.0,), "4"):
+        with pytest.raises(ValueError, match="input_shape must be a tuple of positive ints"):
+            st.lipschitz_bound(net, bad)
+    assert st.lipschitz_bound(net, [4]).upper == st.lipschitz_bound(net, (4,)).upper  # a list is a shape too

@@ -291,3 +291,15 @@ def test_torch_warm_start_emits_no_warning():
     W = torch.randn(40, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     r = spectra.norm(W, method="lanczos", v0=torch.ones(30, dtype=torch.float64), seed=0)
     assert r.lower <= float(torch.linalg.matrix_norm(W, 2)) <= r.upper
+
+
+def test_a_complex_weight_is_refused_with_the_alternatives():
+    """Regression: ``spectral_norm(Linear(20, 10).to(complex64))`` failed inside torch ("linalg.vector_norm: dtype
+    should be complex for complex inputs"); it now says that complex weights are not supported and what to use."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PyTorch: complex modules are a new feature
+        layer = torch.nn.Linear(20, 10).to(torch.complex64)
+    with pytest.raises(TypeError, match=r"real floating weights, not torch\.complex64.*spectra\.norm"):
+        st.spectral_norm(layer)

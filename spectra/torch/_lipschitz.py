@@ -317,7 +317,8 @@ def lipschitz_bound(
     TypeError
         A module without a certified constant.
     ValueError
-        ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first.
+        ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
+        ``input_shape`` that is not a tuple of positive ints, or that the model does not run on.
 
     Examples
     --------
@@ -333,9 +334,17 @@ def lipschitz_bound(
     walker = _Walker(method, rtol, (1.0 - confidence) / max(weighted, 1), seed)
     p = next(model.parameters(), None)
     kw = dict(dtype=p.dtype, device=p.device) if p is not None else {}
-    x = torch.zeros((1, *input_shape), **kw)
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else None
+    if shape is None or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise ValueError(
+            f"input_shape must be a tuple of positive ints (one input, no batch axis); got {input_shape!r}"
+        )
+    x = torch.zeros((1, *shape), **kw)
     with torch.no_grad():
-        lip, _ = walker.walk(model, x, "")
+        try:
+            lip, _ = walker.walk(model, x, "")
+        except RuntimeError as exc:  # the layers' own shape checks (a matmul, a convolution)
+            raise ValueError(f"the model does not run on an input of shape {shape} (input_shape): {exc}") from exc
     deltas = sum(1.0 - b.confidence for b in walker.rows)
     conf = 1.0 if deltas == 0 else max(0.0, 1.0 - deltas)
     return LipschitzBound(float(lip), conf, tuple(walker.rows))
@@ -360,7 +369,14 @@ def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | Non
     Returns
     -------
     torch.Tensor
-        ``(batch,)`` radii, float64.
+        ``(batch,)`` radii, float64 (``inf`` for a single class or ``L = 0``, whose prediction cannot change;
+        0 for a misclassified input or a tie).
+
+    Raises
+    ------
+    ValueError
+        ``lipschitz`` negative or NaN; ``logits`` not 2-D; ``labels`` not ``(batch,)`` integers in
+        ``[0, classes)``.
 
     Examples
     --------
@@ -369,10 +385,23 @@ def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | Non
     tensor([1.4142], dtype=torch.float64)
     """
     L = float(lipschitz)
+    if not L >= 0.0:
+        raise ValueError(f"lipschitz must be a Lipschitz upper bound, >= 0; got {L}")
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (batch, classes); got shape {tuple(logits.shape)}")
     z = logits.detach().double()
     if labels is None:
         labels = z.argmax(dim=1)
+    labels = torch.as_tensor(labels, device=z.device)
+    batch, classes = z.shape
+    if labels.shape != (batch,) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be ({batch},) integers; got {labels.dtype} of shape {tuple(labels.shape)}")
+    if batch and not bool(((labels >= 0) & (labels < classes)).all()):
+        low, high = int(labels.min()), int(labels.max())
+        raise ValueError(f"labels must lie in [0, {classes}); got values from {low} to {high}")
     top = z.gather(1, labels.reshape(-1, 1))[:, 0]
     others = z.scatter(1, labels.reshape(-1, 1), -math.inf).max(dim=1).values
     margin = torch.clamp(top - others, min=0.0)
-    return margin / (math.sqrt(2.0) * L) * (1.0 - 4.0 * _U64)
+    with torch.no_grad():
+        radius = margin / (math.sqrt(2.0) * L) * (1.0 - 4.0 * _U64)
+    return torch.where(margin > 0, radius, torch.zeros_like(radius))  # 0 / 0 (L = 0, no margin): radius 0

@@ -71,6 +71,12 @@ class CertifiedSpectralNorm(nn.Module):
         confidence: float = 0.999,
     ) -> None:
         super().__init__()
+        if not weight.is_floating_point():
+            raise TypeError(
+                f"the certified spectral_norm takes real floating weights, not {weight.dtype}: complex weights are "
+                "not supported (spectra.norm certifies a complex matrix; PyTorch's uncertified "
+                "torch.nn.utils.parametrizations.spectral_norm normalises one)"
+            )
         ndim = weight.ndim
         if not -ndim <= dim < max(ndim, 1):
             raise IndexError(f"dim must lie in [-{ndim}, {ndim - 1}], got {dim}")
@@ -476,6 +482,8 @@ def spectral_norm(
     ------
     ValueError
         ``module`` has no parameter ``name``, or an argument is out of range.
+    TypeError
+        The weight is complex (or not floating): only real floating weights are normalised.
 
     Examples
     --------
