@@ -83,8 +83,9 @@ def norm(
         for a complex ``A`` (a complex ``v0`` with a nonzero imaginary part for a real ``A`` raises
         ``ValueError``).
     seed : None, int, SeedSequence or Generator
-        Seed of the random start; start vectors are drawn on the host, so a seed gives the same
-        estimate on every backend.
+        Seed of the random start; start vectors are drawn on the host, so a seed gives the same start on
+        every backend. Estimates then agree up to the rounding of each backend's products (their summation
+        order, which also depends on the BLAS and Numba thread counts); the bounds cover it.
     return_vectors : bool
         Fill ``u`` and ``v`` (top singular vectors) in the result; the stopping test is then also asked
         of the vectors' own value ``u^H A v`` (see :class:`NormEstimate`).

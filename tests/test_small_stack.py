@@ -400,6 +400,19 @@ def test_progress_names_the_widest_matrix_by_its_stack_index(method):
     assert single[-1].matrix is None and "matrix=" not in str(single[-1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.float64])
+def test_a_zero_matrix_of_a_stack_is_zero_exactly_under_the_batched_svd(dtype):
+    """Regression: under the batched SVD a zero matrix of a stack got ``[0, 5.7e-42]`` (complex64: the underflow
+    slack of the LAPACK interval) with ``converged=True``, against ``upper <= (1 + rtol_effective) lower``; every
+    other method, and the zero matrix alone, gave ``[0, 0]``."""
+    S = np.random.default_rng(0).standard_normal((300, 8, 8)).astype(dtype)
+    S[0] = 0
+    for backend in ("numpy", "numba"):
+        r = spectra.norm(S, method="svd", backend=backend)
+        assert (r.lower[0], r.upper[0], r.value[0], bool(r.converged[0])) == (0.0, 0.0, 0.0, True)
+        assert np.all(np.asarray(r.lower)[1:] > 0)
+
+
 @pytest.mark.parametrize("method", ["lanczos", "power", "gram"])
 def test_a_zero_matrix_does_not_hide_the_widest_interval(method):
     """Regression: the reports of the numpy backend's batched methods took ``[0, 0]`` as the widest interval
