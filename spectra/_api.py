@@ -53,7 +53,7 @@ def norm(
     method : {"auto", "svd", "power", "lanczos", "randomized", "gram"}
         ``"auto"`` takes ``"svd"`` for dense matrices with ``m n min(m, n) <= 1e8`` (where it is faster)
         and ``"lanczos"`` otherwise
-        (``"randomized"`` when ``block_size`` is given). ``"gram"`` (Gram iteration, dense arrays only) gives
+        (``"randomized"`` when ``block_size`` is given, ``"lanczos"`` when ``v0`` or ``maxiter`` is). ``"gram"`` (Gram iteration, dense arrays only) gives
         a deterministic upper bound (confidence 1, docs/bounds.md §13); ``"auto"`` never picks it.
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
@@ -152,8 +152,14 @@ def norm(
     )
     A, kind = standardize_matrix(A)
     m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
+    iterative = " and ".join(name for name, x in (("v0", v0), ("maxiter", opts_in["maxiter"])) if x is not None)
     plan, be, A, compressed = make_plan(
-        A, kind, method=opts_in["method"], backend=opts_in["backend"], block_size=opts_in["block_size"]
+        A,
+        kind,
+        method=opts_in["method"],
+        backend=opts_in["backend"],
+        block_size=opts_in["block_size"],
+        iterative=iterative,
     )
     batch = tuple(int(d) for d in A.shape[:-2]) if kind == "dense" else ()
     method = plan.method

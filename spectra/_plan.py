@@ -96,10 +96,14 @@ def shape_of(A: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def _method(A, kind: str, shape: tuple[int, ...], block_size, backend, auto_backend: bool) -> tuple[str, str]:
+def _method(
+    A, kind: str, shape: tuple[int, ...], block_size, backend, auto_backend: bool, iterative: str = ""
+) -> tuple[str, str]:
     m, n = shape[-2], shape[-1]
     if block_size is not None:
         return "randomized", f"block_size given; {RANDOMIZED_COST}"
+    if iterative:  # an option of the iterative methods (v0, maxiter): the direct SVD would refuse it
+        return "lanczos", f"{iterative} given: an iterative method"
     if kind != "dense":
         return "lanczos", f"{kind} input"
     if (auto_backend or backend.name == "numba") and backends.stack_kernel_applies(A):  # faster than a batched SVD
@@ -124,7 +128,7 @@ def _input_label(A) -> str:
 
 
 def make_plan(
-    A: Any, kind: str, *, method: str, backend: str, block_size: int | None
+    A: Any, kind: str, *, method: str, backend: str, block_size: int | None, iterative: str = ""
 ) -> tuple[Plan, Any, Any, Compressed | None]:
     """The :class:`Plan` for a standardised input (see :func:`spectra._validate.standardize_matrix`).
 
@@ -136,6 +140,9 @@ def make_plan(
     method, backend : str
         As validated; ``"auto"`` is resolved here.
     block_size : int or None
+    iterative : str
+        The options given that only the iterative methods take (``"v0"``, ``"maxiter"``): ``"auto"`` then
+        picks one of them ("" when none).
 
     Returns
     -------
@@ -156,7 +163,7 @@ def make_plan(
     why_backend = "requested" if backend != "auto" else _input_label(A)
     auto_method = method == "auto"
     if method == "auto":
-        method, why_method = _method(A, kind, shape, block_size, be, backend == "auto")
+        method, why_method = _method(A, kind, shape, block_size, be, backend == "auto", iterative)
     elif method == "randomized":  # the result carries why auto avoids it (docs/design.md)
         why_method = f"requested; {RANDOMIZED_COST}"
     else:

@@ -240,8 +240,8 @@ def validate_options(
     confidence = float(confidence)
     if not (0.0 < confidence < 1.0):
         raise ValueError(
-            f"confidence must lie strictly between 0 and 1 (e.g. 0.999), got {confidence}; "
-            "randomized bounds cannot hold with probability 1"
+            f"confidence must lie strictly between 0 and 1 (e.g. 0.999), got {confidence}: it is the probability "
+            "of the random start behind the iterative bounds (results report 1.0 where no randomness was needed)"
         )
     maxiter = _check_positive_int("maxiter", maxiter)
     block_size = _check_positive_int("block_size", block_size)

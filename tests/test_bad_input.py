@@ -140,6 +140,17 @@ def test_iteration_options_do_not_apply_to_svd(kw):
         spectra.norm(A, method="svd", **kw)
 
 
+@pytest.mark.parametrize(("kw", "why"), [(dict(maxiter=3), "maxiter"), (dict(v0=np.ones(3)), "v0")])
+def test_auto_takes_an_iterative_method_for_the_iteration_options(kw, why):
+    """Regression: ``method="auto"`` resolved to the SVD on small inputs and then refused ``v0`` and ``maxiter``
+    ("does not apply to method='svd'"), which the caller could not foresee; it now picks lanczos and says why."""
+    r = spectra.norm(A, seed=0, **kw)
+    assert r.method == "lanczos" and r.plan.why_method == f"{why} given: an iterative method"
+    assert r.lower <= np.linalg.norm(A, 2) <= r.upper
+    both = spectra.norm(A, v0=np.ones(3), maxiter=3)
+    assert both.plan.why_method == "v0 and maxiter given: an iterative method"
+
+
 @pytest.mark.parametrize("operand", [sp.csr_array(A), aslinearoperator(A)])
 def test_svd_needs_dense(operand):
     with pytest.raises(ValueError, match="method='svd' needs a dense array"):
