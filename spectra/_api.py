@@ -52,9 +52,9 @@ def norm(
         ``scipy.sparse.linalg.LinearOperator`` with ``matvec`` and ``rmatvec``. Never modified.
     method : {"auto", "svd", "power", "lanczos", "randomized", "gram"}
         ``"auto"`` takes ``"svd"`` for dense matrices with ``m n min(m, n) <= 1e8`` (where it is faster)
-        and ``"lanczos"`` otherwise
-        (``"randomized"`` when ``block_size`` is given, ``"lanczos"`` when ``v0`` or ``maxiter`` is). ``"gram"`` (Gram iteration, dense arrays only) gives
-        a deterministic upper bound (confidence 1, docs/bounds.md §13); ``"auto"`` never picks it.
+        and ``"lanczos"`` otherwise (``"randomized"`` when ``block_size`` is given, ``"lanczos"`` when ``v0``
+        or ``maxiter`` is). ``"gram"`` (Gram iteration, dense arrays only) gives a deterministic upper bound
+        (confidence 1, docs/bounds.md §13); ``"auto"`` never picks it.
     backend : str
         ``"auto"`` (from the input's type: ``"numpy"`` for NumPy/SciPy inputs, moved to ``"numba"`` when it
         is installed and the problem is large enough to gain, ``"dask"`` for ``dask.array`` arrays, ``"cupy"`` for
