@@ -4,7 +4,7 @@ Every dense call reads ``A`` for ``max |a_ij|`` (the scale) and for the statisti
 Gershgorin, largest row and column). Where no scaling is needed both come from one read
 (``NumbaBackend.entry_stats``). This script times, alternating in one process, the two reads (``max_abs``,
 then ``abs_stats`` at scale 1) against the one (``entry_stats``), beside one fused Gram pass for scale,
-and prints medians and the min-max spread of the ratio::
+and prints medians and the min-max spread of the ratio (each timed call right after an untimed one)::
 
     python docs/scripts/entry_stats_ab.py [--repeat 15]
 """
@@ -45,7 +45,7 @@ def _case(be: NumbaBackend, A: np.ndarray, repeat: int) -> tuple[dict[str, float
     t = {k: [] for k in runs}
     for _ in range(repeat):
         for k, f in runs.items():
-            time.sleep(0.05)
+            f()  # back to back, as in a computation: a pause lets the idle cores sleep, and waking them is timed too
             t[k].append(_seconds(f))
     return {k: 1e3 * float(np.median(v)) for k, v in t.items()}, np.array(t["two"]) / np.array(t["one"])
 
