@@ -1,9 +1,9 @@
 """The CUDA source of ``small_gram_certify`` executed on the CPU (tests/cuda_warp_emulator.py), without a GPU.
 
-The very string the CuPy backend compiles runs with 32 host threads per warp, the backend's launch
+The very string the CuPy backend compiles runs with 32 lanes (fibers) per warp, the backend's launch
 geometry and argument layout; its certified intervals are checked against LAPACK (zero misses, every dtype,
 both sides, adversarial spectra, several tiles, scaled matrices) and its estimates against the CPU twin
-(``_numba_stack``). A divergent shuffle or ``__syncwarp`` would deadlock the emulated warp and fail.
+(``_numba_stack``). A divergent shuffle or ``__syncwarp`` makes the emulated launch fail.
 The device's own compiler and timing are checked by NVRTC (test_cupy_host.py) and ``-m gpu``.
 """
 
@@ -103,6 +103,35 @@ def test_known_values_and_breakdowns():
     assert out[0, 0] <= 6.0 <= out[0, 1] and out[0, 1] - out[0, 0] <= 6e-6
     assert out[1, 0] <= 3.0 <= out[1, 1] and out[1, 1] - out[1, 0] <= 3e-6
     assert out[2, 0] == out[2, 1] == 0.0  # the zero matrix: exactly 0, as the CPU twin
+
+
+_LANES = r"""
+__global__ void lanes(double* out, long long diverge) {
+    const int lane = threadIdx.x & 31;
+    if (diverge && lane == 7) { out[lane] = -1.0; return; }  /* lane 7 skips the shuffle */
+    out[lane] = __shfl_xor_sync(0xffffffffu, (double)lane, 1);
+}
+"""
+_LANES_WRAPPER = r"""
+struct LaneArgs { double* out; long long diverge; };
+static void lanes_body(void* p) { lanes(static_cast<LaneArgs*>(p)->out, static_cast<LaneArgs*>(p)->diverge); }
+extern "C" int run_lanes(double* out, long long diverge) {
+    LaneArgs a{out, diverge};
+    return emulate_launch(1, 32, lanes_body, &a);
+}
+"""
+
+
+def test_the_emulator_shuffles_and_refuses_divergent_lanes():
+    """A shuffle exchanges the values of lanes ``l`` and ``l ^ 1``; a lane that returns while the others wait
+    at the shuffle makes the launch fail (the warp-uniformity the emulator checks)."""
+    import ctypes
+
+    lib = emu.build(_LANES, _LANES_WRAPPER, 16)
+    out = np.full(32, np.nan)
+    assert lib.run_lanes(ctypes.c_void_p(out.ctypes.data), ctypes.c_longlong(0)) == 0
+    np.testing.assert_array_equal(out, np.arange(32) ^ 1)
+    assert lib.run_lanes(ctypes.c_void_p(out.ctypes.data), ctypes.c_longlong(1)) == 1
 
 
 def test_zero_matrix_gives_zero_lower_bound_not_nan():
