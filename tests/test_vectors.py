@@ -33,12 +33,14 @@ def capped_matrix(m: int = 289, n: int = 40, seed: int = 0) -> np.ndarray:
     return A
 
 
-def check_vectors(A, r, certify: bool = True) -> None:
+def check_vectors(A, r, certify: bool = True, sigma1: float | None = None) -> None:
     """The contract of docs/result.md: unit vectors, ``q = u^H A v = ||A v||`` (or ``||A^H u||``), and where
     converged ``q >= upper / (1 + rtol_effective)`` (``certify=True``) or the residual test on ``q``
-    (``certify=False``, what ``power`` uses by default)."""
+    (``certify=False``, what ``power`` uses by default). ``sigma1``: LAPACK's largest singular value of ``A``,
+    where the caller has already computed it (else computed here)."""
     dense = A.toarray() if sp.issparse(A) else np.asarray(A)
-    sigma1 = np.linalg.svd(dense, compute_uv=False)[0]
+    if sigma1 is None:
+        sigma1 = np.linalg.svd(dense, compute_uv=False)[0]
     np.testing.assert_allclose(np.linalg.norm(r.v), 1.0, rtol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(r.u), 1.0, rtol=1e-12)
     q = np.vdot(r.u, dense @ r.v)
