@@ -7,6 +7,8 @@ the two returns bitwise the fields of one that ran every pass in parallel.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -299,6 +301,13 @@ def test_entry_statistics_twin_is_bitwise_the_parallel_kernel(dtype, fmt):
     np.testing.assert_allclose(rows[0], (dense**2).sum(), rtol=1e-12)
 
 
+@functools.cache
+def _graph_and_norm() -> tuple[sp.csr_array, float]:
+    """The 3000-node graph of the next test and its LAPACK norm (one dense SVD for both parametrizations)."""
+    A = preferential_attachment_graph(3000, 3, seed=2)
+    return A, float(np.linalg.norm(A.toarray(), 2))
+
+
 @pytest.mark.parametrize("serial_faster", [False, True])
 def test_entry_statistics_follow_the_schedule(monkeypatch, serial_faster):
     """Inside a computation whose passes run on the serial twin (a busy machine), the entry statistics run on
@@ -316,14 +325,13 @@ def test_entry_statistics_follow_the_schedule(monkeypatch, serial_faster):
         monkeypatch.setattr(sparse_kernels, name, spy)
     prior = Prior(parallel=not serial_faster, probe_after=64, since_probe=0)
     monkeypatch.setattr(nb_backend, "start_schedule", lambda threads: PassSchedule(prior=prior))
-    A = preferential_attachment_graph(3000, 3, seed=2)
+    A, truth = _graph_and_norm()
     r = spectra.norm(A, method="lanczos", backend="numba", seed=0)
     assert calls == ["csr_abs_stats_serial" if serial_faster else "csr_abs_stats"]
     monkeypatch.setattr(nb_backend, "SCHEDULE_SPARSE_PASSES", False)
     plain = spectra.norm(A, method="lanczos", backend="numba", seed=0)
     assert calls[-1] == "csr_abs_stats"
     assert (r.value, r.lower, r.upper) == (plain.value, plain.lower, plain.upper)
-    truth = np.linalg.norm(A.toarray(), 2)
     assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12)
 
 
