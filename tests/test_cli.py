@@ -133,6 +133,31 @@ def test_table_columns_stay_apart_for_any_exponent(tmp_path, capsys, fill):
     assert lower <= truth * (1 + 1e-15) and truth * (1 - 1e-15) <= upper
 
 
+@pytest.mark.parametrize("name", ["a.npy", "a.mtx", "s.npz"])
+def test_a_key_for_a_file_of_one_matrix_is_an_error(tmp_path, capsys, name):
+    """Regression: ``--key`` was silently ignored for files that hold one matrix (a mistyped key in a script
+    went unnoticed), while a one-array .npz refused an unknown key."""
+    A = np.arange(12.0).reshape(4, 3)
+    path = tmp_path / name
+    if name.endswith(".npy"):
+        np.save(path, A)
+    elif name.endswith(".mtx"):
+        scipy.io.mmwrite(path, sp.coo_matrix(A))
+    else:
+        sp.save_npz(path, sp.csr_matrix(A))
+    assert main(["norm", str(path), "--key", "nonexistent"]) == 2
+    assert "holds one matrix" in capsys.readouterr().err
+    assert main(["norm", str(path), "--json", "--method", "svd" if name.endswith(".npy") else "lanczos"]) == 0
+
+
+def test_dask_backend_on_a_sparse_file_says_what_to_do_on_the_command_line(tmp_path, capsys):
+    """Regression: the message told a command-line user to wrap the input with dask.array.from_array."""
+    sp.save_npz(tmp_path / "s.npz", sp.csr_matrix(np.eye(4)))
+    assert main(["norm", str(tmp_path / "s.npz"), "--backend", "dask"]) == 2
+    err = capsys.readouterr().err
+    assert "leave out --backend" in err and "from_array" not in err
+
+
 def test_backend_option(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.diag([4.0, 1.0]))
     for backend in ("numpy", "numba", "array_api"):

@@ -357,3 +357,10 @@ def test_deepcopy_of_a_conv_layer_after_a_forward_call():
     assert true_norm(twin, (2, 9, 9)) <= 1.0
     assert param(layer)._geom.spatial == (6, 6)
     assert true_norm(layer, (2, 6, 6)) <= 1.0
+
+
+def test_a_meta_weight_is_a_clear_error():
+    """Regression: a module on the meta device failed inside registration with PyTorch's internal
+    "Tensor.item() cannot be called on meta tensors"."""
+    with pytest.raises(ValueError, match="meta device has none: materialise the module first"):
+        st.spectral_norm(nn.Linear(5, 3, device="meta"))

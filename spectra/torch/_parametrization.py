@@ -79,6 +79,12 @@ class CertifiedSpectralNorm(nn.Module):
                 "not supported (spectra.norm certifies a complex matrix; PyTorch's uncertified "
                 "torch.nn.utils.parametrizations.spectral_norm normalises one)"
             )
+        if weight.is_meta:
+            raise ValueError(
+                "the certified spectral_norm certifies the weight's values, and a weight on the meta device has none: "
+                "materialise the module first (module.to_empty(device=...) and initialise its parameters, or load a "
+                "state_dict), then register spectral_norm"
+            )
         ndim = weight.ndim
         if not -ndim <= dim < max(ndim, 1):
             raise IndexError(f"dim must lie in [-{ndim}, {ndim - 1}], got {dim}")
@@ -509,7 +515,8 @@ def spectral_norm(
     Raises
     ------
     ValueError
-        ``module`` has no parameter ``name``, or an argument is out of range.
+        ``module`` has no parameter ``name``, an argument is out of range, or the weight is on the meta device
+        (it has no values to certify).
     TypeError
         The weight is complex (or not floating): only real floating weights are normalised.
 
