@@ -312,14 +312,15 @@ def _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in: dict) -> NormEstimate
         info = Progress(plan.method, 0, 0.0, 0.0, float(rtol), total, total, 0.0, final=True, matrix=first)
         report_progress(opts_in["progress"], info)
     u = v = None
-    if return_vectors:
+    if return_vectors:  # e_1 and e_1: every pair of unit vectors is a singular pair of a zero matrix
+        u, v = (np.zeros((*batch, k)) for k in (m0, n0))
+        if m0 and n0:  # (an empty matrix has no unit vectors: its vectors are empty)
+            u[..., 0] = v[..., 0] = 1.0
         if kind == "dense":
             xp = array_api_compat.array_namespace(A)
-            dev = array_api_compat.device(A)
-            u = xp.zeros((*batch, m0), dtype=A.dtype, device=dev)
-            v = xp.zeros((*batch, n0), dtype=A.dtype, device=dev)
+            u, v = (xp.astype(be.from_host(x, A), A.dtype) for x in (u, v))
         else:
-            u, v = np.zeros(m0, dtype=A.dtype), np.zeros(n0, dtype=A.dtype)
+            u, v = u.astype(A.dtype), v.astype(A.dtype)
     if not batch:
         return NormEstimate(0.0, 0.0, 0.0, 1.0, True, plan.method, be.name, 0, 0, u, v, rtol_effective=rtol, plan=plan)
     z = be.from_host(np.zeros(batch), A)
