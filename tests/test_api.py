@@ -94,6 +94,19 @@ def test_confidence_is_reported_and_changes_the_bound():
 
 
 @pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+@pytest.mark.parametrize("confidence", [1e-20, 1e-300])
+def test_a_confidence_near_zero_still_gives_the_guaranteed_lower_bound(method, confidence):
+    """Regression: ``randomized`` raised "math domain error" for a confidence whose complement rounds to 1 (the
+    Christoffel threshold t became infinite, and log(1/t^2) of 0 was taken). For t >= 1 the Christoffel bound is
+    the Ritz value itself (C_k >= 1 everywhere)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spectra.ConvergenceWarning)  # an upper bound below lower is expected here
+        r = spectra.norm(A, method=method, confidence=confidence, seed=0)
+    truth = oracle(A)
+    assert 0 < r.lower <= truth and r.lower <= r.upper
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
 def test_warm_start_helps_and_keeps_bounds_honest(method):
     first = spectra.norm(A, method=method, seed=0, return_vectors=True)
     cold = spectra.norm(A, method=method, seed=1, maxiter=2)
