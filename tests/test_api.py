@@ -106,6 +106,20 @@ def test_a_confidence_near_zero_still_gives_the_guaranteed_lower_bound(method, c
     assert 0 < r.lower <= truth and r.lower <= r.upper
 
 
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_warm_start_with_huge_or_tiny_entries_is_used_as_its_direction(scale, wide):
+    """Regression: v0 = full(n, 1e300) warned "overflow encountered in multiply" (an error here) and was
+    then dropped (its norm was inf), and 1e-300 underflowed; only the direction of v0 counts."""
+    B = A.T if wide else A
+    n = B.shape[1]
+    ref = spectra.norm(B, method="lanczos", seed=0, maxiter=3, v0=np.ones(n))
+    got = spectra.norm(B, method="lanczos", seed=0, maxiter=3, v0=np.full(n, scale))
+    cold = spectra.norm(B, method="lanczos", seed=0, maxiter=3)
+    np.testing.assert_allclose([got.lower, got.upper], [ref.lower, ref.upper], rtol=1e-12)
+    assert (got.lower, got.upper) != (cold.lower, cold.upper)  # the warm start was used
+
+
 @pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
 def test_warm_start_helps_and_keeps_bounds_honest(method):
     first = spectra.norm(A, method=method, seed=0, return_vectors=True)
