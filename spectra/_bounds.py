@@ -258,6 +258,8 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     if t <= 0:  # no event (the threshold was lost to rounding): no bound
         return math.inf if scalar else np.full(np.shape(theta), np.inf)
     target = 1.0 / (t * t)
+    if target <= 1.0:  # C_k >= p_0^2 = 1 everywhere, so theta is the root (t >= 1: a confidence near 0)
+        return float(theta) if scalar else np.asarray(theta, dtype=np.float64).copy()
     if scalar:
         lo = float(theta)
         a = [float(x) for x in a]

@@ -81,10 +81,15 @@ def _row(name: str, r, seconds: float, compile_seconds: float = 0.0) -> dict:
     )
 
 
+#: width of the value, lower and upper columns: a non-negative float in ``.15g`` takes at most 21 characters
+#: (``1.79769313486232e+308``), so each keeps a separating space
+_NUMBER = 22
+
+
 def _table_head(truth: float | None) -> str:
     head = (
-        f"{'method':<11}{'backend':<10}{'value':>20}{'lower':>20}{'upper':>20}{'width':>9}{'conf.':>7}"
-        f"{'conv.':>6}{'matvecs':>8}{'time':>10}"
+        f"{'method':<11}{'backend':<10}{'value':>{_NUMBER}}{'lower':>{_NUMBER}}{'upper':>{_NUMBER}}{'width':>9}"
+        f"{'conf.':>7}{'conv.':>6}{'matvecs':>8}{'time':>10}"
     )
     return head + (f"{'rel. error':>12}" if truth is not None else "")
 
@@ -97,9 +102,9 @@ def _duration(seconds: float) -> str:
 
 def _table_row(r: dict, truth: float | None) -> str:
     line = (
-        f"{r['method']:<11}{r['backend']:<10}{r['value']:>20.15g}{r['lower']:>20.15g}{r['upper']:>20.15g}"
-        f"{r['relative_width']:>9.1e}{r['confidence']:>7.4g}{'yes' if r['converged'] else 'no':>6}"
-        f"{r['matvecs']:>8d}{_duration(r['seconds']):>10}"
+        f"{r['method']:<11}{r['backend']:<10}{r['value']:>{_NUMBER}.15g}{r['lower']:>{_NUMBER}.15g}"
+        f"{r['upper']:>{_NUMBER}.15g}{r['relative_width']:>9.1e}{r['confidence']:>7.4g}"
+        f"{'yes' if r['converged'] else 'no':>6}{r['matvecs']:>8d}{_duration(r['seconds']):>10}"
     )
     if truth is not None:
         line += f"{abs(r['value'] - truth) / truth:>12.1e}"

@@ -221,8 +221,8 @@ def conv_norm(
         or ``v = Aᵀu / ||Aᵀu||``): from LAPACK for ``"svd"``; for the DFT result the real part (or imaginary
         part, the larger) of ``b ⊗ exp(-2πi f·q / N)`` with ``b`` the top right singular vector of ``K̂(f)`` at
         the largest frequency, and ``u = A v / ||A v||`` (one product); for the circular-embedding route the
-        Ritz vectors of its short Lanczos run; else the iterative method's. Zero vectors for a zero kernel (as
-        :func:`spectra.norm` for a zero matrix).
+        Ritz vectors of its short Lanczos run; else the iterative method's. The first standard basis vectors
+        for a zero kernel (as :func:`spectra.norm` for a zero matrix).
     transposed : bool
         ``True`` for ``torch.nn.ConvTranspose1d/2d/3d`` (weight ``(c_in, c_out / groups, *kernel)``, zero
         padding, ``output_padding < stride``): the layer is the adjoint of the convolution with the same
@@ -308,8 +308,10 @@ def conv_norm(
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     zero = w64.size == 0 or d_up == 0.0
     u = v = None
-    if return_vectors and zero:  # as spectra.norm for a zero matrix
+    if return_vectors and zero:  # as spectra.norm for a zero matrix: e_1, e_1 (empty for an empty layer)
         u, v = np.zeros(geom.n_out), np.zeros(geom.n_in)
+        if u.size and v.size:
+            u[0] = v[0] = 1.0
     if exact and method in ("auto", "fft"):
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
         floor = _exact_floor(rtol, d_lo, d_up)

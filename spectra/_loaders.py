@@ -56,7 +56,17 @@ def _no_pickles(path: str, exc: ValueError) -> ValueError:
     return ValueError(f"{path}: {exc}")
 
 
+def _no_key(path: str, key: str | None, what: str) -> None:
+    """A file that holds one matrix has nothing for ``--key`` to pick: a key given is a mistake, said."""
+    if key is not None:
+        raise ValueError(
+            f"{path} holds one matrix ({what}), so --key {key!r} picks nothing; --key names an array of a "
+            ".npz, .mat, .safetensors or zarr group"
+        )
+
+
 def _read_npy(path: str, key: str | None) -> Any:
+    _no_key(path, key, "a .npy file")
     with open(path, "rb") as f:
         head = f.read(len(NPY_MAGIC))
     if head != NPY_MAGIC:
@@ -79,6 +89,7 @@ def _read_npz(path: str, key: str | None) -> Any:
         if {"format", "shape", "data"} <= set(names):
             import scipy.sparse as sp
 
+            _no_key(path, key, "a scipy.sparse.save_npz archive")
             return sp.load_npz(path)
         name = _choose(path, names, key)
         try:
@@ -91,6 +102,7 @@ def _read_mtx(path: str, key: str | None) -> Any:
     import scipy.io
     import scipy.sparse as sp
 
+    _no_key(path, key, "a Matrix Market file")
     M = scipy.io.mmread(path)
     return sp.csr_array(M) if sp.issparse(M) else np.asarray(M)
 
@@ -125,7 +137,9 @@ def _read_zarr(path: str, key: str | None) -> Any:
     import zarr
 
     node = zarr.open(path, mode="r")
-    if not isinstance(node, zarr.Array):
+    if isinstance(node, zarr.Array):
+        _no_key(path, key, "a zarr array")
+    else:
         name = _choose(path, sorted(node.array_keys()), key)
         node = node[name]
     if importlib.util.find_spec("dask") is None:
@@ -137,11 +151,18 @@ def _read_zarr(path: str, key: str | None) -> Any:
 
 def _as_dask(A: Any) -> Any:
     """A dense array read for ``--backend dask``, as a Dask array (a memory-mapped ``.npy`` is then read
-    chunk by chunk); sparse matrices are left as they are (the backend names what it takes)."""
+    chunk by chunk); a sparse matrix is refused in the command line's terms."""
     from .backends import _load as load_backend  # BackendUnavailableError names the extra
 
     load_backend("dask")
     import dask.array as da
+    import scipy.sparse as sp
+
+    if sp.issparse(A):
+        raise ValueError(
+            "--backend dask runs dense matrices (read chunk by chunk from .npy or .zarr); this file holds a sparse "
+            "matrix: leave out --backend (or use --backend numpy or numba)"
+        )
 
     return da.from_array(A) if isinstance(A, np.ndarray) else A
 

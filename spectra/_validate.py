@@ -14,7 +14,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._linop import WorkingOperator
 from ._sparse import private_sparse
-from .backends._base import namespace_dtype_name
+from .backends._base import ArrayAPIBackend, namespace_dtype_name
 from .backends._device_types import is_cupy_operator, is_cupy_sparse
 
 __all__ = ["METHODS", "standardize_matrix", "validate_options", "validate_v0"]
@@ -118,7 +118,8 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         raise ValueError(_too_few_dimensions(tuple(A.shape)))
     dt = A.dtype
     if xp.isdtype(dt, "bool") or xp.isdtype(dt, "integral"):
-        A = xp.astype(A, xp.float64)
+        # float64, or float32 where the namespace has switched double precision off (JAX's default mode)
+        A = xp.astype(A, ArrayAPIBackend().wide_dtype(A, False))
     elif namespace_dtype_name(dt) in ("float16", "bfloat16"):
         A = xp.astype(A, xp.float32)
     elif not (xp.isdtype(dt, "real floating") or xp.isdtype(dt, "complex floating")):
@@ -245,6 +246,8 @@ def validate_options(
         )
     maxiter = _check_positive_int("maxiter", maxiter)
     block_size = _check_positive_int("block_size", block_size)
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and seed < 0:
+        raise ValueError(f"seed must be a non-negative int (NumPy's seeds are), got {seed}")
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:

@@ -94,6 +94,33 @@ def test_confidence_is_reported_and_changes_the_bound():
 
 
 @pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+@pytest.mark.parametrize("confidence", [1e-20, 1e-300])
+def test_a_confidence_near_zero_still_gives_the_guaranteed_lower_bound(method, confidence):
+    """Regression: ``randomized`` raised "math domain error" for a confidence whose complement rounds to 1 (the
+    Christoffel threshold t became infinite, and log(1/t^2) of 0 was taken). For t >= 1 the Christoffel bound is
+    the Ritz value itself (C_k >= 1 everywhere)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spectra.ConvergenceWarning)  # an upper bound below lower is expected here
+        r = spectra.norm(A, method=method, confidence=confidence, seed=0)
+    truth = oracle(A)
+    assert 0 < r.lower <= truth and r.lower <= r.upper
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_warm_start_with_huge_or_tiny_entries_is_used_as_its_direction(scale, wide):
+    """Regression: v0 = full(n, 1e300) warned "overflow encountered in multiply" (an error here) and was
+    then dropped (its norm was inf), and 1e-300 underflowed; only the direction of v0 counts."""
+    B = A.T if wide else A
+    n = B.shape[1]
+    ref = spectra.norm(B, method="lanczos", seed=0, maxiter=3, v0=np.ones(n))
+    got = spectra.norm(B, method="lanczos", seed=0, maxiter=3, v0=np.full(n, scale))
+    cold = spectra.norm(B, method="lanczos", seed=0, maxiter=3)
+    np.testing.assert_allclose([got.lower, got.upper], [ref.lower, ref.upper], rtol=1e-12)
+    assert (got.lower, got.upper) != (cold.lower, cold.upper)  # the warm start was used
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
 def test_warm_start_helps_and_keeps_bounds_honest(method):
     first = spectra.norm(A, method=method, seed=0, return_vectors=True)
     cold = spectra.norm(A, method=method, seed=1, maxiter=2)

@@ -122,6 +122,7 @@ def test_array_api_backend_refuses_sparse():
         (dict(check_finite=None), TypeError, "check_finite must be True or False"),
         (dict(progress="no"), TypeError, "progress must be True, False or a callable"),
         (dict(seed="abc"), TypeError, "seed must be"),
+        (dict(seed=-1), ValueError, "seed must be a non-negative int"),  # regression: was a TypeError
     ],
 )
 def test_bad_options(kw, exc, pattern):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
@@ -116,6 +117,45 @@ def test_norm_table_output(tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"svd\s+numpy\s+1(\.0+)?\s", out)
     assert "3 x 3 float64, dense, memory-mapped" in out and "backend" in out
+
+
+@pytest.mark.parametrize("fill", [3e38, 1e-300, 1.7e308])
+def test_table_columns_stay_apart_for_any_exponent(tmp_path, capsys, fill):
+    """Regression: a value with a three-digit exponent filled its 20-wide column, so 'value' and 'lower' ran
+    together ('3.79473304379473e+393.79472309173737e+39') and the row could not be split into its columns."""
+    A = np.full((40, 4), fill, dtype=np.float32 if fill == 3e38 else np.float64)
+    np.save(tmp_path / "a.npy", A)
+    assert main(["norm", str(tmp_path / "a.npy"), "--method", "svd"]) == 0
+    head, row = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert len(row.split()) == len(head.split())  # one number per column
+    lower, upper = (float(x) for x in row.split()[3:5])
+    truth = fill * math.sqrt(40 * 4)  # rank one: ||A||_2 = ||A||_F, exact up to the float64 square root
+    assert lower <= truth * (1 + 1e-15) and truth * (1 - 1e-15) <= upper
+
+
+@pytest.mark.parametrize("name", ["a.npy", "a.mtx", "s.npz"])
+def test_a_key_for_a_file_of_one_matrix_is_an_error(tmp_path, capsys, name):
+    """Regression: ``--key`` was silently ignored for files that hold one matrix (a mistyped key in a script
+    went unnoticed), while a one-array .npz refused an unknown key."""
+    A = np.arange(12.0).reshape(4, 3)
+    path = tmp_path / name
+    if name.endswith(".npy"):
+        np.save(path, A)
+    elif name.endswith(".mtx"):
+        scipy.io.mmwrite(path, sp.coo_matrix(A))
+    else:
+        sp.save_npz(path, sp.csr_matrix(A))
+    assert main(["norm", str(path), "--key", "nonexistent"]) == 2
+    assert "holds one matrix" in capsys.readouterr().err
+    assert main(["norm", str(path), "--json", "--method", "svd" if name.endswith(".npy") else "lanczos"]) == 0
+
+
+def test_dask_backend_on_a_sparse_file_says_what_to_do_on_the_command_line(tmp_path, capsys):
+    """Regression: the message told a command-line user to wrap the input with dask.array.from_array."""
+    sp.save_npz(tmp_path / "s.npz", sp.csr_matrix(np.eye(4)))
+    assert main(["norm", str(tmp_path / "s.npz"), "--backend", "dask"]) == 2
+    err = capsys.readouterr().err
+    assert "leave out --backend" in err and "from_array" not in err
 
 
 def test_backend_option(tmp_path, capsys):

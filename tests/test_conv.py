@@ -246,7 +246,7 @@ def test_return_vectors_on_every_route(w, spatial, stride, dilation, groups, pad
 
 
 @pytest.mark.parametrize("mode", ["zeros", "circular"])
-def test_return_vectors_of_a_zero_kernel_are_zero_as_for_a_zero_matrix(mode):
+def test_return_vectors_of_a_zero_kernel_are_those_of_a_zero_matrix(mode):
     w = np.zeros((4, 3, 3, 3))
     for method in ("auto", "fft", "svd", "lanczos"):
         r = spectra.conv_norm(w, (8, 8), padding=1, padding_mode=mode, method=method, return_vectors=True)
@@ -257,3 +257,4 @@ def test_return_vectors_of_a_zero_kernel_are_zero_as_for_a_zero_matrix(mode):
         np.testing.assert_array_equal(r.u, z.u)
         np.testing.assert_array_equal(r.v, z.v)
         assert r.u.shape == (256,) and r.v.shape == (192,)
+        assert np.linalg.norm(r.u) == np.linalg.norm(r.v) == 1.0  # unit, as every method's vectors

@@ -310,3 +310,53 @@ def test_normalize_keeps_it_lazy(threads):
     W = spectra.normalize(da.from_array(A, chunks=10), method="lanczos", seed=0)
     assert isinstance(W, da.Array)
     assert np.linalg.norm(W.compute(), 2) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "dtype, scale, batch",
+    [
+        (np.float32, 1e6, ()),
+        (np.float32, 1e-8, ()),
+        (np.float64, 1e30, ()),
+        (np.float32, 3e37, ()),
+        (np.float32, 1e37, (3,)),
+    ],
+)
+def test_svd_of_entries_outside_the_safe_range(threads, dtype, scale, batch):
+    """Regression: ``method="svd"`` (and ``auto``, which takes it for tall-and-skinny inputs) raised TypeError
+    ("unsupported operand type(s) for *: 'Panels' and 'float'") whenever the entries needed the power-of-two
+    rescaling: the copy for LAPACK was formed from the panel layout, not from the Dask array."""
+    rng = np.random.default_rng(0)
+    A = (rng.standard_normal((*batch, 40, 8)) * scale).astype(dtype)
+    method = "svd" if batch else "auto"
+    ref = spectra.norm(A, method=method, seed=0)
+    got = spectra.norm(da.from_array(A, chunks=(*batch, 10, 8)), method=method, seed=0)
+    assert got.backend == "dask" and got.plan.method == "svd"
+    eps = float(np.finfo(dtype).eps)  # TSQR and LAPACK's SVD round differently
+    np.testing.assert_allclose(got.lower, ref.lower, rtol=4 * eps)
+    np.testing.assert_allclose(got.upper, ref.upper, rtol=4 * eps)
+    truth = np.linalg.norm(A.astype(np.float64), 2, axis=(-2, -1))
+    assert np.all(got.lower <= truth) and np.all(truth <= got.upper)
+
+
+@pytest.mark.parametrize(
+    "shape, chunks",
+    [
+        ((300, 120), (300, 50)),
+        ((300, 120), (37, 50)),
+        ((40, 30), (10, 10)),
+        ((6, 40, 30), (3, 20, 30)),
+        ((6, 40, 30), (3, 40, 10)),
+    ],
+)
+def test_normalize_of_chunks_that_split_the_rows_or_the_matrices(threads, shape, chunks):
+    """Regression: the entry statistics of ``normalize`` (read before any layout) were summed per block as if
+    each block held whole rows or whole matrices. With blocks of different widths that raised ValueError; with
+    equal widths the column sums of different columns were added, and for a stack split across its matrices
+    each block's statistics overwrote the others': on all-ones matrices, where the Frobenius cap is the norm,
+    ``||W||_2`` came out 1.41 and 1.73."""
+    A = np.ones(shape)
+    W = spectra.normalize(da.from_array(A, chunks=chunks), seed=0)
+    assert isinstance(W, da.Array)
+    norms = np.linalg.norm(W.compute(), 2, axis=(-2, -1))
+    assert np.all(norms <= 1.0) and np.all(norms >= 0.999), norms

@@ -52,6 +52,18 @@ def test_jax_32bit_mode_no_warnings_and_valid_bounds(method, jax32):
     assert ri.lower <= truth[0] <= ri.upper
 
 
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_jax_32bit_mode_integer_input_is_computed_in_float32(dtype, jax32):
+    """Regression: integer and bool input was cast to a requested float64, which JAX's 32-bit mode truncates to
+    float32 with a UserWarning (an error under warnings-as-errors)."""
+    A = np.arange(12).reshape(4, 3) % (2 if dtype == jnp.bool_ else 7)
+    X = jnp.asarray(A, dtype=dtype)
+    r = spectra.norm(X, seed=0)  # any warning is an error in this suite
+    truth = np.linalg.norm(A.astype(np.float64), 2)
+    assert r.lower <= truth <= r.upper
+    assert r.relative_width <= 1e-4  # computed in float32: its rounding, not float16's
+
+
 def test_float32_results_are_rounded_outward():
     """Stack results in a namespace without float64 are rounded down (lower) and up (upper), never to nearest."""
     from spectra._api import _round_float32

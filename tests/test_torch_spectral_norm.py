@@ -303,3 +303,64 @@ def test_a_complex_weight_is_refused_with_the_alternatives():
         layer = torch.nn.Linear(20, 10).to(torch.complex64)
     with pytest.raises(TypeError, match=r"real floating weights, not torch\.complex64.*spectra\.norm"):
         st.spectral_norm(layer)
+
+
+@pytest.mark.parametrize("cast", ["to_cpu", "cpu", "double", "float", "half", "bfloat16", "to_float64"])
+def test_moving_or_casting_the_model_keeps_the_certificate(cast):
+    """Regression: ``model.to(...)``, ``.double()``, ``.half()`` ... raised TypeError (the parametrization's
+    product helper was named ``_apply``, overriding :meth:`torch.nn.Module._apply`). The certificate's float64
+    state must survive a cast bitwise (rounded to float16 it could fall below the norm), and a weight cast to
+    another dtype is certified afresh at the next forward call."""
+    torch.manual_seed(0)
+    model = nn.Sequential(st.spectral_norm(nn.Linear(24, 16)), nn.ReLU())
+    layer = model[0]
+    layer(torch.randn(2, 24))
+    p = param(layer)
+    before = {name: getattr(p, name).clone() for name in ("_upper_ref", "_lower_ref", "_frob_ref", "_delta_spent")}
+    refreshes = p.refreshes
+    dtype_before = layer.parametrizations.weight.original.dtype
+    out = {
+        "to_cpu": lambda m: m.to("cpu"),
+        "cpu": lambda m: m.cpu(),
+        "double": lambda m: m.double(),
+        "float": lambda m: m.float(),
+        "half": lambda m: m.half(),
+        "bfloat16": lambda m: m.bfloat16(),
+        "to_float64": lambda m: m.to(torch.float64),
+    }[cast](model)
+    assert out is model
+    for name, value in before.items():
+        assert getattr(p, name).dtype == torch.float64, name
+        torch.testing.assert_close(getattr(p, name), value, rtol=0, atol=0)
+    dtype = layer.parametrizations.weight.original.dtype
+    model.train()
+    y = model(torch.randn(2, 24, dtype=dtype))
+    assert y.dtype == dtype
+    assert p.refreshes == refreshes + (dtype != dtype_before)
+    assert layer.weight.dtype == dtype
+    assert true_norm(layer) <= 1.0
+
+
+def test_deepcopy_of_a_conv_layer_after_a_forward_call():
+    """Regression: ``copy.deepcopy`` (EMA or target networks, best-model snapshots) of a conv layer raised
+    "cannot pickle 'module' object" once a forward call had built its operator; and the input-shape hook was a
+    closure over the original parametrization, so a copy's new input shape would have re-shaped the original."""
+    import copy
+
+    torch.manual_seed(0)
+    layer = st.spectral_norm(nn.Conv2d(2, 3, 3, padding=1))
+    layer(torch.randn(1, 2, 6, 6))
+    twin = copy.deepcopy(layer)
+    torch.testing.assert_close(twin.weight, layer.weight, rtol=0, atol=0)
+    twin(torch.randn(1, 2, 9, 9))  # a new resolution for the copy only
+    assert param(twin)._geom.spatial == (9, 9)
+    assert true_norm(twin, (2, 9, 9)) <= 1.0
+    assert param(layer)._geom.spatial == (6, 6)
+    assert true_norm(layer, (2, 6, 6)) <= 1.0
+
+
+def test_a_meta_weight_is_a_clear_error():
+    """Regression: a module on the meta device failed inside registration with PyTorch's internal
+    "Tensor.item() cannot be called on meta tensors"."""
+    with pytest.raises(ValueError, match="meta device has none: materialise the module first"):
+        st.spectral_norm(nn.Linear(5, 3, device="meta"))

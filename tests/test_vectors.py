@@ -116,3 +116,32 @@ def test_cap_closed_stack_on_other_backends(method, backend):
         one = SimpleNamespace(**{f: getattr(r, f)[i] for f in ("u", "v", "value", "upper", "converged")})
         one.rtol_effective = r.rtol_effective[i]
         check_vectors(S[i], one, certify=method != "power")
+
+
+@pytest.mark.parametrize(
+    "method, kind",
+    [
+        (method, kind)
+        for method in ("svd", "power", "lanczos", "randomized", "gram")
+        for kind in ("dense", "sparse", "stack", "torch")
+        if not (kind == "sparse" and method in ("svd", "gram"))  # dense-only methods
+    ],
+)
+def test_a_zero_matrix_has_unit_vectors(method, kind):
+    """Regression: an all-zero matrix returned u = v = 0, against the contract (unit vectors for every method,
+    docs/result.md), while a zero matrix inside a stack with other matrices got unit vectors."""
+    shape = (3, 20, 10) if kind == "stack" else (20, 10)
+    A = np.zeros(shape, dtype=np.float32)
+    if kind == "sparse":
+        A = sp.csr_array((20, 10), dtype=np.float32)
+    elif kind == "torch":
+        import torch
+
+        A = torch.zeros(shape, dtype=torch.float32)
+    r = spectra.norm(A, method=method, return_vectors=True, seed=0)
+    u, v = (np.asarray(x) for x in (r.u, r.v))
+    assert u.dtype == v.dtype == np.float32
+    assert u.shape == (*shape[:-2], 20) and v.shape == (*shape[:-2], 10)
+    np.testing.assert_array_equal(np.linalg.norm(u, axis=-1), 1.0)
+    np.testing.assert_array_equal(np.linalg.norm(v, axis=-1), 1.0)
+    assert np.all(np.asarray(r.upper) == 0.0)

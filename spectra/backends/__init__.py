@@ -18,6 +18,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._errors import BackendUnavailableError
 from .._install import pip_install
 from ._device_types import is_cupy_input, is_foreign_gpu_array
+from ._fork import fork_unsafe
 
 __all__ = [
     "BACKENDS",
@@ -133,6 +134,8 @@ def numba_missing() -> str:
         _load("numba")
     except BackendUnavailableError as exc:
         return f"numba does not load: {exc}"
+    if fork_unsafe():
+        return f"numba cannot run in this process: {fork_unsafe()}"
     return ""
 
 
@@ -177,6 +180,8 @@ def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
         backend = _load("numba")
     except BackendUnavailableError as exc:
         return None, f"numba does not load: {exc}"
+    if fork_unsafe():
+        return None, f"numba cannot run in this process: {fork_unsafe()}"
     if backend.fused_gram_adjoint(A) is None:
         if kind == "sparse":
             return None, f"no fused kernel for {A.format.upper()} {A.dtype} (CSR/CSC of float or complex: A.tocsr())"
@@ -205,6 +210,8 @@ def resolve(A: Any, name: str):
             "(e.g. cupy.asarray(A)) or use backend='auto' (no silent device transfers)"
         )
     backend = _load(name)
+    if name == "numba" and fork_unsafe():
+        raise BackendUnavailableError(f"backend='numba' cannot run in this process: {fork_unsafe()}")
     if name == "dask" and not array_api_compat.is_dask_array(A):
         raise ValueError(
             f"backend='dask' takes dask.array arrays, not {type(A).__module__}.{type(A).__name__}; "

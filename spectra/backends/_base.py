@@ -139,6 +139,11 @@ class ArrayAPIBackend:
         return array_api_compat.array_namespace(A)
 
     # ------------------------------------------------------------------ dense helpers
+    def scaled_copy(self, A, c1, c2):
+        """``(A c1) c2`` for a dense ``A`` and the operand's power-of-two factors (broadcast over a stack): the
+        copy :func:`.methods.svd.run` hands to LAPACK when the entries leave the safe range."""
+        return (A * c1) * c2
+
     def svd(self, A, compute_uv: bool):
         xp = array_api_compat.array_namespace(A)
         if compute_uv:

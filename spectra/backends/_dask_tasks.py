@@ -18,9 +18,17 @@ from ._base import _row_chunks
 __all__ = ["combine_gram", "combine_stats", "panel_gram", "panel_stats", "stack_stats"]
 
 
-@functools.cache
 def _local_backend():
-    """The fastest local backend this worker can import (numba if installed, else NumPy)."""
+    """The fastest local backend this worker can run (numba if installed, else NumPy; NumPy in a process
+    forked after Numba's GNU OpenMP layer ran, :mod:`._fork`)."""
+    from . import _load
+    from ._fork import fork_unsafe
+
+    return _load("numpy") if fork_unsafe() else _importable_backend()
+
+
+@functools.cache
+def _importable_backend():
     from .._errors import BackendUnavailableError
     from . import _load
 

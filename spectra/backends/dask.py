@@ -49,11 +49,18 @@ def _array(A):
 
 
 def _panels(A, adjoint: bool = False) -> Panels:
-    """``A`` as :class:`Panels` (a plain Dask array as it is chunked: row panels, or column panels for
-    ``adjoint``)."""
+    """``A`` as :class:`Panels`: a plain Dask array as it is chunked along the panel axis (row panels, or column
+    panels for ``adjoint``), with whole rows (columns), or whole matrices for a stack, in each block."""
     if isinstance(A, Panels):
         return A
-    return Panels(A, None if A.ndim > 2 else int(adjoint), False)
+    if A.ndim > 2:  # a stack: blocks of whole matrices (the per-matrix statistics and products need them)
+        if any(len(c) > 1 for c in A.chunks[-2:]):
+            A = A.rechunk({A.ndim - 2: -1, A.ndim - 1: -1})
+        return Panels(A, None, False)
+    other = 1 - int(adjoint)
+    if len(A.chunks[other]) > 1:  # panels of whole rows (columns): a panel's statistics cover every column
+        A = A.rechunk({other: -1})
+    return Panels(A, int(adjoint), False)
 
 
 def _compute_keys(layer: dict, keys: list, deps) -> list:
@@ -180,6 +187,10 @@ class DaskBackend(NumPyBackend):
         A.step_seconds.append(time.perf_counter() - t0)
         A.task_seconds.append(seconds)
         return Y, Z
+
+    def scaled_copy(self, A, c1, c2):
+        """Lazy, on the workers: the input's Dask array scaled (not its :class:`Panels` layout)."""
+        return (_array(A) * c1) * c2
 
     def svd(self, A, compute_uv: bool):
         """Stacks: per block of whole matrices. Tall-and-skinny (or short-and-wide): TSQR, no gathering.

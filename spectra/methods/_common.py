@@ -113,7 +113,10 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
     x = b
     t_eff = np.full(op.B, t)
     if opts.v0 is not None and ((op.is_complex and N >= 2) or N >= 3):
-        v0 = op.from_host(opts.v0[..., None])
+        # only the direction counts: brought to entries below 1 by a power of two (exact), so that neither
+        # the products nor the norms of a v0 with huge (or tiny) entries overflow (or underflow)
+        _, e = np.frexp(np.max(np.abs(opts.v0), axis=-1, keepdims=True))
+        v0 = op.from_host((opts.v0 * np.ldexp(1.0, -e))[..., None])
         if op.transposed:  # v0 lives on the original right side = effective left side
             v0 = op.rmatmat(v0)
         w = op.host_batch(v0)[:, :, 0].astype(np.complex128 if op.is_complex else np.float64)

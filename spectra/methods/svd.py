@@ -28,7 +28,7 @@ def run(op: Operand, opts: Options) -> MethodResult:
         # entries outside the working precision's safe range: LAPACK runs on a copy scaled by the operand's
         # power of two (max entry in [1/2, 1)), as the iterative methods see it. The copy is exact except
         # for entries that fall below the smallest normal number (docs/bounds.md §6f).
-        A = (A * op._c1) * op._c2
+        A = op.backend.scaled_copy(A, op._c1, op._c2)
     u_vec = v_vec = None
     if opts.return_vectors:
         U, s, Vh = op.backend.svd(A, compute_uv=True)

@@ -41,6 +41,8 @@ REFRESH_MAXITER = 300
 CATCH_UP_STEPS = 4
 #: power steps allowed to bring the estimate within tol/4 of the circular-embedding bound at a conv refresh
 EMBEDDING_POWER_STEPS = 20
+#: the buffers of the certificate's bookkeeping, kept in float64 whatever the module is cast to
+_FLOAT64_STATE = ("_upper_ref", "_lower_ref", "_frob_ref", "_sigma", "_delta_spent")
 
 
 class CertifiedSpectralNorm(nn.Module):
@@ -76,6 +78,12 @@ class CertifiedSpectralNorm(nn.Module):
                 f"the certified spectral_norm takes real floating weights, not {weight.dtype}: complex weights are "
                 "not supported (spectra.norm certifies a complex matrix; PyTorch's uncertified "
                 "torch.nn.utils.parametrizations.spectral_norm normalises one)"
+            )
+        if weight.is_meta:
+            raise ValueError(
+                "the certified spectral_norm certifies the weight's values, and a weight on the meta device has none: "
+                "materialise the module first (module.to_empty(device=...) and initialise its parameters, or load a "
+                "state_dict), then register spectral_norm"
             )
         ndim = weight.ndim
         if not -ndim <= dim < max(ndim, 1):
@@ -121,6 +129,32 @@ class CertifiedSpectralNorm(nn.Module):
             self._init_vectors(weight)
         elif input_shape is not None:
             self.set_input_shape(tuple(input_shape), weight)
+
+    # ------------------------------------------------------------------ moves, casts and copies
+    def _apply(self, fn, recurse: bool = True):
+        """:meth:`torch.nn.Module._apply`, which ``.to``, ``.cuda``, ``.double``, ``.half`` ... go through.
+
+        The certificate's bookkeeping stays in float64 (a cast of the module would round ``upper(W_ref)`` to the
+        nearest value of the new dtype, possibly below it), and a weight cast to another dtype is a new matrix:
+        its next forward call certifies it afresh.
+        """
+        kept = {name: getattr(self, name).detach().clone() for name in _FLOAT64_STATE}
+        dtype = self._w_ref.dtype
+        super()._apply(fn, recurse)
+        for name, value in kept.items():
+            if getattr(self, name).dtype != torch.float64:
+                setattr(self, name, value.to(device=getattr(self, name).device))
+        if self._w_ref.dtype != dtype:
+            self._recertify = True
+        self._op = None
+        return self
+
+    def __getstate__(self) -> dict:
+        """For ``copy.deepcopy``: the state without the cached convolution operator (it holds the torch module
+        object, which cannot be copied), rebuilt on use."""
+        state = self.__dict__.copy()
+        state["_op"] = None
+        return state
 
     # ------------------------------------------------------------------ public state
     @property
@@ -194,12 +228,12 @@ class CertifiedSpectralNorm(nn.Module):
             op = self._op = TorchConv(weight.detach(), self._geom)
         return op
 
-    def _apply(self, weight, v):
+    def _product(self, weight, v):
         if self.conv is None:
             return torch.mv(self._matrix(weight), v)
         return self._conv_op(weight).forward(v, weight)
 
-    def _apply_adjoint(self, weight, u):
+    def _adjoint_product(self, weight, u):
         if self.conv is None:
             return torch.mv(self._matrix(weight).H, u)
         return self._conv_op(weight).adjoint(u, weight)
@@ -208,9 +242,9 @@ class CertifiedSpectralNorm(nn.Module):
     def _power_method(self, weight: torch.Tensor, steps: int) -> None:
         # in place, as PyTorch's: DataParallel replicas share the buffers' storage
         for _ in range(steps):
-            u = self._apply(weight, self._v)
+            u = self._product(weight, self._v)
             self._u.copy_(F.normalize(u.flatten(), dim=0, eps=self.eps).reshape(self._u.shape))
-            v = self._apply_adjoint(weight, self._u)
+            v = self._adjoint_product(weight, self._u)
             norm_v = torch.linalg.vector_norm(v)
             self._v.copy_(v / norm_v.clamp_min(self.eps))
         # u^H W v for the new v is ||W^H u||: the lower estimate, without another product
@@ -363,7 +397,7 @@ class CertifiedSpectralNorm(nn.Module):
         u = self._u.clone(memory_format=torch.contiguous_format)
         v = self._v.clone(memory_format=torch.contiguous_format)
         if self.conv is None:
-            s = torch.vdot(u.flatten(), self._apply(weight, v).flatten())
+            s = torch.vdot(u.flatten(), self._product(weight, v).flatten())
         else:
             # s = <u, conv_W(v)> is linear in W: s = <W, G> with G = ∂s/∂W, one weight-gradient product
             # (instead of a convolution in the graph and its backward)
@@ -481,7 +515,8 @@ def spectral_norm(
     Raises
     ------
     ValueError
-        ``module`` has no parameter ``name``, or an argument is out of range.
+        ``module`` has no parameter ``name``, an argument is out of range, or the weight is on the meta device
+        (it has no values to certify).
     TypeError
         The weight is complex (or not floating): only real floating weights are normalised.
 
@@ -520,18 +555,27 @@ def spectral_norm(
     )
     parametrize.register_parametrization(module, name, param)
     if conv is not None:
-        d = weight.ndim - 2
-
-        def read_input_shape(mod, args, kwargs):
-            x = args[0]
-            shape = tuple(int(s) for s in x.shape[-(d + 1) :])
-            # ConvTransposeNd.forward(input, output_size=None): the output size sets the output padding
-            size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
-            size = None if size is None or param._output_padding is None else tuple(int(s) for s in size)
-            wanted = param.conv_input_shape(shape, size)
-            if param._geom is None or wanted != (param._geom.c_in, *param._geom.spatial):
-                with torch.no_grad():
-                    param.set_input_shape(shape, getattr(mod.parametrizations, name).original, size)
-
-        module.register_forward_pre_hook(read_input_shape, with_kwargs=True)
+        module.register_forward_pre_hook(_InputShapeHook(name, weight.ndim - 2), with_kwargs=True)
     return module
+
+
+class _InputShapeHook:
+    """The forward pre-hook of a convolution normed as an operator: it sets the parametrization's input shape
+    from each input. It looks the parametrization up in the module it is called on, so that a copy of the layer
+    (``copy.deepcopy``) re-shapes its own certificate, not the original's."""
+
+    def __init__(self, name: str, spatial_dims: int):
+        self.name, self.d = name, spatial_dims
+
+    def __call__(self, mod, args, kwargs):
+        plist = getattr(mod.parametrizations, self.name)
+        param = next(p for p in plist if isinstance(p, CertifiedSpectralNorm))
+        x = args[0]
+        shape = tuple(int(s) for s in x.shape[-(self.d + 1) :])
+        # ConvTransposeNd.forward(input, output_size=None): the output size sets the output padding
+        size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
+        size = None if size is None or param._output_padding is None else tuple(int(s) for s in size)
+        wanted = param.conv_input_shape(shape, size)
+        if param._geom is None or wanted != (param._geom.c_in, *param._geom.spatial):
+            with torch.no_grad():
+                param.set_input_shape(shape, plist.original, size)

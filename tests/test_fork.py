@@ -1,0 +1,91 @@
+"""A process forked after Numba's GNU OpenMP threading layer ran (multiprocessing's default start method on
+Linux, PyTorch DataLoader workers): it must not run a parallel numba kernel, which aborts it.
+
+Regression: ``spectra.norm`` on a 2000 x 1100 matrix (``backend="auto"`` -> numba) in the parent, then the same
+call in a forked child: the child died with "Terminating: fork() called from a process already using GNU
+OpenMP, this is unsafe.", and a ``multiprocessing.Pool`` waiting for it hung.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+
+_SCRIPT = r"""
+import json, multiprocessing as mp, sys
+import numpy as np, numba, spectra
+from spectra.backends import _fork
+
+A = np.random.default_rng(0).standard_normal((2000, 1100))
+S = np.random.default_rng(1).standard_normal((300, 8, 8))
+if sys.argv[1] == "after":
+    parent = spectra.norm(A, seed=0)  # auto: numba's parallel kernels, the threading layer starts
+    layer = numba.threading_layer()
+    vendor = getattr(sys.modules.get("numba.np.ufunc.omppool"), "openmp_vendor", None)
+else:
+    parent, layer, vendor = None, None, None
+
+def child(conn):
+    out = {"reason": _fork.fork_unsafe()}
+    r = spectra.norm(A, seed=0)
+    out["auto"] = [r.backend, r.lower, r.upper, r.plan.why_backend]
+    s = spectra.norm(S, seed=0)
+    out["stack"] = [s.plan.stack, float(s.lower.min())]
+    try:
+        out["numba"] = spectra.norm(A, seed=0, backend="numba").backend
+    except spectra.BackendUnavailableError as exc:
+        out["numba"] = "error: " + str(exc)
+    conn.send(out)
+
+ctx = mp.get_context("fork")
+a, b = ctx.Pipe()
+p = ctx.Process(target=child, args=(b,))
+p.start()
+b.close()  # the child's end: the parent sees EOF when the child dies
+try:
+    got = a.recv() if a.poll(240) else None
+except EOFError:
+    got = None
+p.join(60)
+print(json.dumps({"layer": layer, "vendor": vendor, "exitcode": p.exitcode, "child": got,
+                  "parent": None if parent is None else [parent.backend, parent.lower, parent.upper]}))
+"""
+
+
+def _run(when: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, when], capture_output=True, text=True, timeout=420, env=os.environ.copy()
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_child_forked_after_gnu_openmp_ran_stays_on_numpy():
+    out = _run("after")
+    child = out["child"]
+    assert out["exitcode"] == 0 and child is not None, out  # the child lived and answered
+    assert out["parent"][0] == "numba"
+    unsafe = out["layer"] == "omp" and out["vendor"] == "GNU"
+    if unsafe:
+        assert "forked" in child["reason"] and "'spawn'" in child["reason"]
+        backend, lower, upper, why = child["auto"]
+        assert backend == "numpy" and "cannot run in this process" in why
+        assert child["stack"][0] == "batched SVD"
+        assert child["numba"].startswith("error: backend='numba' cannot run in this process")
+    else:  # a fork-safe layer (TBB, workqueue, Intel's OpenMP): the child keeps numba
+        assert child["reason"] == "" and child["auto"][0] == "numba" and child["numba"] == "numba"
+        backend, lower, upper, why = child["auto"]
+    _, p_lower, p_upper = out["parent"]
+    assert max(lower, p_lower) <= min(upper, p_upper)  # both hold the norm: the intervals meet
+
+
+def test_a_child_forked_before_any_parallel_kernel_keeps_numba():
+    out = _run("before")
+    assert out["exitcode"] == 0 and out["child"]["reason"] == ""
+    assert out["child"]["auto"][0] == "numba" and out["child"]["numba"] == "numba"
