@@ -16,7 +16,7 @@ from ._operand import Operand, make_operand
 from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
 from ._plan_stack import after_run, no_products
 from ._progress import Progress
-from ._result import NormEstimate
+from ._result import NormEstimate, zero_matrix_vectors
 from ._validate import standardize_matrix, validate_options, validate_v0
 from .backends._base import namespace_dtype_name
 from .methods._common import MethodResult, Options, default_maxiter, report_progress, require_dense
@@ -314,10 +314,8 @@ def _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in: dict) -> NormEstimate
         info = Progress(plan.method, 0, 0.0, 0.0, float(rtol), total, total, 0.0, final=True, matrix=first)
         report_progress(opts_in["progress"], info)
     u = v = None
-    if return_vectors:  # e_1 and e_1: every pair of unit vectors is a singular pair of a zero matrix
-        u, v = (np.zeros((*batch, k)) for k in (m0, n0))
-        if m0 and n0:  # (an empty matrix has no unit vectors: its vectors are empty)
-            u[..., 0] = v[..., 0] = 1.0
+    if return_vectors:
+        u, v = zero_matrix_vectors(batch, m0, n0)
         if kind == "dense":
             xp = array_api_compat.array_namespace(A)
             u, v = (xp.astype(be.from_host(x, A), A.dtype) for x in (u, v))

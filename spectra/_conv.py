@@ -26,7 +26,7 @@ from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape
 from ._conv_ops import conv_operator, is_torch
 from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, not_circulant_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
-from ._result import NormEstimate
+from ._result import NormEstimate, zero_matrix_vectors
 from .methods._common import relative_widths, width_rtol
 
 __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
@@ -308,10 +308,8 @@ def conv_norm(
     op = conv_operator(weight if backend == "torch" else w64, geom, float64=True)
     zero = w64.size == 0 or d_up == 0.0
     u = v = None
-    if return_vectors and zero:  # as spectra.norm for a zero matrix: e_1, e_1 (empty for an empty layer)
-        u, v = np.zeros(geom.n_out), np.zeros(geom.n_in)
-        if u.size and v.size:
-            u[0] = v[0] = 1.0
+    if return_vectors and zero:  # as spectra.norm for a zero matrix
+        u, v = zero_matrix_vectors((), geom.n_out, geom.n_in)
     if exact and method in ("auto", "fft"):
         plan = ConvPlan("fft", backend, DFT, DFT, asked + frequency_text(geom))
         floor = _exact_floor(rtol, d_lo, d_up)

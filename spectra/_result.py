@@ -7,7 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NormEstimate"]
+import numpy as np
+
+__all__ = ["NormEstimate", "zero_matrix_vectors"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -199,3 +201,13 @@ def _count(x: Any) -> int:
 
 def _size(x: Any) -> int:
     return int(_flat(x)[1].shape[0])
+
+
+def zero_matrix_vectors(batch: tuple[int, ...], m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, v)`` of an all-zero ``m x n`` matrix (each of a stack ``batch``), float64 on the host: ``e_1`` and
+    ``e_1``, since every pair of unit vectors is a singular pair of a zero matrix; empty where ``m`` or ``n`` is 0
+    (no unit vector exists there)."""
+    u, v = np.zeros((*batch, m)), np.zeros((*batch, n))
+    if m and n:
+        u[..., 0] = v[..., 0] = 1.0
+    return u, v
