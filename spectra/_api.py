@@ -75,8 +75,8 @@ def norm(
     block_size : int, optional
         Block size of ``"randomized"`` (default 4, measured in docs/performance.md). ``"randomized"``
         certifies every spectrum (the block Christoffel bound, docs/bounds.md §4d) in fewer passes than
-        ``"lanczos"``, but each pass multiplies ``block_size`` vectors: it takes 1-10 times lanczos's time and up
-        to twice its memory, which is why ``"auto"`` picks it only when ``block_size`` is given.
+        ``"lanczos"``, but each pass multiplies ``block_size`` vectors: it takes 1-10 times lanczos's time and
+        2-2.5 times its memory (measured), which is why ``"auto"`` picks it only when ``block_size`` is given.
     v0 : array_like, optional
         Warm start on the right side of ``A`` (e.g. a previous result's ``v``), shape ``(n,)`` or
         ``(..., n)``. A random component is mixed in so the upper bound keeps its confidence. Complex only

@@ -23,7 +23,6 @@ __all__ = [
     "krylov_rounding_pad",
     "power_steps_for",
     "power_upper",
-    "probe_threshold",
     "subnormal_slack",
     "svd_interval",
     "unit_roundoff",
@@ -67,13 +66,13 @@ def beta_threshold(N: int, delta: float, complex_start: bool = False) -> float:
 
 
 def power_upper(log_growth_sum, i: int, t: float):
-    """Dixon-type power bound (§2b): ``t^(-1/i) * exp(sum(log nu_l) / i)`` after ``i`` single products."""
+    """Dixon-type power bound (§2): ``t^(-1/i) * exp(sum(log nu_l) / i)`` after ``i`` single products."""
     with np.errstate(divide="ignore"):  # t = 0: no event, no bound
         return np.exp((np.asarray(log_growth_sum) - np.log(t)) / i)
 
 
 def power_steps_for(rtol: float, t: float) -> int:
-    """Single products after which the power bound's width ``t^(-1/i) - 1`` is at most ``rtol`` (§2b)."""
+    """Single products after which the power bound's width ``t^(-1/i) - 1`` is at most ``rtol`` (§2)."""
     return max(1, math.ceil(-math.log(t) / math.log1p(rtol)))
 
 
@@ -145,16 +144,6 @@ def block_dixon_threshold(b: int, delta: float, complex_start: bool = False) -> 
     k = 2 * b if complex_start else b
     x = 2.0 * float(special.gammaincinv(k / 2.0, delta))
     return x / 2.0 if complex_start else x
-
-
-def probe_threshold(r: int, delta: float, complex_probe: bool = False) -> float:
-    """``s`` with ``P(max_i ||B w_i|| < s ||B||) <= delta`` for ``r`` Gaussian probes (§4a, exact form)."""
-    q = delta ** (1.0 / r)
-    if complex_probe:
-        return math.sqrt(-math.log1p(-q))
-    from scipy import special
-
-    return math.sqrt(2.0) * float(special.erfinv(q))
 
 
 # --------------------------------------------------------------------------------------------

@@ -341,7 +341,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print the narrowing interval to stderr as text lines (a terminal gets a progress bar by default)",
     )
     common.add_argument("--plot", metavar="FILE", help="save a figure of the interval's convergence (needs matplotlib)")
-    d = sub.add_parser("demo", parents=[common], help="run every method on a built-in matrix with known norm")
+    d = sub.add_parser(
+        "demo", parents=[common], help="run svd, lanczos, randomized and power on a built-in matrix with known norm"
+    )
     d.add_argument(
         "--maxiter",
         type=int,

@@ -234,7 +234,9 @@ def conv_norm(
     Returns
     -------
     NormEstimate
-        ``method`` is ``"fft"`` for the DFT result, else the iterative method; ``confidence`` is 1.0 whenever
+        ``method`` names the route that gave the interval: ``"fft"`` for the DFT result and for the
+        circular-embedding bound with a Lanczos lower bound, ``"svd"`` for a materialised layer (and a zero
+        kernel), else the iterative method; ``confidence`` is 1.0 whenever
         the reported upper bound is a deterministic one (DFT, embedding bound). ``rtol_effective`` is ``rtol``,
         raised to the width of the interval where nothing can narrow it (the DFT's or LAPACK's rounding
         interval) or to what the iterative method could certify. ``plan``

@@ -18,8 +18,13 @@ class BackendUnavailableError(SpectraError, ImportError):
 
 
 class ConvergenceWarning(UserWarning):
-    """The default iteration budget ran out before the requested ``rtol`` was met.
+    """A result is less than was asked for; its bounds are still valid.
 
-    The returned bounds are still valid; only the interval is wider than asked for.
-    It is not emitted when the caller set ``maxiter`` explicitly.
+    Emitted in two cases (the ``Warns`` section of :func:`spectra.norm`):
+
+    - the default iteration budget ran out before the requested ``rtol`` was met: only the interval is wider
+      than asked for. Not emitted when the caller set ``maxiter`` explicitly;
+    - a random start provably failed (an event of probability at most ``1 - confidence``): its probabilistic
+      upper bound fell below the guaranteed lower bound, so that matrix reports the deterministic bounds, at
+      confidence 1. Emitted whatever ``maxiter`` was.
     """

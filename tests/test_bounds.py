@@ -61,24 +61,6 @@ def test_block_dixon_threshold_is_the_chi2_quantile(b, delta):
     assert _bounds.block_dixon_threshold(b, delta, True) == pytest.approx(stats.chi2.ppf(delta, 2 * b) / 2, rel=1e-12)
 
 
-@pytest.mark.parametrize("complex_probe", [False, True])
-def test_probe_threshold_monte_carlo(complex_probe):
-    r, delta = 3, 0.05
-    rng = np.random.default_rng(2)
-    g = rng.standard_normal((200_000, r))
-    if complex_probe:
-        g = (g + 1j * rng.standard_normal((200_000, r))) / math.sqrt(2)
-    rate = np.mean(np.max(np.abs(g), axis=1) < _bounds.probe_threshold(r, delta, complex_probe))
-    assert abs(rate - delta) < 4 * math.sqrt(delta * (1 - delta) / 200_000)
-
-
-def test_hmt_factor_comparison():
-    """§4a: the exact probe factor is sharper than HMT's alpha*sqrt(2/pi) (r=10, delta=1e-3: 1.48 vs 1.59)."""
-    exact = 1.0 / _bounds.probe_threshold(10, 1e-3)
-    hmt = 1e-3 ** (-1 / 10) * math.sqrt(2 / math.pi)
-    assert exact == pytest.approx(1.48, abs=0.01) and hmt == pytest.approx(1.59, abs=0.01)
-
-
 def test_svd_interval_and_gamma():
     lo, up = _bounds.svd_interval(2.0, 10, 30, 2.0**-53)
     assert lo == pytest.approx(2.0 / (1 + 34 * 2.0**-53)) and up == pytest.approx(2.0 / (1 - 34 * 2.0**-53))
@@ -90,7 +72,7 @@ def test_svd_interval_and_gamma():
 
 def test_power_steps_and_width():
     t = _bounds.beta_threshold(10_000, 1e-3)
-    # docs/bounds.md §3c planning table: rtol 1e-1 -> ~119 products, 1e-2 -> 1135
+    # docs/bounds.md §2: ln(1/t) / ln(1 + rtol) products; rtol 1e-1 -> ~119, 1e-2 -> 1135
     assert _bounds.power_steps_for(1e-1, t) == pytest.approx(119, abs=1)
     assert _bounds.power_steps_for(1e-2, t) == pytest.approx(1135, abs=2)
     assert _bounds.power_upper(0.0, 199, t) - 1 == pytest.approx(0.0584, abs=5e-4)

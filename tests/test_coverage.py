@@ -85,7 +85,7 @@ def test_complex_start():
 
 @pytest.mark.parametrize("maxiter", [1, 2, 5, 20])
 def test_power_width_matches_prediction(maxiter):
-    """Deterministically, upper/lower <= t^(-1/i) after i single products (§2b), up to rounding pads."""
+    """Deterministically, upper/lower <= t^(-1/i) after i single products (§2), up to rounding pads."""
     op, _ = _diag_operator("flat", n=300)
     t = _bounds.beta_threshold(300, DELTA)
     for seed in range(20):

@@ -13,6 +13,7 @@ from pathlib import Path
 import array_api_strict as xs
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import spectra
 from spectra import backends, methods
@@ -182,9 +183,20 @@ def test_no_gpu_is_reported_as_such(fresh_registry, monkeypatch):
         backends.resolve(fake.ndarray(), "auto")
 
 
-def test_cupy_backend_refuses_host_arrays():
+def test_cupy_backend_refuses_host_arrays(fresh_registry, monkeypatch):
+    """A host array is refused where the CuPy backend loads (no silent transfer to the device)."""
+    monkeypatch.setitem(backends._cache, "cupy", object())  # stands for a CuPy backend that loaded
     with pytest.raises(ValueError, match="no silent device transfers"):
         spectra.norm(np.eye(3), backend="cupy")
+
+
+def test_backend_cupy_without_cupy_names_the_extra(fresh_registry, monkeypatch):
+    """Regression: without CuPy, ``backend="cupy"`` on a host array raised ValueError (the input check ran before
+    the library was loaded) instead of the documented BackendUnavailableError naming the pip extra."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError, whether or not it is installed
+    for A in (np.eye(3), sp.eye(3, format="csr"), [[1.0, 0.0], [0.0, 2.0]]):
+        with pytest.raises(BackendUnavailableError, match=r"spectra-linalg\[cupy\]"):
+            spectra.norm(A, backend="cupy")
 
 
 def test_import_spectra_imports_no_gpu_library():

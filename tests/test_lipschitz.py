@@ -134,6 +134,28 @@ def test_dropout_in_training_mode_raises(dropout):
     assert st.lipschitz_bound(zero, (3,)).layers[1].upper == 1.0
 
 
+@pytest.mark.parametrize(
+    "dropout", [nn.Dropout3d(0.5), nn.AlphaDropout(0.5), nn.FeatureAlphaDropout(0.5)], ids=lambda m: type(m).__name__
+)
+def test_every_dropout_is_the_identity_in_eval_mode(dropout):
+    """Regression: Dropout3d, AlphaDropout and FeatureAlphaDropout in eval mode raised "no certified constant"
+    (only Dropout, Dropout1d and Dropout2d were listed); in eval mode each is the identity."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.Unflatten(1, (2, 1, 2, 2)), dropout).double()
+    b = st.lipschitz_bound(model.eval(), (8,))
+    y = torch.randn(3, 2, 1, 2, 2, dtype=torch.float64)
+    assert torch.equal(dropout(y), y) and b.layers[2].upper == 1.0 and b.confidence == 1.0
+    with pytest.raises(ValueError, match=r"training mode.*model\.eval\(\)"):
+        st.lipschitz_bound(model.train(), (8,))
+
+
+def test_an_unknown_method_is_an_error():
+    """Regression: an unknown ``method`` (a typo) silently bounded Linear layers by the SVD."""
+    net = nn.Sequential(nn.Linear(3, 3))
+    for bad in ("lanczso", "svd", "exact"):
+        with pytest.raises(ValueError, match="method must be one of 'auto', 'fft', 'lanczos'"):
+            st.lipschitz_bound(net, (3,), method=bad)
+
+
 def test_probabilistic_layers_share_the_confidence():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(30, 30), nn.ReLU(), nn.Linear(30, 10))

@@ -157,7 +157,8 @@ class LanczosAgainstArpack:
 class Float32LanczosAgainstArpack:
     """Single precision: certified Lanczos (``rtol=1e-5``, raised to the float32 floor) on a 4000 x 4000
     float32 Gaussian against ``svds(k=1, solver="arpack")`` on the same float32 array, alternating in one
-    process (docs/performance.md, "Single precision"). The kernels read ``A`` in float32; only the final
+    process (docs/performance.md, "Dense Lanczos against ARPACK,
+    one thread each, and single precision"). The kernels read ``A`` in float32; only the final
     certified product accumulates in float64. Accuracy sits beside the time: the certified relative width and
     ARPACK's relative distance from the certified interval's midpoint (float64 truth is not computed at
     this size)."""

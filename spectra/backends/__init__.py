@@ -203,13 +203,13 @@ def resolve(A: Any, name: str):
         if array_api_compat.is_dask_array(A):
             return _load("dask")
         return _load("array_api")
+    backend = _load(name)  # first: a missing library is named (with its pip extra) before the input is judged
     if name == "cupy" and not (is_cupy_input(A) or is_foreign_gpu_array(A)):
         raise ValueError(
             f"backend='cupy' takes CuPy arrays, cupyx sparse matrices and LinearOperators, PyTorch CUDA tensors "
             f"and JAX GPU arrays, not {type(A).__module__}.{type(A).__name__}; move the data to the GPU "
             "(e.g. cupy.asarray(A)) or use backend='auto' (no silent device transfers)"
         )
-    backend = _load(name)
     if name == "numba" and fork_unsafe():
         raise BackendUnavailableError(f"backend='numba' cannot run in this process: {fork_unsafe()}")
     if name == "dask" and not array_api_compat.is_dask_array(A):

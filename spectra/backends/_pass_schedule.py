@@ -7,8 +7,8 @@ same blocks in the same order, so the choice changes the time, never a bit of th
 
 What a computation learnt (the faster mode, the interval to its next probe) is handed to the next one that
 starts within :data:`PRIOR_SECONDS` (:func:`start_schedule`, :func:`remember`): a run of calls on a quiet
-machine then pays the serial warm-up once, not in every call (docs/performance.md, "The pass schedule on a
-quiet machine").
+machine then pays the serial warm-up once, not in every call (docs/performance.md, "The pass
+schedule across calls").
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ __all__ = [
     "gram_noise",
     "krylov_step_ends",
     "padded_frobenius",
-    "probe_noise",
     "product_noise",
     "require_dense",
     "start_vector",
@@ -343,12 +342,6 @@ def product_noise(op: Operand) -> np.ndarray:
     if "product_noise" not in op.memo:
         op.memo["product_noise"] = 4.0 * math.sqrt(_inner_length(op)) * op.u * _abs_norm_bound(op)
     return op.memo["product_noise"]
-
-
-def probe_noise(op: Operand, k: int, theta: np.ndarray) -> np.ndarray:
-    """Typical rounding error of ``||Â (I - V V^H) w||`` per unit ``||w||`` with ``k`` basis vectors (§6e)."""
-    scale = _abs_norm_bound(op) if op.stats is not None else np.asarray(theta, dtype=np.float64)
-    return math.sqrt(k) * product_noise(op) + 10.0 * k * op.u * scale
 
 
 def gram_noise(op: Operand, k: int, theta: np.ndarray, *, worst: bool) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``method="power"``: alternating products with A and A^H from a random start (docs/bounds.md §2b).
+"""``method="power"``: alternating products with A and A^H from a random start (docs/bounds.md §2).
 
 With ``nu_i`` the growth factor of the i-th single product (i counts products with A or A^H):
 

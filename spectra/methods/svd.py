@@ -15,7 +15,7 @@ __all__ = ["run"]
 def run(op: Operand, opts: Options) -> MethodResult:
     """Largest singular value of each matrix by a full (batched) SVD.
 
-    The interval ``s/(1 +- p u)``, ``p = max(m, n)``, is LAPACK's backward-error bound with the
+    The interval ``s/(1 +- p u)``, ``p = max(m, n) + 4``, is LAPACK's backward-error bound with the
     modest constant documented in docs/bounds.md; it holds with confidence 1. Matrices whose entries
     leave the working precision's safe range are scaled by a power of two first (a copy), so the norm
     and the intermediates stay in range (§6f). Its relative width is fixed by the precision, not by

@@ -21,10 +21,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         f"spectra.torch needs PyTorch, which is not installed; install it with: {pip_install('torch')}"
     ) from exc
 
-from ._lipschitz import LayerBound, LipschitzBound, Residual, certified_radius, lipschitz_bound
+from ._lipschitz import ACTIVATION_CONSTANTS, LayerBound, LipschitzBound, Residual, certified_radius, lipschitz_bound
 from ._parametrization import CertifiedSpectralNorm, spectral_norm
 
 __all__ = [
+    "ACTIVATION_CONSTANTS",
     "CertifiedSpectralNorm",
     "LayerBound",
     "LipschitzBound",

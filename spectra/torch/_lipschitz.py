@@ -7,7 +7,8 @@ constant is at most the product (and sums) of certified per-layer constants:
   norm of the convolution on the shape it actually receives, by :func:`spectra.conv_norm` (a transposed layer is
   the adjoint of a convolution, with the same norm; bias and shifts do not count);
 - ``BatchNorm`` in eval mode: ``max_c |gamma_c| / sqrt(running_var_c + eps)``;
-- ``Dropout`` in eval mode: the identity, 1 (in training mode it scales by ``1 / (1 - p)``: refused);
+- every ``Dropout`` (also ``AlphaDropout``) in eval mode: the identity, 1 (in training mode it scales by
+  ``1 / (1 - p)``, or is a random affine map: refused);
 - pooling: average pooling is a linear operator (overlapping windows: its operator norm as a depthwise
   convolution; otherwise ``sqrt(coverage / smallest window)`` by Cauchy–Schwarz, exact for a partition); max
   pooling ``sqrt(coverage)``, ``coverage`` = most windows that share one input entry;
@@ -28,7 +29,15 @@ from .._api import norm
 from .._conv import conv_norm
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 
-__all__ = ["ACTIVATION_CONSTANTS", "LayerBound", "LipschitzBound", "Residual", "certified_radius", "lipschitz_bound"]
+__all__ = [
+    "ACTIVATION_CONSTANTS",
+    "METHODS",
+    "LayerBound",
+    "LipschitzBound",
+    "Residual",
+    "certified_radius",
+    "lipschitz_bound",
+]
 
 #: sup |f'| of elementwise activations, rounded up (GELU: Φ(√2) + √2 φ(√2) = 1.12897; SiLU: 1.09984;
 #: Mish: 1.08852; SELU: scale · alpha = 1.75810); Softmax: its Jacobian diag(p) - p pᵀ has norm <= max p <= 1
@@ -53,10 +62,9 @@ ACTIVATION_CONSTANTS: dict[type, object] = {
     nn.Identity: 1.0,
     nn.Flatten: 1.0,
     nn.Unflatten: 1.0,
-    nn.Dropout: 1.0,
-    nn.Dropout1d: 1.0,
-    nn.Dropout2d: 1.0,
 }
+#: the ``method`` values :func:`lipschitz_bound` accepts
+METHODS = ("auto", "fft", "lanczos", "power", "randomized")
 _U64 = _bounds.unit_roundoff(np.float64)
 
 
@@ -201,11 +209,18 @@ class _Walker:
             if m.weight is not None:
                 scale = scale * m.weight.detach().double().abs()
             return float(scale.max()) * (1.0 + 8.0 * _U64), "max |gamma| / sqrt(var + eps)", 1.0
-        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
-            raise ValueError(
-                f"{type(m).__name__} is bounded in eval mode (the identity); in training mode it scales the kept "
-                f"units by 1 / (1 - p) = {1.0 / (1.0 - m.p) if m.p < 1 else math.inf:g}; call model.eval()"
-            )
+        if isinstance(m, nn.modules.dropout._DropoutNd):  # every Dropout, AlphaDropout and FeatureAlphaDropout
+            if m.training and m.p > 0:
+                how = (
+                    "it is a random affine map"
+                    if "Alpha" in type(m).__name__
+                    else f"it scales the kept units by 1 / (1 - p) = {1.0 / (1.0 - m.p) if m.p < 1 else math.inf:g}"
+                )
+                raise ValueError(
+                    f"{type(m).__name__} is bounded in eval mode (the identity); in training mode {how}; "
+                    "call model.eval()"
+                )
+            return 1.0, "identity (eval mode or p = 0)", 1.0
         if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
             return self._avg_pool(m, x)
         if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
@@ -240,8 +255,8 @@ class _Walker:
                 return float(value), "sup |f'|", 1.0
         raise TypeError(
             f"lipschitz_bound has no certified constant for {type(m).__name__}; supported: Sequential, "
-            "spectra.torch.Residual, Linear, Conv(Transpose)1d/2d/3d, BatchNorm (eval), pooling and the activations of "
-            "spectra.torch._lipschitz.ACTIVATION_CONSTANTS. Wrap residual blocks in spectra.torch.Residual."
+            "spectra.torch.Residual, Linear, Conv(Transpose)1d/2d/3d, BatchNorm and Dropout (eval), pooling and the "
+            "activations of spectra.torch.ACTIVATION_CONSTANTS. Wrap residual blocks in spectra.torch.Residual."
         )
 
     def _norm_kwargs(self, w) -> dict:
@@ -290,8 +305,8 @@ def lipschitz_bound(
     model : torch.nn.Module
         ``nn.Sequential`` (nested), :class:`Residual` blocks, ``Linear``, ``Conv1d/2d/3d``,
         ``ConvTranspose1d/2d/3d``, ``BatchNorm`` in eval mode, average/max pooling (also adaptive), ``Flatten``,
-        ``Dropout`` in eval mode and the activations of :data:`ACTIVATION_CONSTANTS`. Any other module raises
-        ``TypeError``.
+        every ``Dropout`` (also ``AlphaDropout``) in eval mode and the activations of
+        :data:`spectra.torch.ACTIVATION_CONSTANTS` (matched by exact type). Any other module raises ``TypeError``.
     input_shape : tuple of int
         Shape of one input without the batch axis, e.g. ``(3, 32, 32)``; convolutions are bounded on the
         shapes they receive.
@@ -318,7 +333,8 @@ def lipschitz_bound(
         A module without a certified constant.
     ValueError
         ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
-        ``input_shape`` that is not a tuple of positive ints, or that the model does not run on.
+        ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``
+        not listed above.
 
     Examples
     --------
@@ -330,6 +346,8 @@ def lipschitz_bound(
     >>> b.confidence, len(b.layers)
     (1.0, 4)
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
     weighted = sum(isinstance(m, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)) for m in model.modules())
     walker = _Walker(method, rtol, (1.0 - confidence) / max(weighted, 1), seed)
     p = next(model.parameters(), None)

@@ -4,7 +4,7 @@ The parametrization keeps, in buffers, the weight ``W_ref`` of the last full cer
 bound. Each training forward costs what PyTorch's costs (``n_power_iterations`` power steps with the persistent
 ``u``, ``v``) plus one pass over ``W`` for the drift bound (:mod:`spectra.torch._tracking`); the full certificate
 is refreshed, warm-started from ``v``, only when the tracked bound exceeds ``(1 + tol)`` times the best lower
-estimate. The design is in docs/design.md ("Certified spectral normalisation").
+estimate. The design is in docs/design.md ("Convolution layers and the PyTorch integration").
 """
 
 from __future__ import annotations
