@@ -24,7 +24,8 @@ AUTO_SVD_MAX_WORK = 1e8
 
 #: why ``auto`` never picks ``randomized`` unasked; shown in the plan of a randomized result
 RANDOMIZED_COST = (
-    "fewer passes than lanczos but block_size products each: 1-10x lanczos's time, 2-2.5x its memory (docs/performance.md)"
+    "fewer passes than lanczos but block_size products each: 1-10x lanczos's time, 2-2.5x its memory "
+    "(docs/performance.md)"
 )
 
 #: methods that iterate with the Gram product ``Âᴴ(Â X)`` (a backend's fused side is preferred for them)

@@ -151,6 +151,9 @@ class Stopper:
         self.residual = np.full(op.B, np.inf)
         self.done = np.zeros(op.B, dtype=bool)
         self.iterations = 0
+        # an upper bound progress reports may show beside ``upper`` (the Christoffel root evaluated only for
+        # them, never fed to the stopping test or the result, so progress=True cannot change a result)
+        self.shown_upper = np.full(op.B, np.inf)
         self._last_print = 0.0
         self._clock = Stopwatch()
         # the final certificate's rounding slack (§6c), constant for the problem
@@ -232,7 +235,8 @@ class Stopper:
         if not callable(self.opts.progress) and not final and now - self._last_print < 0.2:
             return
         self._last_print = now
-        lo, up = self.op.unscale(self.lower), self.op.unscale(self.upper)
+        upper = self.upper if final else np.minimum(self.upper, self.shown_upper)
+        lo, up = self.op.unscale(self.lower), self.op.unscale(upper)
         width = relative_widths(lo, up)
         worst = int(np.argmax(width)) if width.size else 0
         info = Progress(

@@ -121,7 +121,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     The Christoffel roots are non-increasing in ``k`` (``C_k >= C_{k-1}``), so the minimum over steps is
     the root at the last step before the first restart. Each step therefore only evaluates ``C_k`` once,
     at the bound that would meet ``rtol``; the root itself is computed when the iteration stops (or
-    before a restart freezes it), and at every step when ``progress=True``.
+    before a restart freezes it), and at every step when ``progress=True`` for the reports alone.
     """
     if max_basis is None:
         small = _small_stack.run(op, opts, lambda sub, o: run(sub, o, max_basis=basis_size(sub), keep=keep))
@@ -174,7 +174,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
                 floor[0] = single.floor(gkl.known, float(theta[0]))
                 gkl.breakdown[0] |= single.breaks_down(float(b[0, -1]), float(floor[0]))
                 broken = bool(gkl.breakdown[0])
-            if opts.progress or broken:
+            if broken:
                 settle_root()
             elif single is not None:
                 prob_up = single.certify(gkl, op.matvecs, float(stop.lower[0]), float(theta[0]), pad, floor, verified)
@@ -184,6 +184,9 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
                 ok = christoffel_check(gkl, t, lam_goal, floor, op.backend) & ~frozen
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 prob_up = np.where(ok, np.sqrt(lam_goal) * pad, np.inf)
+            if opts.progress and not broken:  # the root, for the reports only: a result never depends on progress
+                lam = christoffel_root(gkl, t, theta, verified, floor)
+                stop.shown_upper = np.where(frozen, np.inf, np.sqrt(lam) * pad)
             if broken:
                 frozen |= gkl.breakdown
                 any_frozen, all_frozen = True, bool(frozen.all())

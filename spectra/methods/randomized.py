@@ -112,7 +112,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
             glz.extend(gkl.K)
             floor = noise
             candidates.append(_residual_bound(theta, noise, coupling, t_block) * pad)
-            if opts.progress or gkl.breakdown.any():
+            if gkl.breakdown.any():
                 settle_root()
             else:  # one evaluation of the Christoffel sum per pass, at the bound that would meet rtol
                 goal = (1.0 + stop.effective_rtol(op.matvecs)) * stop.safe_lower(theta) / pad
@@ -120,6 +120,8 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
                 ok = christoffel_check(glz, t_glob, lam_goal, floor, op.backend)
                 verified = np.where(ok, np.minimum(verified, lam_goal), verified)
                 candidates.append(np.where(ok, np.sqrt(lam_goal) * pad, np.inf))
+                if opts.progress:  # the root, for the reports only: a result never depends on progress
+                    stop.shown_upper = np.sqrt(christoffel_root(glz, t_glob, theta, verified, floor)) * pad
         residual = None
         if need_vector:
             with np.errstate(divide="ignore", invalid="ignore"):
