@@ -359,8 +359,65 @@ def test_deepcopy_of_a_conv_layer_after_a_forward_call():
     assert true_norm(layer, (2, 6, 6)) <= 1.0
 
 
-def test_a_meta_weight_is_a_clear_error():
-    """Regression: a module on the meta device failed inside registration with PyTorch's internal
-    "Tensor.item() cannot be called on meta tensors"."""
-    with pytest.raises(ValueError, match="meta device has none: materialise the module first"):
-        st.spectral_norm(nn.Linear(5, 3, device="meta"))
+def _arbitrary_bytes(t: torch.Tensor) -> torch.Tensor:
+    """What ``module.to_empty`` may leave in a tensor, at its worst: NaN in floats, a large number in integers."""
+    return torch.full_like(t, math.nan if t.is_floating_point() else 2**40 + 7, device="cpu")
+
+
+@pytest.mark.parametrize("shape_given", [False, True])
+@pytest.mark.parametrize(
+    "make, input_shape",
+    [
+        (lambda: nn.Linear(30, 20), None),
+        (lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (3, 6, 6)),
+        (lambda: nn.Conv1d(2, 3, 3, stride=2), (2, 9)),
+    ],
+    ids=["linear", "conv2d", "conv1d"],
+)
+def test_a_module_built_on_the_meta_device_is_certified_once_materialised(make, input_shape, shape_given):
+    """Regression: a module on the meta device (deferred initialisation of large models) was refused. It now
+    registers; a forward call on meta tensors gives the shape; after ``to_empty`` (buffers of arbitrary bytes
+    here: NaN and a huge integer) and an initialisation, the first forward call certifies the values, with
+    nothing of the meta state carried over (no refresh spent, a fresh seed)."""
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        layer = make()
+    given = dict(input_shape=input_shape) if shape_given and input_shape is not None else {}
+    st.spectral_norm(layer, **given)
+    x_shape = (2, *(input_shape or (30,)))
+    assert layer(torch.empty(x_shape, device="meta")).is_meta
+    layer._apply(_arbitrary_bytes)  # module.to_empty(device="cpu"), at its worst
+    with torch.no_grad():
+        nn.init.normal_(layer.parametrizations.weight.original)
+        layer.bias.zero_()
+    layer.train()
+    for _ in range(3):
+        layer(torch.randn(x_shape))
+        assert true_norm(layer, input_shape) <= 1.0
+    p = param(layer)
+    assert p.refreshes == 1 and p.confidence >= 0.999 and math.isfinite(p.sigma)
+    assert 0 <= int(p._seed) < 2**62 and int(p._seed) != 2**40 + 7
+    assert true_norm(layer, input_shape) >= 1.0 / (1.0 + p.tol) ** 2  # tight, as for a module built with values
+    if input_shape is not None:
+        assert p._input_shape.tolist() == list(input_shape)
+
+
+@pytest.mark.parametrize("source", ["spectra", "pytorch"])
+def test_a_meta_module_takes_a_checkpoint_by_assignment(source):
+    """``load_state_dict(..., assign=True)`` onto a module registered on the meta device (a checkpoint of this
+    parametrization or of PyTorch's): the loaded weight is certified at the first forward call."""
+    torch.manual_seed(1)
+    if source == "spectra":
+        trained = st.spectral_norm(nn.Linear(30, 20))
+    else:
+        trained = nn.utils.parametrizations.spectral_norm(nn.Linear(30, 20))
+    trained(torch.randn(2, 30))
+    with torch.device("meta"):
+        layer = nn.Linear(30, 20)
+    st.spectral_norm(layer)
+    layer.load_state_dict(trained.state_dict(), assign=True)
+    layer(torch.randn(2, 30))
+    assert not any(t.is_meta for t in layer.state_dict().values())
+    W = trained.parametrizations.weight.original.detach().double()
+    assert param(layer).sigma >= float(torch.linalg.matrix_norm(W, 2)) and true_norm(layer) <= 1.0
+    assert param(layer).confidence >= 0.999

@@ -79,12 +79,6 @@ class CertifiedSpectralNorm(nn.Module):
                 "not supported (spectra.norm certifies a complex matrix; PyTorch's uncertified "
                 "torch.nn.utils.parametrizations.spectral_norm normalises one)"
             )
-        if weight.is_meta:
-            raise ValueError(
-                "the certified spectral_norm certifies the weight's values, and a weight on the meta device has none: "
-                "materialise the module first (module.to_empty(device=...) and initialise its parameters, or load a "
-                "state_dict), then register spectral_norm"
-            )
         ndim = weight.ndim
         if not -ndim <= dim < max(ndim, 1):
             raise IndexError(f"dim must lie in [-{ndim}, {ndim - 1}], got {dim}")
@@ -109,9 +103,12 @@ class CertifiedSpectralNorm(nn.Module):
         self._drift_geom: ConvDriftGeometry | None = None
         self._op: TorchConv | None = None
         self._power_lower = 0.0  # u^H W v after the last power step (an estimate from below; not certified)
-        seed = int(torch.randint(0, 2**62, (1,)).item())
+        seed = _new_seed()
         kw = dict(dtype=torch.float64, device=weight.device)
-        self._recertify = False  # set by loading a PyTorch spectral_norm checkpoint
+        # set by loading a PyTorch spectral_norm checkpoint, by a cast to another dtype, and on the meta device
+        # (a weight without values: the first forward call with values certifies them)
+        self._recertify = weight.is_meta
+        self._fresh_vectors = False  # u, v hold no power iterates (materialised from the meta device)
         self.register_buffer("_seed", torch.tensor(seed, dtype=torch.int64, device=weight.device))
         self.register_buffer("_upper_ref", torch.tensor(math.inf, **kw))
         self.register_buffer("_lower_ref", torch.tensor(0.0, **kw))
@@ -124,7 +121,8 @@ class CertifiedSpectralNorm(nn.Module):
         self.register_buffer("_u", torch.zeros(0, dtype=weight.dtype, device=weight.device))
         self.register_buffer("_v", torch.zeros(0, dtype=weight.dtype, device=weight.device))
         if ndim <= 1:
-            self._certify(weight.detach())
+            if not weight.is_meta:
+                self._certify(weight.detach())
         elif conv is None:
             self._init_vectors(weight)
         elif input_shape is not None:
@@ -139,15 +137,32 @@ class CertifiedSpectralNorm(nn.Module):
         its next forward call certifies it afresh.
         """
         kept = {name: getattr(self, name).detach().clone() for name in _FLOAT64_STATE}
-        dtype = self._w_ref.dtype
+        dtype, meta = self._w_ref.dtype, self._w_ref.is_meta
         super()._apply(fn, recurse)
         for name, value in kept.items():
             if getattr(self, name).dtype != torch.float64:
                 setattr(self, name, value.to(device=getattr(self, name).device))
         if self._w_ref.dtype != dtype:
             self._recertify = True
+        if meta and not self._w_ref.is_meta:  # materialised (module.to_empty): the buffers hold arbitrary bytes
+            self._reset_certificate()
         self._op = None
         return self
+
+    @torch.no_grad()
+    def _reset_certificate(self) -> None:
+        """The state of a weight that was never certified: no refresh spent, a fresh seed, new ``u``, ``v``
+        (drawn at the next forward call, which certifies the weight)."""
+        self._upper_ref.fill_(math.inf)
+        self._lower_ref.zero_()
+        self._frob_ref.zero_()
+        self._sigma.fill_(math.nan)
+        self._delta_spent.zero_()
+        self._refreshes.zero_()
+        self._seed.fill_(_new_seed())
+        if self._geom is not None:
+            self._input_shape = torch.tensor([self._geom.c_in, *self._geom.spatial], dtype=torch.int64)
+        self._recertify = self._fresh_vectors = True
 
     def __getstate__(self) -> dict:
         """For ``copy.deepcopy``: the state without the cached convolution operator (it holds the torch module
@@ -189,6 +204,9 @@ class CertifiedSpectralNorm(nn.Module):
                 v = weight.new_empty((1, g.c_in, *g.spatial)).normal_(0, 1)
             self._u = F.normalize(u.flatten(), dim=0, eps=self.eps).reshape(u.shape)
             self._v = F.normalize(v.flatten(), dim=0, eps=self.eps).reshape(v.shape)
+            self._fresh_vectors = False
+            if weight.is_meta:  # shapes only: the first forward call with values iterates and certifies
+                return
             self._power_method(weight, 15)
             self._certify(weight.detach())
 
@@ -373,10 +391,15 @@ class CertifiedSpectralNorm(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
+            return weight * 1.0
         if self.conv is not None and self._geom is None:
             return weight / self._shape_free_divisor(weight)
-        if self._recertify:  # a PyTorch checkpoint was loaded: its weight has no certificate yet
-            self._certify(weight.detach())
+        if self._recertify:  # a checkpoint, a cast or a materialised module: this weight has no certificate yet
+            if self._fresh_vectors and weight.ndim > 1:
+                self._init_vectors(weight)  # power steps from a random start, then the certificate
+            else:
+                self._certify(weight.detach())
             self._recertify = False
         if weight.ndim > 1 and self.training:
             self._power_method(weight, self.n_power_iterations)
@@ -428,11 +451,22 @@ class CertifiedSpectralNorm(nn.Module):
         that it loads; the next forward call (in either mode) certifies the loaded weight afresh (one more
         refresh of the union bound). Its ``_u``/``_v`` warm-start the power steps where they have this module's
         shapes (not for a convolution normed as an operator, whose vectors live on its input and output)."""
+        device = state_dict[prefix + "_u"].device
         for name, buf in self.named_buffers(recurse=False):
             key = prefix + name
             if key not in state_dict or (name in ("_u", "_v") and state_dict[key].shape != buf.shape):
-                state_dict[key] = buf.detach().clone()
+                # (a module on the meta device: placeholders on the checkpoint's device, reset before use)
+                if not buf.is_meta:
+                    state_dict[key] = buf.detach().clone()
+                else:  # never certified: no refresh spent, a fresh seed (the rest is set by the certificate)
+                    state_dict[key] = torch.full_like(buf, _new_seed() if name == "_seed" else 0, device=device)
+                self._fresh_vectors |= buf.is_meta and name in ("_u", "_v")
         self._recertify = True
+
+
+def _new_seed() -> int:
+    """The seed of a module's certificates, drawn from PyTorch's generator (``torch.manual_seed`` fixes it)."""
+    return int(torch.randint(0, 2**62, (1,)).item())
 
 
 def spectral_norm(
@@ -515,8 +549,7 @@ def spectral_norm(
     Raises
     ------
     ValueError
-        ``module`` has no parameter ``name``, an argument is out of range, or the weight is on the meta device
-        (it has no values to certify).
+        ``module`` has no parameter ``name``, or an argument is out of range.
     TypeError
         The weight is complex (or not floating): only real floating weights are normalised.
 
