@@ -421,3 +421,28 @@ def test_a_meta_module_takes_a_checkpoint_by_assignment(source):
     W = trained.parametrizations.weight.original.detach().double()
     assert param(layer).sigma >= float(torch.linalg.matrix_norm(W, 2)) and true_norm(layer) <= 1.0
     assert param(layer).confidence >= 0.999
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Conv2d(2, 3, 3, padding=1), (1, 2, 6, 6)),
+        (lambda: nn.Conv1d(2, 3, 3, padding=1, padding_mode="reflect"), (1, 2, 7)),
+        (lambda: nn.ConvTranspose2d(2, 3, 3, stride=2), (1, 2, 4, 4)),
+    ],
+)
+def test_a_conv_layer_runs_after_remove_parametrizations(make, shape):
+    """Regression: after ``parametrize.remove_parametrizations`` (the step before export or inference) a conv
+    layer raised "'Conv2d' object has no attribute 'parametrizations'": the input-shape pre-hook stayed on it.
+    The layer is then a plain convolution with the last normalised weight, as with PyTorch's spectral_norm."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    layer = st.spectral_norm(make()).eval()
+    x = torch.randn(shape)
+    expected = layer(x)
+    weight = layer.weight.detach().clone()
+    parametrize.remove_parametrizations(layer, "weight")
+    torch.testing.assert_close(layer.weight.detach(), weight, rtol=0, atol=0)
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=0)
+    assert layer(torch.randn(1, *shape[1:-1], shape[-1] + 3)).shape[:2] == expected.shape[:2]  # any shape now

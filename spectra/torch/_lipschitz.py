@@ -176,8 +176,10 @@ class _Walker:
             lb, y = self.walk(module.block, x, f"{name}.block")
             ls, s = self.walk(module.shortcut, x, f"{name}.shortcut")
             return (lb + ls) * (1.0 + 2.0 * _U64), y + s
-        lip, how, conf = self.leaf(module, x)
+        # the call first: a conv layer's spectral_norm reads its input shape in a forward pre-hook, and the
+        # weight it divides by that shape's operator norm is the one the model uses from then on
         y = module(x)
+        lip, how, conf = self.leaf(module, x)
         self.rows.append(
             LayerBound(name, type(module).__name__, tuple(x.shape[1:]), tuple(y.shape[1:]), lip, conf, how)
         )

@@ -601,8 +601,11 @@ class _InputShapeHook:
         self.name, self.d = name, spatial_dims
 
     def __call__(self, mod, args, kwargs):
-        plist = getattr(mod.parametrizations, self.name)
-        param = next(p for p in plist if isinstance(p, CertifiedSpectralNorm))
+        # after parametrize.remove_parametrizations the layer is a plain convolution: nothing to shape
+        plist = getattr(getattr(mod, "parametrizations", None), self.name, None)
+        param = next((p for p in plist if isinstance(p, CertifiedSpectralNorm)), None) if plist is not None else None
+        if param is None:
+            return None
         x = args[0]
         shape = tuple(int(s) for s in x.shape[-(self.d + 1) :])
         # ConvTransposeNd.forward(input, output_size=None): the output size sets the output padding
