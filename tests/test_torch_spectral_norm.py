@@ -446,3 +446,40 @@ def test_a_conv_layer_runs_after_remove_parametrizations(make, shape):
     torch.testing.assert_close(layer.weight.detach(), weight, rtol=0, atol=0)
     torch.testing.assert_close(layer(x), expected, rtol=0, atol=0)
     assert layer(torch.randn(1, *shape[1:-1], shape[-1] + 3)).shape[:2] == expected.shape[:2]  # any shape now
+
+
+@pytest.mark.parametrize("meta", [False, True])
+@pytest.mark.parametrize(
+    "make, input_shape",
+    [
+        (lambda: nn.Linear(30, 20), None),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 6, 6)),
+        (lambda: nn.ConvTranspose1d(2, 3, 3, stride=2), (2, 5)),
+    ],
+    ids=["linear", "conv2d", "convtranspose1d"],
+)
+def test_a_first_call_under_inference_mode_leaves_the_layer_trainable(make, input_shape, meta):
+    """Regression: a conv layer whose first forward call ran under ``torch.inference_mode()`` (a validation pass
+    before training) could not be trained: the buffers made by that call (``_u``, ``_v``, ``_input_shape``) were
+    inference tensors, and the next training forward raised "Inplace update to inference tensor outside
+    InferenceMode". PyTorch's spectral_norm trains after the same call."""
+    torch.manual_seed(0)
+    with torch.device("meta" if meta else "cpu"):
+        layer = make()
+    st.spectral_norm(layer)
+    if meta:
+        layer.to_empty(device="cpu")
+        with torch.no_grad():
+            nn.init.normal_(layer.parametrizations.weight.original)
+            layer.bias.zero_()
+    x_shape = (2, *(input_shape or (30,)))
+    with torch.inference_mode():
+        layer.eval()(torch.randn(x_shape))
+    layer.train()
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(torch.randn(x_shape)).square().sum().backward()
+        opt.step()
+        assert true_norm(layer, param(layer).conv_input_shape(input_shape) if input_shape else None) <= 1.0
+    assert not any(t.is_inference() for t in layer.state_dict().values())

@@ -194,7 +194,9 @@ class CertifiedSpectralNorm(nn.Module):
         return None if self._geom is None else self._drift_geom.pad_norm
 
     def _init_vectors(self, weight: torch.Tensor) -> None:
-        with torch.no_grad():
+        # new buffers are normal tensors even when the first call runs under torch.inference_mode (a validation
+        # pass before training): an inference tensor could not be updated in place by a later training step
+        with torch.no_grad(), torch.inference_mode(False):
             if self.conv is None:
                 h, w = self._matrix(weight).shape
                 u, v = weight.new_empty(h).normal_(0, 1), weight.new_empty(w).normal_(0, 1)
@@ -237,7 +239,8 @@ class CertifiedSpectralNorm(nn.Module):
         self._geom = geom
         self._drift_geom = ConvDriftGeometry.of(geom)
         self._op = None
-        self._input_shape = torch.tensor([geom.c_in, *geom.spatial], dtype=torch.int64)
+        with torch.inference_mode(False):  # a buffer: a normal tensor (see _init_vectors)
+            self._input_shape = torch.tensor([geom.c_in, *geom.spatial], dtype=torch.int64)
         self._init_vectors(weight)
 
     def _conv_op(self, weight: torch.Tensor) -> TorchConv:
