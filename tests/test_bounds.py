@@ -75,7 +75,7 @@ def test_power_steps_and_width():
     # docs/bounds.md §2: ln(1/t) / ln(1 + rtol) products; rtol 1e-1 -> ~119, 1e-2 -> 1135
     assert _bounds.power_steps_for(1e-1, t) == pytest.approx(119, abs=1)
     assert _bounds.power_steps_for(1e-2, t) == pytest.approx(1135, abs=2)
-    assert _bounds.power_upper(0.0, 199, t) - 1 == pytest.approx(0.0584, abs=5e-4)
+    assert _bounds.power_upper(0, 0.0, 199, t) - 1 == pytest.approx(0.0584, abs=5e-4)
 
 
 def test_christoffel_overshoot_table():
@@ -146,3 +146,22 @@ def test_certified_product_lower():
     lo = _bounds.certified_product_lower(2.0, 1.0, 0.0, 10, 10, 2.0**-53)
     assert lo < 2.0 and lo == pytest.approx(2.0, rel=1e-14)
     assert _bounds.certified_product_lower(1.0, 1.0, 5.0, 3, 3, 2.0**-53) == 0.0
+
+
+def test_power_upper_is_above_its_exact_value_at_every_scale():
+    """Regression: ``exp(sum(log nu_l)/i)`` rounded ``|log nu|`` units (45 u for growth factors near 1e-20), which
+    for ``t = 1`` put the power bound below the norm of a column vector. Exact rational arithmetic:
+    ``upper^i * t >= nu_1 ... nu_i`` for growth factors at scales 2^-1000 .. 2^1000 and thresholds down to 1e-30."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        i = int(rng.integers(1, 40))
+        nu = rng.uniform(0.5, 2.0, i) * 2.0 ** float(rng.integers(-1000, 1000))
+        t = 1.0 if rng.random() < 0.5 else float(10.0 ** -rng.uniform(0, 30))
+        mantissa, exponent = np.frexp(nu)
+        upper = float(_bounds.power_upper(int(exponent.sum()), float(np.log(mantissa).sum()), i, t))
+        exact = math.prod(Fraction(float(x)) for x in nu)
+        assert Fraction(upper) ** i * Fraction(t) >= exact, (i, t)
+        log_exact = math.log(exact.numerator) - math.log(exact.denominator)
+        assert math.log(upper) <= (log_exact - math.log(t)) / i + 1e-12  # and tight

@@ -692,3 +692,39 @@ def test_adjoint_check_at_extreme_scales(scale):
     op = LinearOperator((3, 3), matvec=lambda x: d * x, rmatvec=lambda y: d * y, dtype=float)
     r = spectra.norm(op, method="lanczos", seed=0)
     assert r.lower <= 3.0 * scale <= r.upper
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_power_bound_of_a_vector_holds_at_every_scale(dtype, backend):
+    """Regression: ``method="power"`` on a column or row vector (a Gram side of dimension one: ``t = 1``, so no
+    random event and no slack) put ``upper`` below the norm for entries near 1e-20, for every seed: the bound
+    was ``exp(sum(log nu)/i)``, rounded by ``|log nu| u`` ≈ 45 u (2.4165829552689875e-20 for a norm of
+    2.41658295526898959e-20). Exact rational oracle: ``upper**2 >= sum |x_i|**2`` and ``lower**2 <=`` it."""
+    from fractions import Fraction
+
+    x = np.array(
+        [
+            8.928734947200031e-21,
+            1.6155858201535607e-21,
+            1.9435186417913988e-20,
+            7.43391365781582e-21,
+            -5.634582497049806e-21,
+            6.075922101462377e-21,
+        ]
+    )
+    rng = np.random.default_rng(0)
+    vectors = [x] + [
+        rng.standard_normal(int(rng.integers(2, 30))) * 2.0 ** float(rng.integers(-90, 90)) for _ in range(30)
+    ]
+    misses = []
+    for k, v in enumerate(vectors):
+        v = v.astype(dtype)
+        if np.iscomplexobj(v):
+            v = v + 1j * np.roll(v, 1)
+        exact = sum(Fraction(float(a.real)) ** 2 + Fraction(float(a.imag)) ** 2 for a in v)
+        for A in (v[:, None], v[None, :]):
+            r = spectra.norm(A, method="power", backend=backend, seed=k)
+            if not Fraction(r.lower) ** 2 <= exact <= Fraction(r.upper) ** 2:
+                misses.append((k, A.shape, r.lower, r.upper))
+    assert misses == []

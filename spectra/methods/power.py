@@ -34,7 +34,8 @@ __all__ = ["run"]
 def run(op: Operand, opts: Options) -> MethodResult:
     stop = Stopper(op, opts, "power")
     v, t = start_vector(op, opts)  # right side, unit
-    log_sum = np.zeros(op.B)
+    log_sum = np.zeros(op.B)  # sum of log m_l over the growth factors nu_l = m_l 2^(e_l) (_bounds.power_upper)
+    exp_sum = np.zeros(op.B, dtype=np.int64)  # sum of the e_l, exact
     products = 0
     nu_right = np.zeros(op.B)
     iterations = 0
@@ -51,13 +52,17 @@ def run(op: Operand, opts: Options) -> MethodResult:
         res_norm = norm(z - sigma * v, axis=-2, keepdims=True)  # ||A^H u - sigma v||
         nu_right, nu_left, res = (x[:, 0] for x in op.host_norms(sigma, z_norm, res_norm))
         products += 1
-        log_sum += log_or_neg_inf(nu_right + noise)
-        upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+        mantissa, exponent = np.frexp(nu_right + noise)
+        log_sum += log_or_neg_inf(mantissa)
+        exp_sum += exponent
+        upper = _bounds.power_upper(exp_sum, log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
         stop.update(lower_est=nu_right, prob_upper=upper, products=products)
 
         products += 1
-        log_sum += log_or_neg_inf(nu_left + noise)
-        upper = _bounds.power_upper(log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+        mantissa, exponent = np.frexp(nu_left + noise)
+        log_sum += log_or_neg_inf(mantissa)
+        exp_sum += exponent
+        upper = _bounds.power_upper(exp_sum, log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(nu_right > 0, res / np.where(nu_right > 0, nu_right, 1.0), 0.0)
         done = stop.update(lower_est=nu_left, prob_upper=upper, residual=rel, products=products)
