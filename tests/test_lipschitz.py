@@ -238,3 +238,38 @@ def test_a_lazily_shaped_spectral_norm_conv_is_bounded_as_the_model_uses_it(make
         M = model(torch.eye(n, dtype=torch.float64).reshape(n, *shape)) - model(torch.zeros((1, *shape)).double())
     exact = float(np.linalg.norm(M.reshape(n, -1).numpy(), 2))
     assert 0.9 < exact <= b.upper <= exact * (1 + 1e-3)
+
+
+class _ScaledSequential(nn.Sequential):
+    def forward(self, x):
+        return 10 * super().forward(x)
+
+
+class _SignedResidual(st.Residual):
+    def forward(self, x):
+        return self.block(x) - 3 * self.shortcut(x)
+
+
+class _DoubledLinear(nn.Linear):
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: _ScaledSequential(nn.Linear(4, 4)), r"_ScaledSequential \(the model\)"),
+        (lambda: nn.Sequential(_SignedResidual(nn.Linear(4, 4))), r"_SignedResidual \(0\)"),
+        (lambda: nn.Sequential(nn.ReLU(), _DoubledLinear(4, 4)), r"_DoubledLinear \(1\)"),
+    ],
+)
+def test_a_subclass_with_its_own_forward_is_refused(make, name):
+    """Regression: containers and layers were matched by ``isinstance``, so a subclass with its own forward was
+    bounded as its base class: 0.689 for a Sequential that multiplies its output by 10 (constant 6.89), 1.94
+    for a Residual computing ``block(x) - 3 shortcut(x)`` (constant 3.73). It is now a TypeError, as for any
+    module without a certified constant; parametrized modules (spectral_norm) keep their base class's forward."""
+    torch.manual_seed(0)
+    with pytest.raises(TypeError, match=f"no certified constant for {name}: it defines its own forward"):
+        st.lipschitz_bound(make().double().eval(), (4,))
+    net = nn.Sequential(st.spectral_norm(nn.Linear(4, 4)), nn.ReLU(), st.Residual(nn.Linear(4, 4))).eval()
+    assert st.lipschitz_bound(net, (4,)).upper > 0

@@ -483,3 +483,22 @@ def test_a_first_call_under_inference_mode_leaves_the_layer_trainable(make, inpu
         opt.step()
         assert true_norm(layer, param(layer).conv_input_shape(input_shape) if input_shape else None) <= 1.0
     assert not any(t.is_inference() for t in layer.state_dict().values())
+
+
+def test_spectral_norm_under_a_meta_device_context():
+    """Regression: the deferred-initialisation idiom ``with torch.device("meta"): model = ...`` failed inside
+    ``spectral_norm`` ("Tensor.item() cannot be called on meta tensors": the seed was drawn on the context's
+    device). It builds, infers shapes on meta, and certifies after ``to_empty`` as a module given ``device="meta"``."""
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        net = nn.Sequential(st.spectral_norm(nn.Linear(8, 12)), nn.ReLU(), st.spectral_norm(nn.Linear(12, 5)))
+        assert net(torch.randn(2, 8)).shape == (2, 5)
+    net.to_empty(device="cpu")
+    with torch.no_grad():
+        for layer in (net[0], net[2]):
+            nn.init.normal_(layer.parametrizations.weight.original)
+            layer.bias.zero_()
+    net.train()(torch.randn(2, 8))
+    for layer in (net[0], net[2]):
+        assert param(layer).refreshes == 1 and true_norm(layer) <= 1.0
+        assert true_norm(layer) >= 1.0 / (1.0 + param(layer).tol) ** 2

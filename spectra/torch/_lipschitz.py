@@ -166,6 +166,15 @@ class _Walker:
 
     # --------------------------------------------------------------- composition
     def walk(self, module: nn.Module, x: torch.Tensor, name: str) -> tuple[float, torch.Tensor]:
+        forward = type(module).forward
+        if not (forward is Residual.forward or getattr(forward, "__module__", "").startswith("torch.nn.")):
+            # a subclass of a supported module with its own forward computes another map than the one bounded
+            raise TypeError(
+                f"lipschitz_bound has no certified constant for {type(module).__name__} ({name or 'the model'}): "
+                f"it defines its own forward, so the map of its base class is not the map it computes. Build it "
+                "from the supported modules (see lipschitz_bound's docstring) or wrap residual blocks in "
+                "spectra.torch.Residual."
+            )
         if isinstance(module, nn.Sequential):
             total = 1.0
             for child_name, child in module.named_children():
@@ -176,10 +185,14 @@ class _Walker:
             lb, y = self.walk(module.block, x, f"{name}.block")
             ls, s = self.walk(module.shortcut, x, f"{name}.shortcut")
             return (lb + ls) * (1.0 + 2.0 * _U64), y + s
-        # the call first: a conv layer's spectral_norm reads its input shape in a forward pre-hook, and the
-        # weight it divides by that shape's operator norm is the one the model uses from then on
-        y = module(x)
-        lip, how, conf = self.leaf(module, x)
+        if isinstance(module, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)):
+            # the call first: a conv layer's spectral_norm reads its input shape in a forward pre-hook, and the
+            # weight it divides by that shape's operator norm is the one the model uses from then on
+            y = module(x)
+            lip, how, conf = self.leaf(module, x)
+        else:  # the leaf's own checks (BatchNorm, Dropout in training mode) come before torch's
+            lip, how, conf = self.leaf(module, x)
+            y = module(x)
         self.rows.append(
             LayerBound(name, type(module).__name__, tuple(x.shape[1:]), tuple(y.shape[1:]), lip, conf, how)
         )

@@ -469,7 +469,8 @@ class CertifiedSpectralNorm(nn.Module):
 
 def _new_seed() -> int:
     """The seed of a module's certificates, drawn from PyTorch's generator (``torch.manual_seed`` fixes it)."""
-    return int(torch.randint(0, 2**62, (1,)).item())
+    # on the CPU: under a `with torch.device("meta"):` block (deferred initialisation) a tensor has no value
+    return int(torch.randint(0, 2**62, (1,), device="cpu").item())
 
 
 def spectral_norm(
