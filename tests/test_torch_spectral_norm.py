@@ -502,3 +502,35 @@ def test_spectral_norm_under_a_meta_device_context():
     for layer in (net[0], net[2]):
         assert param(layer).refreshes == 1 and true_norm(layer) <= 1.0
         assert true_norm(layer) >= 1.0 / (1.0 + param(layer).tol) ** 2
+
+
+@pytest.mark.parametrize(
+    "make, x_shape",
+    [(lambda: nn.Linear(16, 16), (20, 16)), (lambda: nn.Conv1d(2, 3, 3, padding=1), (4, 2, 8))],
+    ids=["linear", "conv1d"],
+)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_training_under_torch_compile_divides_by_the_current_certificate(make, x_shape):
+    """Regression: under ``torch.compile`` (inductor) the compiled graph kept the divisor of its first trace, a
+    Python float: after eight Adam steps the weight the compiled Linear(16, 16) applied had norm 1.109, while the
+    refresh counter still rose. The parametrization now runs eagerly inside a compiled model."""
+    torch.manual_seed(0)
+    layer = st.spectral_norm(make())
+    p = param(layer)
+    compiled = torch.compile(layer)
+    opt = torch.optim.Adam(layer.parameters(), lr=3e-2)
+    conv = isinstance(layer, nn.Conv1d)
+    for _ in range(6):
+        x = torch.randn(x_shape)
+        out = compiled(x)
+        with torch.no_grad():  # the weight the compiled call applied, and the value it was divided by
+            w = layer.parametrizations.weight.original / p.sigma
+            expected = nn.functional.conv1d(x, w, layer.bias, padding=1) if conv else x @ w.T + layer.bias
+        torch.testing.assert_close(out, expected)
+        module = nn.Conv1d(2, 3, 3, padding=1) if conv else nn.Linear(16, 16)
+        module.weight.data = w.clone()
+        assert true_norm(module, x_shape[1:] if conv else None) <= 1.0
+        opt.zero_grad()
+        (-(out**2).mean()).backward()
+        opt.step()
+    assert p.refreshes > 1

@@ -393,6 +393,9 @@ class CertifiedSpectralNorm(nn.Module):
         return drift if within(drift) else None
 
     # ------------------------------------------------------------------ forward
+    # run eagerly under torch.compile: the certificate is host arithmetic on Python floats, which a compiled
+    # graph would capture as constants (a stale divisor: a normalised weight of norm 1.11 after eight steps)
+    @torch.compiler.disable
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
             return weight * 1.0
@@ -604,6 +607,7 @@ class _InputShapeHook:
     def __init__(self, name: str, spatial_dims: int):
         self.name, self.d = name, spatial_dims
 
+    @torch.compiler.disable  # eager under torch.compile, as the parametrization's forward
     def __call__(self, mod, args, kwargs):
         # after parametrize.remove_parametrizations the layer is a plain convolution: nothing to shape
         plist = getattr(getattr(mod, "parametrizations", None), self.name, None)
