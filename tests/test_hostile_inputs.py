@@ -728,3 +728,26 @@ def test_the_power_bound_of_a_vector_holds_at_every_scale(dtype, backend):
             if not Fraction(r.lower) ** 2 <= exact <= Fraction(r.upper) ** 2:
                 misses.append((k, A.shape, r.lower, r.upper))
     assert misses == []
+
+
+@pytest.mark.parametrize(
+    "form, backend", [(f, b) for f in ("dense", "csr", "unchecked") for b in BACKENDS] + [("torch", "auto")]
+)
+def test_complex64_entries_whose_modulus_overflows_float32(form, backend):
+    """Regression: ``full((5, 3), 3e38 + 3e38j)`` in complex64 (finite parts, modulus 4.2e38 beyond float32)
+    was refused as "A contains NaN or Inf" on the NumPy backend (dense, CSR, torch), and gave NaN bounds with
+    ``check_finite=False``: the modulus was taken in float32. Oracle: complex128 LAPACK."""
+    A = np.full((5, 3), 3e38 + 3e38j).astype(np.complex64)
+    exact = oracle(A.astype(np.complex128))
+    if form == "torch":
+        import torch
+
+        data = torch.from_numpy(A)
+    else:
+        data = sp.csr_array(A) if form == "csr" else A
+    kw = {"check_finite": False} if form == "unchecked" else {}
+    for method in ["svd", "lanczos", "power"] if form != "csr" else ["lanczos", "power"]:
+        r = spectra.norm(data, method=method, seed=0, backend=backend, **kw)
+        assert r.lower <= exact <= r.upper and r.upper <= exact * (1 + 1e-5), method
+    with pytest.raises(ValueError, match="modulus exceeds float64's range"):
+        spectra.norm(np.full((5, 3), 1.7e308 + 1.7e308j), backend=backend)

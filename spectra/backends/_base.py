@@ -223,12 +223,29 @@ class ArrayAPIBackend:
         return self.max_abs(A), None
 
     def max_abs(self, A) -> np.ndarray:
-        """Largest ``|a_ij|`` of each matrix, shape ``(B,)`` (NaN if an entry is NaN)."""
+        """Largest ``|a_ij|`` of each matrix, shape ``(B,)`` (NaN if an entry is NaN).
+
+        Complex entries are widened before the modulus: ``|3e38 + 3e38j|`` overflows complex64's float32 but
+        not float64. A modulus beyond float64 itself (both parts finite) raises ``ValueError``: the norm is
+        not representable.
+        """
         xp = array_api_compat.array_namespace(A)
-        out = []
+        is_complex = xp.isdtype(A.dtype, "complex floating")
+        wide = self.wide_dtype(A, True) if is_complex else A.dtype
+        out, parts = [], []
         for chunk in _row_chunks(A):
-            out.append(self.to_host(xp.max(xp.abs(chunk), axis=(-2, -1))))
+            out.append(self.to_host(xp.max(xp.abs(xp.astype(chunk, wide)), axis=(-2, -1))))
+            if is_complex:
+                top = xp.maximum(xp.abs(xp.real(chunk)), xp.abs(xp.imag(chunk)))
+                parts.append(self.to_host(xp.max(top, axis=(-2, -1))))
         mx = np.max(np.stack([np.asarray(o, dtype=np.float64).reshape(-1) for o in out]), axis=0)
+        if parts:
+            finite = np.isfinite(np.max(np.stack([np.asarray(o, dtype=np.float64).reshape(-1) for o in parts]), 0))
+            if np.any(np.isinf(mx) & finite):
+                raise ValueError(
+                    "an entry's modulus exceeds float64's range (both parts are finite): the spectral norm is "
+                    "not representable; scale A down by a power of two first"
+                )
         return mx
 
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
