@@ -211,8 +211,16 @@ def transposed_input_shape(
             ("output_padding", output_padding),
         ]
     )
-    if any(o < 0 or o >= st for o, st in zip(op, s, strict=True)):
-        raise ValueError(f"output_padding must lie in [0, stride) on each axis, got {op} for stride {s}")
+    if any(o < 0 for o in op):
+        raise ValueError(f"output_padding must be non-negative, got {op}")
+    if any(o >= st for o, st in zip(op, s, strict=True)):
+        # PyTorch also takes stride <= output_padding < dilation: that layer is the adjoint of a convolution
+        # whose output is cropped, an operator the geometry here does not describe
+        raise ValueError(
+            f"output_padding {op} is not below stride {s}: PyTorch accepts it where it is below the dilation "
+            f"{dl}, but such a transposed convolution (the adjoint of a convolution with a cropped output) is not "
+            "supported; use output_padding < stride"
+        )
     k = weight_shape[2:]
     L = tuple(
         (n - 1) * st - 2 * pp + dd * (kk - 1) + o + 1

@@ -145,3 +145,18 @@ def test_output_size_outside_pytorch_range_names_the_valid_sizes():
     assert transposed_output_padding((3, 2, 3, 3), (3, 5, 5), (1, 2, 10, 9), stride=2, padding=1) == (1, 0)
     with pytest.raises(ValueError, match="2 spatial sizes"):
         transposed_output_padding((3, 2, 3, 3), (3, 5, 5), (10,), stride=2, padding=1)
+
+
+def test_output_padding_below_the_dilation_only_is_named():
+    """Regression: a ConvTranspose with ``stride <= output_padding < dilation`` (valid in PyTorch) was refused with
+    "output_padding must lie in [0, stride)", as if the layer were invalid. The message now says that PyTorch takes
+    it and that this layer (the adjoint of a convolution with a cropped output) is not supported."""
+    layer = nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=2, output_padding=1, bias=False)
+    assert layer(torch.zeros(1, 2, 5)).shape == (1, 2, 10)  # a valid layer for PyTorch
+    match = r"output_padding \(1,\) is not below stride \(1,\): PyTorch accepts it where it is below the dilation"
+    with pytest.raises(ValueError, match=match):
+        spectra.conv_norm(layer.weight.detach(), (2, 5), transposed=True, dilation=2, output_padding=1)
+    with pytest.raises(ValueError, match=match):
+        st.lipschitz_bound(nn.Sequential(layer), (2, 5))
+    with pytest.raises(ValueError, match="output_padding must be non-negative"):
+        transposed_input_shape((3, 2, 3), (6,), stride=2, output_padding=-1)

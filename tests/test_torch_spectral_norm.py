@@ -303,6 +303,12 @@ def test_a_complex_weight_is_refused_with_the_alternatives():
         layer = torch.nn.Linear(20, 10).to(torch.complex64)
     with pytest.raises(TypeError, match=r"real floating weights, not torch\.complex64.*spectra\.norm"):
         st.spectral_norm(layer)
+    # an integer weight is not called complex (regression: the message said "complex weights are not supported")
+    quantised = torch.nn.Linear(20, 10)
+    quantised.weight = torch.nn.Parameter(torch.ones(10, 20, dtype=torch.int64), requires_grad=False)
+    with pytest.raises(TypeError, match=r"not torch\.int64: convert the layer to a floating dtype") as info:
+        st.spectral_norm(quantised)
+    assert "complex" not in str(info.value)
 
 
 @pytest.mark.parametrize("cast", ["to_cpu", "cpu", "double", "float", "half", "bfloat16", "to_float64"])

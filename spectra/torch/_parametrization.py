@@ -73,11 +73,16 @@ class CertifiedSpectralNorm(nn.Module):
         confidence: float = 0.999,
     ) -> None:
         super().__init__()
-        if not weight.is_floating_point():
+        if weight.is_complex():
             raise TypeError(
                 f"the certified spectral_norm takes real floating weights, not {weight.dtype}: complex weights are "
                 "not supported (spectra.norm certifies a complex matrix; PyTorch's uncertified "
                 "torch.nn.utils.parametrizations.spectral_norm normalises one)"
+            )
+        if not weight.is_floating_point():
+            raise TypeError(
+                f"the certified spectral_norm takes real floating weights, not {weight.dtype}: convert the layer "
+                "to a floating dtype (e.g. module.float()) first"
             )
         ndim = weight.ndim
         if not -ndim <= dim < max(ndim, 1):
