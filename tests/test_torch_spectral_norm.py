@@ -540,3 +540,37 @@ def test_training_under_torch_compile_divides_by_the_current_certificate(make, x
         (-(out**2).mean()).backward()
         opt.step()
     assert p.refreshes > 1
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+@pytest.mark.parametrize(
+    "make, input_shape",
+    [(lambda: nn.Linear(3, 3), None), (lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 5, 5))],
+    ids=["linear", "conv2d"],
+)
+def test_a_non_finite_weight_is_refused_and_leaves_the_state_intact(make, input_shape, bad):
+    """Regression: after a divergent step (a NaN or Inf in the weight) a NaN weight gave NaN outputs silently and
+    an Inf one raised spectra.norm's "A contains NaN or Inf ... pass check_finite=False" (arguments the user never
+    passed); both had already written NaN into the power vectors ``u``, ``v``, so the layer stayed NaN after the
+    weight was restored. Now a clear error, with ``u``, ``v`` and the certificate untouched."""
+    torch.manual_seed(0)
+    layer = st.spectral_norm(make())
+    x = torch.randn(2, *(input_shape or (3,)))
+    layer(x)
+    p = param(layer)
+    state = {k: v.clone() for k, v in p.state_dict().items()}
+    W = layer.parametrizations.weight.original
+    good = W.detach().clone()
+    with torch.no_grad():
+        W.view(-1)[0] = bad
+    for mode in (layer.train, layer.eval):
+        mode()
+        with pytest.raises(ValueError, match="the weight contains NaN or Inf .* state is unchanged"):
+            layer(x)
+    for k, v in p.state_dict().items():
+        torch.testing.assert_close(v, state[k], rtol=0, atol=0, equal_nan=True)
+    with torch.no_grad():
+        W.copy_(good)
+    layer.train()
+    assert torch.isfinite(layer(x)).all()
+    assert true_norm(layer, input_shape) <= 1.0

@@ -404,6 +404,9 @@ class CertifiedSpectralNorm(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
             return weight * 1.0
+        if (self.conv is not None and self._geom is None) or self._recertify:
+            with torch.no_grad():
+                _check_finite(weight)
         if self.conv is not None and self._geom is None:
             return weight / self._shape_free_divisor(weight)
         if self._recertify:  # a checkpoint, a cast or a materialised module: this weight has no certificate yet
@@ -412,10 +415,13 @@ class CertifiedSpectralNorm(nn.Module):
             else:
                 self._certify(weight.detach())
             self._recertify = False
+        with torch.no_grad():
+            drift = self._drift(weight)  # before the power steps: a non-finite weight must not reach u and v
+            if not math.isfinite(drift):
+                _check_finite(weight)
         if weight.ndim > 1 and self.training:
             self._power_method(weight, self.n_power_iterations)
         with torch.no_grad():
-            drift = self._drift(weight)
             if self.training and drift > 0.0:
                 tracked = self._tracked(weight, drift)
                 if tracked is None:
@@ -473,6 +479,16 @@ class CertifiedSpectralNorm(nn.Module):
                     state_dict[key] = torch.full_like(buf, _new_seed() if name == "_seed" else 0, device=device)
                 self._fresh_vectors |= buf.is_meta and name in ("_u", "_v")
         self._recertify = True
+
+
+def _check_finite(weight: torch.Tensor) -> None:
+    """Refuse a weight with NaN or Inf (a divergent step) before it reaches the certificate's state."""
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError(
+            "spectral_norm: the weight contains NaN or Inf (a divergent optimisation step?); it has no spectral "
+            "norm to certify. The certificate's state is unchanged: restore finite weights (e.g. the last "
+            "checkpoint) and continue"
+        )
 
 
 def _new_seed() -> int:
