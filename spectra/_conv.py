@@ -181,6 +181,7 @@ def conv_norm(
     return_vectors: bool = False,
     transposed: bool = False,
     output_padding=0,
+    certify: bool | None = None,
 ) -> NormEstimate:
     """Operator norm ``||conv||_2`` of a convolution layer on inputs of a given shape, with a certified interval.
 
@@ -212,8 +213,9 @@ def conv_norm(
         ``"fft"``: deterministic only: the DFT result (exact) or the circular-embedding upper bound, with the
         lower bound of that short Lanczos run (confidence 1).
         Others: that method of :func:`spectra.norm` on the operator, capped by the embedding bound.
-    rtol, confidence, maxiter, seed, v0
-        As in :func:`spectra.norm` for the iterative methods; ``v0`` is a flat vector of the input
+    rtol, confidence, maxiter, seed, v0, certify
+        As in :func:`spectra.norm` for the iterative methods (``certify`` for ``"lanczos"``, ``"power"`` and
+        ``"randomized"`` asked for by name); ``v0`` is a flat vector of the input
         (``c_in · prod(spatial)`` entries, channel-major).
     return_vectors : bool
         Fill ``u`` (output, ``c_out · prod(out)`` entries) and ``v`` (input), flat channel-major float64 NumPy
@@ -392,6 +394,7 @@ def conv_norm(
         seed=seed,
         v0=v0,
         return_vectors=return_vectors,
+        certify=certify if method == iterative else None,
     )
     upper = min(r.upper, d_up)
     conf = 1.0 if d_up <= r.upper else r.confidence

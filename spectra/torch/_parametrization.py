@@ -302,6 +302,7 @@ class CertifiedSpectralNorm(nn.Module):
                 rtol=self.tol / 4,
                 confidence=1.0 - delta_r,
                 maxiter=REFRESH_MAXITER if self.method != "fft" else None,
+                certify=True if self.method in ("lanczos", "power", "randomized") else None,
                 seed=seed,
                 v0=self._v.reshape(-1).detach().cpu().double().numpy(),
             )
@@ -343,6 +344,7 @@ class CertifiedSpectralNorm(nn.Module):
         if method != "svd":
             v0 = self._v.detach()
             kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, v0=v0 if bool(v0.any()) else None)
+            kw["certify"] = True  # the width, not a residual, decides (power's default): the tightness of tol
         res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
         return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
 
