@@ -345,7 +345,7 @@ def lipschitz_bound(
     Raises
     ------
     TypeError
-        A module without a certified constant.
+        A module without a certified constant, or a subclass of a supported one with its own ``forward``.
     ValueError
         ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
         ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``

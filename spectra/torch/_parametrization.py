@@ -579,7 +579,8 @@ def spectral_norm(
     Raises
     ------
     ValueError
-        ``module`` has no parameter ``name``, or an argument is out of range.
+        ``module`` has no parameter ``name``, or an argument is out of range. At a forward call: the weight
+        contains NaN or Inf (the certificate's state is left unchanged).
     TypeError
         The weight is complex (or not floating): only real floating weights are normalised.
 
