@@ -231,22 +231,27 @@ class ArrayAPIBackend:
         """
         xp = array_api_compat.array_namespace(A)
         is_complex = xp.isdtype(A.dtype, "complex floating")
-        wide = self.wide_dtype(A, True) if is_complex else A.dtype
-        out, parts = [], []
-        for chunk in _row_chunks(A):
-            out.append(self.to_host(xp.max(xp.abs(xp.astype(chunk, wide)), axis=(-2, -1))))
-            if is_complex:
-                top = xp.maximum(xp.abs(xp.real(chunk)), xp.abs(xp.imag(chunk)))
-                parts.append(self.to_host(xp.max(top, axis=(-2, -1))))
-        mx = np.max(np.stack([np.asarray(o, dtype=np.float64).reshape(-1) for o in out]), axis=0)
-        if parts:
-            finite = np.isfinite(np.max(np.stack([np.asarray(o, dtype=np.float64).reshape(-1) for o in parts]), 0))
-            if np.any(np.isinf(mx) & finite):
+        if is_complex:
+            wide = self.wide_dtype(A, True)
+            mx = self._chunk_max(A, lambda chunk: xp.abs(xp.astype(chunk, wide, copy=False)))
+        else:
+            mx = self._chunk_max(A, xp.abs)
+        if is_complex and np.any(np.isinf(mx)):  # an infinite part, or a modulus beyond float64 (a second read)
+            parts = self._chunk_max(A, lambda c: xp.maximum(xp.abs(xp.real(c)), xp.abs(xp.imag(c))))
+            if np.any(np.isinf(mx) & np.isfinite(parts)):
                 raise ValueError(
                     "an entry's modulus exceeds float64's range (both parts are finite): the spectral norm is "
                     "not representable; scale A down by a power of two first"
                 )
         return mx
+
+    def _chunk_max(self, A, f) -> np.ndarray:
+        """``max f(A)`` over each matrix, read in row chunks, as float64 host values ``(B,)``."""
+        xp = array_api_compat.array_namespace(A)
+        out = [
+            np.asarray(self.to_host(xp.max(f(c), axis=(-2, -1))), dtype=np.float64).reshape(-1) for c in _row_chunks(A)
+        ]
+        return np.max(np.stack(out), axis=0)
 
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         """:class:`AbsStats` of ``c1 * c2 * A`` (factors per matrix, host arrays ``(B,)``), in float64."""

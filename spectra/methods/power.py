@@ -43,6 +43,15 @@ def run(op: Operand, opts: Options) -> MethodResult:
     # a computed growth factor may lie below the exact one by a product's rounding: where t is close to 1 (a Gram
     # side of dimension one) nothing else covers it (ones((300, 1), complex64): 44 u below, outside 10 k u)
     noise = product_noise(op)
+
+    def grow(nu: np.ndarray, products: int) -> np.ndarray:
+        """Add the growth factor of one more product (split exactly, see _bounds.power_upper): the bound."""
+        nonlocal log_sum, exp_sum
+        mantissa, exponent = np.frexp(nu + noise)
+        log_sum = log_sum + log_or_neg_inf(mantissa)
+        exp_sum = exp_sum + exponent
+        return _bounds.power_upper(exp_sum, log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+
     for iterations in range(1, opts.maxiter + 1):  # noqa: B007 (the count is reported)
         w, z = op.gram(v, with_image=True)  # A v and A^H (A v): one read of A where the backend fuses it
         # the three norms of a step are formed on the device and cross to the host together
@@ -52,17 +61,11 @@ def run(op: Operand, opts: Options) -> MethodResult:
         res_norm = norm(z - sigma * v, axis=-2, keepdims=True)  # ||A^H u - sigma v||
         nu_right, nu_left, res = (x[:, 0] for x in op.host_norms(sigma, z_norm, res_norm))
         products += 1
-        mantissa, exponent = np.frexp(nu_right + noise)
-        log_sum += log_or_neg_inf(mantissa)
-        exp_sum += exponent
-        upper = _bounds.power_upper(exp_sum, log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+        upper = grow(nu_right, products)
         stop.update(lower_est=nu_right, prob_upper=upper, products=products)
 
         products += 1
-        mantissa, exponent = np.frexp(nu_left + noise)
-        log_sum += log_or_neg_inf(mantissa)
-        exp_sum += exponent
-        upper = _bounds.power_upper(exp_sum, log_sum, products, t) * (1.0 + _bounds.krylov_rounding_pad(products, op.u))
+        upper = grow(nu_left, products)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(nu_right > 0, res / np.where(nu_right > 0, nu_right, 1.0), 0.0)
         done = stop.update(lower_est=nu_left, prob_upper=upper, residual=rel, products=products)

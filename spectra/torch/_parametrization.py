@@ -343,8 +343,9 @@ class CertifiedSpectralNorm(nn.Module):
         kw: dict[str, Any] = {}
         if method != "svd":
             v0 = self._v.detach()
-            kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, v0=v0 if bool(v0.any()) else None)
-            kw["certify"] = True  # the width, not a residual, decides (power's default): the tightness of tol
+            # certify: the width, not a residual (power's default), stops it: the tightness of tol
+            kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, certify=True)
+            kw["v0"] = v0 if bool(v0.any()) else None
         res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
         return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
 
