@@ -273,3 +273,56 @@ def test_a_subclass_with_its_own_forward_is_refused(make, name):
         st.lipschitz_bound(make().double().eval(), (4,))
     net = nn.Sequential(st.spectral_norm(nn.Linear(4, 4)), nn.ReLU(), st.Residual(nn.Linear(4, 4))).eval()
     assert st.lipschitz_bound(net, (4,)).upper > 0
+
+
+def _linear_map_norm(model: nn.Module, n: int) -> float:
+    """||M||_2 by LAPACK of the (affine) model's matrix, one basis input at a time."""
+    with torch.no_grad():
+        M = model(torch.eye(n, dtype=torch.float64)) - model(torch.zeros((1, n), dtype=torch.float64))
+    return float(np.linalg.norm(M.numpy(), 2))
+
+
+@pytest.mark.parametrize(
+    "register",
+    [
+        lambda m: m[0].register_forward_hook(lambda mod, inp, out: 10 * out),
+        lambda m: m[0].register_forward_hook(lambda mod, inp, out: out.mul_(10)),
+        lambda m: m[1].register_forward_pre_hook(lambda mod, inp: (10 * inp[0],)),
+        lambda m: m.register_forward_hook(lambda mod, inp, out: 10 * out),
+        lambda m: torch.nn.modules.module.register_module_forward_hook(lambda mod, inp, out: 10 * out),
+        lambda m: torch.nn.modules.module.register_module_forward_pre_hook(lambda mod, inp: None),
+    ],
+    ids=["returns", "in-place", "pre-hook", "on-the-model", "global", "global-pre-hook"],
+)
+def test_a_module_with_a_forward_hook_is_refused(register):
+    """Regression: forward hooks and pre-hooks were run but not read, so a hook multiplying a layer's output by
+    10 was bounded as the bare layer: 0.649 reported for a map of norm 5.65. A hook is now a TypeError naming
+    it (any hook may change the output: in place, by returning a value, or on the input)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)).double().eval()
+    bare = st.lipschitz_bound(net, (4,)).upper
+    handle = register(net)
+    try:
+        with pytest.raises(TypeError, match=r"forward hook <lambda>.*, which may change what it returns"):
+            st.lipschitz_bound(net, (4,))
+    finally:
+        handle.remove()
+    assert st.lipschitz_bound(net, (4,)).upper == bare
+
+
+def test_the_weight_hooks_of_torch_and_spectra_are_read_through():
+    """torch.nn.utils.spectral_norm and weight_norm (forward pre-hooks that recompute the weight) and
+    spectra.torch.spectral_norm's input-shape hook change no output: the bound holds on the map the model
+    computes."""
+    from torch.nn.utils import spectral_norm as torch_spectral_norm
+    from torch.nn.utils import weight_norm
+
+    torch.manual_seed(0)
+    with pytest.warns(FutureWarning, match="weight_norm"):
+        normed = weight_norm(nn.Linear(4, 6).double())
+    net = nn.Sequential(torch_spectral_norm(nn.Linear(5, 4).double()), normed).eval()
+    b = st.lipschitz_bound(net, (5,))
+    exact = _linear_map_norm(net, 5)
+    assert 0.5 < exact <= b.upper
+    conv = nn.Sequential(st.spectral_norm(nn.Conv1d(1, 2, 3, padding=1).double()), nn.Flatten()).eval()
+    assert st.lipschitz_bound(conv, (1, 6)).upper >= _linear_map_norm(nn.Sequential(nn.Unflatten(1, (1, 6)), conv), 6)

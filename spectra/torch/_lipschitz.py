@@ -23,11 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm as _TorchSpectralNormHook
+from torch.nn.utils.weight_norm import WeightNorm as _TorchWeightNormHook
 
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
+from ._parametrization import _InputShapeHook
 
 __all__ = [
     "ACTIVATION_CONSTANTS",
@@ -66,6 +69,26 @@ ACTIVATION_CONSTANTS: dict[type, object] = {
 #: the ``method`` values :func:`lipschitz_bound` accepts
 METHODS = ("auto", "fft", "lanczos", "power", "randomized")
 _U64 = _bounds.unit_roundoff(np.float64)
+#: forward pre-hooks that only recompute a layer's weight from its parameters: the walker calls the layer, then
+#: bounds the weight the call used (spectra's input-shape hook; torch.nn.utils.spectral_norm and weight_norm)
+_WEIGHT_HOOKS = (
+    _InputShapeHook,
+    _TorchSpectralNormHook,
+    _TorchWeightNormHook,
+)
+
+
+def _check_hooks(hooks: dict, where: str) -> None:
+    """A forward hook or pre-hook can change what a module returns (``output * 10``, in place or by returning a
+    value), so the map the model computes is not the one bounded: refuse any but :data:`_WEIGHT_HOOKS`."""
+    for hook in hooks.values():
+        if not isinstance(hook, _WEIGHT_HOOKS):
+            label = getattr(hook, "__qualname__", None) or type(hook).__qualname__
+            raise TypeError(
+                f"lipschitz_bound cannot bound {where}: it has the forward hook {label}, which may change what it "
+                "returns, so the map the model computes is not the one the layers' constants bound. Remove the "
+                "hook while bounding (the handle's remove()) and register it again after."
+            )
 
 
 class Residual(nn.Module):
@@ -175,6 +198,9 @@ class _Walker:
                 "from the supported modules (see lipschitz_bound's docstring) or wrap residual blocks in "
                 "spectra.torch.Residual."
             )
+        where = f"{type(module).__name__} ({name or 'the model'})"
+        _check_hooks(module._forward_pre_hooks, where)
+        _check_hooks(module._forward_hooks, where)
         if isinstance(module, nn.Sequential):
             total = 1.0
             for child_name, child in module.named_children():
@@ -345,7 +371,10 @@ def lipschitz_bound(
     Raises
     ------
     TypeError
-        A module without a certified constant, or a subclass of a supported one with its own ``forward``.
+        A module without a certified constant, a subclass of a supported one with its own ``forward``, or a
+        module with a forward hook or pre-hook (also a global one) that may change what it returns; the hooks
+        of ``torch.nn.utils.spectral_norm``/``weight_norm`` and of :func:`spectral_norm` only recompute the
+        weight and are read through.
     ValueError
         ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
         ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``
@@ -372,6 +401,9 @@ def lipschitz_bound(
         raise ValueError(
             f"input_shape must be a tuple of positive ints (one input, no batch axis); got {input_shape!r}"
         )
+    hooks = torch.nn.modules.module
+    _check_hooks(hooks._global_forward_pre_hooks, "any module (global hook)")
+    _check_hooks(hooks._global_forward_hooks, "any module (global hook)")
     x = torch.zeros((1, *shape), **kw)
     with torch.no_grad():
         try:
