@@ -194,3 +194,23 @@ def test_torch_cuda_tensor_through_dlpack(cp):
     r = spectra.norm(torch.as_tensor(A, device="cuda"), backend="cupy", method="lanczos", seed=0)
     assert r.backend == "cupy"
     assert_interval(r, oracle(A), oracle_slack(A))
+
+
+@pytest.mark.parametrize("form", ["dense", "csr", "csc"])
+def test_complex64_entries_whose_modulus_overflows_float32(cp, form):
+    """The CuPy twin of tests/test_hostile_inputs.py's test: ``full((5, 3), 3e38 + 3e38j)`` in complex64 has
+    finite parts and a modulus (4.2e38) beyond float32; the sparse entry statistics took the modulus in
+    float32 (``cupy.abs`` of the stored entries) and so refused the matrix as non-finite. Oracle: complex128
+    LAPACK."""
+    import cupyx.scipy.sparse as csp
+
+    A = np.full((5, 3), 3e38 + 3e38j).astype(np.complex64)
+    exact = oracle(A.astype(np.complex128))
+    data = cp.asarray(A)
+    if form != "dense":
+        data = {"csr": csp.csr_matrix, "csc": csp.csc_matrix}[form](data)
+    for method in ["lanczos", "power"] + (["svd"] if form == "dense" else []):
+        for kw in ({}, {"check_finite": False}):
+            r = spectra.norm(data, method=method, seed=0, **kw)
+            assert r.backend == "cupy"
+            assert r.lower <= exact <= r.upper and r.upper <= exact * (1 + 1e-5), (method, kw)
