@@ -13,6 +13,10 @@ Two classes of operator break naive use:
   A block product therefore uses the operator's own ``matmat``/``rmatmat`` only when it declares one, and
   otherwise applies ``matvec``/``rmatvec`` to one 1-D vector at a time (a ``(n, 1)`` column is tried when a
   1-D vector fails). An operator that accepts neither gets an error that says what it must accept.
+- aliasing: an operator may use its input as scratch space (``x -= x.mean()`` to centre it, ``x[:] = 0``
+  after the product) or return a buffer it reuses. The products are therefore taken on a private copy of
+  spectra's vectors, and what they return is copied: the Krylov basis and the start vector, on which the
+  bounds rest, are never handed out.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["WorkingOperator"]
 
-#: errors a product raises when it cannot handle the shape it was given (any other error propagates unchanged)
-_SHAPE_ERRORS = (ValueError, TypeError, IndexError, AttributeError, NotImplementedError)
+#: errors a product raises when it cannot handle the shape it was given (any other error propagates unchanged);
+#: AssertionError: ``assert x.ndim == 2`` in an operator written for columns
+_SHAPE_ERRORS = (ValueError, TypeError, IndexError, AttributeError, NotImplementedError, AssertionError)
 _MISSING = object()
 #: relative mismatch of w^H (A x) and (A^H w)^H x above which rmatvec is reported as not the adjoint
 ADJOINT_TOL = 0.05
@@ -104,10 +109,10 @@ class WorkingOperator(LinearOperator):
         X = np.asarray(X, dtype=self.dtype)
         rows = self.shape[1] if adjoint else self.shape[0]
         k = X.shape[1]
-        if k > 1 and self._block[adjoint]:
+        if self._block[adjoint]:  # also for one column: an operator may declare only matmat (matvec=None)
             f = self.A.rmatmat if adjoint else self.A.matmat
             try:
-                Y = np.asarray(f(X))
+                Y = np.asarray(f(X.copy()))
             except _SHAPE_ERRORS:
                 Y = None
             if Y is not None and Y.shape == (rows, k):
@@ -126,7 +131,7 @@ class WorkingOperator(LinearOperator):
             size = x.shape[0]
             tried.append(f"a 1-D vector of shape ({size},)" if form == 1 else f"a column of shape ({size}, 1)")
             try:
-                y = np.asarray(f(x if form == 1 else x[:, None]))
+                y = np.asarray(f(x.copy() if form == 1 else x.reshape(-1, 1).copy()))
             except _SHAPE_ERRORS as exc:
                 errors.append(exc)
                 continue
@@ -146,7 +151,7 @@ class WorkingOperator(LinearOperator):
             )
         if Y.dtype.kind in "fc":
             self.product_u = max(self.product_u, float(np.finfo(Y.dtype).eps) / 2)
-        return Y.astype(self.dtype, copy=False)
+        return np.array(Y, dtype=self.dtype)  # a copy: the operator may reuse the buffer it returned
 
     def _failure(self, errors, tried, adjoint: bool) -> Exception:
         m, n = self.shape
