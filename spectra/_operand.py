@@ -95,6 +95,12 @@ class Operand:
             self.memo["u"] = max(_bounds.unit_roundoff(self.np_dtype), getattr(self.data, "product_u", 0.0))
         return self.memo["u"]
 
+    @property
+    def u_vectors(self) -> float:
+        """Unit roundoff of the working precision, in which spectra holds its vectors (the start is rounded to
+        it); :attr:`u` is larger for an operator whose products come back in a narrower precision."""
+        return _bounds.unit_roundoff(self.np_dtype)
+
     def stats_pad(self) -> float:
         """Relative pad ``2 gamma`` for the square roots of the entry statistics' sums (:class:`AbsStats`)."""
         s = self.stats

@@ -127,7 +127,8 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
         x = x / nx[:, None]
     # the device copy of the start is rounded to the working precision: ||fl(x) - x|| <= u, so
     # |z^H fl(x)| / ||fl(x)|| >= (t_eff - u) / (1 + u) on the same event (§6e)
-    t_eff = np.maximum((t_eff - op.u) / (1.0 + op.u), 0.0)
+    u = op.u_vectors  # the start's own rounding; an operator's coarser products are in the noise model
+    t_eff = np.maximum((t_eff - u) / (1.0 + u), 0.0)
     return op.from_host(x[:, :, None]), t_eff
 
 

@@ -73,7 +73,7 @@ def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int =
     V1, R0 = op.backend.qr(omega)
     c0 = op.host_batch(R0).astype(np.complex128 if op.is_complex else np.float64)
     # the rounded block keeps ||fl(Omega)^H z_1|| >= sqrt(x_delta) - u ||Omega||_F on the event (§6e)
-    slack = op.u * np.linalg.norm(omega_host.reshape(op.B, -1), axis=1)
+    slack = op.u_vectors * np.linalg.norm(omega_host.reshape(op.B, -1), axis=1)
     root_x = np.maximum(math.sqrt(x_delta) - slack, 0.0)
     glz = GlobalLanczos(c0)
     t_glob = root_x / np.where(glz.norm > 0, glz.norm, np.inf)  # Christoffel threshold of §4d
