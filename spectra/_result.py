@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,29 @@ class NormEstimate:
     rtol_effective: Any = None
     plan: Any = None
 
+    def __eq__(self, other: object) -> bool:
+        """Field by field; array fields (stacks, ``u``, ``v``) compare elementwise, NaN equal to NaN.
+
+        Two calls with the same input, options and seed give equal results. Results holding arrays are not
+        hashable (as the arrays are not).
+        """
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(_field_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # replaced below by the dataclass's field hash
+
+    def __format__(self, spec: str) -> str:
+        """``f"{r:.6f}"`` formats ``value`` of a single matrix (as ``float(r)``); an empty spec is ``str(r)``."""
+        if not spec:
+            return str(self)
+        if isinstance(self.value, float):
+            return format(self.value, spec)
+        raise TypeError(
+            f"format spec {spec!r} needs the estimate of a single matrix; this NormEstimate holds a stack, "
+            "format its .value array instead"
+        )
+
     def __float__(self) -> float:
         try:
             return float(self.value)
@@ -164,6 +187,25 @@ class NormEstimate:
             for name, text in self._repr_parts()
         )
         return f"<table><caption style='text-align:left'><b>NormEstimate</b></caption>{rows}</table>"
+
+
+def _field_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    arrays = [hasattr(x, "shape") and not isinstance(x, (float, int, np.generic)) for x in (a, b)]
+    if arrays[0] != arrays[1]:  # a stack's field against a single matrix's
+        return False
+    if not arrays[0]:
+        return bool(a == b)  # scalars, strings, the plan, None
+    import array_api_compat
+
+    try:
+        xp = array_api_compat.array_namespace(a, b)
+    except TypeError:  # arrays of two libraries
+        return False
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    return bool(xp.all((a == b) | ((a != a) & (b != b))))
 
 
 def _flat(x: Any):

@@ -246,7 +246,9 @@ def validate_options(
         )
     maxiter = _check_positive_int("maxiter", maxiter)
     block_size = _check_positive_int("block_size", block_size)
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and seed < 0:
+    if isinstance(seed, (bool, np.bool_)):  # an int to NumPy, but True/False as a seed is a slip
+        raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got the bool {seed!r}")
+    if isinstance(seed, numbers.Integral) and seed < 0:
         raise ValueError(f"seed must be a non-negative int (NumPy's seeds are), got {seed}")
     try:
         rng = np.random.default_rng(seed)

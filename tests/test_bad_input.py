@@ -123,6 +123,7 @@ def test_array_api_backend_refuses_sparse():
         (dict(progress="no"), TypeError, "progress must be True, False or a callable"),
         (dict(seed="abc"), TypeError, "seed must be"),
         (dict(seed=-1), ValueError, "seed must be a non-negative int"),  # regression: was a TypeError
+        (dict(seed=True), TypeError, "got the bool True"),  # regression: was taken as the seed 1
     ],
 )
 def test_bad_options(kw, exc, pattern):

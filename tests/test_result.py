@@ -242,3 +242,36 @@ def test_a_breakdown_wider_than_rtol_reports_its_width(dtype, name, shape, linop
     r = spectra.norm(aslinearoperator(M) if linop else M, method=method, return_vectors=return_vectors, seed=0)
     assert r.converged and r.upper <= (1 + r.rtol_effective) * r.lower
     assert r.lower <= oracle(M) <= r.upper
+
+
+def test_results_holding_arrays_compare_by_value():
+    """Regression: ``r1 == r2`` raised "The truth value of an array ... is ambiguous" for results with
+    ``return_vectors=True`` and for stacks (the dataclass compared field tuples). Equal inputs, options and
+    seed give equal results; another seed, another input or a stack against one matrix do not."""
+    import torch
+
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    S = np.random.default_rng(1).standard_normal((4, 6, 5))
+    v1, v2 = (spectra.norm(A, method="lanczos", seed=0, return_vectors=True) for _ in range(2))
+    assert v1 == v2 and not v1 != v2
+    assert v1 != spectra.norm(A, method="lanczos", seed=1, return_vectors=True)
+    assert v1 != spectra.norm(A, method="lanczos", seed=0)  # u, v against None
+    s1, s2 = (spectra.norm(S, method="lanczos", seed=0) for _ in range(2))
+    assert s1 == s2 and s1 != v1 and s1 != spectra.norm(S[:3], method="lanczos", seed=0)
+    t1, t2 = (spectra.norm(torch.from_numpy(S), method="lanczos", seed=0) for _ in range(2))
+    assert t1 == t2 and t1 != s1  # torch arrays against NumPy arrays: not equal
+    bad = np.stack([np.full((3, 3), np.nan), np.eye(3)])
+    n1, n2 = (spectra.norm(bad, method="svd", check_finite=False) for _ in range(2))
+    assert math.isnan(float(n1.value[0])) and n1 == n2  # NaN fields compare equal
+    assert hash(spectra.norm(A, seed=0)) == hash(spectra.norm(A, seed=0))
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(s1)
+
+
+def test_a_format_spec_formats_the_value():
+    """Regression: ``f"{r:.3f}"`` raised TypeError; it formats ``value`` of one matrix, as ``float(r)``."""
+    r = spectra.norm(np.diag([3.0, 1.0]), method="svd")
+    assert f"{r:.3f}" == "3.000" and f"{r}" == str(r) == repr(r)
+    s = spectra.norm(np.stack([np.eye(2)] * 2), method="svd")
+    with pytest.raises(TypeError, match="holds a stack"):
+        f"{s:.3f}"
