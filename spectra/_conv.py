@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _bounds
-from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape
+from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape, transposed_padding
 from ._conv_ops import conv_operator, is_torch
 from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, not_circulant_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
@@ -227,9 +227,10 @@ def conv_norm(
         for a zero kernel (as :func:`spectra.norm` for a zero matrix).
     transposed : bool
         ``True`` for ``torch.nn.ConvTranspose1d/2d/3d`` (weight ``(c_in, c_out / groups, *kernel)``, zero
-        padding, ``output_padding < stride``): the layer is the adjoint of the convolution with the same
-        weight and arguments on its output shape, so it has the same norm, computed on that convolution
-        (``v0``, ``u``, ``v`` then refer to it: ``v`` lives in the transposed layer's output).
+        padding, ``output_padding`` below the stride or the dilation): the layer is the adjoint of the
+        convolution with the same weight and arguments on its output shape (restricted to its first outputs
+        where ``output_padding >= stride``), so it has the same norm, computed on that convolution (``v0``,
+        ``u``, ``v`` then refer to it: ``v`` lives in the transposed layer's output).
     output_padding : int or tuple of int
         As in ``torch.nn.ConvTranspose2d`` (only with ``transposed=True``).
 
@@ -272,7 +273,6 @@ def conv_norm(
     >>> r.u.shape, r.v.shape   # (c_out · 16 · 16,), (c_in · 16 · 16,): the top singular pair of the DFT route
     ((1024,), (768,))
     """
-    from ._api import norm
 
     if method not in CONV_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, CONV_METHODS))}; got {method!r}")
@@ -292,6 +292,7 @@ def conv_norm(
             groups=groups,
             output_padding=output_padding,
         )
+        padding = transposed_padding(len(weight.shape) - 2, padding, stride, output_padding)
     elif np.any(np.asarray(output_padding) != 0):
         raise ValueError("output_padding applies to transposed convolutions only (transposed=True)")
     geom = conv_geometry(
@@ -302,7 +303,39 @@ def conv_norm(
         padding_mode=padding_mode,
         dilation=dilation,
         groups=groups,
+        crop=bool(transposed),
     )
+    return conv_norm_on(
+        weight,
+        geom,
+        method=method,
+        rtol=rtol,
+        confidence=confidence,
+        maxiter=maxiter,
+        seed=seed,
+        v0=v0,
+        return_vectors=return_vectors,
+        certify=certify,
+    )
+
+
+def conv_norm_on(
+    weight: Any,
+    geom: ConvGeometry,
+    *,
+    method: str = "auto",
+    rtol: float = 1e-6,
+    confidence: float = 0.999,
+    maxiter: int | None = None,
+    seed: Any = None,
+    v0: Any = None,
+    return_vectors: bool = False,
+    certify: bool | None = None,
+) -> NormEstimate:
+    """:func:`conv_norm` on a validated :class:`ConvGeometry` (``spectra.torch.spectral_norm`` keeps one per layer,
+    which for a ``ConvTransposeNd`` may crop its input, :func:`spectra._conv_geometry.transposed_padding`)."""
+    from ._api import norm
+
     w64 = _host_weight(weight)
     if not np.all(np.isfinite(w64)):
         raise ValueError("weight contains NaN or Inf")

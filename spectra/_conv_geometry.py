@@ -25,6 +25,7 @@ __all__ = [
     "pad_matrix",
     "transposed_input_shape",
     "transposed_output_padding",
+    "transposed_padding",
 ]
 
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
@@ -136,12 +137,22 @@ def _spatial(input_shape, d: int, c_in: int) -> tuple[int, ...]:
 
 
 def conv_geometry(
-    weight_shape, input_shape, *, stride=1, padding=0, padding_mode="zeros", dilation=1, groups=1
+    weight_shape,
+    input_shape,
+    *,
+    stride=1,
+    padding=0,
+    padding_mode="zeros",
+    dilation=1,
+    groups=1,
+    crop: bool = False,
 ) -> ConvGeometry:
     """Validate the arguments of a convolution layer; errors name the parameter.
 
     ``weight_shape`` is ``(c_out, c_in / groups, *kernel)`` with 1, 2 or 3 spatial axes. ``input_shape`` is
     the spatial shape, or ``(c_in, *spatial)``, or ``(batch, c_in, *spatial)`` (the batch is ignored).
+    ``crop=True`` (zero padding only) admits a negative after-padding, which crops the end of the input: the
+    adjoint of a ``ConvTransposeNd`` with ``output_padding >= stride`` (:func:`transposed_padding`).
     """
     weight_shape = tuple(int(s) for s in weight_shape)
     d = len(weight_shape) - 2
@@ -166,7 +177,7 @@ def conv_geometry(
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; got {padding_mode!r}")
     for n, (lo, hi) in zip(shape, pad, strict=True):
-        if lo < 0 or hi < 0:
+        if lo < 0 or (hi < 0 and not (crop and padding_mode == "zeros" and n + hi >= 1)):
             raise ValueError(f"padding must be non-negative, got {pad}")
         if padding_mode == "reflect" and max(lo, hi) >= n:
             raise ValueError(f"padding_mode='reflect' needs padding < input size, got padding {pad} for {shape}")
@@ -185,8 +196,9 @@ def transposed_input_shape(
 
     ``ConvTransposeNd`` with weight ``(c_in, c_out / groups, *kernel)`` maps ``(c_in, *n)`` to ``(c_out, *L)``,
     ``L = (n - 1) s - 2 p + d (k - 1) + output_padding + 1``; it is by definition the adjoint (the input
-    gradient) of ``ConvNd`` with the same weight and arguments on inputs ``(c_out, *L)``, whose output shape is
-    ``n`` when ``output_padding < stride``. Both have the same operator norm.
+    gradient) of ``ConvNd`` with the same weight and arguments on inputs ``(c_out, *L)``, restricted to its
+    first ``n`` outputs (all of them when ``output_padding < stride``; :func:`transposed_padding` gives the
+    padding of that restriction). Both have the same operator norm.
 
     Examples
     --------
@@ -213,13 +225,10 @@ def transposed_input_shape(
     )
     if any(o < 0 for o in op):
         raise ValueError(f"output_padding must be non-negative, got {op}")
-    if any(o >= st for o, st in zip(op, s, strict=True)):
-        # PyTorch also takes stride <= output_padding < dilation: that layer is the adjoint of a convolution
-        # whose output is cropped, an operator the geometry here does not describe
+    if any(o >= max(st, dd) for o, st, dd in zip(op, s, dl, strict=True)):
         raise ValueError(
-            f"output_padding {op} is not below stride {s}: PyTorch accepts it where it is below the dilation "
-            f"{dl}, but such a transposed convolution (the adjoint of a convolution with a cropped output) is not "
-            "supported; use output_padding < stride"
+            f"output_padding {op} must be smaller than either the stride {s} or the dilation {dl} on each axis "
+            "(as in PyTorch)"
         )
     k = weight_shape[2:]
     L = tuple(
@@ -229,6 +238,29 @@ def transposed_input_shape(
     if any(x < 1 for x in L):
         raise ValueError(f"the transposed convolution has no output for input {shape}: output shape {L}")
     return (weight_shape[1] * int(groups), *L)
+
+
+def transposed_padding(d: int, padding, stride, output_padding) -> tuple[tuple[int, int], ...]:
+    """``(before, after)`` padding per axis of the convolution whose adjoint is ``ConvTransposeNd``, on the input
+    shape :func:`transposed_input_shape` gives.
+
+    ``ConvTransposeNd`` is the adjoint of the convolution with the same arguments **restricted to its first**
+    ``n`` **outputs**. With ``output_padding < stride`` that convolution has exactly ``n`` outputs (padding
+    ``p`` on both sides). PyTorch also takes ``stride <= output_padding < dilation``; the convolution then has
+    more than ``n`` outputs, and the first ``n`` of them read the padded input only up to
+    ``(n - 1) s + d (k - 1)``: they are the convolution with the after-padding ``p - output_padding``, where a
+    negative value crops that many entries off the end of the input (entries no output reads: zero columns of
+    the operator, which do not change its norm).
+
+    Examples
+    --------
+    >>> transposed_padding(2, (1, 0), (2, 1), 1)
+    ((1, 1), (0, -1))
+    """
+    p, s, op = (
+        _tuple(n, v, d) for n, v in [("padding", padding), ("stride", stride), ("output_padding", output_padding)]
+    )
+    return tuple((pp, pp - o if o >= st else pp) for pp, st, o in zip(p, s, op, strict=True))
 
 
 def transposed_output_padding(

@@ -147,16 +147,58 @@ def test_output_size_outside_pytorch_range_names_the_valid_sizes():
         transposed_output_padding((3, 2, 3, 3), (3, 5, 5), (10,), stride=2, padding=1)
 
 
-def test_output_padding_below_the_dilation_only_is_named():
-    """Regression: a ConvTranspose with ``stride <= output_padding < dilation`` (valid in PyTorch) was refused with
-    "output_padding must lie in [0, stride)", as if the layer were invalid. The message now says that PyTorch takes
-    it and that this layer (the adjoint of a convolution with a cropped output) is not supported."""
-    layer = nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=2, output_padding=1, bias=False)
-    assert layer(torch.zeros(1, 2, 5)).shape == (1, 2, 10)  # a valid layer for PyTorch
-    match = r"output_padding \(1,\) is not below stride \(1,\): PyTorch accepts it where it is below the dilation"
-    with pytest.raises(ValueError, match=match):
-        spectra.conv_norm(layer.weight.detach(), (2, 5), transposed=True, dilation=2, output_padding=1)
-    with pytest.raises(ValueError, match=match):
-        st.lipschitz_bound(nn.Sequential(layer), (2, 5))
-    with pytest.raises(ValueError, match="output_padding must be non-negative"):
-        transposed_input_shape((3, 2, 3), (6,), stride=2, output_padding=-1)
+CROPPED = [
+    # stride <= output_padding < dilation (PyTorch takes it): the adjoint of a convolution restricted to its first
+    # outputs; output_padding above the padding (the end of the input cropped) and at most the padding
+    (lambda: nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=2, output_padding=1), (2, 5)),
+    (
+        lambda: nn.ConvTranspose2d(2, 3, 3, stride=(1, 2), dilation=(3, 1), padding=(1, 0), output_padding=(2, 1)),
+        (2, 4, 5),
+    ),
+    (lambda: nn.ConvTranspose1d(2, 2, 3, stride=2, dilation=4, padding=3, output_padding=3), (2, 5)),
+    (
+        lambda: nn.ConvTranspose3d(2, 2, 2, stride=1, dilation=(2, 1, 1), output_padding=(1, 0, 0), groups=2),
+        (2, 3, 2, 2),
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "shape"), CROPPED)
+def test_output_padding_at_or_above_the_stride(make, shape):
+    """Regression: a ConvTranspose with ``stride <= output_padding < dilation`` (valid in PyTorch) was refused
+    ("not supported; use output_padding < stride"). It is the adjoint of the convolution restricted to its first
+    ``n`` outputs, i.e. with the after-padding ``p - output_padding`` (cropping the end of the input where
+    negative). Oracle: the dense matrix PyTorch's layer computes, LAPACK; every conv_norm method, spectral_norm
+    through training steps and lipschitz_bound."""
+    torch.manual_seed(0)
+    layer = make()
+    x = torch.zeros(1, *shape)
+    assert (
+        layer(x).shape[2:]
+        == transposed_input_shape(layer.weight.shape, shape, **{k: v for k, v in arguments(layer).items()})[1:]
+    )
+    truth = np.linalg.norm(dense(layer, shape), 2)
+    w = layer.weight.detach()
+    for method in ["auto", "fft", "svd", "lanczos", "power"]:
+        r = spectra.conv_norm(w, shape, transposed=True, method=method, seed=0, return_vectors=True, **arguments(layer))
+        assert r.lower <= truth * (1 + 1e-9) and truth <= r.upper * (1 + 1e-12), (method, r, truth)
+        assert r.v.shape == (int(np.prod(layer(x).shape[1:])),)  # v lives in the layer's output
+    b = st.lipschitz_bound(nn.Sequential(layer).eval(), shape)
+    assert truth <= b.upper <= truth * (1 + 1e-6)
+    normed = st.spectral_norm(make())
+    raw = normed.parametrizations.weight.original
+    gen = torch.Generator().manual_seed(1)
+    xb = torch.randn(2, *shape, generator=gen)
+    for step in range(6):
+        with torch.no_grad():
+            raw.add_((0.01 if step % 3 else 0.3) * raw.abs().mean() * torch.randn(raw.shape, generator=gen))
+        normed.train()
+        normed(xb).sum().backward()
+        with torch.no_grad():
+            t = np.linalg.norm(dense(normed, shape), 2)
+        assert 0.9 <= t <= 1.0, (step, t)
+
+
+def test_output_padding_must_be_below_the_stride_or_the_dilation():
+    with pytest.raises(ValueError, match=r"must be smaller than either the stride \(2,\) or the dilation \(2,\)"):
+        spectra.conv_norm(torch.randn(2, 2, 3), (2, 5), transposed=True, stride=2, dilation=2, output_padding=2)

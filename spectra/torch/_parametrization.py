@@ -20,13 +20,14 @@ from torch.nn.utils import parametrize
 
 from .. import _bounds
 from .._api import norm
-from .._conv import conv_norm, deterministic_upper
+from .._conv import conv_norm_on, deterministic_upper
 from .._conv_geometry import (
     ConvGeometry,
     _padding,
     conv_geometry,
     transposed_input_shape,
     transposed_output_padding,
+    transposed_padding,
 )
 from .._conv_ops import TorchConv
 from .._plan import AUTO_SVD_MAX_WORK
@@ -222,23 +223,35 @@ class CertifiedSpectralNorm(nn.Module):
         ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution). A forward
         call's ``output_size`` sets that shape as it sets PyTorch's output padding
         (:func:`spectra._conv_geometry.transposed_output_padding`)."""
+        return self._adjoint_arguments(layer_input_shape, output_size)[0]
+
+    def _adjoint_arguments(self, layer_input_shape: tuple, output_size=None) -> tuple[tuple, dict]:
+        """:meth:`conv_input_shape` and the arguments of :func:`conv_geometry` for it (a ``ConvTransposeNd``
+        whose output padding reaches its stride crops the end of that input, :func:`transposed_padding`)."""
         if self._output_padding is None:
-            return tuple(layer_input_shape)
+            return tuple(layer_input_shape), self.conv
         c = self.conv
         sides = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"])
         output_padding = self._output_padding
         if output_size is not None:
             output_padding = transposed_output_padding(self._w_ref.shape, layer_input_shape, output_size, **sides)
-        return transposed_input_shape(
+        shape = transposed_input_shape(
             self._w_ref.shape, layer_input_shape, **sides, groups=c["groups"], output_padding=output_padding
         )
+        return shape, self._transposed_arguments(output_padding)
+
+    def _transposed_arguments(self, output_padding) -> dict:
+        c = self.conv
+        padding = transposed_padding(self._w_ref.ndim - 2, c["padding"], c["stride"], output_padding)
+        return {**c, "padding": padding, "crop": True}
 
     def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None, output_size=None) -> None:
         """Fix the layer's input shape ``(c_in, *spatial)`` (and a ``ConvTransposeNd``'s ``output_size``, as
         passed to its forward; called by the forward pre-hook)."""
         if weight is None:
             weight = self._w_ref
-        geom = conv_geometry(weight.shape, self.conv_input_shape(input_shape, output_size), **self.conv)
+        shape, arguments = self._adjoint_arguments(input_shape, output_size)
+        geom = conv_geometry(weight.shape, shape, **arguments)
         if self._geom is not None and geom == self._geom:
             return
         self._geom = geom
@@ -294,10 +307,9 @@ class CertifiedSpectralNorm(nn.Module):
         elif self.conv is not None and (est := self._embedding_certificate(weight)) is not None:
             pass
         elif self.conv is not None:
-            res = conv_norm(
+            res = conv_norm_on(
                 weight,
-                (self._geom.c_in, *self._geom.spatial),
-                **self.conv,
+                self._geom,
                 method=self.method,
                 rtol=self.tol / 4,
                 confidence=1.0 - delta_r,
@@ -459,7 +471,9 @@ class CertifiedSpectralNorm(nn.Module):
         shape = state_dict.get(prefix + "_input_shape")
         if self.conv is not None and shape is not None and shape.numel() and self._geom is None:
             # a lazily shaped convolution: take the saved input shape so the buffers match
-            self._geom = conv_geometry(self._w_ref.shape, tuple(int(s) for s in shape), **self.conv)
+            # (a ConvTransposeNd: the module's own output padding; a forward call re-shapes for output_size)
+            arguments = self.conv if self._output_padding is None else self._transposed_arguments(self._output_padding)
+            self._geom = conv_geometry(self._w_ref.shape, tuple(int(s) for s in shape), **arguments)
             self._drift_geom = ConvDriftGeometry.of(self._geom)
             self._input_shape = shape.clone()
             self._u = state_dict[prefix + "_u"].clone()
