@@ -249,7 +249,7 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
         conf = np.ones(op.B)
     u, v = (res.v, res.u) if op.transposed else (res.u, res.v)
     if u is not None:
-        u, v = u[..., 0], v[..., 0]
+        u, v = _zero_matrices_get_e1(op, u[..., 0], v[..., 0])
     matvecs = op.matvecs
     iterations = res.iterations
     converged = res.converged
@@ -294,6 +294,38 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
         rtol_effective=wrap(rtol_eff),
         plan=plan,
     )
+
+
+def _zero_matrices_get_e1(op: Operand, u, v):
+    """The vectors ``u`` (``batch + (m,)``) and ``v`` (``batch + (n,)``) of a stack with those of its all-zero
+    matrices set to ``e_1`` (:func:`zero_matrix_vectors`).
+
+    Parameters
+    ----------
+    op : Operand
+        The operand the method ran on; its entry statistics tell the all-zero matrices (``||A||_F = 0``, exactly:
+        after the operand's power-of-two scale a nonzero matrix's largest entry lies far above underflow, so its
+        sum of squares is positive).
+    u, v : array
+        The method's unit vectors in the caller's orientation, on the backend's device. A method leaves a zero
+        matrix's vectors zero (the image of any start vanishes) or arbitrary; every method and backend ends here.
+
+    Returns
+    -------
+    tuple
+        ``(u, v)``, unchanged where no matrix of the stack is zero (a single matrix that is zero never runs a
+        method: it is answered before, by the same rule).
+    """
+    if op.stats is None or not op.batch_shape:
+        return u, v
+    zero = np.asarray(op.stats.fro) == 0
+    if not zero.any():
+        return u, v
+    xp, be = op.xp, op.backend
+    mask = be.from_host(zero.reshape((*op.batch_shape, 1)), u)
+    e_u, e_v = zero_matrix_vectors((), int(u.shape[-1]), int(v.shape[-1]))
+    dtype = namespace_dtype_name(u.dtype)
+    return tuple(xp.where(mask, be.from_host(e.astype(dtype), x), x) for e, x in ((e_u, u), (e_v, v)))
 
 
 def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Compressed", "drop_empty"]
+from ._sparse import canonical_csr
+
+__all__ = ["Compressed", "drop_empty", "from_coordinates"]
 
 #: compress only when a side keeps at most this fraction of its length (otherwise the copy buys little)
 KEEP_FRACTION = 0.75
@@ -70,6 +72,52 @@ def drop_empty(A) -> Compressed | None:
     B = type(A)((data, new_indices, new_indptr), shape=shape)
     rows, cols = (outer_kept, inner_kept) if A.format == "csr" else (inner_kept, outer_kept)
     return Compressed(B, rows, cols, (m, n))
+
+
+def from_coordinates(A) -> tuple[Any, Compressed | None]:
+    """The canonical CSR matrix of coordinates ``A``, without its empty rows and columns where that pays.
+
+    Parameters
+    ----------
+    A : scipy.sparse COO array or matrix
+        Coordinates that spectra owns (:func:`spectra._sparse.private_sparse`: COO, DOK, and DIA and LIL inputs
+        with many empty rows), duplicates not necessarily summed; only read.
+
+    Returns
+    -------
+    (CSR or CSC array, Compressed or None)
+        The matrix the methods run on and, where it is ``A`` restricted to its nonempty lines, the
+        :class:`Compressed` record that maps ``u``/``v`` back (the rule of :func:`drop_empty`, and its result).
+        Where ``nnz <= KEEP_FRACTION * max(m, n)`` a side surely shrinks: the nonempty lines come from the
+        coordinates (a side longer than ``nnz`` by sorting its indices, not by a mask over it) and the CSR
+        matrix is built at the compressed shape, so no array as long as that side is allocated. Otherwise both
+        sides are shorter than ``nnz / KEEP_FRACTION``, the full CSR matrix costs ``O(nnz)``, and
+        :func:`drop_empty` decides on it. A matrix without stored entries is returned in full, as CSR, or as
+        CSC when it is tall (its ``indptr`` then runs along the short side).
+    """
+    m, n = A.shape
+    if A.nnz == 0:
+        return (sp.csr_array(A.shape, dtype=A.dtype) if m <= n else sp.csc_array(A.shape, dtype=A.dtype)), None
+    if A.nnz > KEEP_FRACTION * max(m, n):
+        B = canonical_csr(A)
+        compressed = drop_empty(B)
+        return (B, None) if compressed is None else (compressed.A, compressed)
+    rows, cols = _nonempty(A.row, m), _nonempty(A.col, n)
+    # each entry's position among the kept lines, in A's index dtype
+    coords = tuple(np.searchsorted(kept, x).astype(x.dtype, copy=False) for kept, x in ((rows, A.row), (cols, A.col)))
+    B = canonical_csr(type(A)((A.data, coords), shape=(rows.size, cols.size)))  # A's class: its index dtype rule
+    return B, Compressed(B, rows, cols, (m, n))
+
+
+def _nonempty(index: np.ndarray, length: int) -> np.ndarray:
+    """The distinct values of ``index``, sorted: the nonempty lines of a side of ``length`` lines. Through a mask
+    of the side when it is at most as long as ``index`` (linear time), else by sorting ``index`` (memory of the
+    entries only)."""
+    if length <= index.size:
+        mask = np.zeros(length, dtype=bool)
+        mask[index] = True
+        return np.flatnonzero(mask)
+    return np.unique(index)
 
 
 def _inner_mask(indices: np.ndarray, inner_len: int, may_stop: bool) -> np.ndarray | None:

@@ -23,8 +23,9 @@ from scipy.sparse.linalg import LinearOperator
 
 from . import _bounds, backends
 from ._api import norm
+from ._compress import from_coordinates
 from ._operand import make_operand
-from ._sparse import private_sparse
+from ._sparse import canonical_csr, private_sparse
 from ._validate import extension_float_info, standardize_matrix
 from .backends._base import ArrayAPIBackend
 
@@ -95,6 +96,8 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     upper = np.asarray(ArrayAPIBackend().to_host(est.upper), dtype=np.float64).reshape(-1)
     scale = upper > 0  # not a zero matrix, and not NaN (check_finite=False with NaN entries)
     A_std, kind = standardize_matrix(A)
+    if kind == "sparse" and A_std.format == "coo":  # coordinates: the statistics read their CSR, empty lines left out
+        A_std = from_coordinates(A_std)[0]
     out = _output_dtype(A, kind)
     info = _float_info(out, A)
     m, n = int(A.shape[-2]), int(A.shape[-1])
@@ -117,6 +120,8 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     steps, mantissa = _exact_steps(mant, exp, info)
     if kind == "sparse":
         W = private_sparse(A, out)
+        if W.format == "coo":  # coordinates: summed into a canonical matrix, as promised
+            W = canonical_csr(W)
         for s in (*steps, mantissa):
             W = W * np.asarray(s[0], dtype=out)[()]
         return W if type(W) is type(A) else type(A)(W)

@@ -159,6 +159,9 @@ def make_plan(
         The backend's optional dependency is missing.
     """
     shape = shape_of(A)
+    compressed, coordinates = None, kind == "sparse" and getattr(A, "format", None) == "coo"
+    if coordinates:  # COO/DIA/DOK/LIL (spectra._sparse): CSR without the empty lines, no indptr longer than O(nnz)
+        A, compressed = _compress.from_coordinates(A)
     be = backends.resolve(A, backend)
     A = be.prepare_input(A)
     why_backend = "requested" if backend != "auto" else _input_label(A)
@@ -176,9 +179,10 @@ def make_plan(
             why_backend = why
         else:
             why_backend = f"{why_backend}; {why}"
-    compressed = _compress.drop_empty(A) if kind == "sparse" else None  # memory follows the nonzeros
-    if compressed is not None:
-        A = compressed.A
+    if kind == "sparse" and not coordinates:  # memory follows the nonzeros (coordinates were compressed above)
+        compressed = _compress.drop_empty(A)
+        if compressed is not None:
+            A = compressed.A
     transposed, why_side = gram_side(A, kind, be, uses_gram=method in GRAM_METHODS)
     stack, why_stack = stack_route(A, kind, be, method, auto_method=auto_method, auto_backend=backend == "auto")
     plan = Plan(be.name, method, transposed, why_backend, why_method, why_side, stack, why_stack)

@@ -246,10 +246,26 @@ def _size(x: Any) -> int:
 
 
 def zero_matrix_vectors(batch: tuple[int, ...], m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(u, v)`` of an all-zero ``m x n`` matrix (each of a stack ``batch``), float64 on the host: ``e_1`` and
-    ``e_1``, since every pair of unit vectors is a singular pair of a zero matrix; empty where ``m`` or ``n`` is 0
-    (no unit vector exists there)."""
+    """``(u, v)`` of an all-zero ``m x n`` matrix (each of a stack ``batch``), float64 on the host.
+
+    Every pair of unit vectors is a singular pair of a zero matrix: both are ``e_1``. A side of length 0 has
+    no unit vector, so its vector is empty; the other side's is still ``e_1`` (an ``0 x n`` matrix gives
+    ``u`` of length 0 and ``v = e_1``: ``A v = 0 = 0 u`` and ``A^H u = 0 = 0 v`` hold).
+
+    Parameters
+    ----------
+    batch : tuple of int
+        The stack's shape (``()`` for one matrix).
+    m, n : int
+        The matrix's rows and columns.
+
+    Returns
+    -------
+    u, v : numpy.ndarray
+        Shapes ``batch + (m,)`` and ``batch + (n,)``.
+    """
     u, v = np.zeros((*batch, m)), np.zeros((*batch, n))
-    if m and n:
-        u[..., 0] = v[..., 0] = 1.0
+    for x, length in ((u, m), (v, n)):
+        if length:
+            x[..., 0] = 1.0
     return u, v

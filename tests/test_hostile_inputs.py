@@ -82,6 +82,40 @@ def test_empty_or_degenerate_stacks_have_the_stack_shape(batch, m, n, method, ba
     assert np.all(np.asarray(r.confidence) == 1.0)
 
 
+@pytest.mark.parametrize(
+    "shape, method, kind",
+    [
+        (shape, method, kind)
+        for shape in [(0, 3), (3, 0), (2, 0, 3), (2, 3, 0)]
+        for method in METHODS
+        for kind in ("dense", "strict", "csr", "coo", "operator")
+        # sparse matrices and operators are 2-D, and svd takes dense input only
+        if kind in ("dense", "strict") or (len(shape) == 2 and method != "svd")
+    ],
+)
+def test_empty_matrix_vectors_empty_side_and_e1(shape, method, kind):
+    """Regression: ``return_vectors=True`` on a (0, 3) matrix gave ``u = []`` and ``v = [0, 0, 0]``, and on a
+    (3, 0) one ``u = [0, 0, 0]``: a vector neither empty nor of unit norm. The vector of a side of length 0 is
+    empty and the other one is ``e_1`` (``A v = 0 = 0 u`` and ``A^H u = 0 = 0 v``), per matrix of a stack, for
+    every input kind (docs/result.md, "Singular vectors")."""
+    dense = np.zeros(shape)
+    A = {
+        "dense": lambda: dense,
+        "strict": lambda: xs.asarray(dense),
+        "csr": lambda: sp.csr_array(shape),
+        "coo": lambda: sp.coo_array(shape),
+        "operator": lambda: aslinearoperator(dense),
+    }[kind]()
+    r = spectra.norm(A, method=method, return_vectors=True, seed=0)
+    *batch, m, n = shape
+    for x, length in ((r.u, m), (r.v, n)):
+        expected = np.broadcast_to(np.eye(max(length, 1))[0, :length], (*batch, length))
+        assert tuple(x.shape) == expected.shape
+        np.testing.assert_array_equal(np.asarray(x), expected)
+        if length:
+            np.testing.assert_array_equal(np.linalg.norm(np.asarray(x), axis=-1), 1.0)
+
+
 # ---------------------------------------------------------------------------------------------- 2. operator dtypes
 M_INT = np.array([[3, 1], [0, 2]])
 NORM_M_INT = float(np.linalg.svd(M_INT.astype(np.float64), compute_uv=False)[0])  # 3.2566165379829...

@@ -423,6 +423,35 @@ def test_peak_memory_within_budget(method, backend, shape, fmt):
         assert not misses(out["r"], dense)[0]
 
 
+def _two_entries(fmt: str, m: int, n: int):
+    """``A[0, 1] = 3``, ``A[m - 1, 1] = 4`` (tall; the transpose when wide) in format ``fmt``: ``||A||_2 = 5``,
+    every other line empty. LIL is filled in place (converting to it costs seconds at a million rows)."""
+    tall = m >= n
+    rows, cols = (np.array([0, m - 1]), np.array([1, 1])) if tall else (np.array([1, 1]), np.array([0, n - 1]))
+    if fmt == "lil":
+        A = sp.lil_array((m, n))
+        A[rows[0], cols[0]], A[rows[1], cols[1]] = 3.0, 4.0
+        return A
+    return sp.coo_array((np.array([3.0, 4.0]), (rows, cols)), shape=(m, n)).asformat(fmt)
+
+
+@pytest.mark.parametrize("fmt", ["coo", "dok", "lil", "dia", "csr", "csc"])
+@pytest.mark.parametrize("shape", [(2**20, 3), (3, 2**20)], ids=["tall", "wide"])
+def test_hypersparse_input_memory_follows_the_entries(fmt, shape):
+    """Regression: a tall COO matrix with 2 nonzeros took a traced peak of 16 bytes a row (256 MiB at 2^24 rows:
+    SciPy's CSR conversion, then scans over its indptr), a tall DOK, LIL or DIA 12 bytes a row, a tall CSR and a
+    wide CSC 9 (the structure checks' temporaries), against a byte a line (the empty-line mask) for a wide COO
+    or a tall CSC. Every format and orientation now stays within the budget's share for the long side, 2 bytes a
+    line plus 2 MiB (docs/design.md, "Memory"): 4 MiB here, where the old code took 9 to 16 MiB."""
+    A = _two_entries(fmt, *shape)
+    spectra.norm(_two_entries(fmt, 5, 3), seed=0)  # imports outside the trace
+    out = {}
+    peak = _traced_peak(lambda: out.setdefault("r", spectra.norm(A, seed=0)))
+    r = out["r"]
+    assert r.lower <= 5.0 <= r.upper and abs(r.value - 5.0) <= 1e-12
+    assert peak <= 2 * sum(shape) + (2 << 20), peak / 2**20
+
+
 def test_numba_fused_side_weighs_memory():
     """The numba backend fuses ``A A^H`` for CSC; on a tall hypersparse CSC that side is the long one and is
     refused (the basis would be 300 long vectors), while a square-ish F-ordered matrix keeps its fused side."""

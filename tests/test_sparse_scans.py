@@ -121,6 +121,69 @@ def test_empty_line_scan_regression_stops_early_on_a_uniform_matrix(monkeypatch)
     assert len(marked) == 1 and 0.75 * A.shape[1] < np.count_nonzero(marked[0]) < A.shape[1] * 0.9
 
 
+def _other_format_variants(rng, m: int, n: int, nnz: int):
+    """A random ``m x n`` matrix with about ``nnz`` entries as COO (with duplicates, some summing to an explicit
+    zero), DOK, LIL and DIA (which also stores padding zeros), array and matrix classes."""
+    rows, cols = rng.integers(0, m, nnz), rng.integers(0, n, nnz)
+    vals = rng.standard_normal(nnz)
+    if nnz >= 2:  # a duplicate pair summing to an explicit zero: its row and column stay
+        rows[1], cols[1], vals[1] = rows[0], cols[0], -vals[0]
+    coo = sp.coo_array((vals, (rows, cols)), shape=(m, n))
+    yield coo
+    yield sp.coo_matrix(coo)
+    csr = coo.tocsr()
+    for fmt in ("dok", "lil", "dia"):
+        yield csr.asformat(fmt)
+        yield getattr(sp, f"{fmt}_matrix")(csr)
+
+
+def _csr_route_reference(A):
+    """What spectra ran on before coordinates (SciPy's CSR, canonical, then the empty-line scan, which leaves a
+    matrix without stored entries as it is)."""
+    B = sp.csr_array(A.tocsr())
+    B.sum_duplicates()
+    return B, (_drop_empty_reference(B) if B.nnz else None)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 16, 1 << 20])
+def test_coordinates_build_the_matrix_of_the_csr_route(monkeypatch, chunk):
+    """COO, DOK, LIL and DIA inputs are read as coordinates (LIL and DIA by spectra, in pieces of rows when long)
+    and compressed from them when hypersparse: the matrix the methods run on, its index dtype and the kept
+    rows and columns are those of SciPy's CSR conversion followed by the empty-line scan, for every piece size,
+    for dense and hypersparse matrices, tall and wide."""
+    monkeypatch.setattr(_sparse, "_CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    routes = set()
+    for _ in range(40):
+        m, n = int(rng.integers(1, 60)), int(rng.integers(1, 60))
+        nnz = int(rng.integers(1, 2 * max(m, n)))
+        for A in _other_format_variants(rng, m, n, nnz):
+            P = _sparse.private_sparse(A, np.dtype(np.float64))
+            routes.add(P.format)
+            B, compressed = _compress.from_coordinates(P) if P.format == "coo" else (P, _compress.drop_empty(P))
+            if compressed is not None:
+                B = compressed.A
+            ref, kept = _csr_route_reference(A)
+            if ref.nnz == 0:  # no entries (DIA drops stored zeros): exactly zero, CSC when tall from coordinates
+                assert compressed is None and B.shape == (m, n) and B.nnz == 0
+                assert B.format == ("csc" if P.format == "coo" and m > n else "csr")
+                continue
+            assert B.format == "csr" and B.has_canonical_format and _sparse._is_canonical(B.indptr, B.indices)
+            assert B.indices.dtype == ref.indices.dtype, (A.format, B.indices.dtype, ref.indices.dtype)
+            if kept is None:
+                assert compressed is None
+                expected = ref
+            else:
+                rows, cols = kept
+                assert np.array_equal(compressed.rows, rows) and np.array_equal(compressed.cols, cols)
+                assert compressed.shape == (m, n)
+                expected = ref[rows][:, cols]
+            assert B.shape == expected.shape
+            for name in ("indptr", "indices", "data"):
+                assert np.array_equal(getattr(B, name), getattr(expected, name)), (A.format, name)
+    assert routes == {"coo", "csr"}
+
+
 # ---------------------------------------------------------------------------------------------- numba: equal values
 def test_equal_values_are_checked_once_per_call(monkeypatch):
     """``norm`` enters the backend's context twice with the same private matrix: one full check per call."""

@@ -145,3 +145,61 @@ def test_a_zero_matrix_has_unit_vectors(method, kind):
     np.testing.assert_array_equal(np.linalg.norm(u, axis=-1), 1.0)
     np.testing.assert_array_equal(np.linalg.norm(v, axis=-1), 1.0)
     assert np.all(np.asarray(r.upper) == 0.0)
+
+
+def _stack_with_zero_matrices(shape: tuple[int, int, int], zero: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+    """A stack of matrices with an outlying top singular value (fast, unambiguous vectors), ``zero`` all-zero."""
+    B, m, n = shape
+    S = np.stack(
+        [matrix_with_singular_values(spectrum("outlier", min(m, n)), m, n, dtype=dtype, seed=i) for i in range(B)]
+    )
+    S[list(zero)] = 0.0
+    return S
+
+
+def _check_stack_vectors(S: np.ndarray, r, zero: tuple[int, ...], certify: bool) -> None:
+    """``e_1`` (exactly, in ``S``'s dtype) for the zero matrices of the stack; the contract for the others."""
+    B, m, n = S.shape
+    u, v = np.asarray(r.u), np.asarray(r.v)
+    assert u.shape == (B, m) and v.shape == (B, n) and u.dtype == v.dtype == S.dtype
+    for i in range(B):
+        if i in zero:
+            np.testing.assert_array_equal(u[i], np.eye(m)[0])
+            np.testing.assert_array_equal(v[i], np.eye(n)[0])
+            assert r.upper[i] == 0.0
+            continue
+        one = SimpleNamespace(u=u[i], v=v[i], value=r.value[i], upper=r.upper[i], converged=r.converged[i])
+        one.rtol_effective = r.rtol_effective[i]
+        check_vectors(S[i], one, certify=certify)
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized", "gram"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "dask"])
+@pytest.mark.parametrize("shape, dtype", [((4, 12, 9), np.float64), ((4, 9, 12), np.complex128)])
+def test_zero_matrices_inside_a_stack_get_e1(method, backend, shape, dtype):
+    """Regression: in a stack holding all-zero matrices among nonzero ones, lanczos, power and gram returned
+    ``||u|| = ||v|| = 0`` for the zero ones, and randomized ``u = 0`` with an arbitrary unit ``v`` (svd, and a
+    zero matrix alone, gave ``e_1``, as docs/result.md promises). Every method and backend now gives
+    ``u = v = e_1`` there, tall and wide (the methods then run on ``A^H``); the other matrices keep vectors that
+    meet the contract against LAPACK's SVD."""
+    zero = (1, 3)
+    S = _stack_with_zero_matrices(shape, zero, dtype)
+    if backend == "dask":
+        import dask.array as da
+
+        A = da.from_array(S, chunks=(2, *shape[1:]))
+    else:
+        A = S
+    r = spectra.norm(A, method=method, backend=backend, seed=0, return_vectors=True)
+    _check_stack_vectors(S, r, zero, certify=method != "power")
+
+
+@pytest.mark.parametrize("zero", [(5,), (0, 7, 299)])
+def test_zero_matrices_in_the_stack_kernel_get_e1(zero):
+    """Regression: numba's certificate kernel (``auto`` on a (300, 8, 8) stack) gave a zero matrix of the stack
+    ``||u|| = 0`` (and a unit ``v``). It now gives ``u = v = e_1`` there, as every other route does, and the
+    other 298-299 matrices keep vectors that meet the contract against LAPACK's SVD."""
+    S = _stack_with_zero_matrices((300, 8, 8), zero)
+    r = spectra.norm(S, seed=0, return_vectors=True)
+    assert r.plan.stack == "certificate kernel"
+    _check_stack_vectors(S, r, zero, certify=True)

@@ -166,7 +166,7 @@ def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
     if kind == "sparse":
         if method != "lanczos":
             return None, "auto moves sparse inputs to numba for lanczos only (where the gain was measured)"
-        # A is canonical CSR/CSC by now (spectra._sparse): a COO matrix's duplicates are summed into one entry
+        # A is canonical CSR/CSC by now (spectra._sparse, _compress): a COO matrix's duplicates are summed into one
         size, least, what = A.nnz, NUMBA_MIN_NNZ, "stored entries (duplicates summed)"
     elif kind == "dense":
         size, least, what = A.size, NUMBA_MIN_ENTRIES, "entries"
