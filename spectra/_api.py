@@ -12,6 +12,7 @@ import numpy as np
 from . import backends, methods
 from ._compile_notice import notices_to
 from ._errors import ConvergenceWarning
+from ._host_view import from_numpy_view, numpy_view
 from ._operand import Operand, make_operand
 from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
 from ._plan_stack import after_run, no_products
@@ -152,6 +153,12 @@ def norm(
         backend_names=tuple(backends.BACKENDS),
         check_adjoint=check_adjoint,
     )
+    if opts_in["backend"] == "auto" and (view := numpy_view(A)) is not None:
+        kwargs = dict(method=method, rtol=rtol, certify=certify, confidence=confidence, maxiter=maxiter)
+        kwargs.update(block_size=block_size, v0=v0, seed=opts_in["rng"], return_vectors=return_vectors)
+        kwargs.update(check_finite=check_finite, progress=progress, check_adjoint=check_adjoint)
+        library = "torch" if array_api_compat.is_torch_array(A) else "JAX"
+        return from_numpy_view(norm(view, **kwargs), A, f"{library} input on the CPU, read as a NumPy view (no copy)")
     A, kind = standardize_matrix(A)
     m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
     iterative = " and ".join(name for name, x in (("v0", v0), ("maxiter", opts_in["maxiter"])) if x is not None)
