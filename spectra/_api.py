@@ -198,8 +198,9 @@ def norm(
             uses_gram=method in GRAM_METHODS,
             transposed=plan.transposed,
             check_adjoint=opts_in["check_adjoint"],
+            entry_statistics=method != "svd",
         )
-    if op.stats is not None and np.all(op.stats.fro == 0):
+    if op.max_abs is not None and np.all(op.max_abs == 0):
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
@@ -310,9 +311,7 @@ def _zero_matrices_get_e1(op: Operand, u, v):
     Parameters
     ----------
     op : Operand
-        The operand the method ran on; its entry statistics tell the all-zero matrices (``||A||_F = 0``, exactly:
-        after the operand's power-of-two scale a nonzero matrix's largest entry lies far above underflow, so its
-        sum of squares is positive).
+        The operand the method ran on; ``op.max_abs == 0`` tells the all-zero matrices exactly.
     u, v : array
         The method's unit vectors in the caller's orientation, on the backend's device. A method leaves a zero
         matrix's vectors zero (the image of any start vanishes) or arbitrary; every method and backend ends here.
@@ -323,9 +322,9 @@ def _zero_matrices_get_e1(op: Operand, u, v):
         ``(u, v)``, unchanged where no matrix of the stack is zero (a single matrix that is zero never runs a
         method: it is answered before, by the same rule).
     """
-    if op.stats is None or not op.batch_shape:
+    if op.max_abs is None or not op.batch_shape:
         return u, v
-    zero = np.asarray(op.stats.fro) == 0
+    zero = op.max_abs == 0
     if not zero.any():
         return u, v
     xp, be = op.xp, op.backend

@@ -43,8 +43,8 @@ def run(op: Operand, opts: Options) -> MethodResult:
     lower, upper = _bounds.svd_interval(s1, op.m, op.n, op.u, absolute=tiny)
     if op._c1 is None:  # LAPACK ran on A itself: express the interval for the effective operator
         s1, lower, upper = (np.ldexp(x, op.scale_exp) for x in (s1, lower, upper))
-    if op.stats is not None:  # a zero matrix of a stack: its norm is 0 exactly, no rounding or underflow slack
-        upper = np.where(op.stats.fro == 0, 0.0, upper)
+    if op.max_abs is not None:  # a zero matrix of a stack: its norm is 0 exactly, no rounding or underflow slack
+        upper = np.where(op.max_abs == 0, 0.0, upper)
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(lower > 0, (upper - lower) / np.where(lower > 0, lower, 1.0), 0.0)
     rtol_effective = np.maximum(opts.rtol, width_rtol(width))  # converged: upper <= (1 + it) lower, as computed
