@@ -202,3 +202,82 @@ def _seconds(f) -> float:
     t0 = time.perf_counter()
     f()
     return time.perf_counter() - t0
+
+
+def _best_alternating(calls: dict, repeats: int = 3) -> dict:
+    """Best time of each call, the calls alternating ``repeats`` times (after one warm-up call each)."""
+    for f in calls.values():
+        f()
+    best = dict.fromkeys(calls, np.inf)
+    for _ in range(repeats):
+        for name, f in calls.items():
+            best[name] = min(best[name], _seconds(f))
+    return best
+
+
+class CpuTensorsAgainstNumPy:
+    """PyTorch and JAX arrays on the CPU under ``auto``, read through a zero-copy NumPy view
+    (``spectra/_host_view.py``), against the same data as a NumPy array (ratio about 1) and against the generic
+    ``array_api`` backend they ran on before (docs/performance.md, "Torch and JAX arrays on the CPU": 0.23 for
+    torch on 3000², 0.08 for JAX float32). JAX in its default 32-bit mode (float32)."""
+
+    params = ([lib for lib in ("torch", "jax") if has(lib)], ["matrix", "stack"])
+    param_names = ["library", "input"]
+    timeout = 600
+
+    def setup(self, library, kind):
+        shapes = {"matrix": (3000, 3000), "stack": (5000, 32, 32)}
+        if SMALL:
+            shapes = {"matrix": (200, 150), "stack": (50, 8, 8)}
+        A = np.random.default_rng(0).standard_normal(shapes[kind])
+        if library == "torch":
+            import torch
+
+            X = torch.from_numpy(A)
+        else:
+            import jax.numpy as jnp
+
+            X = jnp.asarray(A.astype(np.float32))
+            A = np.asarray(X)
+        calls = {
+            "view": lambda: spectra.norm(X, seed=0),
+            "numpy": lambda: spectra.norm(A, seed=0),
+            "array_api": lambda: spectra.norm(X, seed=0, backend="array_api"),
+        }
+        self.best = _best_alternating(calls)
+
+    def track_time_over_numpy(self, library, kind):
+        return self.best["view"] / self.best["numpy"]
+
+    track_time_over_numpy.unit = "time on the array / time on the NumPy array"
+
+    def track_time_over_array_api(self, library, kind):
+        return self.best["view"] / self.best["array_api"]
+
+    track_time_over_array_api.unit = "time under auto / time on the array_api backend"
+
+
+class TallSkinnyAgainstNumPy:
+    """Tall-and-skinny dense matrices under ``auto`` (the SVD, which reads ``max |a_ij|`` only, not the entry
+    statistics of the deterministic caps) against ``np.linalg.norm(A, 2)`` (docs/performance.md,
+    "Tall-and-skinny matrices": 1.0-1.3 after, 2-4 before)."""
+
+    params = ["10000000x2", "4000000x5", "1000000x10"]
+    param_names = ["shape"]
+    timeout = 600
+
+    def setup(self, shape):
+        m, n = (int(s) for s in shape.split("x"))
+        A = np.random.default_rng(0).standard_normal((m // 100 if SMALL else m, n))
+        self.best = _best_alternating({"spectra": lambda: spectra.norm(A), "numpy": lambda: np.linalg.norm(A, 2)})
+        self.r, self.truth = spectra.norm(A), float(np.linalg.norm(A, 2))
+
+    def track_time_ratio(self, shape):
+        return self.best["spectra"] / self.best["numpy"]
+
+    track_time_ratio.unit = "spectra time / np.linalg.norm time"
+
+    def track_rel_error(self, shape):
+        return rel_error(self.r.value, self.truth)
+
+    track_rel_error.unit = "relative error"
