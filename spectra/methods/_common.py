@@ -166,6 +166,8 @@ class Stopper:
             self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.fro_bound()
         # the factors of certified_product_lower for ||x|| = 1 (asked several times per step)
         self._lower_factors = (1.0 - _bounds.gamma(op.m + 2, self._u_cert), 1.0 + _bounds.gamma(op.n + 2, self._u_cert))
+        # the relative amount those factors take off every certified lower bound, exact Ritz value or not
+        self._factor_loss = _bounds.gamma(op.m + 2, self._u_cert) + _bounds.gamma(op.n + 2, self._u_cert)
 
     @property
     def lower_factors(self) -> tuple[float, float]:
@@ -175,6 +177,14 @@ class Stopper:
     def cert_error(self) -> np.ndarray:
         """Absolute rounding slack the final certified lower bound will subtract (§6c)."""
         return self._cert_error
+
+    def certificate_floor(self) -> np.ndarray:
+        """The relative width the certified lower bound (§6c) alone leaves: its absolute slack over the lower
+        bound, plus the relative loss of its norm computations (the factors of :meth:`safe_lower`). No
+        number of steps closes an interval further than this, so the stopping test counts it."""
+        lower = self.lower
+        cert = np.divide(self.cert_error(), lower, out=np.zeros(lower.shape), where=lower > 0)
+        return cert + self._factor_loss
 
     def safe_lower(self, estimate: np.ndarray) -> np.ndarray:
         """The certified lower bound that ``estimate = ||A x||/||x||`` will turn into.
@@ -223,9 +233,7 @@ class Stopper:
 
     def effective_rtol(self, products: int) -> np.ndarray:
         pad = float(_bounds.krylov_rounding_pad(max(products, 1), self.op.u))
-        lower = self.lower
-        cert = np.divide(self.cert_error(), lower, out=np.zeros(lower.shape), where=lower > 0)
-        return np.maximum(self.opts.rtol, 2.0 * (pad + cert))
+        return np.maximum(self.opts.rtol, 2.0 * (pad + self.certificate_floor()))
 
     @property
     def deterministic(self) -> np.ndarray:

@@ -61,7 +61,7 @@ class SingleStopper(Stopper):
     def effective_rtol_float(self, products: int, lower: float) -> float:
         """:meth:`._common.Stopper.effective_rtol` for the lower bound ``lower``."""
         pad = 10.0 * float(max(products, 1)) * self.op.u
-        cert = self._cert / lower if lower > 0 else 0.0
+        cert = (self._cert / lower if lower > 0 else 0.0) + self._factor_loss
         return _maximum(self.opts.rtol, 2.0 * (pad + cert))
 
     def update(

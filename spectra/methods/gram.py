@@ -41,12 +41,7 @@ class _GramStopper(Stopper):
     floor: np.ndarray
 
     def effective_rtol(self, products: int) -> np.ndarray:
-        op = self.op
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cert = np.where(self.lower > 0, self.cert_error() / np.where(self.lower > 0, self.lower, 1), 0.0)
-        # the certificate's own norm computations (§6c) lower it further by these relative amounts
-        cert = cert + _bounds.gamma(op.m + 2, self._u_cert) + _bounds.gamma(op.n + 2, self._u_cert)
-        return np.maximum(self.opts.rtol, 2.0 * (self.floor + cert))
+        return np.maximum(self.opts.rtol, 2.0 * (self.floor + self.certificate_floor()))
 
 
 def _error_factor(length: int, u: float, complex_: bool) -> float:
