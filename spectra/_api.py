@@ -305,33 +305,45 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
 
 
 def _zero_matrices_get_e1(op: Operand, u, v):
-    """The vectors ``u`` (``batch + (m,)``) and ``v`` (``batch + (n,)``) of a stack with those of its all-zero
-    matrices set to ``e_1`` (:func:`zero_matrix_vectors`).
+    """The vectors ``u`` (``batch + (m,)``) and ``v`` (``batch + (n,)``) with those of all-zero matrices, and
+    every vector a method left zero, set to ``e_1`` (:func:`zero_matrix_vectors`).
 
     Parameters
     ----------
     op : Operand
-        The operand the method ran on; ``op.max_abs == 0`` tells the all-zero matrices exactly.
+        The operand the method ran on; ``op.max_abs == 0`` tells the all-zero matrices of a stack exactly.
     u, v : array
         The method's unit vectors in the caller's orientation, on the backend's device. A method leaves a zero
-        matrix's vectors zero (the image of any start vanishes) or arbitrary; every method and backend ends here.
+        matrix's vectors zero (the image of any start vanishes) or arbitrary, and a ``LinearOperator`` whose
+        products vanish (no entries prove it zero) gets ``u = 0``; every method and backend ends here.
 
     Returns
     -------
     tuple
-        ``(u, v)``, unchanged where no matrix of the stack is zero (a single matrix that is zero never runs a
-        method: it is answered before, by the same rule).
+        ``(u, v)``, unchanged where no vector is zero and no matrix of the stack is (a single matrix that is
+        zero never runs a method: it is answered before, by the same rule). A zero ``u`` with ``v`` nonzero
+        (``A v = 0``) becomes ``e_1`` alone: ``A v = 0 = 0 e_1`` and ``Aᴴ e_1 = 0`` hold there exactly when the
+        norm is zero, and nowhere else can a method return a zero vector.
     """
-    if op.max_abs is None or not op.batch_shape:
-        return u, v
-    zero = op.max_abs == 0
-    if not zero.any():
-        return u, v
     xp, be = op.xp, op.backend
-    mask = be.from_host(zero.reshape((*op.batch_shape, 1)), u)
+    batch = op.batch_shape
+    whole = None
+    if op.max_abs is not None and batch and bool((op.max_abs == 0).any()):
+        whole = be.from_host((op.max_abs == 0).reshape((*batch, 1)), u)
     e_u, e_v = zero_matrix_vectors((), int(u.shape[-1]), int(v.shape[-1]))
     dtype = namespace_dtype_name(u.dtype)
-    return tuple(xp.where(mask, be.from_host(e.astype(dtype), x), x) for e, x in ((e_u, u), (e_v, v)))
+    out = []
+    for e, x in ((e_u, u), (e_v, v)):
+        if x.shape[-1] == 0:
+            out.append(x)
+            continue
+        zero = xp.all(x == 0, axis=-1, keepdims=True)
+        mask = zero if whole is None else xp.logical_or(zero, whole)
+        if not bool(xp.any(mask)):
+            out.append(x)
+            continue
+        out.append(xp.where(mask, be.from_host(e.astype(dtype), x), x))
+    return tuple(out)
 
 
 def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:

@@ -43,13 +43,17 @@ def test_threads_restored_after_the_call():
 @pytest.mark.parametrize(
     ("A", "one"),
     [
-        (np.zeros((10, 10)), True),
+        (np.zeros((10, 10)), False),
+        (np.zeros((64, 63)), False),
+        (np.zeros((64, 64)), True),
         (sp.random_array((10_000, 10_000), density=1e-3, rng=0, format="csr"), True),
         (np.zeros((1, BLAS_ONE_THREAD_BELOW)), False),
     ],
-    ids=["small-dense", "sparse-100k-nonzeros", "large-dense"],
+    ids=["tiny-dense", "below-4096", "small-dense", "sparse-100k-nonzeros", "large-dense"],
 )
 def test_context_follows_the_size(A, one):
+    """One BLAS thread from 4096 entries (BLAS_UNTOUCHED_BELOW: below it OpenBLAS stays on one thread by
+    itself, and the limit's cost is a fifth of a 10 x 10 norm) up to BLAS_ONE_THREAD_BELOW."""
     if _threads.blas_threads() == 1:
         pytest.skip("BLAS runs one thread here: nothing to tell apart")
     with NumPyBackend().context(A):

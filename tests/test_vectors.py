@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
 
 import spectra
 from spectra._testing import matrix_with_singular_values, spectrum
@@ -203,3 +204,21 @@ def test_zero_matrices_in_the_stack_kernel_get_e1(zero):
     r = spectra.norm(S, seed=0, return_vectors=True)
     assert r.plan.stack == "certificate kernel"
     _check_stack_vectors(S, r, zero, certify=True)
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+@pytest.mark.parametrize("shape", [(7, 5), (5, 7), (60, 40)])
+def test_an_operator_whose_products_vanish_gets_unit_vectors(method, shape):
+    """Regression: a ``LinearOperator`` whose products are all zero (no entries prove it zero, so the methods
+    run) returned a zero vector (``u`` for a tall one, ``v`` for a wide one; from power both) against the
+    unit-vector contract of docs/result.md. A zero vector now becomes ``e_1``; a unit vector the method found
+    stays (``A v = 0`` holds for it)."""
+    m, n = shape
+    op = LinearOperator(shape, matvec=lambda x: np.zeros(m), rmatvec=lambda y: np.zeros(n), dtype=np.float64)
+    r = spectra.norm(op, method=method, return_vectors=True, seed=0)
+    assert r.lower == 0.0
+    for x, length in ((r.u, m), (r.v, n)):
+        assert x.shape == (length,)
+        assert np.linalg.norm(x) == pytest.approx(1.0, abs=1e-15)
+    # the method runs on the smaller side: the vector of the other side is the image of the start, zero here
+    assert np.array_equal(r.v, np.eye(n)[0]) if m < n else np.array_equal(r.u, np.eye(m)[0])

@@ -19,6 +19,10 @@ __all__ = ["NumPyBackend"]
 #: products with an operand of fewer entries (or nonzeros) than this run on one BLAS thread: below it the
 #: threads' hand-offs and spinning cost more than they gain (measured in docs/performance.md)
 BLAS_ONE_THREAD_BELOW = 2_000_000
+#: dense arrays of fewer entries than this are left alone: OpenBLAS runs level-2 calls below ``m n = 9216`` and
+#: level-3 calls below ``m n k = 262144`` on one thread by itself, so the limit would change nothing, and entering
+#: and leaving it is a fifth of a 10 x 10 norm's time (docs/performance.md, "Small matrices in a loop")
+BLAS_UNTOUCHED_BELOW = 4096
 
 
 class NumPyBackend(ArrayAPIBackend):
@@ -28,11 +32,12 @@ class NumPyBackend(ArrayAPIBackend):
 
     def context(self, A=None):
         """One BLAS thread for problems below :data:`BLAS_ONE_THREAD_BELOW` entries (a ``LinearOperator``
-        counts ``m n``), BLAS's own thread count otherwise."""
+        counts ``m n``), BLAS's own thread count otherwise; dense arrays below :data:`BLAS_UNTOUCHED_BELOW`
+        entries, which BLAS keeps on one thread by itself, are left as they are."""
         if A is None:
             return super().context(A)
         entries = A.nnz if sp.issparse(A) else int(np.prod(A.shape, dtype=np.float64))
-        if entries >= BLAS_ONE_THREAD_BELOW:
+        if entries >= BLAS_ONE_THREAD_BELOW or (isinstance(A, np.ndarray) and entries < BLAS_UNTOUCHED_BELOW):
             return super().context(A)
         from ._threads import one_blas_thread
 
