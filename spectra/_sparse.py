@@ -65,6 +65,9 @@ def private_sparse(A: Any, working_dtype: np.dtype) -> Any:
             B.sum_duplicates()  # sorts and sums in the copy
     else:
         B = _other_format(A)  # COO/LIL/DOK/DIA are left as they are
+    if B.format == "bsr" and B.blocksize == (1, 1):  # a CSR matrix in BSR's arrays: SciPy's CSR products are
+        B = _compressed("csr", B.data.reshape(-1), B.indices, B.indptr, B, copy=False)  # 2.5x faster, numba's too
+        B.has_canonical_format = True
     if B.dtype != working_dtype:
         B = B.astype(working_dtype)
     return B
