@@ -236,6 +236,17 @@ def norm(
             ConvergenceWarning,
             stacklevel=2,
         )
+    elif res.restart is not None and not np.all(res.converged):
+        steps, basis = res.restart
+        warnings.warn(
+            f"spectra.norm(method={method!r}) stopped before the interval reached rtol={opts.rtol:g}: its Krylov "
+            f"basis filled its memory budget ({basis} vectors) after {steps} steps and was restarted, and the "
+            "probabilistic upper bound cannot tighten after a restart (docs/bounds.md §8); only the lower bound "
+            "and the deterministic caps can. The bounds are valid but wider; more iterations would not narrow the "
+            "upper bound. Pass a larger rtol for a certified interval.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     elif not given and not np.all(res.converged):
         warnings.warn(
             f"spectra.norm(method={method!r}) used its default budget of {maxiter_eff} iterations before the "

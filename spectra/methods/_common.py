@@ -82,6 +82,7 @@ class MethodResult:
     rtol_effective: np.ndarray | None = None  # the rtol the stopping test used (None: the requested rtol)
     kernel_rest: int | None = None  # matrices the stack kernel left to the general path (None: it did not run)
     event_failed: np.ndarray | None = None  # where a probabilistic bound fell below the certified lower bound
+    restart: tuple[int, int] | None = None  # (steps at the first restart, basis vectors kept), if one froze the bounds
 
 
 def deterministic_bounds(op: Operand) -> tuple[np.ndarray, np.ndarray]:
@@ -487,7 +488,7 @@ def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int)
     """:func:`finish` for the top Ritz vector of a Krylov engine."""
     _theta, x, y, _ = gkl.ritz()
     stop.iterations = gkl.steps
-    return finish(
+    res = finish(
         op,
         stop,
         gkl.right_vector(y),
@@ -496,3 +497,6 @@ def krylov_finish(op: Operand, stop: Stopper, gkl, opts: Options, products: int)
         exact=gkl.breakdown,
         left_vector=lambda: gkl.singular_vectors(x, y)[0],
     )
+    if gkl.steps_at_restart is not None:
+        res.restart = (gkl.steps_at_restart, gkl.max_basis)
+    return res

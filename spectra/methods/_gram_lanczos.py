@@ -322,4 +322,6 @@ class GramLanczos(KrylovBasis):
         K[:, np.arange(keep), np.arange(keep)] = w[:, ::-1][:, :keep]
         K[:, keep:, :] = self.K[:, nK:, :] @ Y
         self.K = K
+        if self.restarts == 0:
+            self.steps_at_restart = self.steps
         self.restarts += 1

@@ -92,6 +92,9 @@ class KrylovBasis:
         self.V = V1
         self.steps = 0
         self.restarts = 0
+        #: steps taken when the basis was first restarted (``None``: never), after which the bounds that need the
+        #: unrestarted recurrence are frozen (docs/bounds.md §8)
+        self.steps_at_restart: int | None = None
         self.n_pending = self.b
         #: the right basis spans the whole space: the projection is A itself (exact Ritz values)
         self.exhausted = False
