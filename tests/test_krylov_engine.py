@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -439,8 +441,12 @@ def test_randomized_bounds_after_a_restart(monkeypatch, dtype, kind, b):
 
         monkeypatch.setattr(randomized, name, guarded)
     A = matrix_with_singular_values(spectrum(kind, 300, seed=2), 320, 300, dtype=dtype, seed=5)
-    r = spectra.norm(A, method="randomized", block_size=b, seed=1, rtol=1e-10, maxiter=80)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        r = spectra.norm(A, method="randomized", block_size=b, seed=1, rtol=1e-10, maxiter=80)
     truth = oracle(A)
+    # a run the restart stopped short of rtol says so (not that its budget ran out)
+    assert r.converged or any("cannot tighten after a restart" in str(w.message) for w in record)
     assert restarted and evaluated
     assert max(evaluated) == 0, "a Christoffel bound evaluated on a restarted projection"
     assert r.lower <= truth <= r.upper

@@ -260,6 +260,7 @@ def test_auto_names_the_sparse_format_without_a_fused_kernel():
     """A large BSR matrix stays on SciPy's BSR products; the plan names the format and the way to the kernel."""
     from spectra.backends import NUMBA_MIN_NNZ
 
-    A = sp.diags_array(np.linspace(0.5, 1.0, NUMBA_MIN_NNZ), format="bsr")
+    # 2 x 2 blocks: BSR of 1 x 1 blocks is read as CSR (docs/performance.md, "BSR with 1 × 1 blocks")
+    A = sp.bsr_array(sp.diags_array(np.linspace(0.5, 1.0, NUMBA_MIN_NNZ)), blocksize=(2, 2))
     why = _plan(A, method="lanczos").why_backend
     assert why == "scipy input; no fused kernel for BSR float64 (CSR/CSC of float or complex: A.tocsr())"
