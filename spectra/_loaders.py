@@ -131,6 +131,17 @@ def _read_safetensors(path: str, key: str | None) -> Any:
         return f.get_tensor(_choose(path, list(f.keys()), key, "tensors"))
 
 
+def _zarr_array_paths(group) -> list[str]:
+    """The paths of every array in a zarr group, its sub-groups' included (``layers/w``), sorted."""
+    import zarr
+
+    if hasattr(group, "members"):  # zarr 3
+        return sorted(p for p, child in group.members(max_depth=None) if isinstance(child, zarr.Array))
+    found: list[str] = []  # zarr 2
+    group.visititems(lambda p, child: found.append(p) if isinstance(child, zarr.Array) else None)
+    return sorted(found)
+
+
 def _read_zarr(path: str, key: str | None) -> Any:
     """A zarr array, lazily as a Dask array (read chunk by chunk on the Dask backend) when Dask is
     installed, else read into NumPy."""
@@ -140,7 +151,7 @@ def _read_zarr(path: str, key: str | None) -> Any:
     if isinstance(node, zarr.Array):
         _no_key(path, key, "a zarr array")
     else:
-        name = _choose(path, sorted(node.array_keys()), key)
+        name = _choose(path, _zarr_array_paths(node), key)
         node = node[name]
     if importlib.util.find_spec("dask") is None:
         return node[...]

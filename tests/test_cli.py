@@ -460,3 +460,22 @@ def test_a_first_call_says_how_much_of_its_time_compiled_kernels(tmp_path, monke
         "  (svd on numpy: 2.5 s of that time compiled Numba's kernels or loaded them from the cache, once per "
         "machine; python -m spectra compile does it ahead)"
     )
+
+
+def test_norm_zarr_array_inside_a_subgroup(tmp_path, capsys):
+    """Regression: a zarr store whose arrays sit in sub-groups (``layers/w``) could not be read: without --key
+    "holds no arrays", with ``--key layers/w`` "has no array 'layers/w' (it has none)". Arrays are now found at
+    any depth, by their path in the store."""
+    import zarr
+
+    path = str(tmp_path / "nested.zarr")
+    g = zarr.open_group(path, mode="w")
+    g.create_group("layers").create_array("w", data=np.diag([7.0, 2.0, 1.0]))
+    assert main(["norm", path, "--json", "--method", "lanczos"]) == 0  # the only array: no --key needed
+    assert json.loads(capsys.readouterr().out)["lower"] <= 7.0
+    g.create_array("top", data=np.diag([3.0, 1.0]))
+    assert main(["norm", path, "--key", "layers/w", "--json", "--method", "lanczos"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["lower"] <= 7.0 <= row["upper"]
+    assert main(["norm", path]) == 2
+    assert "holds 2 arrays (layers/w, top); choose one with --key" in capsys.readouterr().err

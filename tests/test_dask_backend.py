@@ -360,3 +360,87 @@ def test_normalize_of_chunks_that_split_the_rows_or_the_matrices(threads, shape,
     assert isinstance(W, da.Array)
     norms = np.linalg.norm(W.compute(), 2, axis=(-2, -1))
     assert np.all(norms <= 1.0) and np.all(norms >= 0.999), norms
+
+
+# ------------------------------------------------------------------ entries at the ends of the float64 range
+def _entry_range_case(case: str) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((400, 100))
+    kind, _, scale = case.partition(" ")
+    if kind.startswith("zero-panel"):  # 200 rows of tiny entries, 200 zero rows (the zero panel first or last)
+        A = np.zeros((400, 100))
+        A[:200] = G[:200] * float(scale)
+        return A[::-1].copy() if kind == "zero-panel-first" else A
+    if kind == "subnormal":
+        return G * float(scale)
+    if kind == "subnormal-or-zero":
+        return np.where(G > 0, float(scale), 0.0)
+    return G[:360, :40] * float(scale)  # huge: finite, its sum of |a_ij| overflows
+
+
+ENTRY_RANGE_CASES = [
+    "zero-panel-last 1e-200",
+    "zero-panel-first 1e-170",
+    "zero-panel-last 1e-300",
+    "subnormal 1e-310",
+    "subnormal-or-zero 5e-324",
+    "huge 1e307",
+]
+
+
+@pytest.mark.parametrize("local", ["numba", "numpy"])
+@pytest.mark.parametrize("case", ENTRY_RANGE_CASES)
+def test_panel_statistics_at_the_ends_of_the_range(threads, local, case, monkeypatch):
+    """Regression: the panels' entry statistics went wrong at the ends of float64's range, where NumPy's were right.
+    A zero panel (exponent 0) beside panels of entries below 1e-162 scaled their sums by 4^(e - 0) to zero, so the
+    Frobenius cap fell below the norm: [1.6035e-199, 1.6035e-199] at confidence 1.0 for 2.32993e-199. Subnormal
+    entries scaled by 2^1029 = inf: [inf, inf] or NaN. A finite 1e307-scale matrix whose sum of |a_ij| overflows
+    was refused as "NaN or Inf" (numba's sentinel was trusted). Every method now contains LAPACK's norm, as the
+    NumPy backend does on the same array, with numba and with NumPy on the workers."""
+    from spectra.backends import _dask_tasks
+
+    monkeypatch.setattr(_dask_tasks, "_local_backend", lambda: backends._load(local))
+    A = _entry_range_case(case)
+    if case.startswith("huge"):
+        truth = np.inf  # beyond float64: the documented interval is [largest float, inf]
+    else:  # LAPACK on 2^k A (an exact scaling into the normal range), scaled back
+        k = -int(np.frexp(np.max(np.abs(A)))[1])
+        truth = float(np.ldexp(np.linalg.svd(np.ldexp(A, k), compute_uv=False)[0], -k))
+    D = da.from_array(A, chunks=(200, A.shape[1]) if A.shape[0] == 400 else (120, 40))
+    for method in ("lanczos", "power", "randomized", "gram"):
+        r = spectra.norm(D, method=method, seed=0)
+        ref = spectra.norm(A, method=method, seed=0)
+        assert np.isfinite(r.lower) and not np.isnan(r.upper), (method, r)
+        if truth == np.inf:
+            assert r.lower == ref.lower == np.finfo(np.float64).max and r.upper == np.inf, (method, r)
+            continue
+        assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper * (1 + 1e-12), (method, truth, r)
+        assert r.lower <= ref.upper and ref.lower <= r.upper, (method, r, ref)
+
+
+def test_float32_certificate_reads_blocks_in_pieces(threads):
+    """Regression: the final double-precision certificate of a float32 Dask matrix widened whole blocks
+    (``A.astype(float64)`` per block, then matmul): 294 MiB traced at that step against 50 MiB per Lanczos step
+    for a 122 MiB float32 matrix. Each block is now read in place or in widened row chunks on its worker."""
+    import tracemalloc
+
+    A32 = np.random.default_rng(0).standard_normal((20000, 400), dtype=np.float32)  # 30.5 MiB, one block
+    D = da.from_array(A32, chunks=A32.shape)
+    peaks = []
+
+    def report(p):
+        peaks.append((p.final, tracemalloc.get_traced_memory()[1] / 2**20))
+        if not p.final:
+            tracemalloc.reset_peak()
+
+    tracemalloc.start()
+    try:
+        r = spectra.norm(D, method="lanczos", seed=0, progress=report)
+    finally:
+        tracemalloc.stop()
+    step = max(m for final, m in peaks[1:] if not final)
+    certificate = peaks[-1][1]
+    assert peaks[-1][0]
+    assert certificate <= 2 * step + 16, (certificate, step)
+    truth = float(np.linalg.svd(A32.astype(np.float64), compute_uv=False)[0])
+    assert r.lower <= truth <= r.upper

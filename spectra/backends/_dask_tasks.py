@@ -15,7 +15,12 @@ import numpy as np
 
 from ._base import _row_chunks
 
-__all__ = ["combine_gram", "combine_stats", "panel_gram", "panel_stats", "stack_stats"]
+__all__ = ["combine_gram", "combine_stats", "panel_gram", "panel_stats", "stack_stats", "wide_blocks"]
+
+#: the lowest exponent a panel's statistics are scaled by: ``2^-e`` must be finite (``2^1029`` is not), and
+#: entries below ``2^MIN_SCALE_EXPONENT`` (subnormal ones) scaled by ``2^-MIN_SCALE_EXPONENT`` are exact and
+#: above ``2^-54``, so their squares stay normal
+MIN_SCALE_EXPONENT = -1022
 
 
 def _local_backend():
@@ -73,8 +78,23 @@ def combine_gram(*parts):
     return pieces, Z, seconds
 
 
+def wide_blocks(blocks, xs, adjoint: bool):
+    """``Σ_j A_j X_j`` (``adjoint``: ``Σ_i A_iᴴ X_i``) over one row (column) of blocks, each product in double
+    precision by the local backend's ``wide_product``: a single-precision block is read in place or in
+    widened row chunks of about 8 MiB, never widened whole (the certificate of §6c on a float32 panel)."""
+    be = _local_backend()
+    _one_thread()
+    total = None
+    for a, x in zip(blocks, xs, strict=True):
+        part = be.wide_product(np.asarray(a), np.ascontiguousarray(x), adjoint)
+        total = part if total is None else total + part
+    return total
+
+
 def _frexp_exponent(x: float) -> int:
-    return int(np.frexp(x)[1]) if x > 0 else 0
+    """The exponent the statistics of a panel whose largest entry is ``x`` are scaled by: ``frexp``'s, raised to
+    :data:`MIN_SCALE_EXPONENT` for subnormal entries (``2^-e`` finite), 0 for a zero panel."""
+    return max(int(np.frexp(x)[1]), MIN_SCALE_EXPONENT) if x > 0 else 0
 
 
 def panel_stats(block, transposed: bool):
@@ -89,7 +109,9 @@ def panel_stats(block, transposed: bool):
     B = block.T if transposed else block
     kernels = _kernels_for(B)
     if kernels is not None:
-        return _panel_stats_numba(kernels, B)
+        out = _panel_stats_numba(kernels, B)
+        if out is not None:
+            return out
     wide = np.complex128 if np.iscomplexobj(B) else np.float64
     mx = 0.0
     for chunk in _row_chunks(B):
@@ -127,8 +149,8 @@ def _panel_stats_numba(kernels, B):
     bounds = np.array([0, B.shape[0]], dtype=np.int64)
     out = np.empty((1, 2))
     kernels.max_abs_rows(B, out, bounds)
-    if not np.isfinite(out[0, 1]):  # NaN/Inf present (the kernel's sentinel)
-        return np.nan, 0, None, None, None, None
+    if not np.isfinite(out[0, 1]):  # NaN/Inf present, or a finite sum of |a_ij| that overflowed: NumPy tells
+        return None
     mx = float(out[0, 0])
     e = _frexp_exponent(mx)
     n = B.shape[1]
@@ -141,10 +163,13 @@ def combine_stats(*parts):
     """Tree-sum node of :func:`panel_stats` results: brought to the largest exponent, then added."""
     if any(not np.isfinite(p[0]) for p in parts):
         return np.nan, 0, None, None, None, None
-    e = max(p[1] for p in parts)
+    # the exponent of the largest nonzero part: a zero part's sums are zero at any scale, and its exponent 0
+    # would scale the others' sums by 4^(pe - 0), to zero for entries below 1e-162
+    e = max((p[1] for p in parts if p[0] > 0), default=0)
     mx, fro2, colsq, gers, rowmax = 0.0, 0.0, 0.0, 0.0, 0.0
     for pmx, pe, pfro2, pcol, pgers, prow in parts:
-        f = np.ldexp(1.0, 2 * (pe - e))  # quadratic quantities scale with 4^(pe - e)
+        # quadratic quantities scale with 4^(pe - e); a zero part's sums are zero (4^(0 - e) may overflow)
+        f = np.ldexp(1.0, 2 * (pe - e)) if pmx > 0 else 0.0
         mx = max(mx, pmx)
         fro2 += pfro2 * f
         colsq = colsq + pcol * f

@@ -132,8 +132,21 @@ class DaskBackend(NumPyBackend):
         return da.matmul(At.conj() if np.iscomplexobj(A) else At, Y).compute()
 
     def wide_product(self, A, X, adjoint: bool):
-        A = _array(A).astype(X.dtype)  # per block on the workers, no copy of A
-        return self.rmatmat(A, X) if adjoint else self.matmat(A, X)
+        """``A X`` (``adjoint``: ``Aᴴ X``) in double precision. A matrix: per block on its worker, read in place or
+        in widened row chunks (:func:`._dask_tasks.wide_blocks`), so no block is widened whole; a stack: its
+        blocks of whole matrices widened on the workers."""
+        A = _array(A)
+        if not array_api_compat.is_dask_array(A):
+            return super().wide_product(A, X, adjoint)
+        if A.ndim > 2:
+            A = A.astype(X.dtype)
+            return self.rmatmat(A, X) if adjoint else self.matmat(A, X)
+        Xd = da.from_array(np.asarray(X), chunks=(A.chunks[0] if adjoint else A.chunks[1], X.shape[-1]))
+        out, x_index = ("jk", "ik") if adjoint else ("ik", "jk")
+        Y = da.blockwise(
+            tasks.wide_blocks, out, A, "ij", Xd, x_index, adjoint=adjoint, dtype=X.dtype, concatenate=False
+        )
+        return Y.compute()
 
     def gram(self, A, X, inner=None, adjoint: bool = False):
         """``(A X, Aᴴ(c A X))`` (``adjoint``: ``(Aᴴ X, A(c Aᴴ X))``) in one distributed pass over the panels."""
@@ -219,7 +232,9 @@ class DaskBackend(NumPyBackend):
     def abs_stats(self, A, c1: np.ndarray, c2: np.ndarray) -> AbsStats:
         A = _panels(A)
         _, e, raw = self._stats(A)
-        f = np.ldexp(c1 * c2, e)  # the panels' statistics are of 2^-e A; scaled A = c1 c2 A
+        # the panels' statistics are of 2^-e A; scaled A = c1 c2 A (c1 c2 alone may overflow: 2^1029 for
+        # subnormal entries)
+        f = np.ldexp(c1, e) * c2
         m, n = A.shape[-2], A.shape[-1]
         if isinstance(raw, AbsStats):  # a stack: per-matrix statistics of 2^-e A_i
             return AbsStats(raw.fro * f, raw.gersh * f, raw.maxcol * f, raw.maxrow * f, n, m)
