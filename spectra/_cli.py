@@ -359,7 +359,9 @@ def _parser() -> argparse.ArgumentParser:
         help="default auto: svd for small dense matrices, lanczos otherwise (gram: a deterministic upper bound)",
     )
     p.add_argument("--maxiter", type=int, default=None, help="iteration budget (default: the method's own)")
-    p.add_argument("--key", default=None, help="array name inside a container with several (.npz, .mat, ...; a zarr path such as layers/w)")
+    p.add_argument(
+        "--key", default=None, help="array name inside a container with several (.npz, .mat, ...; zarr: layers/w)"
+    )
     c = sub.add_parser(
         "compile",
         help="compile the numba backend's kernels now, into Numba's cache (for Docker images and CI)",
