@@ -62,7 +62,7 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     -------
     array, sparse matrix or LinearOperator
         ``f A`` in the input's type, namespace and device; floating dtypes are kept, integer and bool
-        input gives float64. A zero matrix is returned unchanged (as a new object). Sparse results are
+        input gives float64 (float32 for JAX in its default 32-bit mode). A zero matrix is returned unchanged (as a new object). Sparse results are
         canonical (duplicate entries summed).
 
     Raises
@@ -195,14 +195,16 @@ def _scale_dense(A, out, steps, mantissa):
 
 
 def _output_dtype(A, kind: str):
-    """The input's floating dtype (float16 and bfloat16 kept), else float64 in its namespace."""
+    """The input's floating dtype (float16 and bfloat16 kept), else float64 in its namespace: the widest real
+    floating dtype it computes in (float32 for JAX in its default 32-bit mode, which turns a requested float64
+    into float32 silently; the rounding of the factor is then that of float32)."""
     if kind == "sparse" or isinstance(A, np.ndarray):
         dt = np.dtype(A.dtype)
         return dt if dt.kind in "fc" or extension_float_info(dt) is not None else np.dtype(np.float64)
     xp = array_api_compat.array_namespace(A)
     if xp.isdtype(A.dtype, ("real floating", "complex floating")):
         return A.dtype
-    return xp.float64
+    return ArrayAPIBackend().wide_dtype(A, False)
 
 
 def _float_info(dtype, A):

@@ -199,3 +199,18 @@ def test_tensors_numpy_cannot_view_stay_on_array_api():
         assert r.backend == "array_api"
         truth = np.linalg.norm(X.resolve_conj().double().numpy() if not X.is_complex() else X.resolve_conj().numpy(), 2)
         assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int8", "uint8", "bool"])
+def test_normalize_of_integer_jax_arrays_in_32_bit_mode(jax32, dtype):
+    """Regression: ``normalize`` of an integer (or bool) JAX array asked for a float64 output, which JAX in its
+    default 32-bit mode silently makes float32, while the safety factor was rounded for float64: ``||W||_2 > 1``
+    for 46 of 100 int32 matrices (worst 1.0000000532). The output dtype is now the widest float JAX computes in
+    (float32 here), and the factor is rounded for it."""
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        m, n = (int(x) for x in rng.integers(2, 40, 2))
+        A = rng.integers(-1000, 1000, (m, n)) if dtype != "bool" else rng.random((m, n)) < 0.5
+        W = spectra.normalize(jnp.asarray(A.astype(dtype)), seed=0)
+        assert W.dtype == jnp.float32
+        assert np.linalg.norm(np.asarray(W).astype(np.float64), 2) <= 1.0
