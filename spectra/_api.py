@@ -384,11 +384,12 @@ def _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in: dict) -> NormEstimate
             u, v = u.astype(A.dtype), v.astype(A.dtype)
     if not batch:
         return NormEstimate(0.0, 0.0, 0.0, 1.0, True, plan.method, be.name, 0, 0, u, v, rtol_effective=rtol, plan=plan)
-    z = be.from_host(np.zeros(batch), A)
+    # value, lower and upper are three arrays: an in-place edit of one must not move the others
+    value, lower, upper = (be.from_host(np.zeros(batch), A) for _ in range(3))
     return NormEstimate(
-        z,
-        z,
-        z,
+        value,
+        lower,
+        upper,
         be.from_host(np.ones(batch), A),
         be.from_host(np.ones(batch, dtype=bool), A),
         plan.method,

@@ -275,3 +275,20 @@ def test_a_format_spec_formats_the_value():
     s = spectra.norm(np.stack([np.eye(2)] * 2), method="svd")
     with pytest.raises(TypeError, match="holds a stack"):
         f"{s:.3f}"
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+@pytest.mark.parametrize("shape", [(4, 5, 3), (4, 0, 3)])
+def test_fields_of_a_zero_or_empty_stack_are_separate_arrays(kind, shape):
+    """Regression: for an all-zero (or empty) stack ``value``, ``lower`` and ``upper`` were one array, so
+    ``r.value += 1`` also moved the guaranteed lower bound and the upper bound (to [1, 1, 1, 1])."""
+    A = np.zeros(shape)
+    if kind == "torch":
+        import torch
+
+        A = torch.from_numpy(A)
+    r = spectra.norm(A, method="lanczos", seed=0)
+    value = r.value
+    value += 1  # in place (the result is frozen; its arrays are not)
+    for field in (r.lower, r.upper):
+        np.testing.assert_array_equal(np.asarray(field), np.zeros(4))
