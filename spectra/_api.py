@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -158,7 +160,9 @@ def norm(
         kwargs.update(block_size=block_size, v0=v0, seed=opts_in["rng"], return_vectors=return_vectors)
         kwargs.update(check_finite=check_finite, progress=progress, check_adjoint=check_adjoint)
         library = "torch" if array_api_compat.is_torch_array(A) else "JAX"
-        return from_numpy_view(norm(view, **kwargs), A, f"{library} input on the CPU, read as a NumPy view (no copy)")
+        with caller_frames(1):  # a warning of the inner call points at this call's caller
+            r = norm(view, **kwargs)
+        return from_numpy_view(r, A, f"{library} input on the CPU, read as a NumPy view (no copy)")
     A, kind = standardize_matrix(A)
     m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
     iterative = " and ".join(name for name, x in (("v0", v0), ("maxiter", opts_in["maxiter"])) if x is not None)
@@ -234,7 +238,7 @@ def norm(
             "bound fell below the certified lower bound, so they report the deterministic bounds (confidence 1, "
             "wider); call again with another seed for a tighter interval.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=2 + _EXTRA_FRAMES.get(),
         )
     elif res.restart is not None and not np.all(res.converged):
         steps, basis = res.restart
@@ -245,7 +249,7 @@ def norm(
             "and the deterministic caps can. The bounds are valid but wider; more iterations would not narrow the "
             "upper bound. Pass a larger rtol for a certified interval.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=2 + _EXTRA_FRAMES.get(),
         )
     elif not given and not np.all(res.converged):
         warnings.warn(
@@ -253,10 +257,25 @@ def norm(
             f"interval reached rtol={opts.rtol:g}; the bounds are valid but wider. Pass a larger maxiter or a "
             f"larger rtol{'' if method == 'lanczos' else ', or use method=' + repr('lanczos')}.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=2 + _EXTRA_FRAMES.get(),
         )
     est = _assemble(op, after_run(plan, res.kernel_rest, op.B), res, method, opts)
     return est if compressed is None else compressed.expand(est)
+
+
+#: frames of spectra between :func:`norm` and the code that called spectra (warnings point past them)
+_EXTRA_FRAMES: contextvars.ContextVar[int] = contextvars.ContextVar("spectra_extra_frames", default=0)
+
+
+@contextlib.contextmanager
+def caller_frames(k: int):
+    """Within it, :func:`norm`'s warnings point ``k`` more frames up: at the caller of the spectra function that
+    called ``norm`` (:func:`spectra.normalize`, or ``norm`` itself on a torch/JAX array's NumPy view)."""
+    token = _EXTRA_FRAMES.set(_EXTRA_FRAMES.get() + k)
+    try:
+        yield
+    finally:
+        _EXTRA_FRAMES.reset(token)
 
 
 def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Options) -> NormEstimate:

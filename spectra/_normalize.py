@@ -22,7 +22,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import _bounds, backends
-from ._api import norm
+from ._api import caller_frames, norm
 from ._compress import from_coordinates
 from ._operand import make_operand
 from ._sparse import canonical_csr, private_sparse
@@ -82,7 +82,8 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     >>> bool(np.linalg.norm(W16.astype(np.float64), 2) <= 1.0), W16.dtype
     (True, dtype('float16'))
     """
-    est = norm(A, **kwargs)
+    with caller_frames(1):  # its warnings point at normalize's caller
+        est = norm(A, **kwargs)
     if isinstance(A, LinearOperator):
         up = float(est.upper)
         if not math.isfinite(up):

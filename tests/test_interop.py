@@ -214,3 +214,24 @@ def test_normalize_of_integer_jax_arrays_in_32_bit_mode(jax32, dtype):
         W = spectra.normalize(jnp.asarray(A.astype(dtype)), seed=0)
         assert W.dtype == jnp.float32
         assert np.linalg.norm(np.asarray(W).astype(np.float64), 2) <= 1.0
+
+
+@pytest.mark.parametrize("call", ["norm-numpy", "norm-torch", "norm-jax", "normalize-numpy", "normalize-torch"])
+def test_warnings_point_at_the_caller(call):
+    """Regression: ``norm`` runs a CPU torch/JAX array by calling itself on a NumPy view, and ``normalize`` calls
+    ``norm``; their ``ConvergenceWarning`` pointed at spectra/_api.py (or _normalize.py), not at the caller's
+    line, so module-based filters missed it and "once per location" merged every call site."""
+    import torch
+
+    from spectra._testing import matrix_with_singular_values, spectrum
+
+    A = matrix_with_singular_values(spectrum("clustered", 60), 80, 60, seed=3)
+    kind = call.split("-")[1]
+    X = {"numpy": A, "torch": torch.from_numpy(A), "jax": None}[kind]
+    if kind == "jax":
+        with jax.enable_x64(True):
+            X = jnp.asarray(A)
+    f = spectra.norm if call.startswith("norm-") else spectra.normalize
+    with pytest.warns(spectra.ConvergenceWarning, match="default budget") as record:
+        f(X, method="power", rtol=1e-10, seed=0)  # a clustered top: power's default budget runs out
+    assert {w.filename for w in record} == {__file__}
