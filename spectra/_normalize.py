@@ -62,8 +62,8 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     -------
     array, sparse matrix or LinearOperator
         ``f A`` in the input's type, namespace and device; floating dtypes are kept, integer and bool
-        input gives float64 (float32 for JAX in its default 32-bit mode). A zero matrix is returned unchanged (as a new object). Sparse results are
-        canonical (duplicate entries summed).
+        input gives float64 (float32 for JAX in its default 32-bit mode). A zero matrix is returned unchanged
+        (as a new object). Sparse results are canonical (duplicate entries summed).
 
     Raises
     ------
