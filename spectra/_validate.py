@@ -156,6 +156,14 @@ def _reject_unsupported_tensor(A: Any) -> None:
             )
         if A.device.type == "meta":
             raise ValueError("A is a meta tensor (shape and dtype only, no data); its norm cannot be computed")
+        functorch = getattr(_torch()._C, "_functorch", None)
+        if functorch is not None and functorch.is_functorch_wrapped_tensor(A):
+            raise TypeError(
+                "spectra.norm cannot run inside torch.func.vmap, grad, jacrev or another torch.func transform: its "
+                "stopping decisions and bounds are computed on the host from concrete values. Call it outside the "
+                "transformed function, on a plain tensor (a stack (..., m, n) gives every matrix's interval in one "
+                "call)"
+            )
     elif array_api_compat.is_dask_array(A):
         meta = getattr(A, "_meta", None)
         if sp.issparse(meta) or type(meta).__module__.split(".")[0] == "sparse":

@@ -235,3 +235,21 @@ def test_warnings_point_at_the_caller(call):
     with pytest.warns(spectra.ConvergenceWarning, match="default budget") as record:
         f(X, method="power", rtol=1e-10, seed=0)  # a clustered top: power's default budget runs out
     assert {w.filename for w in record} == {__file__}
+
+
+@pytest.mark.parametrize("transform", ["vmap", "grad", "jacrev"])
+def test_torch_func_transforms_are_named(transform):
+    """Regression: inside ``torch.func.vmap``/``grad``/``jacrev`` spectra.norm failed deep inside a backend with
+    "Cannot access data pointer of Tensor that doesn't have storage"; it is now a ``TypeError`` that names the
+    transform and says what to do, as for JAX's transforms."""
+    import torch
+
+    def f(W):
+        return torch.as_tensor(spectra.norm(W, seed=0).value)
+
+    W = torch.randn(3, 5, 4, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"cannot run inside torch\.func\.vmap, grad, jacrev"):
+        if transform == "vmap":
+            torch.func.vmap(f)(W)
+        else:
+            getattr(torch.func, transform)(f)(W[0])
