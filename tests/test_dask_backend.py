@@ -444,3 +444,19 @@ def test_float32_certificate_reads_blocks_in_pieces(threads):
     assert certificate <= 2 * step + 16, (certificate, step)
     truth = float(np.linalg.svd(A32.astype(np.float64), compute_uv=False)[0])
     assert r.lower <= truth <= r.upper
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tasks_leave_the_callers_numba_threads(dtype):
+    """Regression: the workers' tasks set numba to one thread for good; a task run in the caller's thread (the
+    synchronous scheduler, or a graph of one block) left the caller's later numba calls on one thread (the pass
+    schedule tests then saw no parallel pass). The thread's count is now restored after each task."""
+    import numba
+
+    full = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(full)
+    A = _matrix((300, 40), dtype=dtype)
+    with dask.config.set(scheduler="sync"):
+        r = spectra.norm(da.from_array(A, chunks=(100, 40)), method="lanczos", seed=0)
+    assert numba.get_num_threads() == full
+    assert_interval(r, oracle(A), oracle_slack(A))

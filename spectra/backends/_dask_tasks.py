@@ -8,6 +8,7 @@ worker, NumPy's BLAS otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -43,13 +44,22 @@ def _importable_backend():
         return _load("numpy")
 
 
+@contextlib.contextmanager
 def _one_thread():
-    """Numba kernels use one thread per task: Dask already runs one task per worker thread."""
+    """Numba kernels use one thread per task (Dask already runs one task per worker thread); the thread's own
+    count is restored after, since a task may run in the caller's thread (a graph of one block), whose later
+    numba calls must keep their threads."""
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is optional on the workers
+        yield
         return
+    before = numba.get_num_threads()
     numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def panel_gram(block, X, inner, adjoint: bool, offset: int, rows: int):
@@ -61,10 +71,10 @@ def panel_gram(block, X, inner, adjoint: bool, offset: int, rows: int):
     """
     t0 = time.perf_counter()
     be = _local_backend()
-    _one_thread()
     # no be.context(): its process-wide BLAS limit is not safe in concurrent tasks (threaded scheduler), and
     # the fused kernel uses no BLAS
-    Y, Z = be.gram(block, X, inner, adjoint=adjoint)
+    with _one_thread():
+        Y, Z = be.gram(block, X, inner, adjoint=adjoint)
     return [(offset, rows, Y)], Z, time.perf_counter() - t0
 
 
@@ -83,11 +93,11 @@ def wide_blocks(blocks, xs, adjoint: bool):
     precision by the local backend's ``wide_product``: a single-precision block is read in place or in
     widened row chunks of about 8 MiB, never widened whole (the certificate of §6c on a float32 panel)."""
     be = _local_backend()
-    _one_thread()
     total = None
-    for a, x in zip(blocks, xs, strict=True):
-        part = be.wide_product(np.asarray(a), np.ascontiguousarray(x), adjoint)
-        total = part if total is None else total + part
+    with _one_thread():
+        for a, x in zip(blocks, xs, strict=True):
+            part = be.wide_product(np.asarray(a), np.ascontiguousarray(x), adjoint)
+            total = part if total is None else total + part
     return total
 
 
@@ -145,17 +155,18 @@ def _kernels_for(B):
 
 def _panel_stats_numba(kernels, B):
     """:func:`panel_stats` with numba's one-read kernels (one thread: one task per worker thread)."""
-    _one_thread()
     bounds = np.array([0, B.shape[0]], dtype=np.int64)
     out = np.empty((1, 2))
-    kernels.max_abs_rows(B, out, bounds)
+    with _one_thread():
+        kernels.max_abs_rows(B, out, bounds)
     if not np.isfinite(out[0, 1]):  # NaN/Inf present, or a finite sum of |a_ij| that overflowed: NumPy tells
         return None
     mx = float(out[0, 0])
     e = _frexp_exponent(mx)
     n = B.shape[1]
     colsq, gers, rows = np.empty((1, n)), np.empty((1, n)), np.empty((1, 3))
-    kernels.abs_stats_rows(B, float(np.ldexp(1.0, -e)), colsq, gers, rows, bounds)
+    with _one_thread():
+        kernels.abs_stats_rows(B, float(np.ldexp(1.0, -e)), colsq, gers, rows, bounds)
     return mx, e, float(rows[0, 0]), colsq[0], gers[0], float(rows[0, 1])
 
 
