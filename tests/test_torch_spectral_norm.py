@@ -598,3 +598,32 @@ def test_method_power_keeps_the_tightness_of_tol(make, input_shape):
         tightness.append(true_norm(layer, input_shape))
     assert param(layer).refreshes > 1
     assert 0.96 <= min(tightness) and max(tightness) <= 1.0, tightness
+
+
+@pytest.mark.parametrize(
+    "make, input_shape",
+    [
+        (lambda: nn.Linear(30, 20), None),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 6, 6)),
+    ],
+    ids=["linear", "conv2d"],
+)
+def test_registered_under_inference_mode(make, input_shape):
+    """Regression: ``st.spectral_norm(layer)`` called inside ``torch.inference_mode()`` raised "Inplace update to
+    inference tensor outside InferenceMode" (its buffers were made there as inference tensors, then certified
+    outside it); PyTorch's spectral_norm registers there. It now registers, runs inside the mode, and the layer
+    trains afterwards with ``||W / sigma||_2 <= 1``."""
+    torch.manual_seed(0)
+    layer = make()
+    x_shape = (2, *(input_shape or (30,)))
+    with torch.inference_mode():
+        st.spectral_norm(layer)
+        layer.eval()(torch.randn(x_shape))
+    assert not any(t.is_inference() for t in layer.state_dict().values())
+    layer.train()
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(torch.randn(x_shape)).square().sum().backward()
+        opt.step()
+        assert true_norm(layer, param(layer).conv_input_shape(input_shape) if input_shape else None) <= 1.0

@@ -115,17 +115,20 @@ class CertifiedSpectralNorm(nn.Module):
         # (a weight without values: the first forward call with values certifies them)
         self._recertify = weight.is_meta
         self._fresh_vectors = False  # u, v hold no power iterates (materialised from the meta device)
-        self.register_buffer("_seed", torch.tensor(seed, dtype=torch.int64, device=weight.device))
-        self.register_buffer("_upper_ref", torch.tensor(math.inf, **kw))
-        self.register_buffer("_lower_ref", torch.tensor(0.0, **kw))
-        self.register_buffer("_frob_ref", torch.tensor(0.0, **kw))  # drift(W_ref): pads the division rounding
-        self.register_buffer("_sigma", torch.tensor(math.nan, **kw))
-        self.register_buffer("_delta_spent", torch.tensor(0.0, **kw))
-        self.register_buffer("_refreshes", torch.tensor(0, dtype=torch.int64, device=weight.device))
-        self.register_buffer("_w_ref", weight.detach().clone())
-        self.register_buffer("_input_shape", torch.zeros(0, dtype=torch.int64))
-        self.register_buffer("_u", torch.zeros(0, dtype=weight.dtype, device=weight.device))
-        self.register_buffer("_v", torch.zeros(0, dtype=weight.dtype, device=weight.device))
+        # buffers are normal tensors even when the parametrization is registered under torch.inference_mode
+        # (they are updated in place by later training steps), as PyTorch's spectral_norm allows
+        with torch.inference_mode(False):
+            self.register_buffer("_seed", torch.tensor(seed, dtype=torch.int64, device=weight.device))
+            self.register_buffer("_upper_ref", torch.tensor(math.inf, **kw))
+            self.register_buffer("_lower_ref", torch.tensor(0.0, **kw))
+            self.register_buffer("_frob_ref", torch.tensor(0.0, **kw))  # drift(W_ref): pads the division rounding
+            self.register_buffer("_sigma", torch.tensor(math.nan, **kw))
+            self.register_buffer("_delta_spent", torch.tensor(0.0, **kw))
+            self.register_buffer("_refreshes", torch.tensor(0, dtype=torch.int64, device=weight.device))
+            self.register_buffer("_w_ref", weight.detach().clone())
+            self.register_buffer("_input_shape", torch.zeros(0, dtype=torch.int64))
+            self.register_buffer("_u", torch.zeros(0, dtype=weight.dtype, device=weight.device))
+            self.register_buffer("_v", torch.zeros(0, dtype=weight.dtype, device=weight.device))
         if ndim <= 1:
             if not weight.is_meta:
                 self._certify(weight.detach())
