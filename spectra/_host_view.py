@@ -8,7 +8,8 @@ read through ``numpy.from_dlpack`` (no copy; a tensor that requires grad is deta
 differentiated) and the result's arrays are brought back to the caller's namespace and device, with the
 bounds rounded outward where that namespace holds no float64 (JAX's 32-bit mode). Arrays DLPack cannot hand
 to NumPy (bfloat16, PyTorch's lazy conjugate or negative views) and arrays on other devices stay on
-``array_api``.
+``array_api``. A JAX array on several CPU devices is viewed through one device's copy when it is replicated,
+and gathered into one host array (a copy) when it is split across them.
 """
 
 from __future__ import annotations
@@ -32,10 +33,17 @@ def numpy_view(A: Any) -> np.ndarray | None:
         A = A.detach()
     elif array_api_compat.is_jax_array(A):
         try:
-            if any(d.platform != "cpu" for d in A.devices()):
+            devices = A.devices()
+            if any(d.platform != "cpu" for d in devices):
                 return None
         except Exception:  # a tracer inside jit/vmap (ConcretizationTypeError): no buffer; array_api says so
             return None
+        if len(devices) > 1:  # on several CPU devices: DLPack hands over single-device arrays only
+            if A.sharding.is_fully_replicated:  # every device holds all of it: view one copy
+                A = A.addressable_shards[0].data
+            else:  # split across devices: gathered into one host array (a copy, in host memory like its shards)
+                view = np.asarray(A)
+                return view if view.dtype.kind in "biufc" else None
     else:
         return None
     try:

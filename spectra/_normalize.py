@@ -27,7 +27,7 @@ from ._compress import from_coordinates
 from ._operand import make_operand
 from ._sparse import canonical_csr, private_sparse
 from ._validate import extension_float_info, standardize_matrix
-from .backends._base import ArrayAPIBackend
+from .backends._base import ArrayAPIBackend, placement
 
 __all__ = ["normalize"]
 
@@ -179,7 +179,7 @@ def _exact_steps(mant: np.ndarray, exp: np.ndarray, info) -> tuple[list[np.ndarr
 
 def _scale_dense(A, out, steps, mantissa):
     xp = array_api_compat.array_namespace(A)
-    dev = array_api_compat.device(A)
+    dev = placement(A)
     batch = tuple(A.shape[:-2])
     W = A if _same_dtype(A, out) else xp.astype(A, out)
 

@@ -213,7 +213,7 @@ class ArrayAPIBackend:
     def from_host(self, x: np.ndarray, like):
         """Host array to the namespace and device of ``like``."""
         xp = array_api_compat.array_namespace(like)
-        return xp.asarray(x, device=array_api_compat.device(like))
+        return xp.asarray(x, device=placement(like))
 
     # ------------------------------------------------------------------ entry statistics
     def entry_stats(self, A) -> tuple[np.ndarray, AbsStats | None]:
@@ -318,6 +318,15 @@ def _row_chunks(A):
     rows = max(1, _CHUNK_BYTES // max(1, n * itemsize * batch))
     for i0 in range(0, m, rows):
         yield A[..., i0 : min(m, i0 + rows), :]
+
+
+def placement(like: Any):
+    """The device for new arrays beside ``like``: its device, or ``None`` for a JAX array spread over several
+    devices, whose sharding a small array (a factor, a statistic) cannot take: JAX then makes it on its default
+    device and broadcasts it onto the shards."""
+    if array_api_compat.is_jax_array(like) and len(like.devices()) > 1:
+        return None
+    return array_api_compat.device(like)
 
 
 def namespace_dtype_name(dtype: Any) -> str:
