@@ -454,6 +454,17 @@ def test_a_conv_layer_runs_after_remove_parametrizations(make, shape):
     assert layer(torch.randn(1, *shape[1:-1], shape[-1] + 3)).shape[:2] == expected.shape[:2]  # any shape now
 
 
+def _train_and_check(layer, x_shape, input_shape) -> None:
+    """Three SGD steps in training mode, each followed by ``||W / sigma||_2 <= 1`` on the layer's dense map."""
+    layer.train()
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(torch.randn(x_shape)).square().sum().backward()
+        opt.step()
+        assert true_norm(layer, param(layer).conv_input_shape(input_shape) if input_shape else None) <= 1.0
+
+
 @pytest.mark.parametrize("meta", [False, True])
 @pytest.mark.parametrize(
     "make, input_shape",
@@ -481,13 +492,7 @@ def test_a_first_call_under_inference_mode_leaves_the_layer_trainable(make, inpu
     x_shape = (2, *(input_shape or (30,)))
     with torch.inference_mode():
         layer.eval()(torch.randn(x_shape))
-    layer.train()
-    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
-    for _ in range(3):
-        opt.zero_grad()
-        layer(torch.randn(x_shape)).square().sum().backward()
-        opt.step()
-        assert true_norm(layer, param(layer).conv_input_shape(input_shape) if input_shape else None) <= 1.0
+    _train_and_check(layer, x_shape, input_shape)
     assert not any(t.is_inference() for t in layer.state_dict().values())
 
 
@@ -620,10 +625,4 @@ def test_registered_under_inference_mode(make, input_shape):
         st.spectral_norm(layer)
         layer.eval()(torch.randn(x_shape))
     assert not any(t.is_inference() for t in layer.state_dict().values())
-    layer.train()
-    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
-    for _ in range(3):
-        opt.zero_grad()
-        layer(torch.randn(x_shape)).square().sum().backward()
-        opt.step()
-        assert true_norm(layer, param(layer).conv_input_shape(input_shape) if input_shape else None) <= 1.0
+    _train_and_check(layer, x_shape, input_shape)
