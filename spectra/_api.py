@@ -287,7 +287,7 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
         conf = np.ones(op.B)
     u, v = (res.v, res.u) if op.transposed else (res.u, res.v)
     if u is not None:
-        u, v = _zero_matrices_get_e1(op, u[..., 0], v[..., 0])
+        u, v = _zero_vectors_get_e1(op, u[..., 0], v[..., 0])
     matvecs = op.matvecs
     iterations = res.iterations
     converged = res.converged
@@ -334,7 +334,7 @@ def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Opt
     )
 
 
-def _zero_matrices_get_e1(op: Operand, u, v):
+def _zero_vectors_get_e1(op: Operand, u, v):
     """The vectors ``u`` (``batch + (m,)``) and ``v`` (``batch + (n,)``) with those of all-zero matrices, and
     every vector a method left zero, set to ``e_1`` (:func:`zero_matrix_vectors`).
 

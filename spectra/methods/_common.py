@@ -165,10 +165,11 @@ class Stopper:
         else:
             p = op.stats.p_col if op.transposed else op.stats.p_row
             self._cert_error = _bounds.gamma(max(p, 1), self._u_cert) * op.fro_bound()
-        # the factors of certified_product_lower for ||x|| = 1 (asked several times per step)
-        self._lower_factors = (1.0 - _bounds.gamma(op.m + 2, self._u_cert), 1.0 + _bounds.gamma(op.n + 2, self._u_cert))
-        # the relative amount those factors take off every certified lower bound, exact Ritz value or not
-        self._factor_loss = _bounds.gamma(op.m + 2, self._u_cert) + _bounds.gamma(op.n + 2, self._u_cert)
+        # the factors of certified_product_lower for ||x|| = 1 (asked several times per step), and the relative
+        # amount they take off every certified lower bound, exact Ritz value or not
+        g_m, g_n = _bounds.gamma(op.m + 2, self._u_cert), _bounds.gamma(op.n + 2, self._u_cert)
+        self._lower_factors = (1.0 - g_m, 1.0 + g_n)
+        self._factor_loss = g_m + g_n
 
     @property
     def lower_factors(self) -> tuple[float, float]:
