@@ -90,11 +90,15 @@ def test_a_float64_dense_call_compiles_only_float64_dense_kernels_and_a_second_p
 
 
 def test_compile_ahead_fills_the_cache_for_a_later_process(tmp_path):
-    """``python -m spectra compile`` for float32 sparse compiles both index types in one process and prints a
-    line per signature; a later process's float32 CSR call loads them (no compile notice, no cache miss)."""
+    """``python -m spectra compile`` for float64 sparse compiles both index types in one process and prints a
+    line per signature; a later process's float64 CSR call loads them (no compile notice, no cache miss), and
+    the entry statistics loaded from the cache are bitwise those of their serial twin. (Regression: with
+    reassociation allowed, the parallel ``csr_abs_stats`` loaded from Numba's cache summed a row in another
+    order than when freshly compiled, so its Gershgorin sums differed from the twin's in the last bit on the
+    matrix below, and a warm cache made results depend on the pass schedule.)"""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     proc = subprocess.run(
-        [sys.executable, "-m", "spectra", "compile", "--dtype", "float32", "--kinds", "sparse"],
+        [sys.executable, "-m", "spectra", "compile", "--dtype", "float64", "--kinds", "sparse"],
         capture_output=True,
         text=True,
         env=env,
@@ -106,24 +110,33 @@ def test_compile_ahead_fills_the_cache_for_a_later_process(tmp_path):
     for name in ("csr_gram ", "csr_gram_serial ", "csr_abs_stats ", "csr_abs_stats_serial "):
         rows = [line for line in lines if line.strip().startswith(name)]
         assert len(rows) == 2 and all("compiled" in r for r in rows), lines  # uint32 and uint64 indices
-    assert any("project_vector_rows" in line and "float32" in line for line in lines)
+    assert any("project_vector_rows" in line and "float64" in line for line in lines)
     assert lines[-1].startswith("9 compiled, 0 loaded from the cache in "), lines[-1]
     code = """
         import json, numpy as np, scipy.sparse as sp, spectra
-        from spectra.backends import _numba_jit
-        A = sp.random_array((400, 300), density=0.05, format="csr", rng=0, dtype=np.float32)
+        from spectra.backends import _numba_jit, _numba_sparse, numba as nb
+        A = sp.random_array((400, 300), density=0.05, format="csr", rng=0, dtype=np.float64)
         spectra.norm(A, method="lanczos", backend="numba", seed=0, progress=True)
+        B = sp.random_array((301, 173), density=0.05, format="csr", rng=12, dtype=np.float64)
+        bounds = np.array([0, 100, 100, 301], dtype=np.int64)
+        stats = []
+        for kernel in (_numba_sparse.csr_abs_stats, _numba_sparse.csr_abs_stats_serial):
+            out = (np.empty((3, 173)), np.empty((3, 173)), np.empty((3, 173), dtype=np.int64), np.empty((3, 2)))
+            kernel(*nb._unsigned(B), B.data, 0.5, *out, bounds)
+            stats.append([x.tobytes().hex() for x in out])
         used = [k for k in _numba_jit.REGISTRY if k.signatures]
         print(json.dumps({
             "kernels": {k.__qualname__: [[str(getattr(a, "dtype", a)) for a in s] for s in k.signatures] for k in used},
             "stats": {k.__qualname__: [sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())]
                       for k in used},
+            "twins_agree": stats[0] == stats[1],
         }))
     """
     out, err = _run(code, tmp_path)
-    assert [sig[:4] for sig in out["kernels"]["csr_gram_serial"]] == [["uint32", "uint32", "float32", "float32"]]
+    assert [sig[:4] for sig in out["kernels"]["csr_gram_serial"]] == [["uint32", "uint32", "float64", "float64"]]
     assert all(misses == 0 for _, misses in out["stats"].values()), out["stats"]
     assert "compiling" not in err, err
+    assert out["twins_agree"]
 
 
 def test_compile_numba_kernels_rejects_unknown_names():

@@ -107,6 +107,7 @@ csr_gram_serial = _numba_serial.serial_twin(csr_gram, _reduce_blocks=_numba_seri
     index_types=_INDEX,
     key_args=_KEY,
     kinds=_KINDS,
+    fastmath=_FASTMATH - {"reassoc"},
 )
 def csr_abs_stats(indptr, indices, data, s, colsq, gers, count, rows, bounds):
     """Entry statistics of ``s |B|`` in float64 for the CSR rows ``bounds[b]:bounds[b+1]`` of block ``b``.
@@ -114,6 +115,11 @@ def csr_abs_stats(indptr, indices, data, s, colsq, gers, count, rows, bounds):
     ``colsq[b]``: column sums of squares; ``gers[b]``: ``|B|^T r`` with ``r`` the row sums of ``|B|`` (their
     total is ``|B|^T |B| 1``); ``count[b]``: nonzeros per column; ``rows[b] = (sum of squares, largest row
     sum of squares)``. Each row's sums are formed first, then scattered while it is in cache.
+
+    Compiled without reassociation: the sums run in source order. With it, the parallel build loaded from
+    Numba's on-disk cache summed some rows in another order than the freshly compiled one and its serial twin,
+    so the statistics, and through them a result's last bits, depended on the pass schedule in a process with
+    a warm cache. The kernel reads each nonzero once per call, so the order costs little.
     """
     for blk in numba.prange(bounds.shape[0] - 1):
         cs, g, cnt = colsq[blk], gers[blk], count[blk]
