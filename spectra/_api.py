@@ -208,7 +208,7 @@ def norm(
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
-        res = MethodResult(nan, nan, nan, np.zeros(op.B, bool), np.zeros(op.B, bool), 0)
+        res = MethodResult(nan, nan, nan, np.ones(op.B, bool), np.zeros(op.B, bool), 0)  # nothing random was used
         return _assemble(
             op,
             plan,
