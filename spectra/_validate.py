@@ -37,6 +37,12 @@ def extension_float_info(dtype: np.dtype) -> Any:
 
 
 def _numpy_working_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype spectra computes in for NumPy/SciPy entries of ``dtype``, in native byte order (big-endian data
+    from a file would otherwise miss the numba kernels, which read native numbers only)."""
+    return _working_dtype(dtype).newbyteorder("=")
+
+
+def _working_dtype(dtype: np.dtype) -> np.dtype:
     kind = dtype.kind
     if extension_float_info(dtype) is not None:  # bfloat16 and narrower: computed in float32 like float16
         return np.dtype(np.float32)
@@ -65,7 +71,8 @@ def _too_few_dimensions(shape: tuple) -> str:
 def standardize_matrix(A: Any) -> tuple[Any, str]:
     """Return ``(A, kind)`` with ``kind`` in ``"dense"``, ``"sparse"``, ``"operator"``.
 
-    Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32,
+    Copies only when unavoidable: a dtype change (integers/bools to float64, float16 to float32, big-endian
+    to native byte order,
     extended precision to float64), sparse formats without fast products (COO, DIA, DOK, LIL to CSR),
     CSR/CSC/BSR matrices with duplicate or unsorted indices (canonicalised in the copy, see
     :mod:`spectra._sparse`), and NumPy arrays that are neither C- nor Fortran-contiguous (BLAS would copy
