@@ -155,14 +155,18 @@ def norm(
         backend_names=tuple(backends.BACKENDS),
         check_adjoint=check_adjoint,
     )
-    if opts_in["backend"] == "auto" and (view := numpy_view(A)) is not None:
+    if opts_in["backend"] == "auto" and (viewed := numpy_view(A)) is not None:
+        view, conjugated = viewed
+        if conjugated and v0 is not None:  # the start vector of the conjugate matrix
+            v0 = np.conj(np.asarray(v0.resolve_conj() if array_api_compat.is_torch_array(v0) else v0))
         kwargs = dict(method=method, rtol=rtol, certify=certify, confidence=confidence, maxiter=maxiter)
         kwargs.update(block_size=block_size, v0=v0, seed=opts_in["rng"], return_vectors=return_vectors)
         kwargs.update(check_finite=check_finite, progress=progress, check_adjoint=check_adjoint)
         library = "torch" if array_api_compat.is_torch_array(A) else "JAX"
         with caller_frames(1):  # a warning of the inner call points at this call's caller
             r = norm(view, **kwargs)
-        return from_numpy_view(r, A, f"{library} input on the CPU, read as a NumPy view (no copy)")
+        how = "a NumPy view of its stored entries, the conjugate (no copy)" if conjugated else "a NumPy view (no copy)"
+        return from_numpy_view(r, A, f"{library} input on the CPU, read as {how}", conjugated)
     A, kind = standardize_matrix(A)
     m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
     iterative = " and ".join(name for name, x in (("v0", v0), ("maxiter", opts_in["maxiter"])) if x is not None)

@@ -1,15 +1,16 @@
 """PyTorch and JAX arrays on the CPU run on the NumPy/numba backends, through a zero-copy NumPy view.
 
 The generic ``array_api`` backend multiplies with the namespace's own operations, one call at a time: on the CPU
-that is 2.7-5.2x slower than the same data given as a NumPy array for PyTorch and up to 21x for JAX (3000²
-float64: 1622 ms and 6190 ms against 313 ms; stacks also miss the numba certificate kernel), measured in
-docs/performance.md ("Torch and JAX arrays on the CPU"). Under ``backend="auto"`` such an array is therefore
-read through ``numpy.from_dlpack`` (no copy; a tensor that requires grad is detached first: the norm is not
-differentiated) and the result's arrays are brought back to the caller's namespace and device, with the
-bounds rounded outward where that namespace holds no float64 (JAX's 32-bit mode). Arrays DLPack cannot hand
-to NumPy (bfloat16, PyTorch's lazy conjugate or negative views) and arrays on other devices stay on
-``array_api``. A JAX array on several CPU devices is viewed through one device's copy when it is replicated,
-and gathered into one host array (a copy) when it is split across them.
+that is 2.7-5.2x slower than the same data given as a NumPy array for PyTorch and up to 21x for JAX (3000² float64:
+1622 ms and 6190 ms against 313 ms; stacks also miss the numba certificate kernel), measured in docs/performance.md
+("Torch and JAX arrays on the CPU"). Under ``backend="auto"`` such an array is therefore read through
+``numpy.from_dlpack`` (no copy; a tensor that requires grad is detached first: the norm is not differentiated) and
+the result's arrays are brought back to the caller's namespace and device, with the bounds rounded outward where
+that namespace holds no float64 (JAX's 32-bit mode). PyTorch's lazy conjugate (``A.conj()``, ``A.mH``) is read as a
+view of the stored entries, whose norm is the same (the singular vectors come back conjugated); a lazy negation
+(rare: ``A.conj().imag``) is resolved, one copy. Arrays DLPack cannot hand to NumPy (bfloat16) and arrays on other
+devices stay on ``array_api``. A JAX array on several CPU devices is viewed through one device's copy when it is
+replicated, and gathered into one host array (a copy) when it is split across them.
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ from ._result import NormEstimate
 __all__ = ["from_numpy_view", "numpy_view"]
 
 
-def numpy_view(A: Any) -> np.ndarray | None:
-    """A zero-copy NumPy view of a PyTorch or JAX array on the CPU, or ``None`` (any other input)."""
+def numpy_view(A: Any) -> tuple[np.ndarray, bool] | None:
+    """A zero-copy NumPy view of a PyTorch or JAX array on the CPU and whether it holds the complex conjugate
+    of ``A`` (a PyTorch lazy conjugate, read as its stored entries), or ``None`` (any other input)."""
+    conjugated = False
     if array_api_compat.is_torch_array(A):
-        if A.device.type != "cpu" or A.is_conj() or A.is_neg():
+        if A.device.type != "cpu":
             return None
         A = A.detach()
+        if A.is_conj():  # conj() flips the bit back: a view of the stored entries, the conjugate of A
+            A, conjugated = A.conj(), True
+        if A.is_neg():  # a lazy negation: resolved (one copy); -A has the same norm and vectors up to sign
+            A = A.resolve_neg()
     elif array_api_compat.is_jax_array(A):
         try:
             devices = A.devices()
@@ -43,18 +50,19 @@ def numpy_view(A: Any) -> np.ndarray | None:
                 A = A.addressable_shards[0].data
             else:  # split across devices: gathered into one host array (a copy, in host memory like its shards)
                 view = np.asarray(A)
-                return view if view.dtype.kind in "biufc" else None
+                return (view, False) if view.dtype.kind in "biufc" else None
     else:
         return None
     try:
         view = np.from_dlpack(A)
     except (BufferError, TypeError, ValueError, RuntimeError):  # bfloat16 and other dtypes NumPy lacks
         return None
-    return view if view.dtype.kind in "biufc" else None
+    return (view, conjugated) if view.dtype.kind in "biufc" else None
 
 
-def from_numpy_view(r: NormEstimate, like: Any, why_backend: str) -> NormEstimate:
-    """``r`` (computed on :func:`numpy_view` of ``like``) with its arrays in ``like``'s namespace and device."""
+def from_numpy_view(r: NormEstimate, like: Any, why_backend: str, conjugated: bool = False) -> NormEstimate:
+    """``r`` (computed on :func:`numpy_view` of ``like``) with its arrays in ``like``'s namespace and device;
+    ``conjugated``: the view held the conjugate of ``like``, whose singular vectors are the conjugates."""
     from . import backends
     from ._api import _round_float32
     from .backends._base import namespace_dtype_name
@@ -83,7 +91,7 @@ def from_numpy_view(r: NormEstimate, like: Any, why_backend: str) -> NormEstimat
         iterations=back(r.iterations),
         matvecs=back(r.matvecs),
         rtol_effective=back(r.rtol_effective),
-        u=back(r.u),
-        v=back(r.v),
+        u=back(np.conj(r.u) if conjugated and r.u is not None else r.u),
+        v=back(np.conj(r.v) if conjugated and r.v is not None else r.v),
         plan=plan,
     )

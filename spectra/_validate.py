@@ -129,6 +129,8 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
         A = xp.astype(A, ArrayAPIBackend().wide_dtype(A, False))
     elif namespace_dtype_name(dt) in ("float16", "bfloat16"):
         A = xp.astype(A, xp.float32)
+    elif namespace_dtype_name(dt) == "complex32":  # PyTorch's half-precision complex: computed in complex64
+        A = xp.astype(A, xp.complex64)
     elif not (xp.isdtype(dt, "real floating") or xp.isdtype(dt, "complex floating")):
         raise TypeError(f"A must have a numeric dtype, got {dt}; convert it with A.astype(float)")
     return A, "dense"
