@@ -11,7 +11,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from . import backends, methods
+from . import _extended, backends, methods
 from ._compile_notice import notices_to
 from ._errors import ConvergenceWarning
 from ._host_view import from_numpy_view, numpy_view
@@ -155,18 +155,24 @@ def norm(
         backend_names=tuple(backends.BACKENDS),
         check_adjoint=check_adjoint,
     )
+    # the same call on another array (a NumPy view of a tensor, a float64 copy of extended precision)
+    kwargs = dict(method=method, rtol=rtol, certify=certify, confidence=confidence, maxiter=maxiter, v0=v0)
+    kwargs.update(block_size=block_size, seed=opts_in["rng"], return_vectors=return_vectors)
+    kwargs.update(check_finite=check_finite, progress=progress, check_adjoint=check_adjoint)
     if opts_in["backend"] == "auto" and (viewed := numpy_view(A)) is not None:
         view, conjugated = viewed
         if conjugated and v0 is not None:  # the start vector of the conjugate matrix
-            v0 = np.conj(np.asarray(v0.resolve_conj() if array_api_compat.is_torch_array(v0) else v0))
-        kwargs = dict(method=method, rtol=rtol, certify=certify, confidence=confidence, maxiter=maxiter)
-        kwargs.update(block_size=block_size, v0=v0, seed=opts_in["rng"], return_vectors=return_vectors)
-        kwargs.update(check_finite=check_finite, progress=progress, check_adjoint=check_adjoint)
+            kwargs["v0"] = np.conj(np.asarray(v0.resolve_conj() if array_api_compat.is_torch_array(v0) else v0))
         library = "torch" if array_api_compat.is_torch_array(A) else "JAX"
         with caller_frames(1):  # a warning of the inner call points at this call's caller
             r = norm(view, **kwargs)
         how = "a NumPy view of its stored entries, the conjugate (no copy)" if conjugated else "a NumPy view (no copy)"
         return from_numpy_view(r, A, f"{library} input on the CPU, read as {how}", conjugated)
+    if _extended.is_extended(A):  # scaled by a power of two into float64's range, its rounding in the bounds
+        A64, exponents, slack = _extended.to_float64(A)
+        with caller_frames(1):
+            r = norm(A64, backend=backend, **kwargs)
+        return _extended.widen(r, exponents, slack)
     A, kind = standardize_matrix(A)
     m0, n0 = shape_of(A)[-2:]  # the caller's shape (a sparse matrix may run without its empty rows/columns)
     iterative = " and ".join(name for name, x in (("v0", v0), ("maxiter", opts_in["maxiter"])) if x is not None)

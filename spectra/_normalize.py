@@ -21,7 +21,7 @@ import array_api_compat
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from . import _bounds, backends
+from . import _bounds, _extended, backends
 from ._api import caller_frames, norm
 from ._compress import from_coordinates
 from ._operand import make_operand
@@ -82,6 +82,11 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     >>> bool(np.linalg.norm(W16.astype(np.float64), 2) <= 1.0), W16.dtype
     (True, dtype('float16'))
     """
+    if _extended.is_extended(A):  # f (2^-e A) = (f 2^-e) A, exactly: every factor in float64's range
+        scaled, exponents, _ = _extended.in_range(A)
+        if np.any(exponents != 0):  # once scaled, the exponents are 0: no second round
+            with caller_frames(1):
+                return normalize(scaled, **kwargs)
     with caller_frames(1):  # its warnings point at normalize's caller
         est = norm(A, **kwargs)
     if isinstance(A, LinearOperator):
@@ -161,8 +166,10 @@ def _exact_steps(mant: np.ndarray, exp: np.ndarray, info) -> tuple[list[np.ndarr
     range (exact multiplications, as products stay below 2 in magnitude) and a truncated mantissa in [1/2, 1).
     """
     p = round(-math.log2(float(info.eps))) + 1  # significand bits, eps = 2**(1 - p)
-    emin = int(np.frexp(float(info.smallest_normal))[1]) - 1  # 2**emin is the smallest normal
-    emax = int(np.frexp(float(info.max))[1]) - 1  # 2**emax <= max
+    # 2**emin is the smallest normal, 2**emax <= max, of the output and of the float64 steps themselves (read in
+    # the output's own precision: float() of a long double's limits gave 0 and inf, and a loop without end)
+    emin = max(int(np.frexp(info.smallest_normal)[1]) - 1, -1022)
+    emax = min(int(np.frexp(info.max)[1]) - 1, 1023)
     g, k = np.frexp(mant)  # factor = g 2**k, g in [1/2, 1)
     k = k.astype(np.int64) + exp
     g = np.ldexp(np.floor(np.ldexp(g, p)), -p)  # truncated to p bits: exact in the output precision

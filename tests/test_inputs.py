@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -170,3 +171,78 @@ def test_sparse_input_not_modified():
     spectra.norm(S, method="lanczos", seed=0)
     np.testing.assert_array_equal(S.data, data)
     assert S.format == "coo"
+
+
+def _exact_norm(A: np.ndarray) -> mpmath.mpf:
+    """``||A||_2`` of a (complex) long double matrix from its exact entries, mpmath at 50 digits."""
+
+    def exact(x) -> mpmath.mpf:
+        mant, e = np.frexp(x)
+        return mpmath.ldexp(mpmath.mpf(int(np.ldexp(mant, 64))), int(e) - 64)
+
+    with mpmath.workdps(50):
+        if A.dtype.kind == "c":
+            M = mpmath.matrix([[mpmath.mpc(exact(a.real), exact(a.imag)) for a in row] for row in A])
+            return mpmath.svd_c(M, compute_uv=False)[0]
+        return mpmath.svd_r(mpmath.matrix([[exact(a) for a in row] for row in A]), compute_uv=False)[0]
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 on this platform")
+@pytest.mark.parametrize("dtype", [np.longdouble, np.clongdouble])
+@pytest.mark.parametrize("exponent", [-400, -320, 0, 310, 400])
+def test_extended_precision_beyond_float64s_range(dtype, exponent):
+    """Extended precision is scaled by a power of two into float64's range before it is rounded, and the
+    rounding is added to both bounds. Oracle: mpmath's SVD of the exact long double entries. Regression: a plain
+    cast flushed 1e-400 entries to zero ([0, 0] at confidence 1 for 3e-400), rounded 3.3e-324 up to 4.9e-324
+    (a lower bound above the norm) and overflowed 1e400 ("A contains NaN or Inf")."""
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((6, 4)).astype(np.longdouble) * np.longdouble(10) ** exponent
+    if dtype == np.clongdouble:
+        A = A + 1j * rng.standard_normal((6, 4)).astype(np.longdouble) * np.longdouble(10) ** exponent
+    A = A.astype(dtype)
+    A[0, 0] += A[1, 1] / np.longdouble(3)  # entries that float64 cannot hold exactly
+    truth = _exact_norm(A)
+    keep = A.copy()
+    for method in ("svd", "lanczos", "power", "randomized", "gram"):
+        r = spectra.norm(A, method=method, seed=0)
+        lower, upper = mpmath.mpf(r.lower), mpmath.mpf(r.upper)
+        assert lower <= truth <= upper, (method, r.interval, truth)
+        if method != "power" and 1e-300 < truth < 1e300:  # power stops on its residual test
+            assert upper - lower <= 1e-4 * truth, method
+        assert mpmath.mpf(r.lower) <= mpmath.mpf(r.value) <= mpmath.mpf(r.upper)
+    assert np.array_equal(A, keep)
+    S = np.stack([A, A * np.longdouble(2) ** -3000])  # a stack whose matrices differ in scale by 2^-3000
+    r = spectra.norm(S, method="svd")
+    assert mpmath.mpf(r.lower[0]) <= truth <= mpmath.mpf(r.upper[0])
+    assert r.upper[1] > 0  # 2^-3000 times the norm: below float64, its upper bound the smallest subnormal
+
+
+def test_extended_precision_in_dask_is_computed_as_in_numpy():
+    """A Dask array of long doubles takes the same conversion. Regression: ``svd`` and ``randomized`` raised
+    "array type float128 is unsupported in linalg", and ``lanczos`` returned a lower bound one ulp above the
+    norm (the bound computed in long double was rounded to nearest)."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((40, 30)).astype(np.longdouble) / np.longdouble(3)
+    truth = _exact_norm(A)
+    for method in ("svd", "lanczos", "randomized"):
+        r = spectra.norm(da.from_array(A, chunks=(20, 15)), method=method, seed=0)
+        assert mpmath.mpf(r.lower) <= truth <= mpmath.mpf(r.upper), method
+        assert r.backend == "dask"
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 on this platform")
+@pytest.mark.parametrize("exponent", [-400, -1, 0, 400])
+def test_normalize_extended_precision(exponent):
+    """``normalize`` of a long double matrix: ``||W||_2 <= 1`` exactly (mpmath on the stored entries), close
+    to 1, in the input's dtype. Regressions: a matrix of norm below 1 never returned (the factor's steps were
+    bounded by ``float()`` of long double's limits, 0 and inf); entries beyond float64's range came back
+    unscaled (1e-400) or raised (1e400)."""
+    rng = np.random.default_rng(9)
+    for dtype in (np.longdouble, np.clongdouble):
+        A = rng.standard_normal((6, 4)).astype(np.longdouble) * np.longdouble(10) ** exponent
+        A = (A * (1 + 1j) if dtype == np.clongdouble else A).astype(dtype)
+        for method in ("svd", "lanczos"):
+            W = spectra.normalize(A, method=method, seed=0)
+            assert W.dtype == dtype
+            assert 1 - 1e-6 <= _exact_norm(W) <= 1, (dtype, method)
