@@ -220,6 +220,12 @@ def christoffel_reaches(a, b, t: float, lam) -> np.ndarray | bool:
         return c >= 1.0 / (np.asarray(t) ** 2)
 
 
+def _sides(above, inside):
+    """``(above & inside, not above & inside)`` as boolean arrays, also for a Python bool ``above`` (the scalar
+    path), whose ``~`` is the integer complement (deprecated since Python 3.12)."""
+    return np.logical_and(above, inside), np.logical_and(np.logical_not(above), inside)
+
+
 def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     """Christoffel upper bound on ``lambda_1`` of ``M = A^H A`` from a Lanczos tridiagonal (§3b).
 
@@ -292,7 +298,7 @@ def christoffel_upper(a, b, t: float, theta, start=None, rtol: float = 1e-14):
     def accept(point, c, dc, hi, c_hi, dc_hi, lo, c_lo, dc_lo):
         above = c >= target
         inside = (point > lo) & (point < hi)
-        take_hi, take_lo = above & inside, ~above & inside
+        take_hi, take_lo = _sides(above, inside)
         return (
             np.where(take_hi, point, hi),
             np.where(take_hi, c, c_hi),

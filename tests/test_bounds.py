@@ -165,3 +165,14 @@ def test_power_upper_is_above_its_exact_value_at_every_scale():
         assert Fraction(upper) ** i * Fraction(t) >= exact, (i, t)
         log_exact = math.log(exact.numerator) - math.log(exact.denominator)
         assert math.log(upper) <= (log_exact - math.log(t)) / i + 1e-12  # and tight
+
+
+@pytest.mark.parametrize("above", [True, False, np.True_, np.array([True, False])])
+def test_root_bracketing_sides_are_booleans(above):
+    """The Christoffel root's bracketing splits a step into the sides above and below the target with boolean
+    operations. Regression: the scalar path applied ``~`` to a Python bool (an integer complement, -2 or -1),
+    which Python 3.12 deprecates: the README example failed under ``-W error`` on 3.12 and 3.13."""
+    inside = np.array([True, True]) if np.ndim(above) else np.True_
+    hi, lo = _bounds._sides(above, inside)
+    assert np.asarray(hi).dtype == bool and np.asarray(lo).dtype == bool
+    assert np.array_equal(hi, np.asarray(above) & inside) and np.array_equal(lo, ~np.asarray(above) & inside)
