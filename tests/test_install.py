@@ -145,3 +145,46 @@ def test_missing_matplotlib_message(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     with pytest.raises(SpectraError, match=re.escape(pip_install("plot"))):
         _cli_progress.require_matplotlib()
+
+
+def test_all_extra_is_every_feature_without_developer_tools():
+    """``[all]`` installs what users ask for, not the test/bench/docs tools and their exact torch pin.
+    Regression: it included ``test``, whose ``torch==2.13.0`` refused to resolve beside a newer torch."""
+    spec = PYPROJECT["project"]["optional-dependencies"]["all"]
+    (line,) = spec
+    named = set(re.fullmatch(r"spectra-linalg\[(.*)\]", line).group(1).split(","))
+    assert named == EXTRAS - {"all", "test", "bench", "docs", "cupy"}
+    for extra in named:
+        assert not any("==" in req for req in PYPROJECT["project"]["optional-dependencies"][extra]), extra
+
+
+def test_wheel_and_sdist_contents(tmp_path, monkeypatch):
+    """The wheel ships ``py.typed`` and the license and no tests; the sdist ships the whole test suite with what
+    it reads. Regressions: no ``py.typed`` (type checkers read spectra as untyped), no license text, and an
+    sdist whose tests lacked their conftest and helper modules (20 of 47 test modules failed to collect)."""
+    import subprocess
+    import tarfile
+    import zipfile
+
+    from setuptools import build_meta
+
+    monkeypatch.chdir(ROOT)
+    wheel = zipfile.ZipFile(tmp_path / build_meta.build_wheel(str(tmp_path))).namelist()
+    assert "spectra/py.typed" in wheel
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in wheel), wheel
+    assert not any(name.startswith(("tests/", "docs/")) or "__pycache__" in name for name in wheel)
+    sdist = tmp_path / build_meta.build_sdist(str(tmp_path))
+    with tarfile.open(sdist) as tar:
+        shipped = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    tracked = subprocess.run(
+        ["git", "ls-files", "tests", "docs", "examples", "asv_bench", "scripts", "conftest.py", "LICENSE"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if tracked.returncode == 0 and tracked.stdout:  # a git checkout: every tracked file the tests read ships
+        missing = set(tracked.stdout.split()) - shipped
+        assert not missing, sorted(missing)[:10]
+    for name in ("conftest.py", "tests/conftest.py", "tests/fake_cupy.py", "asv_bench/benchmarks/bench_import.py"):
+        assert name in shipped, name
+    assert not any("__pycache__" in name or name.endswith((".nbi", ".nbc")) for name in shipped)
