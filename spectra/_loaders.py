@@ -125,10 +125,25 @@ def _read_mat(path: str, key: str | None) -> Any:
 
 
 def _read_safetensors(path: str, key: str | None) -> Any:
+    """A tensor of a safetensors file, as NumPy; one whose dtype NumPy lacks (bfloat16, the usual dtype of
+    model weights, or float8) through PyTorch, widened exactly to float32 (spectra computes them in float32)."""
     from safetensors import safe_open
 
     with safe_open(path, framework="np") as f:
-        return f.get_tensor(_choose(path, list(f.keys()), key, "tensors"))
+        name = _choose(path, list(f.keys()), key, "tensors")
+        try:
+            return f.get_tensor(name)
+        except TypeError as exc:  # "data type 'bfloat16' not understood"
+            if importlib.util.find_spec("torch") is None:
+                raise SpectraError(
+                    f"{path}: tensor {name!r} has a dtype NumPy lacks ({exc}); reading it needs PyTorch, "
+                    f"install it with: {pip_install('torch')}"
+                ) from None
+    import torch
+
+    with safe_open(path, framework="pt") as f:
+        tensor = f.get_tensor(name)
+    return tensor.to(torch.float32).numpy()
 
 
 def _zarr_array_paths(group) -> list[str]:
@@ -184,7 +199,14 @@ FORMATS: list[Format] = [
     Format("npz", (".npz",), _read_npz, "NumPy .npz (dense, or scipy.sparse.save_npz)"),
     Format("mtx", (".mtx", ".mtx.gz"), _read_mtx, "Matrix Market"),
     Format("mat", (".mat",), _read_mat, "MATLAB .mat up to v7 (scipy.io.loadmat)"),
-    Format("safetensors", (".safetensors",), _read_safetensors, "safetensors", ("safetensors",), "safetensors"),
+    Format(
+        "safetensors",
+        (".safetensors",),
+        _read_safetensors,
+        "safetensors (bfloat16 and float8 tensors through PyTorch)",
+        ("safetensors",),
+        "safetensors",
+    ),
     Format("zarr", (".zarr",), _read_zarr, "zarr array or group (directory)", ("zarr",), "dask"),
 ]
 

@@ -111,6 +111,25 @@ def test_float32_safetensors_reports_its_dtype_and_effective_rtol(tmp_path, caps
     assert out["lower"] <= 3.0 <= out["upper"]
 
 
+def test_bfloat16_safetensors_is_read_through_torch(tmp_path, capsys, monkeypatch):
+    """A bfloat16 tensor (the usual dtype of model weights) is read through PyTorch and widened exactly to
+    float32; without PyTorch the error names the extra. Regression: "could not be read as safetensors
+    (TypeError: data type 'bfloat16' not understood)"."""
+    import torch
+    from safetensors.torch import save_file
+
+    W = torch.from_numpy(np.random.default_rng(0).standard_normal((80, 50))).to(torch.bfloat16)
+    save_file({"w": W, "b": torch.zeros(3)}, tmp_path / "m.safetensors")
+    assert main(["norm", str(tmp_path / "m.safetensors"), "--key", "w", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    truth = np.linalg.norm(W.to(torch.float64).numpy(), 2)  # bfloat16 -> float64 is exact
+    assert out["dtype"] == "float32" and out["lower"] <= truth <= out["upper"]
+    monkeypatch.setattr(_loaders.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else 1)
+    assert main(["norm", str(tmp_path / "m.safetensors"), "--key", "w"]) == 2
+    err = capsys.readouterr().err
+    assert "'w'" in err and "bfloat16" in err and 'pip install "spectra-linalg[torch]"' in err
+
+
 def test_norm_table_output(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.eye(3))
     assert main(["norm", str(tmp_path / "a.npy")]) == 0
