@@ -14,7 +14,7 @@ larger budget: each curve is the narrowing of one run.
 # %%
 # Two matrices with a known norm
 # ------------------------------
-# :func:`spectra._testing.matrix_with_singular_values` builds ``U diag(s) Vᴴ`` with Haar-random ``U`` and ``V``, so
+# :func:`spectra.testing.matrix_with_singular_values` builds ``U diag(s) Vᴴ`` with Haar-random ``U`` and ``V``, so
 # ``||A||_2 = max(s) = 1`` exactly. A *decaying* spectrum (``s_i = 1/i²``) is easy: the top singular value stands
 # out. A *flat* spectrum (``s_i²`` uniform on ``[0, 1]``) has no gap anywhere and is the hard case for every Krylov
 # method.
@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import spectra
-from spectra._testing import matrix_with_singular_values, spectrum
+from spectra.testing import matrix_with_singular_values, spectrum
 
 m, n = 600, 400
 problems = {name: matrix_with_singular_values(spectrum(name, n), m, n, seed=1) for name in ("decaying", "flat")}

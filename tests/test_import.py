@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,3 +53,17 @@ def test_first_norm_call_still_works_after_lazy_imports():
 def test_import_benchmark_code_runs(name):
     code = getattr(bench_import.ImportTime(), name)()
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_public_test_matrices():
+    """``spectra.testing`` is the public home of the generators the README and guides use (their examples
+    imported the private ``spectra._testing``): a prescribed spectrum's norm, checked against LAPACK."""
+    import spectra.testing as t
+
+    assert set(t.__all__) <= set(dir(t))
+    A = t.matrix_with_singular_values(2.5 * t.spectrum("decaying", 6), 9, 7, seed=3)
+    assert abs(np.linalg.norm(A, 2) - 2.5) < 1e-12
+    S = t.sparse_with_singular_values(t.spectrum("flat", 5), 40, 30, seed=1)
+    assert abs(np.linalg.norm(S.toarray(), 2) - 1.0) < 1e-12
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "spectra._testing" not in readme and "from spectra.testing import" in readme
