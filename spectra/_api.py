@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import array_api_compat
 import numpy as np
@@ -26,11 +26,14 @@ from .methods._common import MethodResult, Options, default_maxiter, report_prog
 
 __all__ = ["norm"]
 
+#: the ``method`` values :func:`norm` takes (for type checkers: a misspelt name is an error there too)
+Method: TypeAlias = Literal["auto", "svd", "power", "lanczos", "randomized", "gram"]
+
 
 def norm(
     A: Any,
     /,
-    method: str = "auto",
+    method: Method = "auto",
     *,
     backend: str = "auto",
     rtol: float = 1e-6,

@@ -17,7 +17,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -34,6 +35,10 @@ __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
 #: how the per-frequency ``c_out × c_in`` matrices are normed (any method of ``spectra.norm`` that takes a stack)
 FREQUENCY_METHOD = "svd"
 CONV_METHODS = ("auto", "fft", "svd", "lanczos", "power", "randomized")
+#: the ``method`` values :func:`conv_norm` takes (the tuple above, for type checkers)
+ConvMethod: TypeAlias = Literal["auto", "fft", "svd", "lanczos", "power", "randomized"]
+#: one value for every spatial axis, or one per axis (PyTorch's convention for stride, dilation, ...)
+PerAxis: TypeAlias = int | Sequence[int]
 #: Lanczos steps (at most) behind the lower bound that goes with the deterministic (DFT) upper bound
 LOWER_STEPS = 30
 #: bytes of complex per-frequency matrices handled at once
@@ -165,14 +170,14 @@ def _deterministic(weight64: np.ndarray, geom: ConvGeometry) -> tuple[float, flo
 
 def conv_norm(
     weight: Any,
-    input_shape,
+    input_shape: Sequence[int],
     *,
-    stride=1,
-    padding=0,
+    stride: PerAxis = 1,
+    padding: PerAxis | str = 0,
     padding_mode: str = "zeros",
-    dilation=1,
+    dilation: PerAxis = 1,
     groups: int = 1,
-    method: str = "auto",
+    method: ConvMethod = "auto",
     rtol: float = 1e-6,
     confidence: float = 0.999,
     maxiter: int | None = None,
@@ -180,7 +185,7 @@ def conv_norm(
     v0: Any = None,
     return_vectors: bool = False,
     transposed: bool = False,
-    output_padding=0,
+    output_padding: PerAxis = 0,
     certify: bool | None = None,
 ) -> NormEstimate:
     """Operator norm ``||conv||_2`` of a convolution layer on inputs of a given shape, with a certified interval.
