@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
@@ -14,7 +15,7 @@ import numpy as np
 from . import _extended, backends, methods
 from ._compile_notice import notices_to
 from ._errors import ConvergenceWarning
-from ._host_view import from_numpy_view, numpy_view
+from ._host_view import from_numpy_view, host_start, numpy_view
 from ._operand import Operand, make_operand
 from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
 from ._plan_stack import after_run, no_products
@@ -164,8 +165,7 @@ def norm(
     kwargs.update(check_finite=check_finite, progress=progress, check_adjoint=check_adjoint)
     if opts_in["backend"] == "auto" and (viewed := numpy_view(A)) is not None:
         view, conjugated = viewed
-        if conjugated and v0 is not None:  # the start vector of the conjugate matrix
-            kwargs["v0"] = np.conj(np.asarray(v0.resolve_conj() if array_api_compat.is_torch_array(v0) else v0))
+        kwargs["v0"] = host_start(v0, conjugated)
         library = "torch" if array_api_compat.is_torch_array(A) else "JAX"
         with caller_frames(1):  # a warning of the inner call points at this call's caller
             r = norm(view, **kwargs)
@@ -222,13 +222,17 @@ def norm(
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         nan = np.full(op.B, np.nan)
         res = MethodResult(nan, nan, nan, np.ones(op.B, bool), np.zeros(op.B, bool), 0)  # nothing random was used
-        return _assemble(
+        undefined = _assemble(
             op,
             plan,
             res,
             method,
             Options(opts_in["rtol"], True, opts_in["confidence"], 0, True, None, None, opts_in["rng"], False, False),
         )
+        bad = ~np.isfinite(op.max_abs) if op.max_abs is not None else None
+        if batch and isinstance(A, np.ndarray) and bad is not None and not np.all(bad):
+            return _finite_members(A, bad, kwargs, undefined)
+        return undefined
     opts = Options(
         rtol=opts_in["rtol"],
         certify=certify_eff,
@@ -394,6 +398,33 @@ def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
     y = x.astype(np.float32)
     wrong = (y.astype(np.float64) - x) * toward < 0
     return np.where(wrong, np.nextafter(y, np.float32(toward)), y)
+
+
+def _finite_members(A: np.ndarray, bad: np.ndarray, kwargs: dict, undefined: NormEstimate) -> NormEstimate:
+    """A NumPy stack with NaN/Inf in some matrices under ``check_finite=False``: the others computed as a stack
+    of their own, the ones with NaN/Inf left as ``undefined`` reports them (NaN, not iterated, confidence 1)."""
+    keep = np.flatnonzero(~bad)
+    m, n = A.shape[-2:]
+    kw = dict(kwargs)
+    if kw.get("v0") is not None:
+        kw["v0"] = np.asarray(kw["v0"]).reshape(-1, n)[keep]
+    with caller_frames(1):
+        r = norm(A.reshape(-1, m, n)[keep], **kw)
+
+    def merged(full, part):
+        if part is None:
+            return full
+        part = np.asarray(part)
+        if full is None:  # the vectors: NaN where the matrix is undefined
+            full = np.full((*undefined.shape, *part.shape[1:]), np.nan, dtype=part.dtype)
+        out = np.array(full, copy=True)
+        flat = out.reshape(-1, *out.shape[len(undefined.shape) :])
+        flat[keep] = part
+        return flat.reshape(out.shape)
+
+    fields = ("value", "lower", "upper", "confidence", "converged", "iterations", "matvecs", "rtol_effective", "u", "v")
+    merge = {f: merged(getattr(undefined, f), getattr(r, f)) for f in fields}
+    return dataclasses.replace(undefined, **merge, method=r.method, backend=r.backend, plan=r.plan)
 
 
 def _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in: dict) -> NormEstimate:

@@ -1,4 +1,4 @@
-"""Extended-precision input (``np.longdouble``, ``np.clongdouble``; NumPy or Dask): computed in float64.
+"""Extended-precision input (``np.longdouble``, ``np.clongdouble``; NumPy, Dask, SciPy sparse): computed in float64.
 
 spectra computes in float64 at most. An extended-precision matrix is first multiplied by a power of two per
 matrix, ``2^-e`` with ``e`` the exponent of its largest entry (exact in extended precision), so that its
@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._result import NormEstimate
 
@@ -26,10 +27,11 @@ _U = 2.0**-53
 
 
 def is_extended(A: Any) -> bool:
-    """Whether ``A`` is a NumPy or Dask array of a real or complex dtype wider than float64/complex128."""
-    if isinstance(A, np.ma.MaskedArray) or not hasattr(A, "dtype") or not hasattr(A, "ndim"):
+    """Whether ``A`` is a NumPy or Dask array, or a SciPy sparse matrix, of a real or complex dtype wider than
+    float64/complex128 (a masked array with masked entries is left to the input checks, which refuse it)."""
+    if not hasattr(A, "dtype") or not hasattr(A, "ndim") or np.ma.is_masked(A):
         return False
-    if not (isinstance(A, np.ndarray) or type(A).__module__.startswith("dask.")):
+    if not (isinstance(A, np.ndarray) or sp.issparse(A) or type(A).__module__.startswith("dask.")):
         return False
     dt = np.dtype(A.dtype) if isinstance(A.dtype, np.dtype) else None
     if dt is None or dt.kind not in "fc" or A.ndim < 2 or 0 in A.shape:
@@ -41,27 +43,59 @@ def _computed(x: Any) -> np.ndarray:
     return np.asarray(x.compute() if hasattr(x, "compute") else x)
 
 
+def _exponents(maxabs: np.ndarray) -> np.ndarray:
+    """The exponent ``e`` of each largest entry, ``2^-e max`` in ``[1/2, 1)``; 0 for a zero or non-finite one."""
+    ok = np.isfinite(maxabs) & (maxabs > 0)
+    return np.where(ok, np.frexp(np.where(ok, maxabs, 1))[1], 0).astype(np.int64)
+
+
+def _times_power_of_two(A: Any, e: np.ndarray) -> Any:
+    """``2^-e A`` in extended precision, as two exact products: ``2^-e`` alone overflows for a largest entry
+    below ``2^-16382`` (``e < -16382``), its halves do not."""
+    half = -e // 2
+    for k in (half, -e - half):
+        scale = np.ldexp(np.ones(k.shape, dtype=np.longdouble), k)
+        if sp.issparse(A):
+            A = A * scale[()]  # one matrix: a scalar
+        else:
+            scale = scale[..., None, None]
+            A = np.multiply(A, scale) if isinstance(A, np.ndarray) else A * scale
+    return A
+
+
 def in_range(A: Any) -> tuple[Any, np.ndarray, np.ndarray]:
     """``(2^-e A, e, max|a_ij|)`` per matrix, still in extended precision (powers of two: exact products), with
     ``e`` the exponent of the largest entry (0 for a zero or non-finite matrix); a Dask array stays lazy."""
-    maxabs = _computed(abs(A).max(axis=(-2, -1)))
-    ok = np.isfinite(maxabs) & (maxabs > 0)
-    e = np.where(ok, np.frexp(np.where(ok, maxabs, 1))[1], 0).astype(np.int64)
-    scale = np.ldexp(np.ones(e.shape, dtype=np.longdouble), -e)[..., None, None]
-    return np.multiply(A, scale) if isinstance(A, np.ndarray) else A * scale, e, maxabs
+    if sp.issparse(A):
+        data = A.tocoo().data if A.format in ("dok", "lil") else A.data
+        maxabs = np.asarray(abs(data).max() if data.size else 0, dtype=np.longdouble)
+    else:
+        maxabs = _computed(abs(A).max(axis=(-2, -1)))
+    e = _exponents(maxabs)
+    return _times_power_of_two(A, e), e, maxabs
+
+
+def _sum_of_squares(scaled: Any, A64: Any) -> np.ndarray:
+    """``sum |a|^2`` per matrix of the (extended) scaled matrix, summed in float64: for a sparse matrix the moduli
+    of entries stored twice are added first (the rounding of each copy adds up where they meet)."""
+    if sp.issparse(scaled):
+        moduli = sp.csr_array(abs(scaled))  # duplicates summed, in extended precision
+        return np.asarray(np.sum(moduli.data.astype(np.float64) ** 2), dtype=np.float64)
+    return _computed((abs(A64) ** 2).sum(axis=(-2, -1))).astype(np.float64)
 
 
 def to_float64(A: Any) -> tuple[Any, np.ndarray, np.ndarray]:
-    """``(Â, e, s)``: ``Â = fl64(2^-e A)`` per matrix (a NumPy or Dask array like ``A``), the exponents ``e``
-    and the bounds ``s`` on ``||Â - 2^-e A||_2`` (both of the batch shape ``A.shape[:-2]``)."""
-    scaled, e, maxabs = in_range(np.asarray(A) if isinstance(A, np.matrix) else A)
+    """``(Â, e, s)``: ``Â = fl64(2^-e A)`` per matrix (a NumPy or Dask array, or a SciPy sparse matrix, like
+    ``A``), the exponents ``e`` and the bounds ``s`` on ``||Â - 2^-e A||_2`` (both of the batch shape)."""
+    scaled, e, maxabs = in_range(np.asarray(A) if isinstance(A, np.ndarray) else A)  # np.matrix, masked: data
     target = np.complex128 if np.dtype(A.dtype).kind == "c" else np.float64
     A64 = scaled.astype(target)
     m, n = A.shape[-2:]
-    fro = np.sqrt(_computed((abs(A64) ** 2).sum(axis=(-2, -1))).astype(np.float64))
+    entries = A.nnz if sp.issparse(A) else m * n
+    fro = np.sqrt(_sum_of_squares(scaled, A64))
     with np.errstate(over="ignore"):
-        fro = fro * (1.0 + 2.0 * (m * n + 2) * _U)  # the rounding of the computed sum and square root
-        s = _U * (1.0 + _U) * fro + np.sqrt(float(m * n)) * 2.0**-1073
+        fro = fro * (1.0 + 2.0 * (entries + 2) * _U)  # the rounding of the computed sum and square root
+        s = _U * (1.0 + _U) * fro + np.sqrt(float(entries)) * 2.0**-1073
     s = np.nextafter(np.where(maxabs > 0, s, 0.0), np.inf) * (maxabs > 0)  # an all-zero matrix converts exactly
     return A64, e, s
 
@@ -72,8 +106,8 @@ def _scale_outward(x: np.ndarray, e: np.ndarray, toward: float) -> np.ndarray:
         y = np.ldexp(x, e)
         inexact = np.isfinite(x) & (np.ldexp(y, -e) != x)
         y = np.where(inexact, np.nextafter(y, toward), y)
-    if toward < 0:
-        y = np.where(np.isinf(y) & np.isfinite(x), np.finfo(np.float64).max, y)
+    if toward < 0:  # a lower bound: never below 0 (an underflow rounded down), never infinite
+        y = np.where(np.isinf(y) & np.isfinite(x), np.finfo(np.float64).max, np.maximum(y, 0.0))
     return y
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._result import NormEstimate
 
-__all__ = ["from_numpy_view", "numpy_view"]
+__all__ = ["from_numpy_view", "host_start", "numpy_view"]
 
 
 def numpy_view(A: Any) -> tuple[np.ndarray, bool] | None:
@@ -58,6 +58,16 @@ def numpy_view(A: Any) -> tuple[np.ndarray, bool] | None:
     except (BufferError, TypeError, ValueError, RuntimeError):  # bfloat16 and other dtypes NumPy lacks
         return None
     return (view, conjugated) if view.dtype.kind in "biufc" else None
+
+
+def host_start(v0: Any, conjugated: bool) -> Any:
+    """The start vector ``v0`` for the NumPy view of a matrix: a PyTorch tensor detached from autograd with its
+    lazy conjugate or negation resolved (NumPy reads neither), conjugated where the view holds the conjugate."""
+    if v0 is None:
+        return None
+    if array_api_compat.is_torch_array(v0):
+        v0 = np.asarray(v0.detach().resolve_conj().resolve_neg().cpu())
+    return np.conj(np.asarray(v0)) if conjugated else v0
 
 
 def from_numpy_view(r: NormEstimate, like: Any, why_backend: str, conjugated: bool = False) -> NormEstimate:

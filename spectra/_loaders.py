@@ -133,7 +133,7 @@ def _read_safetensors(path: str, key: str | None) -> Any:
         name = _choose(path, list(f.keys()), key, "tensors")
         try:
             return f.get_tensor(name)
-        except TypeError as exc:  # "data type 'bfloat16' not understood"
+        except (TypeError, AttributeError) as exc:  # "data type 'bfloat16' not understood", float8: "no attribute"
             if importlib.util.find_spec("torch") is None:
                 raise SpectraError(
                     f"{path}: tensor {name!r} has a dtype NumPy lacks ({exc}); reading it needs PyTorch, "

@@ -53,6 +53,8 @@ def private_sparse(A: Any, working_dtype: np.dtype) -> Any:
         arrays shorter than ``indptr[-1]``): SciPy checks this only on request (``check_format(full_check=True)``),
         and the kernels would read outside the arrays.
     """
+    if not A.dtype.isnative:  # values read from a big-endian file: SciPy's constructors refuse them (a copy)
+        A = A.astype(A.dtype.newbyteorder("="))
     if A.format in NATIVE_SPARSE:
         major, minor = _compressed_dims(A)
         _check_structure(A, major, minor)

@@ -102,7 +102,26 @@ def sparse_with_singular_values(
 ):
     """Sparse ``m x n`` matrix whose singular values are exactly ``|s|`` (a permuted, signed diagonal).
 
-    ``density_extra > 0`` adds couplings inside 2 x 2 rotation blocks (still exact singular values).
+    Parameters
+    ----------
+    s : array_like
+        Singular values; ``len(s) <= min(m, n)`` (missing ones are zero).
+    m, n : int
+        Shape.
+    density_extra : float
+        ``> 0`` adds couplings inside 2 x 2 rotation blocks (still exact singular values, up to the rounding of
+        the rotations' products).
+    fmt : str
+        SciPy sparse format of the result (``"csr"``, ``"csc"``, ``"coo"``, ...).
+    dtype : dtype
+        Output dtype.
+    seed : int or Generator
+        Seed of the permutations, signs and rotations.
+
+    Raises
+    ------
+    ValueError
+        ``len(s) > min(m, n)``.
 
     Examples
     --------
@@ -112,6 +131,8 @@ def sparse_with_singular_values(
     """
     s = np.asarray(s, dtype=np.float64)
     k = s.size
+    if k > min(m, n):
+        raise ValueError(f"len(s)={k} exceeds min(m, n)={min(m, n)}")
     rng = np.random.default_rng(seed)
     rows = rng.permutation(m)[:k]
     cols = rng.permutation(n)[:k]

@@ -208,3 +208,25 @@ def test_masked_entries_are_refused():
     assert spectra.norm(M.filled(0), method="svd").value == pytest.approx(1.0, rel=1e-15)
     unmasked = np.ma.masked_array(data)
     assert spectra.norm(unmasked, method="svd").value == spectra.norm(data, method="svd").value
+
+
+@pytest.mark.parametrize("method", ["svd", "power", "lanczos", "randomized", "gram", "auto"])
+def test_check_finite_false_stack_reports_nan_only_where_the_matrix_has_one(method):
+    """A NumPy stack with NaN in one matrix: that matrix is NaN (confidence 1, not iterated), the others as if
+    alone. Regression: every matrix of the stack was NaN, and ``normalize`` left the finite ones unscaled."""
+    rng = np.random.default_rng(4)
+    S = rng.standard_normal((3, 2, 9, 6))
+    S[1, 0, 2, 3] = np.nan
+    S[2, 1] = 0.0
+    vectors = method != "gram"
+    r = spectra.norm(S, method=method, check_finite=False, seed=0, return_vectors=vectors)
+    alone = spectra.norm(np.delete(S.reshape(6, 9, 6), 2, axis=0), method=method, seed=0, return_vectors=vectors)
+    assert np.isnan(r.value[1, 0]) and np.isnan(r.lower[1, 0]) and r.confidence[1, 0] == 1.0
+    assert not r.converged[1, 0] and r.iterations[1, 0] == 0
+    for field in ("value", "lower", "upper", "confidence", "converged"):
+        got = np.delete(np.asarray(getattr(r, field)).reshape(6), 2)
+        assert np.array_equal(got, np.asarray(getattr(alone, field))), field
+    if vectors:
+        assert np.isnan(r.u[1, 0]).all() and np.array_equal(np.delete(r.u.reshape(6, 9), 2, axis=0), alone.u)
+    W = spectra.normalize(S, check_finite=False, seed=0)
+    assert np.linalg.norm(W[0, 0], 2) <= 1 and np.linalg.norm(W[0, 0], 2) > 0.99

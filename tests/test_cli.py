@@ -130,6 +130,19 @@ def test_bfloat16_safetensors_is_read_through_torch(tmp_path, capsys, monkeypatc
     assert "'w'" in err and "bfloat16" in err and 'pip install "spectra-linalg[torch]"' in err
 
 
+def test_float8_safetensors_is_read_through_torch(tmp_path, capsys):
+    """Regression: float8 tensors raised safetensors' ``AttributeError``, which the PyTorch fallback missed."""
+    import torch
+    from safetensors.torch import save_file
+
+    W = torch.from_numpy(np.random.default_rng(1).standard_normal((30, 20))).to(torch.float8_e4m3fn)
+    save_file({"w": W}, tmp_path / "f8.safetensors")
+    assert main(["norm", str(tmp_path / "f8.safetensors"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    truth = np.linalg.norm(W.to(torch.float64).numpy(), 2)  # float8 -> float64 is exact
+    assert out["lower"] <= truth <= out["upper"]
+
+
 def test_norm_table_output(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.eye(3))
     assert main(["norm", str(tmp_path / "a.npy")]) == 0

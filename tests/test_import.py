@@ -67,3 +67,11 @@ def test_public_test_matrices():
     assert abs(np.linalg.norm(S.toarray(), 2) - 1.0) < 1e-12
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "spectra._testing" not in readme and "from spectra.testing import" in readme
+
+
+def test_sparse_test_matrix_with_too_many_singular_values_is_a_clear_error():
+    """Regression: SciPy's "row index exceeds matrix dimensions" instead of the dense version's message."""
+    import spectra.testing as t
+
+    with pytest.raises(ValueError, match=r"len\(s\)=3 exceeds min\(m, n\)=2"):
+        t.sparse_with_singular_values([3.0, 2.0, 1.0], 4, 2)

@@ -246,3 +246,45 @@ def test_normalize_extended_precision(exponent):
             W = spectra.normalize(A, method=method, seed=0)
             assert W.dtype == dtype
             assert 1 - 1e-6 <= _exact_norm(W) <= 1, (dtype, method)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 on this platform")
+@pytest.mark.parametrize("kind", ["csr", "coo", "dok", "masked"])
+@pytest.mark.parametrize("exponent", [-400, 0, 400])
+def test_extended_precision_sparse_and_masked(kind, exponent):
+    """SciPy sparse and masked long double matrices take the same power-of-two scaling as dense ones.
+    Regression: a plain float64 cast gave [0, 0] at confidence 1 for 1e-400 entries (norm 3e-400) and "NaN or
+    Inf" for 1e400 ones. Oracle: mpmath's SVD of the exact entries."""
+    rng = np.random.default_rng(11)
+    D = rng.standard_normal((7, 5)).astype(np.longdouble) * np.longdouble(10) ** exponent
+    D[rng.random((7, 5)) < 0.4] = 0
+    D[0, 0] += D[1, 1] / np.longdouble(3)
+    truth = _exact_norm(D)
+    A = np.ma.masked_array(D, mask=False) if kind == "masked" else sp.coo_array(D).asformat(kind)
+    for method in ("svd", "lanczos") if kind == "masked" else ("lanczos", "power"):
+        r = spectra.norm(A, method=method, seed=0)
+        assert 0 <= mpmath.mpf(r.lower) <= truth <= mpmath.mpf(r.upper), (method, r.interval, truth)
+    W = spectra.normalize(A, seed=0)
+    dense = W.toarray() if sp.issparse(W) else np.asarray(W)
+    assert dense.dtype == np.longdouble and 1 - 1e-6 <= _exact_norm(dense) <= 1
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 on this platform")
+def test_extended_precision_at_the_ends_of_long_doubles_range():
+    """A norm below float64's smallest subnormal has the interval [0, 5e-324] (regression: lower = -5e-324),
+    also for entries below long double's smallest normal (regression: 2^-e overflowed, "NaN or Inf")."""
+    for x in (np.longdouble(10) ** -400, np.ldexp(np.longdouble(3), -16400)):
+        A = np.full((3, 2), x)
+        for method in ("svd", "lanczos"):
+            r = spectra.norm(A, method=method, seed=0)
+            assert (r.lower, r.upper) == (0.0, 5e-324), (x, method, r.interval)
+
+
+@pytest.mark.parametrize("fmt", ["coo", "dia", "csr", "csc", "bsr"])  # DOK and LIL hold Python scalars
+def test_big_endian_sparse_formats(fmt):
+    """Regression: a big-endian COO matrix failed in SciPy's constructor ("does not support dtype >f8")."""
+    D = sp.random_array((60, 40), density=0.1, rng=3).toarray()
+    A = sp.coo_array(D).asformat(fmt)
+    A.data = A.data.astype(">f8")  # as read from a big-endian file: SciPy's constructors refuse it, its arrays not
+    r = spectra.norm(A, method="lanczos", seed=0)
+    assert_interval(r, oracle(D), 1e-6)

@@ -335,3 +335,16 @@ def test_torch_complex32_is_computed_in_complex64():
         W = spectra.normalize(T, seed=0)
         assert W.dtype == torch.complex32
         assert np.linalg.norm(W.to(torch.complex128).numpy(), 2) <= 1.0
+
+
+def test_torch_start_vectors_with_lazy_views_or_autograd():
+    """``v0`` as a PyTorch tensor that is a lazy conjugate or negation, or requires grad, beside a plain or a
+    conjugated matrix. Regression: "v0 must be an array, got Tensor" or PyTorch's own RuntimeError."""
+    rng = np.random.default_rng(3)
+    A = torch.from_numpy(rng.standard_normal((7, 5)) + 1j * rng.standard_normal((7, 5)))
+    w = torch.from_numpy(rng.standard_normal(5) + 1j * rng.standard_normal(5))
+    cases = [(A, w.conj()), (A.conj(), w.clone().requires_grad_(True)), (A, (w * 1j).conj().imag.to(w.dtype))]
+    for X, v0 in cases:
+        truth = np.linalg.norm(X.resolve_conj().numpy(), 2)
+        r = spectra.norm(X, method="lanczos", v0=v0, seed=0)
+        assert r.lower <= truth * (1 + 1e-13) and truth <= r.upper
