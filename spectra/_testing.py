@@ -105,9 +105,10 @@ def sparse_with_singular_values(
     Parameters
     ----------
     s : array_like
-        Singular values; ``len(s) <= min(m, n)`` (missing ones are zero).
+        The diagonal's values, signs drawn at random: the singular values are their moduli. At most
+        ``min(m, n)`` of them; the other singular values are zero.
     m, n : int
-        Shape.
+        Rows and columns.
     density_extra : float
         ``> 0`` adds couplings inside 2 x 2 rotation blocks (still exact singular values, up to the rounding of
         the rotations' products).
