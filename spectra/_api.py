@@ -124,7 +124,8 @@ def norm(
     ValueError
         Bad shapes or values (the message names the parameter), NaN/Inf entries.
     TypeError
-        Non-numeric input or wrongly typed options.
+        Non-numeric input or wrongly typed options; an object that is not an array (a pandas ``DataFrame`` or
+        an xarray ``DataArray``: the message says to pass ``A.to_numpy()``).
     BackendUnavailableError
         The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
         no usable GPU.

@@ -100,7 +100,10 @@ class NormEstimate:
             return NotImplemented
         return all(_field_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
-    __hash__ = None  # replaced below by the dataclass's field hash
+    def __hash__(self) -> int:
+        """The fields' hash, every NaN hashed alike (as :meth:`__eq__` compares NaN equal to NaN; Python hashes
+        each NaN object apart). Results holding arrays raise ``TypeError``, as the arrays do."""
+        return hash(tuple(_hashable(getattr(self, f.name)) for f in fields(self)))
 
     def __format__(self, spec: str) -> str:
         """``f"{r:.6f}"`` formats ``value`` of a single matrix (as ``float(r)``); an empty spec is ``str(r)``."""
@@ -196,6 +199,8 @@ def _field_equal(a: Any, b: Any) -> bool:
     if arrays[0] != arrays[1]:  # a stack's field against a single matrix's
         return False
     if not arrays[0]:
+        if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+            return True  # NaN equal to NaN, as in the array fields
         return bool(a == b)  # scalars, strings, the plan, None
     import array_api_compat
 
@@ -206,6 +211,11 @@ def _field_equal(a: Any, b: Any) -> bool:
     if tuple(a.shape) != tuple(b.shape):
         return False
     return bool(xp.all((a == b) | ((a != a) & (b != b))))
+
+
+def _hashable(x: Any) -> Any:
+    """``x`` for the field hash: a NaN float as one fixed key (``hash(nan)`` differs between NaN objects)."""
+    return ("NaN",) if isinstance(x, float) and x != x else x
 
 
 def _flat(x: Any):

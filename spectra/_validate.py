@@ -117,9 +117,11 @@ def standardize_matrix(A: Any) -> tuple[Any, str]:
     try:
         xp = array_api_compat.array_namespace(A)
     except TypeError:
+        # a pandas DataFrame or an xarray DataArray: their data as NumPy is one call away
+        hint = "; pass A.to_numpy() for its entries as a NumPy array" if callable(getattr(A, "to_numpy", None)) else ""
         raise TypeError(
             "A must be an array (NumPy, CuPy, PyTorch, JAX, any array-API namespace), a nested list, a "
-            f"scipy.sparse matrix or a scipy.sparse.linalg.LinearOperator; got {type(A).__name__}"
+            f"scipy.sparse matrix or a scipy.sparse.linalg.LinearOperator; got {type(A).__name__}{hint}"
         ) from None
     if A.ndim < 2:
         raise ValueError(_too_few_dimensions(tuple(A.shape)))

@@ -55,8 +55,26 @@ def test_non_numeric_dtype(bad):
 
 
 def test_not_an_array():
-    with pytest.raises(TypeError, match="must be an array"):
+    with pytest.raises(TypeError, match="must be an array") as info:
         spectra.norm({"a": 1})
+    assert "to_numpy" not in str(info.value)
+
+
+def test_a_table_with_to_numpy_is_told_to_call_it():
+    """A pandas DataFrame or an xarray DataArray (neither an array-API array) is refused with the call that
+    gives its entries as a NumPy array (a stand-in with their ``to_numpy``: neither library is a dependency)."""
+
+    class Table:
+        def __init__(self, data):
+            self.data = data
+
+        def to_numpy(self):
+            return np.asarray(self.data)
+
+    T = Table([[3.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(TypeError, match=r"got Table; pass A\.to_numpy\(\) for its entries as a NumPy array"):
+        spectra.norm(T)
+    assert spectra.norm(T.to_numpy(), method="svd").lower <= 3.0
 
 
 @pytest.mark.parametrize("shape", [(), (5,)])

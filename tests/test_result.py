@@ -268,6 +268,21 @@ def test_results_holding_arrays_compare_by_value():
         hash(s1)
 
 
+def test_a_nan_result_of_one_matrix_equals_its_rerun_and_its_pickled_copy():
+    """Regression: for one matrix the fields are Python floats, compared with ``==`` (NaN unequal to NaN) and
+    hashed by object (Python hashes each NaN apart): a rerun and a pickled copy of a NaN result compared
+    unequal, though a stack's NaN fields compared equal."""
+    import pickle
+
+    N = np.full((3, 3), np.nan)
+    for method in ("svd", "lanczos", "power"):
+        r1, r2 = (spectra.norm(N, method=method, check_finite=False) for _ in range(2))
+        copy = pickle.loads(pickle.dumps(r1))
+        assert math.isnan(r1.value) and r1 == r2 and copy == r1 and not r1 != r2
+        assert hash(r1) == hash(r2) == hash(copy)
+        assert r1 != spectra.norm(np.eye(3), method=method)
+
+
 def test_a_format_spec_formats_the_value():
     """Regression: ``f"{r:.3f}"`` raised TypeError; it formats ``value`` of one matrix, as ``float(r)``."""
     r = spectra.norm(np.diag([3.0, 1.0]), method="svd")
