@@ -89,17 +89,21 @@ def norm(
         ``(..., n)``. A random component is mixed in so the upper bound keeps its confidence. Complex only
         for a complex ``A`` (a complex ``v0`` with a nonzero imaginary part for a real ``A`` raises
         ``ValueError``).
-    seed : None, int, SeedSequence or Generator
-        Seed of the random start; start vectors are drawn on the host, so a seed gives the same start on
-        every backend. Estimates then agree up to the rounding of each backend's products (their summation
-        order, which also depends on the BLAS and Numba thread counts); the bounds cover it.
+    seed : None, int, SeedSequence, BitGenerator or Generator
+        Seed of the random start (anything :func:`numpy.random.default_rng` takes); start vectors are drawn on
+        the host, so a seed gives the same start on every backend. Estimates then agree up to the rounding of
+        each backend's products (their summation order, which also depends on the BLAS and Numba thread
+        counts); the bounds cover it. A ``Generator`` passed in is advanced by the methods that draw a start
+        (``lanczos``, ``power``, ``randomized``), as NumPy's own functions advance it; ``svd``, ``gram`` and
+        an exactly zero input draw nothing.
     return_vectors : bool
         Fill ``u`` and ``v`` (top singular vectors) in the result; the stopping test is then also asked
         of the vectors' own value ``u^H A v`` (see :class:`NormEstimate`).
     check_finite : bool
         Raise ``ValueError`` on NaN/Inf entries (or products).
-    progress : bool or callable
-        ``True``: print the narrowing interval to stderr while iterating (at most five lines a second).
+    progress : bool, None or callable
+        ``True``: print the narrowing interval to stderr while iterating (at most five lines a second);
+        ``False`` or ``None``: nothing.
         A callable: called with a :class:`Progress` (products so far, current interval, target width)
         after every step and once more at the end (``final=True``); the command line drives its progress
         bar and ``--plot`` this way. To show the interval at every step, ``lanczos`` and ``randomized`` then

@@ -117,13 +117,12 @@ class NormEstimate:
         )
 
     def __float__(self) -> float:
-        try:
-            return float(self.value)
-        except TypeError:
+        if tuple(self.shape) != ():  # a stack, in any namespace (torch raises its own ValueError otherwise)
             raise TypeError(
                 "float() needs the estimate of a single matrix; this NormEstimate holds a stack, "
                 "use its .value array instead"
-            ) from None
+            )
+        return float(self.value)
 
     @property
     def interval(self) -> tuple[Any, Any]:

@@ -210,8 +210,12 @@ def _check_progress(value: Any):
     if callable(value):
         return value if value else lambda info: value(info)  # the methods test `if opts.progress`
 
+    if value is None:  # the usual "off"
+        return False
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"progress must be True, False or a callable taking a spectra.Progress; got {value!r}")
+        raise TypeError(
+            f"progress must be True, False (or None) or a callable taking a spectra.Progress; got {value!r}"
+        )
     return bool(value)
 
 
@@ -266,13 +270,18 @@ def validate_options(
     maxiter = _check_positive_int("maxiter", maxiter)
     block_size = _check_positive_int("block_size", block_size)
     if isinstance(seed, (bool, np.bool_)):  # an int to NumPy, but True/False as a seed is a slip
-        raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got the bool {seed!r}")
+        raise TypeError(
+            f"seed must be what numpy.random.default_rng takes (None, an int, a SeedSequence, a Generator, ...); got the bool {seed!r}"
+        )
     if isinstance(seed, numbers.Integral) and seed < 0:
         raise ValueError(f"seed must be a non-negative int (NumPy's seeds are), got {seed}")
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got {seed!r} ({exc})") from None
+        raise TypeError(
+            "seed must be what numpy.random.default_rng takes (None, an int or a sequence of them, a SeedSequence, "
+            f"a BitGenerator, a Generator); got {seed!r} ({exc})"
+        ) from None
     return dict(
         method=method,
         backend=backend,

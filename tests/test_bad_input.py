@@ -141,7 +141,7 @@ def test_array_api_backend_refuses_sparse():
         (dict(certify="yes"), TypeError, "certify must be True or False"),
         (dict(return_vectors=1), TypeError, "return_vectors must be True or False"),
         (dict(check_finite=None), TypeError, "check_finite must be True or False"),
-        (dict(progress="no"), TypeError, "progress must be True, False or a callable"),
+        (dict(progress="no"), TypeError, r"progress must be True, False \(or None\) or a callable"),
         (dict(seed="abc"), TypeError, "seed must be"),
         (dict(seed=-1), ValueError, "seed must be a non-negative int"),  # regression: was a TypeError
         (dict(seed=True), TypeError, "got the bool True"),  # regression: was taken as the seed 1
@@ -248,3 +248,15 @@ def test_check_finite_false_stack_reports_nan_only_where_the_matrix_has_one(meth
         assert np.isnan(r.u[1, 0]).all() and np.array_equal(np.delete(r.u.reshape(6, 9), 2, axis=0), alone.u)
     W = spectra.normalize(S, check_finite=False, seed=0)
     assert np.linalg.norm(W[0, 0], 2) <= 1 and np.linalg.norm(W[0, 0], 2) > 0.99
+
+
+def test_progress_none_is_off_and_the_seed_message_names_what_numpy_takes(capsys):
+    """``progress=None`` (the usual "off") ran into a ``TypeError``; the seed error listed four kinds of
+    seed, though anything ``numpy.random.default_rng`` takes is accepted (lists, BitGenerators)."""
+    A = np.diag([3.0, 2.0, 1.0])
+    assert spectra.norm(A, method="lanczos", seed=0, progress=None) == spectra.norm(A, method="lanczos", seed=0)
+    assert capsys.readouterr().err == ""
+    for seed in ([1, 2], np.random.PCG64(5), np.random.SeedSequence(3)):
+        assert spectra.norm(A, method="lanczos", seed=seed).lower <= 3.0
+    with pytest.raises(TypeError, match=r"numpy.random.default_rng takes .*a BitGenerator, a Generator\); got 'abc'"):
+        spectra.norm(A, seed="abc")

@@ -307,3 +307,16 @@ def test_fields_of_a_zero_or_empty_stack_are_separate_arrays(kind, shape):
     value += 1  # in place (the result is frozen; its arrays are not)
     for field in (r.lower, r.upper):
         np.testing.assert_array_equal(np.asarray(field), np.zeros(4))
+
+
+def test_float_of_a_stack_result_is_a_type_error_in_every_namespace():
+    """Regression: ``float(r)`` of a torch stack raised torch's ``ValueError`` (NumPy's one-matrix stack
+    converted with a ``DeprecationWarning``); every stack now gets the ``TypeError`` that names ``.value``."""
+    import torch
+
+    S = np.random.default_rng(0).standard_normal((3, 4, 4))
+    for X in (S, S[:1], torch.from_numpy(S)):
+        r = spectra.norm(X, method="svd")
+        with pytest.raises(TypeError, match="holds a stack, use its .value array"):
+            float(r)
+    assert float(spectra.norm(S[0], method="svd")) == pytest.approx(np.linalg.norm(S[0], 2), rel=1e-14)
