@@ -271,7 +271,8 @@ def validate_options(
     block_size = _check_positive_int("block_size", block_size)
     if isinstance(seed, (bool, np.bool_)):  # an int to NumPy, but True/False as a seed is a slip
         raise TypeError(
-            f"seed must be what numpy.random.default_rng takes (None, an int, a SeedSequence, a Generator, ...); got the bool {seed!r}"
+            "seed must be what numpy.random.default_rng takes (None, an int, a SeedSequence, a Generator, ...); "
+            f"got the bool {seed!r}"
         )
     if isinstance(seed, numbers.Integral) and seed < 0:
         raise ValueError(f"seed must be a non-negative int (NumPy's seeds are), got {seed}")
