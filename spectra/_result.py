@@ -225,7 +225,7 @@ def _flat(x: Any):
 
 
 def _span(x: Any, fmt: str) -> str:
-    """``"a"`` when all entries print alike, else ``"[min .. max]"``; NaN entries add ``nan``.
+    """``"a"`` when all entries print alike, else ``"[min .. max]"``; NaN entries add `` and nan``.
 
     Only the minimum and maximum leave the array's device.
     """
@@ -242,7 +242,7 @@ def _span(x: Any, fmt: str) -> str:
     if all_nan:
         return "nan"
     text = fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"[{fmt.format(lo)} .. {fmt.format(hi)}]"
-    return f"{text}, nan" if has_nan else text
+    return f"{text} and nan" if has_nan else text  # "1, nan" read as two fields
 
 
 def _count(x: Any) -> int:

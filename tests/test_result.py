@@ -320,3 +320,13 @@ def test_float_of_a_stack_result_is_a_type_error_in_every_namespace():
         with pytest.raises(TypeError, match="holds a stack, use its .value array"):
             float(r)
     assert float(spectra.norm(S[0], method="svd")) == pytest.approx(np.linalg.norm(S[0], 2), rel=1e-14)
+
+
+def test_stack_repr_with_nan_and_one_matrix_reads_plainly():
+    """Regression: a stack's repr with a NaN matrix read ``value=1, nan`` (two fields, to the eye) and the plan
+    of a one-matrix stack said "1 matrices"."""
+    bad = np.stack([np.full((3, 3), np.nan), 2.0 * np.eye(3)])
+    text = repr(spectra.norm(bad, check_finite=False))
+    assert "value=2 and nan," in text and ", nan" not in text
+    one = repr(spectra.norm(np.eye(3)[None]))
+    assert "(1 matrix of Gram order 3," in one and "1 matrices" not in one

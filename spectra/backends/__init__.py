@@ -118,7 +118,8 @@ def stack_kernel_declined(A: Any) -> str:
         return f"Gram order {q}, above the kernel's largest, {STACK_KERNEL_MAX_ORDER}"
     if count < least:
         crossover = f"the crossover against the batched SVD ({PERF_DOC})"
-        return f"{count} matrices of Gram order {q}, fewer than {least}: {crossover}"
+        matrices = "1 matrix" if count == 1 else f"{count} matrices"
+        return f"{matrices} of Gram order {q}, fewer than {least}: {crossover}"
     if not A.flags.c_contiguous:
         return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
     if A.dtype.kind not in "fc":
