@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
@@ -237,6 +238,13 @@ def norm(
         bad = ~np.isfinite(op.max_abs) if op.max_abs is not None else None
         if batch and isinstance(A, np.ndarray) and bad is not None and not np.all(bad):
             return _finite_members(A, bad, kwargs, undefined)
+        if opts_in["progress"]:  # the one final report every run makes: NaN, nothing done
+            total = int(np.prod(batch)) if batch else 1
+            first = tuple(0 for _ in batch) if batch else None
+            info = Progress(
+                plan.method, 0, math.nan, math.nan, float(opts_in["rtol"]), 0, total, 0.0, final=True, matrix=first
+            )
+            report_progress(opts_in["progress"], info)
         return undefined
     opts = Options(
         rtol=opts_in["rtol"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -39,6 +41,20 @@ def test_check_finite_false_gives_nan(method, bad):
     assert np.isnan(r.value) and np.isnan(r.lower) and np.isnan(r.upper) and not r.converged
     assert r.iterations == 0 and r.matvecs == 0
     assert r.confidence == 1.0
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_check_finite_false_nan_makes_the_one_final_progress_report(stack):
+    """Regression: a NaN input with ``check_finite=False`` never called ``progress``, though every run reports
+    once at the end (``final=True``); the report shows the NaN interval, nothing done."""
+    B = A.copy()
+    B[1, 2] = np.nan
+    X = np.stack([B, B]) if stack else B
+    seen = []
+    r = spectra.norm(X, method="lanczos", check_finite=False, seed=0, progress=seen.append)
+    assert len(seen) == 1 and seen[0].final and seen[0].done == 0 and seen[0].total == (2 if stack else 1)
+    assert math.isnan(seen[0].lower) and math.isnan(seen[0].upper) and seen[0].products == 0
+    assert seen[0].matrix == ((0,) if stack else None) and np.all(np.isnan(r.value))
 
 
 @pytest.mark.parametrize(
