@@ -61,8 +61,9 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
     Returns
     -------
     array, sparse matrix or LinearOperator
-        ``f A`` in the input's type, namespace and device; floating dtypes are kept, integer and bool
-        input gives float64 (float32 for JAX in its default 32-bit mode). A zero matrix is returned unchanged
+        ``f A`` in the input's type, namespace and device; floating dtypes are kept (in native byte order:
+        big-endian input gives its native twin), integer and bool input gives float64 (float32 for JAX in its
+        default 32-bit mode); long double input stays long double. A zero matrix is returned unchanged
         (as a new object). Sparse results are canonical (duplicate entries summed).
 
     Raises

@@ -280,6 +280,16 @@ def test_extended_precision_at_the_ends_of_long_doubles_range():
             assert (r.lower, r.upper) == (0.0, 5e-324), (x, method, r.interval)
 
 
+def test_normalize_of_big_endian_input_is_its_native_twin():
+    """``normalize`` keeps the floating dtype in native byte order (documented in its Returns): the result is
+    bitwise that of the native array, and ``||W||_2 <= 1``."""
+    A = np.random.default_rng(3).standard_normal((40, 30))
+    for dt in (">f8", ">f4", ">c16"):
+        W, native = (spectra.normalize(X, seed=0) for X in (A.astype(dt), A.astype(np.dtype(dt).newbyteorder("="))))
+        assert W.dtype == native.dtype and W.dtype.isnative and np.array_equal(W, native)
+        assert np.linalg.norm(W.astype(np.complex128), 2) <= 1.0
+
+
 @pytest.mark.parametrize("fmt", ["coo", "dia", "csr", "csc", "bsr"])  # DOK and LIL hold Python scalars
 def test_big_endian_sparse_formats(fmt):
     """Regression: a big-endian COO matrix failed in SciPy's constructor ("does not support dtype >f8")."""
