@@ -17,6 +17,7 @@ from . import _extended, backends, methods
 from ._compile_notice import notices_to
 from ._errors import ConvergenceWarning
 from ._host_view import from_numpy_view, host_start, numpy_view
+from ._linop import NonFiniteProduct
 from ._operand import Operand, make_operand
 from ._plan import GRAM_METHODS, Plan, make_plan, shape_of
 from ._plan_stack import after_run, no_products
@@ -101,7 +102,9 @@ def norm(
         Fill ``u`` and ``v`` (top singular vectors) in the result; the stopping test is then also asked
         of the vectors' own value ``u^H A v`` (see :class:`NormEstimate`).
     check_finite : bool
-        Raise ``ValueError`` on NaN/Inf entries (or products).
+        Raise ``ValueError`` on NaN/Inf entries, or on a ``LinearOperator`` product with NaN/Inf (at any
+        product). ``False``: the norm is then undefined and reported as NaN (``value``, ``lower``, ``upper``),
+        ``converged=False``, ``confidence=1``.
     progress : bool, None or callable
         ``True``: print the narrowing interval to stderr while iterating (at most five lines a second);
         ``False`` or ``None``: nothing.
@@ -114,8 +117,9 @@ def norm(
         For a ``LinearOperator``: raise ``ValueError`` when its ``rmatvec`` is visibly not the adjoint of its
         ``matvec`` (a wrong adjoint makes every bound meaningless). The test reuses the scale probe and the
         first iteration's products, so it costs no product; it misses a wrong adjoint with a small
-        probability (docs/design.md, "Hostile inputs"). ``False`` skips it (e.g. for an adjoint that is
-        only accurate to more than 5%).
+        probability (docs/design.md, "Hostile inputs"). It reports a relative mismatch above 5%, or above
+        the products' rounding where that is larger (float32 from ``m + n`` of about 10⁶, float16 products),
+        never above 25%. ``False`` skips it (e.g. for an adjoint that is only accurate to more than that).
 
     Returns
     -------
@@ -127,7 +131,9 @@ def norm(
     Raises
     ------
     ValueError
-        Bad shapes or values (the message names the parameter), NaN/Inf entries.
+        Bad shapes or values (the message names the parameter), NaN/Inf entries or products, a
+        ``LinearOperator`` whose ``rmatvec`` is not the adjoint. An error raised by a ``LinearOperator``'s own
+        ``matvec``/``rmatvec`` propagates unchanged.
     TypeError
         Non-numeric input or wrongly typed options; an object that is not an array (a pandas ``DataFrame`` or
         an xarray ``DataArray``: the message says to pass ``A.to_numpy()``).
@@ -226,26 +232,11 @@ def norm(
     if op.max_abs is not None and np.all(op.max_abs == 0):
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
-        nan = np.full(op.B, np.nan)
-        res = MethodResult(nan, nan, nan, np.ones(op.B, bool), np.zeros(op.B, bool), 0)  # nothing random was used
-        undefined = _assemble(
-            op,
-            plan,
-            res,
-            method,
-            Options(opts_in["rtol"], True, opts_in["confidence"], 0, True, None, None, opts_in["rng"], False, False),
-        )
         bad = ~np.isfinite(op.max_abs) if op.max_abs is not None else None
         if batch and isinstance(A, np.ndarray) and bad is not None and not np.all(bad):
-            return _finite_members(A, bad, kwargs, undefined)
-        if opts_in["progress"]:  # the one final report every run makes: NaN, nothing done
-            total = int(np.prod(batch)) if batch else 1
-            first = tuple(0 for _ in batch) if batch else None
-            info = Progress(
-                plan.method, 0, math.nan, math.nan, float(opts_in["rtol"]), 0, total, 0.0, final=True, matrix=first
-            )
-            report_progress(opts_in["progress"], info)
-        return undefined
+            # the finite members' own run makes the final progress report
+            return _finite_members(A, bad, kwargs, _undefined(op, plan, method, opts_in, None))
+        return _undefined(op, plan, method, opts_in, batch)
     opts = Options(
         rtol=opts_in["rtol"],
         certify=certify_eff,
@@ -258,9 +249,14 @@ def norm(
         return_vectors=opts_in["return_vectors"],
         progress=opts_in["progress"],
     )
-    with be.context(op.data), notices_to(opts.progress):
-        res = methods.get(method)(op, opts)
-        op.settle_adjoint_check()  # a no-op: every iterative method's first step ran the test
+    try:
+        with be.context(op.data), notices_to(opts.progress):
+            res = methods.get(method)(op, opts)
+            op.settle_adjoint_check()  # a no-op: every iterative method's first step ran the test
+    except NonFiniteProduct:  # a LinearOperator's product turned NaN/Inf after the first one
+        if op.check_finite:
+            raise
+        return _undefined(op, plan, method, opts_in, batch)
     if res.event_failed is not None:
         warnings.warn(
             f"spectra.norm(method={method!r}): the random start was unlucky for {int(res.event_failed.sum())} of "
@@ -306,6 +302,24 @@ def caller_frames(k: int):
         yield
     finally:
         _EXTRA_FRAMES.reset(token)
+
+
+def _undefined(op: Operand, plan: Plan, method: str, opts_in: dict, batch: tuple | None) -> NormEstimate:
+    """The result where the norm is undefined (NaN/Inf under ``check_finite=False``): NaN ``value``, ``lower`` and
+    ``upper``, ``converged`` False, confidence 1 (nothing random decides it); ``matvecs`` counts the products
+    taken (none for arrays; for a LinearOperator, up to the first one that returned NaN/Inf). With a ``batch``
+    shape it also makes the one final progress report every run makes (NaN interval, nothing done)."""
+    if batch is not None and opts_in["progress"]:
+        total = int(np.prod(batch)) if batch else 1
+        first = tuple(0 for _ in batch) if batch else None
+        info = Progress(
+            plan.method, op.matvecs, math.nan, math.nan, float(opts_in["rtol"]), 0, total, 0.0, final=True, matrix=first
+        )
+        report_progress(opts_in["progress"], info)
+    nan = np.full(op.B, np.nan)
+    res = MethodResult(nan, nan, nan, np.ones(op.B, bool), np.zeros(op.B, bool), 0)  # nothing random was used
+    opts = Options(opts_in["rtol"], True, opts_in["confidence"], 0, True, None, None, opts_in["rng"], False, False)
+    return _assemble(op, plan, res, method, opts)
 
 
 def _assemble(op: Operand, plan: Plan, res: MethodResult, method: str, opts: Options) -> NormEstimate:

@@ -57,6 +57,52 @@ def test_check_finite_false_nan_makes_the_one_final_progress_report(stack):
     assert seen[0].matrix == ((0,) if stack else None) and np.all(np.isnan(r.value))
 
 
+def _turns_non_finite(M, bad, first_bad):
+    """An operator for ``M`` whose products are ``bad`` (NaN or Inf) from its ``first_bad``-th ``matvec`` on."""
+    from scipy.sparse.linalg import LinearOperator
+
+    count = [0]
+
+    def matvec(x):
+        count[0] += 1
+        return M @ x * (bad if count[0] >= first_bad else 1.0)
+
+    return LinearOperator(M.shape, matvec=matvec, rmatvec=lambda y: M.T @ y, dtype=float)
+
+
+@pytest.mark.parametrize("method", ["power", "lanczos", "randomized"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("first_bad", [1, 2, 5])
+def test_operator_turning_non_finite_is_undefined_or_raises(method, bad, first_bad):
+    """A LinearOperator whose products become NaN/Inf at any product: ``check_finite=False`` reports the norm as
+    undefined exactly as for an array with NaN (NaN value/lower/upper, converged False, confidence 1), and the
+    default raises the documented ValueError. Regression: from the 2nd product on, power returned
+    ``lower=0, upper=nan, converged=True``, and lanczos/randomized crashed in LAPACK ("array must not contain
+    infs or NaNs"). Oracle for the same operator without the NaN: ``numpy.linalg.norm(M, 2)``."""
+    M = np.random.default_rng(0).standard_normal((60, 40))
+    seen = []
+    r = spectra.norm(
+        _turns_non_finite(M, bad, first_bad),
+        method=method,
+        seed=0,
+        check_finite=False,
+        maxiter=50,
+        progress=seen.append,
+    )
+    assert np.isnan(r.value) and np.isnan(r.lower) and np.isnan(r.upper) and not r.converged
+    assert r.confidence == 1.0 and r.iterations == 0 and r.matvecs >= first_bad
+    assert (
+        seen[-1].final
+        and math.isnan(seen[-1].upper)
+        and seen[-1].done == 0
+        and [p.final for p in seen].count(True) == 1
+    )
+    with pytest.raises(ValueError, match="LinearOperator returned NaN or Inf.*check_finite=False"):
+        spectra.norm(_turns_non_finite(M, bad, first_bad), method=method, seed=0, maxiter=50)
+    r = spectra.norm(_turns_non_finite(M, bad, 10**9), method=method, seed=0, maxiter=50)
+    assert r.lower <= np.linalg.norm(M, 2) <= r.upper
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from .._linop import NonFiniteProduct
 from ._base import AbsStats, ArrayAPIBackend
 from ._gram_schmidt import project_vector
 
@@ -123,10 +124,14 @@ class NumPyBackend(ArrayAPIBackend):
 
 def operator_product(f, X, out_rows, asarray=np.asarray):
     """Apply a LinearOperator's matmat to a ``(n, k)`` block (``asarray``: to the namespace of ``X``), checking
-    what it returns."""
+    what it returns: its shape, and that it is finite (:class:`spectra._linop.NonFiniteProduct`, at whichever
+    product NaN or Inf first appears; ``spectra.norm`` turns it into the undefined result under
+    ``check_finite=False``)."""
     Y = asarray(f(X))
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.shape != (out_rows, X.shape[1]):
         raise ValueError(f"the LinearOperator returned an array of shape {Y.shape}, expected {(out_rows, X.shape[1])}")
+    if not bool(np.isfinite(Y).all()):  # CuPy arrays: np.isfinite dispatches to CuPy
+        raise NonFiniteProduct()
     return Y
