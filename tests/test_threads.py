@@ -149,3 +149,50 @@ def test_block_algebra_never_raises_blas_above_the_callers_limit(first_look):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"inside the caller's limit": [1], "without a limit": [3], "after": [3]}
+
+
+_WORKQUEUE = r"""
+import threading
+import numpy as np, numba, scipy.sparse as sp
+from spectra.backends.numba import NumbaBackend
+
+be = NumbaBackend()
+A = np.random.default_rng(0).standard_normal((2000, 1100))  # above DENSE_SERIAL_BELOW: parallel kernels
+S = sp.random_array((3000, 3000), density=0.03, format="csr", rng=1)  # above SERIAL_BELOW
+X, Xs = np.ones((1100, 1)), np.ones((3000, 1))
+be.max_abs(A[:100])  # the serial twin of the maximum, ready to stand in for the parallel kernel
+
+def passes():
+    out = [be.gram(A, X)[1], be.gram(S, Xs)[1], be.max_abs(A), be.entry_stats(A)[1].fro]
+    return b"".join(np.asarray(o).tobytes() for o in out)
+
+reference = passes()
+assert numba.threading_layer() == "workqueue"
+start, results = threading.Barrier(3), []
+
+def worker():
+    for _ in range(15):
+        start.wait(60)  # the three threads start their parallel regions together
+        results.append(passes() == reference)
+
+threads = [threading.Thread(target=worker) for _ in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(120)
+print("equal", len(results), all(results))
+"""
+
+
+def test_concurrent_calls_on_the_workqueue_layer():
+    """Regression: on Numba's workqueue layer (not thread-safe), parallel kernels started from several threads at
+    once ended the process with SIGABRT ("Concurrent access has been detected"). Now one parallel region runs
+    at a time, the others on bitwise-equal serial twins or after it: the same bits as a lone call."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, "-c", _WORKQUEUE], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split()[-3:] == ["equal", "45", "True"]

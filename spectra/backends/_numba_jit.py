@@ -29,6 +29,7 @@ import numpy as np
 from numba.core.compiler_lock import global_compiler_lock
 
 from .. import _compile_notice
+from . import _numba_workqueue as workqueue
 
 __all__ = ["LazyKernel", "compile_registered", "compiling_for", "describe_input", "lazy_kernel"]
 
@@ -112,6 +113,10 @@ class LazyKernel:
         self.dispatcher = numba.njit(cache=True, **self.options)(py_func)
         self.dispatcher._can_compile = False  # calls never compile: only the declared signatures exist
         self._ready: set[tuple] = set()
+        self.parallel = bool(self.options.get("parallel"))
+        #: a kernel that computes the same bits from the same arguments on the calling thread (the serial twin),
+        #: run instead while another thread runs a parallel region on Numba's workqueue layer (:mod:`._numba_workqueue`)
+        self.fallback: LazyKernel | None = None
         REGISTRY.append(self)
 
     # Numba's view of the kernel, for inspection (tests, cache statistics)
@@ -140,6 +145,9 @@ class LazyKernel:
         key = tuple([args[i].dtype for i in self.key_args])
         if key not in self._ready:
             self.prepare(key)
+        if self.parallel and not workqueue.layer_is_threadsafe():  # one parallel region at a time on workqueue
+            twin = self.fallback if self.fallback is not None and key in self.fallback._ready else None
+            return workqueue.run(self.dispatcher, twin, args)  # a twin not yet compiled: wait rather than compile
         return self.dispatcher(*args)
 
     def prepare(self, key: tuple) -> tuple | None:
