@@ -16,7 +16,7 @@ import types as pytypes
 import numba
 
 from . import _numba_kernels as kernels
-from ._numba_jit import LazyKernel
+from ._numba_jit import LazyKernel, njit_cached
 
 __all__ = ["abs_stats_rows", "dense_gram", "max_abs_bits_rows", "max_abs_rows", "serial_twin", "wide_product_rows"]
 
@@ -39,7 +39,7 @@ def serial_twin(kernel, **helpers):
         return twin
     options = {**kernel.targetoptions, "parallel": False}
     options.pop("nopython", None)
-    return numba.njit(cache=True, **options)(twin)  # a helper without signatures: typed by its callers
+    return njit_cached(**options)(twin)  # a helper without signatures: typed by its callers
 
 
 _reduce_blocks = serial_twin(kernels._reduce_blocks)
