@@ -59,6 +59,16 @@ def njit_cached(*args, **options) -> Callable:
     ``NUMBA_CACHE_DIR`` nor ``__pycache__`` beside the module nor the user's cache directory is writable (a
     read-only install run by a user without a writable home). The kernels then compile in memory in every process
     that uses them, and :func:`disk_cache_missing` says why (``backend="auto"`` stays on NumPy then).
+
+    Parameters
+    ----------
+    *args, **options
+        Those of :func:`numba.njit` (signatures, ``nogil``, ``parallel``, ...), without ``cache``.
+
+    Returns
+    -------
+    callable
+        The decorator.
     """
 
     def decorate(py_func):

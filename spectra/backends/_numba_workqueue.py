@@ -36,7 +36,22 @@ def layer_is_threadsafe() -> bool:
 
 def run(parallel, serial, args: tuple):
     """``parallel(*args)`` while no other thread runs a parallel kernel; else ``serial(*args)`` at once, or, with
-    ``serial=None``, ``parallel(*args)`` after the other thread's kernel ends."""
+    ``serial=None``, ``parallel(*args)`` after the other thread's kernel ends.
+
+    Parameters
+    ----------
+    parallel : callable
+        The parallel kernel (a Numba dispatcher compiled with ``parallel=True``).
+    serial : callable or None
+        A kernel that computes the same bits from the same arguments on the calling thread, or ``None``.
+    args : tuple
+        The arguments of either.
+
+    Returns
+    -------
+    object
+        What the kernel that ran returned.
+    """
     if _LOCK.acquire(blocking=serial is None):
         try:
             return parallel(*args)
