@@ -89,3 +89,59 @@ def test_a_child_forked_before_any_parallel_kernel_keeps_numba():
     out = _run("before")
     assert out["exitcode"] == 0 and out["child"]["reason"] == ""
     assert out["child"]["auto"][0] == "numba" and out["child"]["numba"] == "numba"
+
+
+_GOMP_SCRIPT = r"""
+import ctypes, json, multiprocessing as mp, sys
+import numpy as np, spectra
+from spectra.backends import _fork
+
+gomp = ctypes.CDLL("libgomp.so.1")  # GNU OpenMP, as PyTorch's CPU wheels load it
+region = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: None)
+gomp.GOMP_parallel(region, None, 2, 0)  # one parallel region (a torch op, say): the runtime's threads start
+A = np.random.default_rng(0).standard_normal((1500, 1400))  # auto -> numba
+
+def child(conn):
+    out = {"reason": _fork.fork_unsafe()}
+    r = spectra.norm(A, method="lanczos", seed=0, maxiter=5)
+    out["auto"] = [r.backend, r.plan.why_backend]
+    try:
+        out["numba"] = spectra.norm(A, seed=0, backend="numba", maxiter=5).backend
+    except spectra.BackendUnavailableError as exc:
+        out["numba"] = "error: " + str(exc)
+    conn.send(out)
+
+ctx = mp.get_context("fork")
+a, b = ctx.Pipe()
+p = ctx.Process(target=child, args=(b,))
+p.start()
+b.close()
+try:
+    got = a.recv() if a.poll(60) else None  # a child that waits for the parent's OpenMP threads never answers
+except EOFError:
+    got = None
+p.kill()
+print(json.dumps({"child": got}))
+"""
+
+
+@pytest.mark.parametrize("layer", [None, "workqueue"])
+def test_a_child_forked_after_another_librarys_gnu_openmp_ran_stays_on_numpy(layer):
+    """Regression: after PyTorch ran a parallel op in the parent (GNU OpenMP, ``libgomp``), a forked child (a
+    ``DataLoader`` worker) that ran ``spectra.norm`` on a large matrix hung forever in the first numba kernel,
+    which runs on the same OpenMP runtime; only Numba's own layer was checked at the fork. Now GNU OpenMP loaded
+    at the fork keeps ``auto`` on NumPy and makes ``backend="numba"`` raise, unless Numba is set to a layer
+    without it (``workqueue`` here), where the child keeps numba."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if layer is not None:
+        env["NUMBA_THREADING_LAYER"] = layer
+    proc = subprocess.run([sys.executable, "-c", _GOMP_SCRIPT], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    child = json.loads(proc.stdout.strip().splitlines()[-1])["child"]
+    assert child is not None, "the forked child hung in spectra.norm"
+    if layer is None:
+        assert "GNU OpenMP" in child["reason"] and "'spawn'" in child["reason"]
+        assert child["auto"][0] == "numpy" and "cannot run in this process" in child["auto"][1]
+        assert child["numba"].startswith("error: backend='numba' cannot run in this process")
+    else:
+        assert child["reason"] == "" and child["auto"][0] == "numba" and child["numba"] == "numba"

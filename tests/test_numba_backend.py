@@ -883,3 +883,55 @@ def test_christoffel_value_is_the_reference_bitwise():
         assert got == want or (np.isnan(got) and np.isnan(want)), (a, b, lam)
         hits += np.isinf(want)
     assert 0 < hits < len(cases)  # both branches of the overflow stop were exercised
+
+
+def _twin_cases(dtype):
+    """``(kernel name, arguments, output positions)`` for every kernel whose serial twin stands in for it while
+    another thread holds Numba's workqueue layer, on several blocks of one matrix of ``dtype``."""
+    from spectra.backends.numba import _unsigned
+
+    real = np.finfo(dtype).dtype
+    B = _rand((203, 61), dtype, seed=7)
+    bounds = np.array([0, 50, 51, 140, 203], dtype=np.int64)
+    nb, n = len(bounds) - 1, B.shape[1]
+    S = sp.random_array((203, 61), density=0.2, format="csr", rng=8, dtype=dtype)
+    S.data[:] = _rand((S.nnz,), dtype, seed=9)
+    ip, ix = _unsigned(S)
+    X = _rand((61, 3), dtype, seed=10)
+    stats = (np.empty((nb, n)), np.empty((nb, n)))
+    cases = [
+        ("max_abs_rows", (B, np.empty((nb, 2)), bounds), (1,)),
+        (
+            "csr_gram",
+            (ip, ix, S.data, X, real.type(0.5), np.empty((203, 3), dtype), np.empty((61, 3), dtype), bounds),
+            (5, 6),
+        ),
+        (
+            "csr_abs_stats",
+            (ip, ix, S.data, 0.5, *stats, np.empty((nb, n), np.int64), np.empty((nb, 2)), bounds),
+            (4, 5, 6, 7),
+        ),
+    ]
+    if np.dtype(dtype).kind == "f":
+        bits, mask = {4: (np.uint32, 0x7FFFFFFF), 8: (np.uint64, 0x7FFFFFFFFFFFFFFF)}[np.dtype(dtype).itemsize]
+        cases.append(("max_abs_bits_rows", (B.view(bits), bits(mask), np.empty(nb, bits), bounds), (2,)))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_workqueue_fallback_twins_compute_the_kernels_bits(dtype):
+    """A parallel kernel's ``fallback`` (its serial twin, run while another thread holds Numba's workqueue layer)
+    gives the kernel's bits from the same arguments; every kernel with a fallback is checked here."""
+    from spectra.backends import _numba_kernels, _numba_sparse
+    from spectra.backends._numba_jit import REGISTRY
+
+    with_fallback = {k.__qualname__ for k in REGISTRY if k.fallback is not None}
+    assert with_fallback == {"max_abs_rows", "max_abs_bits_rows", "csr_gram", "csr_abs_stats"}
+    for name, args, outputs in _twin_cases(dtype):
+        kernel = getattr(_numba_kernels, name, None) or getattr(_numba_sparse, name)
+        runs = []
+        for run in (kernel, kernel.fallback):
+            copy = [a.copy() if i in outputs else a for i, a in enumerate(args)]
+            run(*copy)
+            runs.append([copy[i].tobytes() for i in outputs])
+        assert runs[0] == runs[1], name

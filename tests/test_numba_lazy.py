@@ -322,3 +322,33 @@ def test_progress_reports_the_compile_time_apart(monkeypatch, fresh_notices):
     assert " compile=" in str(first[0]) and str(first[0]).endswith("s")
     assert [p.compile_seconds for p in second] == [0.0] * len(second)
     assert " compile=" not in str(second[0])
+
+
+_NO_CACHE_DIR = """
+    import json, numpy as np
+    from numba.core import caching
+    caching.CacheImpl._locator_classes = []  # as in a read-only install run without a writable cache directory
+    import spectra
+    from spectra.backends import _numba_jit
+    A = np.random.default_rng(0).standard_normal((1500, 1400))  # auto -> numba where its kernels are cached
+    r = spectra.norm(A, method="lanczos", seed=0, maxiter=5)
+    s = spectra.norm(np.random.default_rng(0).standard_normal((300, 8, 8)), seed=0)  # the stack kernel's count
+    small = np.random.default_rng(1).standard_normal((150, 140))
+    e = spectra.norm(small, backend="numba", seed=0)
+    print(json.dumps({
+        "auto": [r.backend, r.plan.why_backend], "stack": [s.plan.stack, s.plan.why_stack],
+        "numba": [e.backend, bool(e.lower <= np.linalg.norm(small, 2) <= e.upper)],
+        "caches": sorted({type(k.dispatcher._cache).__name__ for k in _numba_jit.REGISTRY}),
+    }))
+"""
+
+
+def test_no_writable_cache_directory(tmp_path):
+    """Regression: with no writable place for Numba's cache (a read-only install, no writable home), the kernel
+    modules raised "cannot cache function '_reduce_blocks': no locator available" at import, so every problem
+    that ``auto`` sends to numba failed. Now the kernels compile in memory; ``auto`` stays on NumPy (it would
+    compile them again in every process) and says why; ``backend="numba"`` works."""
+    out, _ = _run(_NO_CACHE_DIR, tmp_path)
+    assert out["auto"][0] == "numpy" and "NUMBA_CACHE_DIR" in out["auto"][1]
+    assert out["stack"][0] == "batched SVD" and "cannot be cached" in out["stack"][1]
+    assert out["numba"] == ["numba", True] and out["caches"] == ["NullCache"]

@@ -124,7 +124,7 @@ def stack_kernel_declined(A: Any) -> str:
         return "the stack is not C-contiguous (np.ascontiguousarray(A) makes it so)"
     if A.dtype.kind not in "fc":
         return f"dtype {A.dtype}"
-    return numba_missing()
+    return numba_missing() or _numba_uncached()  # uncached, its compile in every process outweighs the gain
 
 
 def numba_missing() -> str:
@@ -138,6 +138,14 @@ def numba_missing() -> str:
     if fork_unsafe():
         return f"numba cannot run in this process: {fork_unsafe()}"
     return ""
+
+
+def _numba_uncached() -> str:
+    """Why ``backend="auto"`` does not move to numba although it loads: its kernels have no on-disk cache."""
+    from ._numba_jit import disk_cache_missing  # numba is loaded by now
+
+    missing = disk_cache_missing()
+    return f"numba's kernels cannot be cached: {missing}" if missing else ""
 
 
 #: why ``backend="auto"`` leaves a method on numpy whatever the input (the plan's ``why_backend``)
@@ -183,6 +191,8 @@ def acceleration(A: Any, kind: str, method: str) -> tuple[str | None, str]:
         return None, f"numba does not load: {exc}"
     if fork_unsafe():
         return None, f"numba cannot run in this process: {fork_unsafe()}"
+    if _numba_uncached():
+        return None, _numba_uncached()
     if backend.fused_gram_adjoint(A) is None:
         if kind == "sparse":
             return None, f"no fused kernel for {A.format.upper()} {A.dtype} (CSR/CSC of float or complex: A.tocsr())"

@@ -29,14 +29,66 @@ import numpy as np
 from numba.core.compiler_lock import global_compiler_lock
 
 from .. import _compile_notice
+from . import _numba_workqueue as workqueue
 
-__all__ = ["LazyKernel", "compile_registered", "compiling_for", "describe_input", "lazy_kernel"]
+__all__ = [
+    "LazyKernel",
+    "compile_registered",
+    "compiling_for",
+    "describe_input",
+    "disk_cache_missing",
+    "lazy_kernel",
+    "njit_cached",
+]
 
 #: every :class:`LazyKernel` made in this process, in order of creation
 REGISTRY: list[LazyKernel] = []
 
 #: what the running computation reads ("float64 dense", "float32 CSR", ...), named in the compile notice
 _INPUT: contextvars.ContextVar[str | None] = contextvars.ContextVar("spectra_numba_input", default=None)
+
+
+#: why Numba's on-disk cache is not used in this process ("" while it is), set when a kernel is decorated
+_NO_DISK_CACHE = [""]
+
+
+def njit_cached(*args, **options) -> Callable:
+    """:func:`numba.njit` with ``cache=True``; without the on-disk cache where Numba finds no writable place for it.
+
+    Numba raises ``RuntimeError`` ("cannot cache function ...: no locator available") at decoration when neither
+    ``NUMBA_CACHE_DIR`` nor ``__pycache__`` beside the module nor the user's cache directory is writable (a
+    read-only install run by a user without a writable home). The kernels then compile in memory in every process
+    that uses them, and :func:`disk_cache_missing` says why (``backend="auto"`` stays on NumPy then).
+
+    Parameters
+    ----------
+    *args, **options
+        Those of :func:`numba.njit` (signatures, ``nogil``, ``parallel``, ...), without ``cache``.
+
+    Returns
+    -------
+    callable
+        The decorator.
+    """
+
+    def decorate(py_func):
+        try:
+            return numba.njit(*args, cache=True, **options)(py_func)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            _NO_DISK_CACHE[0] = (
+                "Numba finds no writable directory for its on-disk cache, so its kernels would be compiled again in "
+                "every process (tens of seconds); set NUMBA_CACHE_DIR to a writable directory"
+            )
+            return numba.njit(*args, **options)(py_func)
+
+    return decorate
+
+
+def disk_cache_missing() -> str:
+    """Why the Numba kernels are compiled without the on-disk cache in this process ("" when they are cached)."""
+    return _NO_DISK_CACHE[0]
 
 
 def describe_input(A) -> str | None:
@@ -109,9 +161,13 @@ class LazyKernel:
         self.__qualname__ = getattr(py_func, "__qualname__", py_func.__name__)
         self.__doc__ = py_func.__doc__
         self.__module__ = py_func.__module__
-        self.dispatcher = numba.njit(cache=True, **self.options)(py_func)
+        self.dispatcher = njit_cached(**self.options)(py_func)
         self.dispatcher._can_compile = False  # calls never compile: only the declared signatures exist
         self._ready: set[tuple] = set()
+        self.parallel = bool(self.options.get("parallel"))
+        #: a kernel that computes the same bits from the same arguments on the calling thread (the serial twin),
+        #: run instead while another thread runs a parallel region on Numba's workqueue layer (:mod:`._numba_workqueue`)
+        self.fallback: LazyKernel | None = None
         REGISTRY.append(self)
 
     # Numba's view of the kernel, for inspection (tests, cache statistics)
@@ -140,6 +196,9 @@ class LazyKernel:
         key = tuple([args[i].dtype for i in self.key_args])
         if key not in self._ready:
             self.prepare(key)
+        if self.parallel and not workqueue.layer_is_threadsafe():  # one parallel region at a time on workqueue
+            twin = self.fallback if self.fallback is not None and key in self.fallback._ready else None
+            return workqueue.run(self.dispatcher, twin, args)  # a twin not yet compiled: wait rather than compile
         return self.dispatcher(*args)
 
     def prepare(self, key: tuple) -> tuple | None:

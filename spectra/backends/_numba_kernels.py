@@ -27,7 +27,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._numba_jit import lazy_kernel
+from ._numba_jit import lazy_kernel, njit_cached
 
 __all__ = [
     "abs_stats_rows",
@@ -94,7 +94,7 @@ def jit_kernel(
     return lazy_kernel(entries, key_args=key_args, kinds=kinds, **{**flags, **options})
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@njit_cached(nogil=True, parallel=True)
 def _reduce_blocks(acc, Z):
     """``Z[j, col] = sum_blk acc[blk, col, j]`` in a fixed order (deterministic for a fixed block count)."""
     nb, k, n = acc.shape
@@ -475,7 +475,7 @@ def project_vector_rows(Q, w_in, w, C, c, eta, unit, norm):
             w[j] = w[j] * inv
 
 
-@numba.njit(types.float64(_in(types.float64, 1), _in(types.float64, 1), types.float64), cache=True, nogil=True)
+@njit_cached(types.float64(_in(types.float64, 1), _in(types.float64, 1), types.float64), nogil=True)
 def christoffel_value(a, b, lam):
     """``C_k(lam)`` of the tridiagonal ``(a, b)``: the operations of :func:`spectra._bounds._christoffel_value`
     in the same order (no fast-math: bitwise its result), compiled for the per-step Lanczos stopping test."""

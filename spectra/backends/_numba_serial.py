@@ -16,7 +16,7 @@ import types as pytypes
 import numba
 
 from . import _numba_kernels as kernels
-from ._numba_jit import LazyKernel
+from ._numba_jit import LazyKernel, njit_cached
 
 __all__ = ["abs_stats_rows", "dense_gram", "max_abs_bits_rows", "max_abs_rows", "serial_twin", "wide_product_rows"]
 
@@ -39,7 +39,7 @@ def serial_twin(kernel, **helpers):
         return twin
     options = {**kernel.targetoptions, "parallel": False}
     options.pop("nopython", None)
-    return numba.njit(cache=True, **options)(twin)  # a helper without signatures: typed by its callers
+    return njit_cached(**options)(twin)  # a helper without signatures: typed by its callers
 
 
 _reduce_blocks = serial_twin(kernels._reduce_blocks)
@@ -48,3 +48,11 @@ wide_product_rows = serial_twin(kernels.wide_product_rows, _reduce_blocks=_reduc
 max_abs_rows = serial_twin(kernels.max_abs_rows)
 max_abs_bits_rows = serial_twin(kernels.max_abs_bits_rows)
 abs_stats_rows = serial_twin(kernels.abs_stats_rows)
+
+#: twins that compute their kernel's bits from the same arguments (maxima, exact in any order), run instead of it
+#: while another thread runs a parallel region on Numba's workqueue layer. Not ``abs_stats_rows``: the parallel
+#: build loaded from Numba's cache summed complex rows in another order than its twin (last bits differ)
+BITWISE_TWINS = ("max_abs_rows", "max_abs_bits_rows")
+for _name in BITWISE_TWINS:
+    if isinstance(getattr(kernels, _name), LazyKernel):
+        getattr(kernels, _name).fallback = globals()[_name]

@@ -17,6 +17,7 @@ import numpy as np
 from numba import types
 
 from . import _numba_serial
+from ._numba_jit import LazyKernel, njit_cached
 from ._numba_kernels import _FASTMATH, _in, _out, _reduce_blocks, _wide_abs, jit_kernel
 
 __all__ = ["csr_abs_stats", "csr_abs_stats_serial", "csr_gram", "csr_gram_serial"]
@@ -33,7 +34,7 @@ def _csr_signature(T, R, Ix, *extra):
     return types.void(_in(Ix, 1), _in(Ix, 1), values, _in(T, 2), R, _out(T, 2), _out(T, 2), *extra)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+@njit_cached(nogil=True, error_model="numpy", fastmath=_FASTMATH)
 def _csr_rows(indptr, indices, data, X, c, Y, Z, r0, r1):
     """Rows ``r0:r1`` of a CSR matrix: ``Y[i] = a_i X`` and ``Z += a_i^H (c Y[i])`` (``Z`` zeroed by the caller).
 
@@ -151,3 +152,7 @@ def csr_abs_stats(indptr, indices, data, s, colsq, gers, count, rows, bounds):
 #: :func:`csr_abs_stats` on the calling thread: the same blocks, so bitwise the same statistics; it runs where the
 #: pass schedule found the serial twin of the Gram pass faster (a busy machine, docs/performance.md)
 csr_abs_stats_serial = _numba_serial.serial_twin(csr_abs_stats)
+
+if isinstance(csr_gram, LazyKernel):  # the twins compute their kernels' bits: they run while another thread
+    csr_gram.fallback = csr_gram_serial  # runs a parallel region on Numba's workqueue layer
+    csr_abs_stats.fallback = csr_abs_stats_serial

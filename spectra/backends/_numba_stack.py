@@ -47,6 +47,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from ._numba_jit import njit_cached
 from ._numba_kernels import _in, _out, _wide_abs, jit_kernel
 
 __all__ = ["small_gram_certify", "stack_abs_stats"]
@@ -80,7 +81,7 @@ def _modulus_ub_impl(w):
     return lambda w: abs(w)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _load(A, b, c1, c2, adjoint, Wt, Wabs):
     """``Wt = W^T`` for ``W = c1 c2 A[b]`` (``adjoint``: ``W = (c1 c2 A[b])^H``), a ``(q, p)`` row-major buffer
     whose rows are the columns of ``W``, and ``Wabs >= |Wt|`` entrywise. No reassociation here: ``(a c1) c2``
@@ -96,7 +97,7 @@ def _load(A, b, c1, c2, adjoint, Wt, Wabs):
             Wabs[j, i] = _modulus_ub(w)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FM)
+@njit_cached(nogil=True, fastmath=_FM)
 def _gram(Wt, Wabs, G, rabs):
     """``G = W^H W`` (upper triangle by inner products of the columns of ``W``, then mirrored) and the
     Gershgorin bound ``max_j (|W|^T |W| 1)_j`` on ``|| |W|^H |W| ||_2``.
@@ -136,7 +137,7 @@ def _gram(Wt, Wabs, G, rabs):
 POLY_MAX_K = 32
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _top_ritz_poly(alpha, beta, k, theta0):
     """:func:`_top_ritz` for ``k <= POLY_MAX_K`` from the characteristic polynomial itself: ``p = det(T - x I)``,
     ``p'`` and ``p''`` by the three-term recurrence (multiply-adds only, three divisions per Laguerre step
@@ -183,7 +184,7 @@ def _top_ritz_poly(alpha, beta, k, theta0):
     return max(x * scale, theta0), math.sqrt(min(yk2, 1.0))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _top_ritz(alpha, beta, k, theta0):
     """Largest eigenvalue ``theta`` of the ``k x k`` tridiagonal ``(alpha, beta)`` and ``|y_k|`` of its eigenvector.
 
@@ -237,7 +238,7 @@ def _top_ritz(alpha, beta, k, theta0):
     return max(x, theta0), math.sqrt(min(yk2, 1.0))
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FM)
+@njit_cached(nogil=True, fastmath=_FM)
 def _lanczos_steps(G, V, alpha, beta, k0, k1):
     """Lanczos steps ``k0 .. k1 - 1`` on ``G`` (three-term recurrence, one local reorthogonalisation).
 
@@ -276,13 +277,13 @@ def _lanczos_steps(G, V, alpha, beta, k0, k1):
     return k1, False
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _gamma(p):
     pu = p * _U
     return pu / (1.0 - pu) if pu < 1.0 else np.inf
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FM)
+@njit_cached(nogil=True, fastmath=_FM)
 def _cholesky_upper(G, mu, R, cplx):
     """Upper bound on ``lambda_max(G)`` if the Cholesky factorisation ``R^H R`` of ``mu I - G`` completes, else ``inf``.
 
@@ -322,7 +323,7 @@ def _cholesky_upper(G, mu, R, cplx):
     return (mu + _U * diag_err + g_chol * fro2) * (1.0 + 4.0 * _U)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FM)
+@njit_cached(nogil=True, fastmath=_FM)
 def _inverse_step(R, x, z, dinv):
     """``x <- (R^H R)^-1 x`` normalised (``z``, ``dinv``: work space). No analysis needed: ``x`` is only a
     candidate, so the solves multiply by reciprocals of the diagonal (no division in the dependency chain)."""
@@ -350,7 +351,7 @@ def _inverse_step(R, x, z, dinv):
             x[j] *= inv
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FM)
+@njit_cached(nogil=True, fastmath=_FM)
 def _certified_lower(Wt, Wabs, x, y, t, cplx):
     """``(certified lower bound, estimate)`` of ``||W x|| / ||x||`` (docs/bounds.md §6c), in float64.
 
@@ -392,7 +393,7 @@ RESIDUAL_FACTOR = 0.03
 CHECK_EVERY = 2
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _certify_one(A, b, c1, c2, adjoint, v0, rtol, kmax, y, rwork, Wt, Wabs, G, R, V, alpha, beta, x, cplx):
     """The certificate for matrix ``b``: ``(lower, upper, estimate, steps)``; ``x`` gets the top vector."""
     q, p = Wt.shape
@@ -515,7 +516,7 @@ def _abs2(s, x):
     return (s[0] + abs(x[0]) ** 2, s[1] + abs(x[1]) ** 2, s[2] + abs(x[2]) ** 2, s[3] + abs(x[3]) ** 2)
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True)
+@njit_cached(error_model="numpy", nogil=True)
 def _lanes_load(A, b0, c1, c2, adjoint, Wt, Wabs):
     """``Wt[:, :, ln] = W^T`` and ``Wabs >= |Wt|`` for matrix ``b0 + ln`` (as :func:`_load`, one lane per matrix)."""
     q, p, _ = Wt.shape
@@ -528,7 +529,7 @@ def _lanes_load(A, b0, c1, c2, adjoint, Wt, Wabs):
                 Wabs[j, i, ln] = _modulus_ub(w)
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+@njit_cached(error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_gram(Wt, Wabs, G, rabs, gersh, total, s):
     """``G[:, :, ln] = W^H W`` and the Gershgorin sums of :func:`_gram`, per lane."""
     q, p, _ = Wt.shape
@@ -568,7 +569,7 @@ def _lanes_gram(Wt, Wabs, G, rabs, gersh, total, s):
                 G[k, j, ln] = np.conj(G[j, k, ln])
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+@njit_cached(error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_lanczos(G, V, alpha, beta, k, early, last):
     """``k`` Lanczos steps per lane (as :func:`_lanczos_steps`); ``early[ln]``: lane ``ln`` reached an invariant
     subspace before the last step, ``last[ln]``: at the last step."""
@@ -618,7 +619,7 @@ def _lanes_lanczos(G, V, alpha, beta, k, early, last):
             _st(V, 1, i, _scale(_ld(V, 2, i), inv))
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+@njit_cached(error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_top_ritz(alpha, beta, k, theta, yk, tri, w, act, pivot):
     """:func:`_top_ritz_poly` for every lane in step (``tri``: ``(2, k, LANES)`` work space for the scaled
     tridiagonals, ``w``: ``(3, LANES)``). The four polynomial recurrences run side by side; a lane whose
@@ -689,7 +690,7 @@ def _lanes_top_ritz(alpha, beta, k, theta, yk, tri, w, act, pivot):
             theta[ln], yk[ln] = max(x[ln] * sc[ln], 0.0), math.sqrt(min(yk2[ln], 1.0))
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+@njit_cached(error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_cholesky(G, mu, R, lam, cplx, dmax, ok):
     """:func:`_cholesky_upper` for every lane in step: ``lam[ln]`` the bound, ``inf`` where it broke down.
     Each lane's operations are those of the one-matrix factorisation (IEEE divisions and square roots)."""
@@ -728,7 +729,7 @@ def _lanes_cholesky(G, mu, R, lam, cplx, dmax, ok):
         lam[ln] = (mu[ln] + _U * dmax[ln] + g_chol * (fro2[ln] * g_fro)) * (1.0 + 4.0 * _U) if ok[ln] else np.inf
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+@njit_cached(error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_inverse_step(R, x, z, dinv):
     """:func:`_inverse_step` for every lane in step."""
     q = R.shape[0]
@@ -760,7 +761,7 @@ def _lanes_inverse_step(R, x, z, dinv):
         _st2(x, j, _scale(_ld2(x, j), inv))
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, fastmath=_FM)
+@njit_cached(error_model="numpy", nogil=True, fastmath=_FM)
 def _lanes_lower(Wt, Wabs, x, ax, lower, est, cplx):
     """:func:`_certified_lower` for every lane in step (``ax``: work space for the bounds on ``|x|``)."""
     q, p, _ = Wt.shape
@@ -791,7 +792,7 @@ def _lanes_lower(Wt, Wabs, x, ax, lower, est, cplx):
         lower[ln] = num / den if den > 0.0 and num > 0.0 else 0.0
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True)
+@njit_cached(error_model="numpy", nogil=True)
 def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, wk, sk):
     """Matrices ``b0 .. b0 + LANES - 1`` side by side; a matrix whose certificate needs anything beyond the
     common path (a zero matrix, an early invariant subspace, a retry) is redone by :func:`_certify_one`."""
@@ -854,7 +855,7 @@ def _certify_lanes(A, b0, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, 
             _certify_into(A, b0 + ln, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _certify_into(A, b, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk):
     """:func:`_certify_one` for matrix ``b`` with the work space ``sk``, written into the outputs."""
     y, rwork, Wt, Wabs, G, R, V, alpha, beta = sk
@@ -867,7 +868,7 @@ def _certify_into(A, b, c1, c2, adjoint, v0, rtol, kmax, cplx, out, steps, X, sk
     steps[b] = k
 
 
-@numba.njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _lane_work(q, p, kmax, X):
     """Work space of :func:`_certify_lanes` (``X``: an array of the work type)."""
     dt = X.dtype
