@@ -17,6 +17,18 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
 
+#: forks ``child(conn)`` and reads what it sends; a child that hangs (waiting for threads that do not exist in
+#: it) never answers, and ``got`` is then ``None`` after WAIT seconds
+_RUN_CHILD = """ctx = mp.get_context("fork")
+a, b = ctx.Pipe()
+p = ctx.Process(target=child, args=(b,))
+p.start()
+b.close()  # the child's end: the parent sees EOF when the child dies
+try:
+    got = a.recv() if a.poll(WAIT) else None
+except EOFError:
+    got = None"""
+
 _SCRIPT = r"""
 import json, multiprocessing as mp, sys
 import numpy as np, numba, spectra
@@ -43,19 +55,11 @@ def child(conn):
         out["numba"] = "error: " + str(exc)
     conn.send(out)
 
-ctx = mp.get_context("fork")
-a, b = ctx.Pipe()
-p = ctx.Process(target=child, args=(b,))
-p.start()
-b.close()  # the child's end: the parent sees EOF when the child dies
-try:
-    got = a.recv() if a.poll(240) else None
-except EOFError:
-    got = None
+__RUN_CHILD__
 p.join(60)
 print(json.dumps({"layer": layer, "vendor": vendor, "exitcode": p.exitcode, "child": got,
                   "parent": None if parent is None else [parent.backend, parent.lower, parent.upper]}))
-"""
+""".replace("__RUN_CHILD__", _RUN_CHILD.replace("WAIT", "240"))
 
 
 def _run(when: str) -> dict:
@@ -111,18 +115,10 @@ def child(conn):
         out["numba"] = "error: " + str(exc)
     conn.send(out)
 
-ctx = mp.get_context("fork")
-a, b = ctx.Pipe()
-p = ctx.Process(target=child, args=(b,))
-p.start()
-b.close()
-try:
-    got = a.recv() if a.poll(60) else None  # a child that waits for the parent's OpenMP threads never answers
-except EOFError:
-    got = None
+__RUN_CHILD__
 p.kill()
 print(json.dumps({"child": got}))
-"""
+""".replace("__RUN_CHILD__", _RUN_CHILD.replace("WAIT", "60"))
 
 
 @pytest.mark.parametrize("layer", [None, "workqueue"])
