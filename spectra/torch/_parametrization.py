@@ -10,6 +10,7 @@ estimate. The design is in docs/design.md ("Convolution layers and the PyTorch i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from torch.nn.utils import parametrize
 
 from .. import _bounds
 from .._api import norm
-from .._conv import conv_norm_on, deterministic_upper
+from .._conv import CONV_METHODS, conv_norm_on, deterministic_upper
 from .._conv_geometry import (
     ConvGeometry,
     _padding,
@@ -31,6 +32,7 @@ from .._conv_geometry import (
 )
 from .._conv_ops import TorchConv
 from .._plan import AUTO_SVD_MAX_WORK
+from .._validate import METHODS
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 from ._tracking import ConvDriftGeometry, drift_upper, reshaped_drift_upper, round_up_to
 
@@ -68,7 +70,7 @@ class CertifiedSpectralNorm(nn.Module):
         dim: int = 0,
         eps: float = 1e-12,
         conv: dict | None = None,
-        input_shape=None,
+        input_shape: Sequence[int] | None = None,
         tol: float = 0.02,
         method: str = "auto",
         confidence: float = 0.999,
@@ -94,6 +96,9 @@ class CertifiedSpectralNorm(nn.Module):
             raise ValueError(f"tol must be a float in (0, 1), e.g. 0.02; got {tol!r}")
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+        if isinstance(eps, bool) or not isinstance(eps, float | int) or not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a positive float (PyTorch's default is 1e-12), got {eps!r}")
+        _check_method(method, conv is not None and ndim > 1)
         self.dim = dim % ndim if ndim else 0
         self.eps = float(eps)
         self.n_power_iterations = int(n_power_iterations)
@@ -221,11 +226,19 @@ class CertifiedSpectralNorm(nn.Module):
             self._power_method(weight, 15)
             self._certify(weight.detach())
 
-    def conv_input_shape(self, layer_input_shape: tuple, output_size=None) -> tuple:
+    def _require_conv(self, what: str) -> None:
+        if self.conv is None:
+            raise ValueError(
+                f"{what} applies to a convolution normed as an operator (conv_norm='operator'); this "
+                "parametrization norms a matrix (the weight reshaped to a matrix), which has no input shape"
+            )
+
+    def conv_input_shape(self, layer_input_shape: tuple, output_size: Sequence[int] | None = None) -> tuple:
         """``(c, *spatial)`` of the convolution whose norm is taken: the layer's input shape, or for a
         ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution). A forward
         call's ``output_size`` sets that shape as it sets PyTorch's output padding
         (:func:`spectra._conv_geometry.transposed_output_padding`)."""
+        self._require_conv("conv_input_shape")
         return self._adjoint_arguments(layer_input_shape, output_size)[0]
 
     def _adjoint_arguments(self, layer_input_shape: tuple, output_size=None) -> tuple[tuple, dict]:
@@ -248,9 +261,12 @@ class CertifiedSpectralNorm(nn.Module):
         padding = transposed_padding(self._w_ref.ndim - 2, c["padding"], c["stride"], output_padding)
         return {**c, "padding": padding, "crop": True}
 
-    def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None, output_size=None) -> None:
+    def set_input_shape(
+        self, input_shape: tuple, weight: torch.Tensor | None = None, output_size: Sequence[int] | None = None
+    ) -> None:
         """Fix the layer's input shape ``(c_in, *spatial)`` (and a ``ConvTransposeNd``'s ``output_size``, as
         passed to its forward; called by the forward pre-hook)."""
+        self._require_conv("set_input_shape")
         if weight is None:
             weight = self._w_ref
         shape, arguments = self._adjoint_arguments(input_shape, output_size)
@@ -310,16 +326,17 @@ class CertifiedSpectralNorm(nn.Module):
         elif self.conv is not None and (est := self._embedding_certificate(weight)) is not None:
             pass
         elif self.conv is not None:
+            iterative = self.method not in ("fft", "svd")  # maxiter and v0 do not apply to svd
             res = conv_norm_on(
                 weight,
                 self._geom,
                 method=self.method,
                 rtol=self.tol / 4,
                 confidence=1.0 - delta_r,
-                maxiter=REFRESH_MAXITER if self.method != "fft" else None,
+                maxiter=REFRESH_MAXITER if iterative else None,
                 certify=True if self.method in ("lanczos", "power", "randomized") else None,
                 seed=seed,
-                v0=self._v.reshape(-1).detach().cpu().double().numpy(),
+                v0=self._v.reshape(-1).detach().cpu().double().numpy() if self.method != "svd" else None,
             )
             est = dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
         else:
@@ -360,7 +377,8 @@ class CertifiedSpectralNorm(nn.Module):
             v0 = self._v.detach()
             # certify: the width, not a residual (power's default), stops it: the tightness of tol
             kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, certify=True)
-            kw["v0"] = v0 if bool(v0.any()) else None
+            # gram is deterministic and takes no start vector
+            kw["v0"] = v0 if bool(v0.any()) and method != "gram" else None
         res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
         return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
 
@@ -501,6 +519,17 @@ class CertifiedSpectralNorm(nn.Module):
         self._recertify = True
 
 
+def _check_method(method: Any, conv: bool) -> None:
+    """``method`` at registration: a method of :func:`spectra.conv_norm` for a convolution normed as an operator,
+    else one of :func:`spectra.norm` (the matrix certificate)."""
+    methods, of = (CONV_METHODS, "spectra.conv_norm") if conv else (METHODS, "spectra.norm")
+    if not isinstance(method, str) or method not in methods:
+        what = "a convolution normed as an operator" if conv else "a matrix (a weight normed as a reshaped matrix)"
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, methods))} (the methods of {of}) for {what}; got {method!r}"
+        )
+
+
 def _check_finite(weight: torch.Tensor) -> None:
     """Refuse a weight with NaN or Inf (a divergent step) before it reaches the certificate's state."""
     if not bool(torch.isfinite(weight).all()):
@@ -524,7 +553,7 @@ def spectral_norm(
     eps: float = 1e-12,
     dim: int | None = None,
     *,
-    input_shape=None,
+    input_shape: Sequence[int] | None = None,
     conv_norm: str = "operator",
     tol: float = 0.02,
     method: str = "auto",
@@ -584,8 +613,11 @@ def spectral_norm(
         certified to ``tol / 4``. The tightness ``||W||_2 / sigma`` stays above about ``1 / (1 + tol)``.
     method : str
         Method of the full certificate: ``"auto"`` (``svd`` for small matrices, else ``lanczos``; for a
-        convolution the DFT when exact, else ``lanczos`` capped by the circular-embedding bound), or any
-        method of :func:`spectra.norm` / :func:`spectra.conv_norm`.
+        convolution the DFT when exact, else ``lanczos`` capped by the circular-embedding bound). For a weight
+        normed as a matrix (``nn.Linear``, ``conv_norm="kernel"``, ...) any method of :func:`spectra.norm`:
+        ``"auto"``, ``"svd"``, ``"power"``, ``"lanczos"``, ``"randomized"``, ``"gram"``; for a convolution
+        normed as an operator any method of :func:`spectra.conv_norm`: ``"auto"``, ``"fft"``, ``"svd"``,
+        ``"lanczos"``, ``"power"``, ``"randomized"``. Checked when the parametrization is registered.
     confidence : float
         Joint probability, over the whole run, that every certificate holds.
 
@@ -597,10 +629,25 @@ def spectral_norm(
     Raises
     ------
     ValueError
-        ``module`` has no parameter ``name``, or an argument is out of range. At a forward call: the weight
-        contains NaN or Inf (the certificate's state is left unchanged).
+        ``module`` has no parameter ``name``; an argument is out of range (``n_power_iterations < 1``, ``eps``
+        not positive, ``tol`` or ``confidence`` outside ``(0, 1)``, ``conv_norm``); ``method`` is not one of the
+        methods listed above for this kind of weight (checked at registration, also for a convolution without
+        ``input_shape``). At a forward call: the weight contains NaN or Inf (the certificate's state is left
+        unchanged).
     TypeError
         The weight is complex (or not floating): only real floating weights are normalised.
+    IndexError
+        ``dim`` outside ``[-weight.ndim, weight.ndim - 1]``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`spectra.norm`, from a full certificate computed by an iterative method.
+
+    Notes
+    -----
+    The drift bound, the tracking rule and the union bound over the refreshes are derived in docs/bounds.md
+    §12; the convolution bounds in §11.
 
     Examples
     --------
