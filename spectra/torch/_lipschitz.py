@@ -18,6 +18,7 @@ constant is at most the product (and sums) of certified per-layer constants:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch.nn.utils.weight_norm import WeightNorm as _TorchWeightNormHook
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm
+from .._validate import validate_options
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 from ._parametrization import _InputShapeHook
 
@@ -332,12 +334,12 @@ class _Walker:
 
 def lipschitz_bound(
     model: nn.Module,
-    input_shape,
+    input_shape: Sequence[int],
     *,
     method: str = "auto",
     rtol: float = 1e-4,
     confidence: float = 0.999,
-    seed=None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> LipschitzBound:
     """Certified upper bound on the l2 Lipschitz constant of a feed-forward network.
 
@@ -356,10 +358,11 @@ def lipschitz_bound(
         convolutions. ``"fft"``: deterministic bounds only (SVD; DFT / circular embedding for convolutions), so
         ``confidence == 1``. Or ``"lanczos"``, ``"power"``, ``"randomized"``.
     rtol : float
-        Relative accuracy asked of the iterative methods.
+        Relative accuracy asked of the iterative methods; a positive finite float, checked on every route.
     confidence : float
-        Joint confidence: each probabilistic layer bound gets ``(1 - confidence) / (number of weight layers)``.
-    seed : optional
+        Joint confidence, in ``(0, 1)`` (also for ``method="fft"``, whose bounds then hold with confidence 1):
+        each probabilistic layer bound gets ``(1 - confidence) / (number of weight layers)``.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of the random starts.
 
     Returns
@@ -371,6 +374,7 @@ def lipschitz_bound(
     Raises
     ------
     TypeError
+        ``model`` is not a ``torch.nn.Module``; ``seed`` is not a seed NumPy takes (as :func:`spectra.norm`).
         A module without a certified constant, a subclass of a supported one with its own ``forward``, or a
         module with a forward hook or pre-hook (also a global one) that may change what it returns; the hooks
         of ``torch.nn.utils.spectral_norm``/``weight_norm`` and of :func:`spectral_norm` only recompute the
@@ -378,7 +382,8 @@ def lipschitz_bound(
     ValueError
         ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
         ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``
-        not listed above.
+        not listed above; ``rtol`` not positive and finite; ``confidence`` outside ``(0, 1)`` (checked up
+        front, as :func:`spectra.norm` does).
 
     Examples
     --------
@@ -390,8 +395,26 @@ def lipschitz_bound(
     >>> b.confidence, len(b.layers)
     (1.0, 4)
     """
-    if method not in METHODS:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    # rtol, confidence and seed as spectra.norm checks them, on every route (also where no layer reaches norm)
+    opts = validate_options(
+        method="auto",
+        backend="auto",
+        rtol=rtol,
+        certify=None,
+        confidence=confidence,
+        maxiter=None,
+        block_size=None,
+        seed=seed,
+        return_vectors=False,
+        check_finite=True,
+        progress=False,
+        backend_names=(),
+    )
+    seed = opts["rng"]
     weighted = sum(isinstance(m, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)) for m in model.modules())
     walker = _Walker(method, rtol, (1.0 - confidence) / max(weighted, 1), seed)
     p = next(model.parameters(), None)
@@ -415,7 +438,9 @@ def lipschitz_bound(
     return LipschitzBound(float(lip), conf, tuple(walker.rows))
 
 
-def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | None = None) -> torch.Tensor:
+def certified_radius(
+    logits: torch.Tensor, lipschitz: float | LipschitzBound, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """l2 radius around each input within which the predicted class cannot change: ``margin / (sqrt(2) L)``.
 
     For a network ``f`` with l2 Lipschitz constant ``<= L``, each margin ``f_y - f_j`` is ``sqrt(2) L``-Lipschitz
@@ -442,6 +467,8 @@ def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | Non
     ValueError
         ``lipschitz`` negative or NaN; ``logits`` not 2-D; ``labels`` not ``(batch,)`` integers in
         ``[0, classes)``.
+    TypeError
+        ``lipschitz`` is not a number (or a :class:`LipschitzBound`).
 
     Examples
     --------
@@ -449,7 +476,12 @@ def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | Non
     >>> certified_radius(torch.tensor([[3.0, 1.0]]), 1.0)
     tensor([1.4142], dtype=torch.float64)
     """
-    L = float(lipschitz)
+    try:
+        L = float(lipschitz)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"lipschitz must be a number or a LipschitzBound (an upper bound L), got {type(lipschitz).__name__}"
+        ) from None
     if not L >= 0.0:
         raise ValueError(f"lipschitz must be a Lipschitz upper bound, >= 0; got {L}")
     if logits.ndim != 2:
