@@ -51,15 +51,66 @@ _FLOAT64_STATE = ("_upper_ref", "_lower_ref", "_frob_ref", "_sigma", "_delta_spe
 class CertifiedSpectralNorm(nn.Module):
     """The parametrization registered by :func:`spectral_norm` (see there for the arguments).
 
+    Usually built by :func:`spectral_norm`; the arguments are those of :func:`spectral_norm`, except ``conv``
+    and ``dim`` (below).
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        The weight to normalise (real floating); its shape and device set the buffers.
+    n_power_iterations : int
+        Power steps per training forward (``>= 1``).
+    dim : int
+        Output dimension of the reshaped-matrix view (no ``None`` here: :func:`spectral_norm` resolves it).
+    eps : float
+        Floor of the vector norms and of ``sigma`` (``> 0``).
+    conv : dict or None
+        ``None``: the weight is normed as a reshaped matrix. Else the convolution's arguments, normed as an
+        operator: ``stride``, ``padding``, ``padding_mode``, ``dilation``, ``groups`` (as ``torch.nn.Conv2d``
+        holds them), plus ``transposed=True`` and ``output_padding`` for a ``ConvTransposeNd``.
+    input_shape : sequence of int, optional
+        ``(c_in, *spatial)`` of a convolution's input; else set by :meth:`set_input_shape` (the forward
+        pre-hook that :func:`spectral_norm` registers calls it).
+    tol : float
+        Relative slack before a refresh, in ``(0, 1)``.
+    method : str
+        Method of the full certificates (see :func:`spectral_norm`).
+    confidence : float
+        Joint probability that every certificate holds, in ``(0, 1)``.
+
     Attributes
     ----------
     sigma : float
-        The value the weight was last divided by: a certified upper bound of its operator norm.
+        The value the weight was last divided by: a certified upper bound of its operator norm. ``nan`` until
+        the first forward call for a convolution registered without ``input_shape`` (its shape is not known
+        before).
     confidence : float
         Probability that every certificate computed so far holds (union bound over the refreshes,
         ``1.0`` when all were deterministic).
     refreshes : int
         Full certificates computed so far.
+
+    Raises
+    ------
+    TypeError
+        A complex or non-floating weight.
+    IndexError
+        ``dim`` outside ``[-weight.ndim, weight.ndim - 1]``.
+    ValueError
+        ``n_power_iterations < 1``; ``eps`` not positive; ``tol`` or ``confidence`` outside ``(0, 1)``; a
+        ``method`` that does not apply to this weight (see :func:`spectral_norm`).
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> _ = torch.manual_seed(0)
+    >>> conv = st.spectral_norm(torch.nn.Conv2d(2, 3, 3, padding=1))  # no input_shape: shaped lazily
+    >>> p = conv.parametrizations.weight[0]
+    >>> p.sigma   # nothing certified before the first forward call
+    nan
+    >>> _ = conv(torch.randn(1, 2, 8, 8))
+    >>> p.sigma > 0, p.refreshes, p.conv_input_shape((2, 8, 8))
+    (True, 1, (2, 8, 8))
     """
 
     def __init__(
@@ -235,9 +286,33 @@ class CertifiedSpectralNorm(nn.Module):
 
     def conv_input_shape(self, layer_input_shape: tuple, output_size: Sequence[int] | None = None) -> tuple:
         """``(c, *spatial)`` of the convolution whose norm is taken: the layer's input shape, or for a
-        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution). A forward
-        call's ``output_size`` sets that shape as it sets PyTorch's output padding
-        (:func:`spectra._conv_geometry.transposed_output_padding`)."""
+        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution).
+
+        Parameters
+        ----------
+        layer_input_shape : tuple of int
+            ``(c_in, *spatial)`` of the layer's input (no batch axis).
+        output_size : sequence of int, optional
+            A ``ConvTransposeNd`` forward call's ``output_size``: it sets that shape as it sets PyTorch's output
+            padding. Ignored by a plain convolution.
+
+        Returns
+        -------
+        tuple of int
+            ``(c, *spatial)`` of the convolution's input.
+
+        Raises
+        ------
+        ValueError
+            The parametrization norms a matrix (not a convolution normed as an operator).
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> up = st.spectral_norm(torch.nn.ConvTranspose2d(4, 2, 2, stride=2))
+        >>> up.parametrizations.weight[0].conv_input_shape((4, 5, 5))   # the adjoint conv acts on the output
+        (2, 10, 10)
+        """
         self._require_conv("conv_input_shape")
         return self._adjoint_arguments(layer_input_shape, output_size)[0]
 
@@ -264,8 +339,35 @@ class CertifiedSpectralNorm(nn.Module):
     def set_input_shape(
         self, input_shape: tuple, weight: torch.Tensor | None = None, output_size: Sequence[int] | None = None
     ) -> None:
-        """Fix the layer's input shape ``(c_in, *spatial)`` (and a ``ConvTransposeNd``'s ``output_size``, as
-        passed to its forward; called by the forward pre-hook)."""
+        """Fix the layer's input shape (called by the forward pre-hook; a certificate is computed for it).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(c_in, *spatial)`` of the layer's input (no batch axis).
+        weight : torch.Tensor, optional
+            The current (unnormalised) weight; default: that of the last certificate.
+        output_size : sequence of int, optional
+            A ``ConvTransposeNd``'s ``output_size``, as passed to its forward.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            The parametrization norms a matrix (no input shape), or the shape does not suit the convolution.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> conv = st.spectral_norm(torch.nn.Conv2d(2, 3, 3, padding=1))
+        >>> p = conv.parametrizations.weight[0]
+        >>> p.set_input_shape((2, 8, 8))   # certified now, before any forward call
+        >>> p.refreshes
+        1
+        """
         self._require_conv("set_input_shape")
         if weight is None:
             weight = self._w_ref
@@ -438,6 +540,18 @@ class CertifiedSpectralNorm(nn.Module):
     # graph would capture as constants (a stale divisor: a normalised weight of norm 1.11 after eight steps)
     @torch.compiler.disable
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        """The normalised weight ``W / sigma`` (with PyTorch's gradient; the certificate is refreshed as needed).
+
+        Parameters
+        ----------
+        weight : torch.Tensor
+            The unnormalised weight (``parametrizations.<name>.original``).
+
+        Returns
+        -------
+        torch.Tensor
+            ``weight / sigma``, of the weight's shape and dtype.
+        """
         if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
             return weight * 1.0
         if (self.conv is not None and self._geom is None) or self._recertify:
@@ -483,6 +597,18 @@ class CertifiedSpectralNorm(nn.Module):
         return weight / ((s - s.detach()) + sigma)
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        """What assigning ``module.<name> = value`` stores as the original: ``value`` unchanged (as PyTorch's).
+
+        Parameters
+        ----------
+        value : torch.Tensor
+            The assigned weight.
+
+        Returns
+        -------
+        torch.Tensor
+            ``value``.
+        """
         return value
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
