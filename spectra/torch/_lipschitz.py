@@ -98,6 +98,13 @@ class Residual(nn.Module):
 
     Its constant is at most ``L(block) + L(shortcut)``.
 
+    Parameters
+    ----------
+    block : torch.nn.Module
+        The residual branch ``f``.
+    shortcut : torch.nn.Module, optional
+        The shortcut branch (e.g. a 1 x 1 convolution where the shapes change); default ``nn.Identity()``.
+
     Examples
     --------
     >>> import torch
@@ -112,12 +119,50 @@ class Residual(nn.Module):
         self.shortcut = nn.Identity() if shortcut is None else shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``block(x) + shortcut(x)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The input (with its batch axis).
+
+        Returns
+        -------
+        torch.Tensor
+            The sum of both branches.
+        """
         return self.block(x) + self.shortcut(x)
 
 
 @dataclass(frozen=True)
 class LayerBound:
-    """One row of the per-layer table: a certified constant of one leaf module on the shape it receives."""
+    """One row of the per-layer table: a certified constant of one leaf module on the shape it receives.
+
+    Attributes
+    ----------
+    name : str
+        The module's qualified name in the model (as ``model.named_modules()`` gives it).
+    layer : str
+        The module's type name (``"Linear"``, ``"Conv2d"``, ``"ReLU"``, ...).
+    input_shape : tuple of int
+        Shape of the input the module receives, without the batch axis.
+    output_shape : tuple of int
+        Shape of its output, without the batch axis.
+    upper : float
+        Certified upper bound on the module's l2 Lipschitz constant.
+    confidence : float
+        Probability that ``upper`` holds (1.0 for a deterministic bound).
+    how : str
+        What gave the bound (e.g. ``"spectra.norm(svd)"``, ``"spectra.conv_norm(fft)"``, ``"sup |f'|"``).
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()
+    >>> row = st.lipschitz_bound(net, (4,), method="fft").layers[1]
+    >>> row.name, row.layer, row.input_shape, row.output_shape, row.upper, row.confidence, row.how
+    ('1', 'ReLU', (3,), (3,), 1.0, 1.0, "sup |f'|")
+    """
 
     name: str
     layer: str
@@ -132,8 +177,28 @@ class LayerBound:
 class LipschitzBound:
     """Certified upper bound ``upper`` on the l2 Lipschitz constant, holding with probability ``confidence``.
 
-    ``layers`` lists the per-layer constants; ``confidence`` is the union bound over them (1.0 when every
-    layer's bound is deterministic).
+    ``float(b)`` is ``b.upper``, so a bound can be passed where a number is expected (e.g.
+    :func:`certified_radius`).
+
+    Attributes
+    ----------
+    upper : float
+        Certified upper bound on the network's l2 Lipschitz constant (products and sums of the layers').
+    confidence : float
+        Probability that ``upper`` holds: the union bound over the layers (1.0 when every layer's bound is
+        deterministic).
+    layers : tuple of LayerBound
+        The per-layer constants, in the order the model applies them.
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(2 * torch.eye(3, 4)), net[2].weight.copy_(3 * torch.eye(2, 3))
+    >>> b = st.lipschitz_bound(net, (4,), method="fft")
+    >>> round(float(b), 4), b.confidence, [round(layer.upper, 4) for layer in b.layers]
+    (6.0, 1.0, [2.0, 1.0, 3.0])
     """
 
     upper: float
@@ -144,7 +209,22 @@ class LipschitzBound:
         return float(self.upper)
 
     def table(self) -> str:
-        """The per-layer table as aligned text."""
+        """The per-layer table as aligned text.
+
+        Returns
+        -------
+        str
+            One line per layer (name, type, input and output shapes, upper bound, confidence, what gave it),
+            a header line, and a last line for the whole network.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()
+        >>> lines = st.lipschitz_bound(net, (4,), method="fft").table().splitlines()
+        >>> lines[0].split(), lines[2].split()[:6], len(lines)
+        (['layer', 'type', 'input', 'output', 'upper', 'confidence', 'how'], ['1', 'ReLU', '(3,)', '(3,)', '1', '1'], 4)
+        """
         rows = [("layer", "type", "input", "output", "upper", "confidence", "how")]
         for b in self.layers:
             rows.append(
@@ -384,6 +464,21 @@ def lipschitz_bound(
         ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``
         not listed above; ``rtol`` not positive and finite; ``confidence`` outside ``(0, 1)`` (checked up
         front, as :func:`spectra.norm` does).
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`spectra.norm`, from a layer bounded by an iterative method.
+
+    Notes
+    -----
+    Composition multiplies Lipschitz constants and a residual block ``x + f(x)`` adds them. Per layer:
+    ``Linear`` and convolutions by :func:`spectra.norm` / :func:`spectra.conv_norm` (docs/bounds.md §11);
+    ``BatchNorm`` in eval mode ``max_c |gamma_c| / sqrt(running_var_c + eps)``; ``Dropout`` in eval mode 1;
+    average pooling as a linear operator (overlapping windows: its norm as a depthwise convolution; else
+    ``sqrt(coverage / smallest window)`` by Cauchy–Schwarz, exact for a partition); max pooling
+    ``sqrt(coverage)``, ``coverage`` the most windows that share one input entry; elementwise activations
+    ``sup |f'|`` (:data:`ACTIVATION_CONSTANTS`, rounded up). Every product and sum is rounded up.
 
     Examples
     --------
