@@ -130,6 +130,12 @@ class Residual(nn.Module):
         -------
         torch.Tensor
             The sum of both branches.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Residual(torch.nn.Identity())(torch.ones(1, 2))   # x + x
+        tensor([[2., 2.]])
         """
         return self.block(x) + self.shortcut(x)
 

@@ -350,10 +350,6 @@ class CertifiedSpectralNorm(nn.Module):
         output_size : sequence of int, optional
             A ``ConvTransposeNd``'s ``output_size``, as passed to its forward.
 
-        Returns
-        -------
-        None
-
         Raises
         ------
         ValueError
@@ -551,6 +547,15 @@ class CertifiedSpectralNorm(nn.Module):
         -------
         torch.Tensor
             ``weight / sigma``, of the weight's shape and dtype.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> layer = st.spectral_norm(torch.nn.Linear(3, 2))
+        >>> p = layer.parametrizations.weight[0]
+        >>> W = layer.parametrizations.weight.original
+        >>> bool(torch.equal(p(W), layer.weight))   # what reading layer.weight computes
+        True
         """
         if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
             return weight * 1.0
@@ -608,6 +613,17 @@ class CertifiedSpectralNorm(nn.Module):
         -------
         torch.Tensor
             ``value``.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> layer = st.spectral_norm(torch.nn.Linear(3, 2))
+        >>> with torch.no_grad():
+        ...     layer.weight = torch.ones(2, 3)    # stored as the original through right_inverse
+        >>> layer.parametrizations.weight.original
+        Parameter containing:
+        tensor([[1., 1., 1.],
+                [1., 1., 1.]], requires_grad=True)
         """
         return value
 
