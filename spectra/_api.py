@@ -131,22 +131,37 @@ def norm(
     Raises
     ------
     ValueError
-        Bad shapes or values (the message names the parameter), NaN/Inf entries or products, a
-        ``LinearOperator`` whose ``rmatvec`` is not the adjoint. An error raised by a ``LinearOperator``'s own
-        ``matvec``/``rmatvec`` propagates unchanged.
+        Bad shapes or values (the message names the parameter), NaN/Inf entries or products; a
+        ``LinearOperator`` whose ``rmatvec`` is visibly not the adjoint of its ``matvec`` (``check_adjoint``);
+        incompatible options: ``"svd"`` or ``"gram"`` on a sparse matrix or a ``LinearOperator``,
+        ``backend="dask"`` with a NumPy array (or another backend that does not take the input), ``block_size``
+        without ``"randomized"``, ``maxiter`` or ``v0`` with ``"svd"``, ``v0`` with ``"gram"``. An error raised
+        by a ``LinearOperator``'s own ``matvec``/``rmatvec`` propagates unchanged.
     TypeError
-        Non-numeric input or wrongly typed options; an object that is not an array (a pandas ``DataFrame`` or
-        an xarray ``DataArray``: the message says to pass ``A.to_numpy()``).
+        Non-numeric input or wrongly typed options; a ``LinearOperator`` without ``rmatvec`` (the adjoint
+        products the bounds need); an object that is not an array (a pandas ``DataFrame`` or an xarray
+        ``DataArray``: the message says to pass ``A.to_numpy()``).
     BackendUnavailableError
         The requested backend's optional dependency is missing (names the pip extra), or ``"cupy"`` finds
-        no usable GPU.
+        no usable GPU, or ``"numba"`` cannot run in this process (e.g. a child forked after Numba's threads
+        started).
 
     Warns
     -----
     ConvergenceWarning
-        The default ``maxiter`` ran out before ``rtol``; or a probabilistic upper bound fell below the certified
-        lower bound, which proves that its random event failed (probability at most ``1 - confidence``): that
-        matrix then reports the deterministic bounds, at confidence 1.
+        In three cases: the default ``maxiter`` ran out before ``rtol`` (not emitted for an explicit
+        ``maxiter``); a Krylov restart (the basis filled its memory budget) froze the probabilistic upper bound
+        before ``rtol`` was met (emitted whatever ``maxiter`` was, docs/bounds.md §8); or a probabilistic upper
+        bound fell below the certified lower bound, which proves that its random event failed (probability at
+        most ``1 - confidence``): that matrix then reports the deterministic bounds, at confidence 1.
+
+    Notes
+    -----
+    The bounds and their sources are in docs/bounds.md: the probabilistic upper bound from a random start
+    (§1, J. Kuczyński and H. Woźniakowski, *Estimating the largest eigenvalue by the power and Lanczos
+    algorithms with a random start*, SIAM J. Matrix Anal. Appl. 13(4), 1992), the power method (§2), Lanczos
+    and its a posteriori Christoffel bound (§3, §3b), randomized block Krylov (§4), the SVD interval (§6b) and
+    the rounding of every bound in floating point (§6).
 
     Examples
     --------

@@ -28,6 +28,7 @@ from ._conv_ops import conv_operator, is_torch
 from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, not_circulant_text, work_text
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate, zero_matrix_vectors
+from ._validate import validate_solver_options, validate_v0
 from .methods._common import relative_widths, width_rtol
 
 __all__ = ["CONV_METHODS", "FREQUENCY_METHOD", "circulant_norm", "conv_norm"]
@@ -203,10 +204,16 @@ def conv_norm(
         NumPy (float64).
     input_shape : tuple of int
         Spatial shape of the input, or ``(c_in, *spatial)`` or ``(batch, c_in, *spatial)``.
-    stride, padding, dilation, groups
-        As in ``torch.nn.Conv2d``: an int or one int per spatial axis; ``padding`` may also be ``"valid"``,
-        ``"same"`` or one ``(before, after)`` pair per axis.
+    stride : int or tuple of int
+        As in ``torch.nn.Conv2d``: an int or one int per spatial axis.
+    padding : int, tuple or str
+        As in ``torch.nn.Conv2d``: an int, one int per spatial axis, ``"valid"``, ``"same"``, or one
+        ``(before, after)`` pair per axis.
     padding_mode : {"zeros", "circular", "reflect", "replicate"}
+        As in ``torch.nn.Conv2d``.
+    dilation : int or tuple of int
+        As in ``torch.nn.Conv2d``.
+    groups : int
         As in ``torch.nn.Conv2d``.
     method : {"auto", "fft", "svd", "lanczos", "power", "randomized"}
         ``"auto"``: the exact DFT block-diagonalisation when the layer is a circulant (circular padding,
@@ -218,10 +225,17 @@ def conv_norm(
         ``"fft"``: deterministic only: the DFT result (exact) or the circular-embedding upper bound, with the
         lower bound of that short Lanczos run (confidence 1).
         Others: that method of :func:`spectra.norm` on the operator, capped by the embedding bound.
-    rtol, confidence, maxiter, seed, v0, certify
-        As in :func:`spectra.norm` for the iterative methods (``certify`` for ``"lanczos"``, ``"power"`` and
-        ``"randomized"`` asked for by name); ``v0`` is a flat vector of the input
-        (``c_in · prod(spatial)`` entries, channel-major).
+    rtol : float
+        As in :func:`spectra.norm`: a positive finite float, checked on every route.
+    confidence : float
+        As in :func:`spectra.norm`: in ``(0, 1)``, checked on every route; used by the iterative methods.
+    maxiter : int or None
+        As in :func:`spectra.norm` for the iterative methods; refused with ``method="svd"``.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        As in :func:`spectra.norm` for the iterative methods.
+    v0 : array_like or None
+        Warm start of the iterative methods: a flat vector of the input (``c_in · prod(spatial)`` entries,
+        channel-major); refused with ``method="svd"``.
     return_vectors : bool
         Fill ``u`` (output, ``c_out · prod(out)`` entries) and ``v`` (input), flat channel-major float64 NumPy
         vectors, on every route, with the contract of :class:`NormEstimate` (unit vectors, ``u = A v / ||A v||``
@@ -238,6 +252,8 @@ def conv_norm(
         ``u``, ``v`` then refer to it: ``v`` lives in the transposed layer's output).
     output_padding : int or tuple of int
         As in ``torch.nn.ConvTranspose2d`` (only with ``transposed=True``).
+    certify : bool or None
+        As in :func:`spectra.norm`, for ``"lanczos"``, ``"power"`` and ``"randomized"`` asked for by name.
 
     Returns
     -------
@@ -247,15 +263,24 @@ def conv_norm(
         kernel), else the iterative method; ``confidence`` is 1.0 whenever
         the reported upper bound is a deterministic one (DFT, embedding bound). ``rtol_effective`` is ``rtol``,
         raised to the width of the interval where nothing can narrow it (the DFT's or LAPACK's rounding
-        interval) or to what the iterative method could certify. ``plan``
-        (:class:`spectra._conv_plan.ConvPlan`) names what gave each bound and why that route was taken.
+        interval) or to what the iterative method could certify. ``plan`` names what gave each bound and why
+        that route was taken: its public part is ``str(plan)`` (the type itself is private).
 
     Raises
     ------
     ValueError
-        Shapes, padding or arguments that ``torch.nn.Conv2d`` would refuse (the message names the parameter).
+        Shapes, padding or arguments that ``torch.nn.Conv2d`` would refuse (the message names the parameter);
+        a weight that contains NaN or Inf ("weight contains NaN or Inf"); an unknown ``method``; solver options
+        out of range, as :func:`spectra.norm` (``rtol``, ``confidence``, ``maxiter``, a ``v0`` of the wrong
+        shape; ``maxiter`` or ``v0`` with ``method="svd"``), checked on every route.
     TypeError
-        A complex or non-numeric weight.
+        A complex or non-numeric weight; solver options of the wrong type, as :func:`spectra.norm` (``seed``,
+        ``certify``, ``return_vectors``, a non-numeric ``v0``).
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`spectra.norm`, on the routes that run an iterative method.
 
     Notes
     -----
@@ -279,8 +304,6 @@ def conv_norm(
     ((1024,), (768,))
     """
 
-    if method not in CONV_METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, CONV_METHODS))}; got {method!r}")
     if not (hasattr(weight, "shape") and hasattr(weight, "dtype")):
         weight = np.asarray(weight)
     if is_torch(weight) and (weight.is_complex() or not weight.is_floating_point()):
@@ -324,6 +347,37 @@ def conv_norm(
     )
 
 
+def check_options(
+    method: str,
+    *,
+    rtol: Any,
+    confidence: Any,
+    maxiter: Any,
+    seed: Any,
+    v0: Any = None,
+    n_in: int | None = None,
+    return_vectors: Any = False,
+    certify: Any = None,
+) -> None:
+    """Check :func:`conv_norm`'s options with :func:`spectra.norm`'s own checks, on every route (the DFT and SVD
+    routes never call :func:`spectra.norm` with them); ``v0`` is checked only when ``n_in`` is known."""
+    if not isinstance(method, str) or method not in CONV_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, CONV_METHODS))}; got {method!r}")
+    validate_solver_options(
+        rtol=rtol, confidence=confidence, seed=seed, maxiter=maxiter, certify=certify, return_vectors=return_vectors
+    )
+    if method == "svd":
+        for name, x in (("maxiter", maxiter), ("v0", v0)):
+            if x is not None:
+                raise ValueError(f"{name} does not apply to method='svd' (a direct method); remove it")
+    if v0 is not None and n_in is not None:
+        validate_v0(v0, (), n_in, _host_vector, complex_ok=False)
+
+
+def _host_vector(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if is_torch(x) else np.asarray(x)
+
+
 def conv_norm_on(
     weight: Any,
     geom: ConvGeometry,
@@ -341,6 +395,17 @@ def conv_norm_on(
     which for a ``ConvTransposeNd`` may crop its input, :func:`spectra._conv_geometry.transposed_padding`)."""
     from ._api import norm
 
+    check_options(
+        method,
+        rtol=rtol,
+        confidence=confidence,
+        maxiter=maxiter,
+        seed=seed,
+        v0=v0,
+        n_in=geom.n_in,
+        return_vectors=return_vectors,
+        certify=certify,
+    )
     w64 = _host_weight(weight)
     if not np.all(np.isfinite(w64)):
         raise ValueError("weight contains NaN or Inf")

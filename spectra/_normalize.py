@@ -72,6 +72,13 @@ def normalize(A: Any, /, **kwargs: Any) -> Any:
         As :func:`norm`; also ``ValueError`` for a ``LinearOperator`` whose upper bound is not finite (its norm
         beyond float64's range under ``check_finite=False``). An array whose norm is beyond float64's range
         (``upper = inf``) is scaled by its entry statistics, which are read at a power-of-two scale.
+    BackendUnavailableError
+        As :func:`norm`: the requested backend's optional dependency is missing or cannot run.
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`norm` (the division by ``upper`` is certified either way).
 
     Examples
     --------

@@ -40,7 +40,7 @@ class CompiledKernel(NamedTuple):
 
 
 def compile_numba_kernels(
-    dtypes: Iterable[str] | None = None, kinds: Iterable[str] | None = None
+    dtypes: str | Iterable[str] | None = None, kinds: str | Iterable[str] | None = None
 ) -> list[CompiledKernel]:
     """Compile the numba backend's kernels for ``dtypes`` and ``kinds`` now, into Numba's on-disk cache.
 
@@ -51,12 +51,13 @@ def compile_numba_kernels(
 
     Parameters
     ----------
-    dtypes : iterable of str, optional
+    dtypes : str or iterable of str, optional
         Data types of the inputs, among ``"float32"``, ``"float64"``, ``"complex64"``, ``"complex128"``
-        (default: all four).
-    kinds : iterable of str, optional
+        (default: all four); one name alone may be passed as a string.
+    kinds : str or iterable of str, optional
         Input kinds, among ``"dense"`` (2-D arrays, including the small-matrix certificate), ``"sparse"``
-        (CSR/CSC, 32- and 64-bit indices) and ``"stack"`` (3-D and higher arrays) (default: all three).
+        (CSR/CSC, 32- and 64-bit indices) and ``"stack"`` (3-D and higher arrays) (default: all three); one
+        kind alone may be passed as a string.
 
     Returns
     -------
@@ -80,6 +81,10 @@ def compile_numba_kernels(
     >>> sorted({k.key for k in done if k.name == "csr_gram"})  # 32- and 64-bit indices
     [('float64', 'uint32'), ('float64', 'uint64')]
     """
+    if isinstance(dtypes, str):  # one name, not an iterable of its characters
+        dtypes = (dtypes,)
+    if isinstance(kinds, str):
+        kinds = (kinds,)
     dtypes = DTYPES if dtypes is None else tuple(str(d) for d in dtypes)
     kinds = KINDS if kinds is None else tuple(kinds)
     for name, given, known in (("dtype", dtypes, DTYPES), ("kind", kinds, KINDS)):

@@ -66,7 +66,14 @@ class Progress:
 
     @property
     def width(self) -> float:
-        """Relative width ``(upper - lower) / lower`` (``inf`` while ``lower == 0 < upper``)."""
+        """Relative width ``(upper - lower) / lower`` (``inf`` while ``lower == 0 < upper``).
+
+        Examples
+        --------
+        >>> import spectra
+        >>> spectra.Progress("lanczos", 4, lower=2.0, upper=2.5, rtol=1e-6, done=0, total=1, elapsed=0.01).width
+        0.25
+        """
         if self.lower > 0:
             return (self.upper - self.lower) / self.lower
         return 0.0 if self.upper == 0 else float("inf")

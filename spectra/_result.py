@@ -39,11 +39,15 @@ class NormEstimate:
         Iterations (power/Lanczos steps, randomized passes) performed.
     matvecs : int or array
         Products with ``A`` or ``A^H``; a block of ``k`` vectors counts ``k``.
-    u, v : array or None
-        Top left/right singular vectors when ``return_vectors=True``, else ``None``: unit vectors, one the
-        normalised image of the other, and where ``converged`` their value ``q = u^H A v`` meets the width
-        test, ``q >= upper / (1 + rtol_effective)`` (or, with ``certify=False``, the residual test), even
-        where a deterministic cap closed the interval on its own (docs/result.md, "Singular vectors").
+    u : array or None
+        Top left singular vector when ``return_vectors=True``, else ``None``: shape ``(m,)``, or
+        ``batch + (m,)`` for a stack, in ``A``'s dtype (its working dtype: float64 for integers) and array
+        namespace (a torch tensor for a torch input, ...). A unit vector, ``u = A v / ||A v||`` or the other
+        way round, and where ``converged`` its value ``q = u^H A v`` meets the width test,
+        ``q >= upper / (1 + rtol_effective)`` (or, with ``certify=False``, the residual test), even where a
+        deterministic cap closed the interval on its own (docs/result.md, "Singular vectors").
+    v : array or None
+        Top right singular vector, as ``u``: shape ``(n,)``, or ``batch + (n,)`` for a stack.
     interval : tuple
         ``(lower, upper)``.
     relative_width : float or array
@@ -58,8 +62,14 @@ class NormEstimate:
         precision its rounding bounds can leave it wider than ``rtol``).
         ``converged`` means ``upper <= (1 + rtol_effective) * lower`` (or the residual test for
         ``certify=False``).
-    plan : Plan or None
-        What ran, on what, and why (backend, method, Gram side and the reasons), see ``spectra._plan``.
+    plan : object or None
+        What ran, on what, and why (backend, method, Gram side and the reasons). Its public part is
+        ``str(plan)``, a readable summary; the type itself and its fields are private and may change.
+
+    Notes
+    -----
+    ``float(r)`` and ``f"{r:.3f}"`` need the result of a single matrix: for a stack they raise ``TypeError``
+    (use ``r.value``, an array).
 
     Examples
     --------
@@ -126,17 +136,40 @@ class NormEstimate:
 
     @property
     def interval(self) -> tuple[Any, Any]:
-        """``(lower, upper)``: the interval that holds ``||A||_2`` with probability ``confidence``."""
+        """``(lower, upper)``: the interval that holds ``||A||_2`` with probability ``confidence``.
+
+        Examples
+        --------
+        >>> import numpy as np, spectra
+        >>> lo, up = spectra.norm(np.diag([3.0, 1.0]), method="svd").interval
+        >>> bool(lo <= 3.0 <= up)
+        True
+        """
         return self.lower, self.upper
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Batch shape: ``()`` for one matrix, ``(...)`` for a stack ``(..., m, n)``."""
+        """Batch shape: ``()`` for one matrix, ``(...)`` for a stack ``(..., m, n)``.
+
+        Examples
+        --------
+        >>> import numpy as np, spectra
+        >>> spectra.norm(np.ones((4, 3, 5, 2)), method="svd").shape
+        (4, 3)
+        """
         return () if isinstance(self.value, float) else tuple(int(d) for d in self.value.shape)
 
     @property
     def relative_width(self) -> Any:
-        """``(upper - lower) / lower``: 0 when exact, ``inf`` where ``lower == 0 < upper``, NaN for NaN bounds."""
+        """``(upper - lower) / lower``: 0 when exact, ``inf`` where ``lower == 0 < upper``, NaN for NaN bounds.
+
+        Examples
+        --------
+        >>> import numpy as np, spectra
+        >>> r = spectra.norm(np.diag([3.0, 1.0]), method="lanczos", rtol=1e-3, seed=0)
+        >>> bool(r.relative_width <= 1e-3)
+        True
+        """
         if isinstance(self.lower, float):
             if self.lower > 0 or math.isnan(self.lower):
                 return (self.upper - self.lower) / self.lower

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "SPECTRA",
@@ -36,13 +39,33 @@ SPECTRA = {
     "flat": _spectrum_flat,
     "decaying": lambda k, rng: 1.0 / np.arange(1, k + 1) ** 2,
     "geometric": lambda k, rng: 0.9 ** np.arange(k),
-    "rank_one": lambda k, rng: np.r_[1.0, np.zeros(k - 1)][:k],
+    "rank_one": lambda k, rng: np.r_[1.0, np.zeros(max(k - 1, 0))][:k],
     "lowrank_noise": lambda k, rng: np.r_[np.linspace(1.0, 0.5, min(k, 10)), 1e-3 * np.ones(max(k - 10, 0))],
 }
 
 
-def spectrum(name: str, k: int, seed=0) -> np.ndarray:
+def spectrum(name: str, k: int, seed: int | np.random.Generator | None = 0) -> np.ndarray:
     """The ``k`` singular values of profile ``name`` (see :data:`SPECTRA`), largest equal to 1.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SPECTRA`: ``"outlier"``, ``"repeated"``, ``"clustered"``, ``"flat"``, ``"decaying"``,
+        ``"geometric"``, ``"rank_one"`` or ``"lowrank_noise"``.
+    k : int
+        How many values, ``>= 0``.
+    seed : int, numpy.random.Generator or None
+        Seed of the random profiles (``"flat"``); the others ignore it.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k,)`` float64, non-increasing, non-negative, the largest equal to 1 (empty for ``k = 0``).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``name``; ``k`` negative.
 
     Examples
     --------
@@ -51,11 +74,19 @@ def spectrum(name: str, k: int, seed=0) -> np.ndarray:
     """
     if name not in SPECTRA:
         raise ValueError(f"spectrum name must be one of {sorted(SPECTRA)}, got {name!r}")
+    _check_size("k", k)
     s = np.asarray(SPECTRA[name](k, np.random.default_rng(seed)), dtype=np.float64)
     return s
 
 
+def _check_size(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
 def _haar(n: int, k: int, rng, complex_: bool) -> np.ndarray:
+    """``k`` Haar-distributed orthonormal columns of length ``n``: the QR factor of a Gaussian matrix with the
+    signs (phases) of ``diag(R)`` moved into ``Q`` (F. Mezzadri, Notices of the AMS 54(5), 2007)."""
     g = rng.standard_normal((n, k))
     if complex_:
         g = g + 1j * rng.standard_normal((n, k))
@@ -64,19 +95,42 @@ def _haar(n: int, k: int, rng, complex_: bool) -> np.ndarray:
     return q * (d / np.where(np.abs(d) > 0, np.abs(d), 1.0))
 
 
-def matrix_with_singular_values(s, m: int, n: int, *, dtype=np.float64, seed=0) -> np.ndarray:
+def matrix_with_singular_values(
+    s: ArrayLike,
+    m: int,
+    n: int,
+    *,
+    dtype: DTypeLike = np.float64,
+    seed: int | np.random.Generator | None = 0,
+) -> np.ndarray:
     """Dense ``m x n`` matrix ``U diag(s) V^H`` with Haar-random orthonormal ``U``, ``V``.
+
+    ``U`` and ``V`` are the QR factors of Gaussian matrices with the signs (phases) of ``diag(R)`` moved into
+    them, which makes them Haar-distributed (F. Mezzadri, *How to generate random matrices from the classical
+    compact groups*, Notices of the AMS 54(5), 592-604, 2007).
 
     Parameters
     ----------
     s : array_like
         Singular values; ``len(s) <= min(m, n)`` (missing ones are zero).
-    m, n : int
-        Shape.
+    m : int
+        Rows, ``>= 0``.
+    n : int
+        Columns, ``>= 0``.
     dtype : dtype
         Output dtype; complex dtypes give complex factors.
-    seed : int or Generator
+    seed : int, numpy.random.Generator or None
         Seed for the factors.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m, n)`` of ``dtype``, with singular values ``s`` (and zeros), up to the rounding of the product.
+
+    Raises
+    ------
+    ValueError
+        ``m`` or ``n`` negative (or not an int); ``len(s) > min(m, n)``.
 
     Examples
     --------
@@ -84,6 +138,8 @@ def matrix_with_singular_values(s, m: int, n: int, *, dtype=np.float64, seed=0) 
     >>> bool(np.allclose(np.linalg.svd(A, compute_uv=False), [2.0, 1.0, 0.0]))
     True
     """
+    _check_size("m", m)
+    _check_size("n", n)
     s = np.asarray(s, dtype=np.float64)
     k = s.size
     if k > min(m, n):
@@ -98,8 +154,15 @@ def matrix_with_singular_values(s, m: int, n: int, *, dtype=np.float64, seed=0) 
 
 
 def sparse_with_singular_values(
-    s, m: int, n: int, *, density_extra: float = 0.0, fmt: str = "csr", dtype=np.float64, seed=0
-):
+    s: ArrayLike,
+    m: int,
+    n: int,
+    *,
+    density_extra: float = 0.0,
+    fmt: str = "csr",
+    dtype: DTypeLike = np.float64,
+    seed: int | np.random.Generator | None = 0,
+) -> sp.sparray:
     """Sparse ``m x n`` matrix whose singular values are exactly ``|s|`` (a permuted, signed diagonal).
 
     Parameters
@@ -107,17 +170,25 @@ def sparse_with_singular_values(
     s : array_like
         The diagonal's values, signs drawn at random: the singular values are their moduli. At most
         ``min(m, n)`` of them; the other singular values are zero.
-    m, n : int
-        Rows and columns.
+    m : int
+        Rows.
+    n : int
+        Columns.
     density_extra : float
-        ``> 0`` adds couplings inside 2 x 2 rotation blocks (still exact singular values, up to the rounding of
-        the rotations' products).
+        A switch: any value ``> 0`` left-multiplies by 2 x 2 rotation blocks, which couples pairs of rows
+        (still exact singular values, up to the rounding of the rotations' products); its size is not used.
+        ``0`` (default): the signed, permuted diagonal alone.
     fmt : str
         SciPy sparse format of the result (``"csr"``, ``"csc"``, ``"coo"``, ...).
     dtype : dtype
         Output dtype.
-    seed : int or Generator
+    seed : int, numpy.random.Generator or None
         Seed of the permutations, signs and rotations.
+
+    Returns
+    -------
+    scipy.sparse.sparray
+        ``(m, n)`` sparse array of ``dtype`` in format ``fmt``, with singular values ``|s|`` (and zeros).
 
     Raises
     ------
@@ -154,7 +225,9 @@ def sparse_with_singular_values(
     return D.asformat(fmt)
 
 
-def preferential_attachment_graph(n: int, m: int = 5, *, seed=0, fmt: str = "csr") -> sp.sparray:
+def preferential_attachment_graph(
+    n: int, m: int = 5, *, seed: int | np.random.Generator | None = 0, fmt: str = "csr"
+) -> sp.sparray:
     """Adjacency matrix of a Barabási–Albert preferential-attachment graph (symmetric, 0/1, float64).
 
     Node ``v >= m + 1`` joins with ``m`` edges whose other ends are drawn with probability proportional to
@@ -173,10 +246,20 @@ def preferential_attachment_graph(n: int, m: int = 5, *, seed=0, fmt: str = "csr
         Nodes (``n > m + 1``); the matrix is ``n x n`` with about ``2 m n`` nonzeros.
     m : int
         Edges each new node brings.
-    seed : int or numpy.random.Generator
+    seed : int, numpy.random.Generator or None
         Deterministic for a fixed seed.
     fmt : str
         SciPy sparse format of the result.
+
+    Returns
+    -------
+    scipy.sparse.sparray
+        ``(n, n)`` symmetric float64 adjacency matrix (entries 0 and 1, zero diagonal) in format ``fmt``.
+
+    Raises
+    ------
+    ValueError
+        ``m < 1`` or ``n <= m + 1``.
 
     Examples
     --------

@@ -299,6 +299,28 @@ def validate_options(
     )
 
 
+def validate_solver_options(
+    *, rtol: Any, confidence: Any, seed: Any, maxiter: Any = None, certify: Any = None, return_vectors: Any = False
+) -> dict:
+    """:func:`validate_options` for the callers that choose their own method and backend (``conv_norm``,
+    ``spectra.torch.lipschitz_bound``): ``rtol``, ``confidence``, ``seed`` (and ``maxiter``, ``certify``,
+    ``return_vectors``) checked as :func:`spectra.norm` checks them; returns the same dict."""
+    return validate_options(
+        method="auto",
+        backend="auto",
+        rtol=rtol,
+        certify=certify,
+        confidence=confidence,
+        maxiter=maxiter,
+        block_size=None,
+        seed=seed,
+        return_vectors=return_vectors,
+        check_finite=True,
+        progress=False,
+        backend_names=(),
+    )
+
+
 def validate_v0(v0: Any, batch_shape: tuple, n0: int, to_host, complex_ok: bool = True) -> np.ndarray:
     """Warm start as a host array ``(B, n0)``; ``v0`` may have shape ``(n0,)`` or ``batch + (n0,)``.
 

@@ -161,6 +161,36 @@ def test_bad_arguments_name_the_parameter(kwargs, match):
         spectra.conv_norm(np.ones((3, 2, 3, 3)), (3, 3), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(rtol=-1), ValueError, "rtol"),
+        (dict(rtol=math.nan), ValueError, "rtol"),
+        (dict(confidence=2), ValueError, "confidence"),
+        (dict(seed="x"), TypeError, "seed"),
+        (dict(v0="junk"), TypeError, "v0"),
+        (dict(v0=np.ones(3)), ValueError, "v0"),
+        (dict(maxiter=-5), ValueError, "maxiter"),
+        (dict(certify="x"), TypeError, "certify"),
+    ],
+)
+@pytest.mark.parametrize(
+    "route", [dict(padding=1, padding_mode="circular"), dict(padding=1, method="svd"), dict(padding=1)]
+)
+def test_solver_options_are_checked_on_every_route(route, kwargs, error, match):
+    # the DFT and SVD routes never pass these options to spectra.norm: they are checked up front, as norm does
+    if route.get("method") == "svd" and "v0" in kwargs:
+        error, match = (ValueError, "v0")
+    with pytest.raises(error, match=match):
+        spectra.conv_norm(np.ones((2, 2, 3, 3)), (4, 4), **route, **kwargs)
+
+
+def test_maxiter_and_v0_do_not_apply_to_svd():
+    for kwargs in (dict(maxiter=3), dict(v0=np.ones(32))):
+        with pytest.raises(ValueError, match="does not apply to method='svd'"):
+            spectra.conv_norm(np.ones((2, 2, 3, 3)), (4, 4), padding=1, method="svd", **kwargs)
+
+
 def test_input_shape_forms_and_errors():
     w = np.ones((3, 2, 3, 3))
     a = spectra.conv_norm(w, (5, 5), method="fft")

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 import spectra
-from spectra._testing import matrix_with_singular_values, sparse_with_singular_values, spectrum
+from spectra._testing import SPECTRA, matrix_with_singular_values, sparse_with_singular_values, spectrum
 
 from .conftest import assert_interval, oracle, oracle_slack
 
@@ -298,3 +298,14 @@ def test_big_endian_sparse_formats(fmt):
     A.data = A.data.astype(">f8")  # as read from a big-endian file: SciPy's constructors refuse it, its arrays not
     r = spectra.norm(A, method="lanczos", seed=0)
     assert_interval(r, oracle(D), 1e-6)
+
+
+def test_testing_generators_check_their_sizes():
+    assert spectrum("rank_one", 0).shape == (0,)  # as every other profile, not numpy's "negative dimensions"
+    assert all(spectrum(name, 0).shape == (0,) for name in SPECTRA)
+    with pytest.raises(ValueError, match="k must be a non-negative int"):
+        spectrum("flat", -1)
+    with pytest.raises(ValueError, match="m must be a non-negative int, got -1"):
+        matrix_with_singular_values([], -1, 3)
+    with pytest.raises(ValueError, match="spectrum name must be one of"):
+        spectrum("bogus", 3)

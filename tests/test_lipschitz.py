@@ -156,6 +156,27 @@ def test_an_unknown_method_is_an_error():
             st.lipschitz_bound(net, (3,), method=bad)
 
 
+@pytest.mark.parametrize(
+    "model, kwargs, exc, match",
+    [
+        (nn.Sequential(nn.Linear(4, 3)), dict(rtol=-1), ValueError, "rtol"),  # the SVD route never reached norm
+        (nn.Sequential(nn.Linear(4, 3)), dict(rtol=math.nan), ValueError, "rtol"),
+        (nn.Sequential(nn.ReLU()), dict(confidence=2), ValueError, "confidence"),  # no weight layer
+        (nn.Sequential(nn.Linear(4, 3)), dict(method="fft", confidence=1.0), ValueError, "confidence"),
+        (nn.Sequential(nn.ReLU()), dict(seed="x"), TypeError, "seed"),
+        ("not a module", {}, TypeError, "model must be a torch.nn.Module"),
+    ],
+)
+def test_options_are_checked_up_front(model, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        st.lipschitz_bound(model, (4,), **kwargs)
+
+
+def test_certified_radius_refuses_a_non_number():
+    with pytest.raises(TypeError, match="lipschitz must be a number or a LipschitzBound"):
+        st.certified_radius(torch.zeros(1, 2), None)
+
+
 def test_probabilistic_layers_share_the_confidence():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(30, 30), nn.ReLU(), nn.Linear(30, 10))

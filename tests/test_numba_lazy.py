@@ -146,6 +146,13 @@ def test_compile_numba_kernels_rejects_unknown_names():
         spectra.compile_numba_kernels(kinds=["csr"])
 
 
+def test_compile_numba_kernels_takes_one_name_as_a_string(monkeypatch):
+    seen = []
+    monkeypatch.setattr(_numba_jit, "compile_registered", lambda dtypes, kinds: seen.append((dtypes, kinds)) or [])
+    assert spectra.compile_numba_kernels("float64", kinds="sparse") == []
+    assert seen == [(("float64",), ("sparse",))]
+
+
 def test_compile_command_rejects_unknown_kinds(capsys):
     with pytest.raises(SystemExit) as exc:
         _cli.main(["compile", "--kinds", "dense,csr"])

@@ -267,6 +267,52 @@ def test_bad_arguments(kwargs, exc, match):
         st.spectral_norm(nn.Linear(3, 3), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "make, kwargs, match",
+    [
+        (lambda: nn.Linear(3, 3), dict(eps=-1.0), "eps"),
+        (lambda: nn.Linear(3, 3), dict(method="fft"), "methods of spectra.norm"),
+        (lambda: nn.Linear(3, 3), dict(method="bogus"), "methods of spectra.norm"),
+        (lambda: nn.Conv2d(2, 3, 3), dict(method="bogus"), "methods of spectra.conv_norm"),
+        (lambda: nn.Conv2d(2, 3, 3), dict(method="gram"), "methods of spectra.conv_norm"),
+    ],
+)
+def test_bad_method_and_eps_are_refused_at_registration(make, kwargs, match):
+    # a convolution without input_shape is refused at registration, not at its first forward
+    with pytest.raises(ValueError, match=match):
+        st.spectral_norm(make(), **kwargs)
+
+
+@pytest.mark.parametrize("method", ["gram", "svd", "lanczos", "power", "randomized"])
+def test_every_matrix_method_certifies_a_linear_layer(method):
+    torch.manual_seed(0)
+    layer = st.spectral_norm(nn.Linear(20, 40), method=method)
+    with torch.no_grad():
+        assert float(torch.linalg.matrix_norm(layer.weight.double(), 2)) <= 1.0
+
+
+@pytest.mark.parametrize("method", ["fft", "svd", "lanczos"])
+def test_every_conv_method_certifies_a_conv_layer(method):
+    torch.manual_seed(0)
+    layer = st.spectral_norm(nn.Conv2d(2, 3, 3, padding=1), method=method, input_shape=(2, 6, 6))
+    layer(torch.randn(1, 2, 6, 6))
+    p = layer.parametrizations.weight[0]
+    assert p.sigma >= conv_norm_truth(layer.parametrizations.weight.original, (6, 6)) * (1 - 1e-12)
+
+
+def conv_norm_truth(w, spatial):
+    w = w.detach().double().numpy()
+    return np.linalg.norm(conv_layer_matrix(w, spatial, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros"), 2)
+
+
+def test_input_shape_methods_of_a_matrix_parametrization_raise_clearly():
+    p = st.spectral_norm(nn.Linear(3, 4)).parametrizations.weight[0]
+    with pytest.raises(ValueError, match="set_input_shape applies to a convolution"):
+        p.set_input_shape((3,))
+    with pytest.raises(ValueError, match="conv_input_shape applies to a convolution"):
+        p.conv_input_shape((3,))
+
+
 def test_pytorch_can_exceed_one_where_spectra_does_not():
     """The issue's observation, kept as a regression: one power step per forward under-estimates sigma."""
     torch.manual_seed(0)

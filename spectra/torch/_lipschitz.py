@@ -18,6 +18,7 @@ constant is at most the product (and sums) of certified per-layer constants:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch.nn.utils.weight_norm import WeightNorm as _TorchWeightNormHook
 from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm
+from .._validate import validate_solver_options
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 from ._parametrization import _InputShapeHook
 
@@ -96,6 +98,13 @@ class Residual(nn.Module):
 
     Its constant is at most ``L(block) + L(shortcut)``.
 
+    Parameters
+    ----------
+    block : torch.nn.Module
+        The residual branch ``f``.
+    shortcut : torch.nn.Module, optional
+        The shortcut branch (e.g. a 1 x 1 convolution where the shapes change); default ``nn.Identity()``.
+
     Examples
     --------
     >>> import torch
@@ -110,12 +119,56 @@ class Residual(nn.Module):
         self.shortcut = nn.Identity() if shortcut is None else shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``block(x) + shortcut(x)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The input (with its batch axis).
+
+        Returns
+        -------
+        torch.Tensor
+            The sum of both branches.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Residual(torch.nn.Identity())(torch.ones(1, 2))   # x + x
+        tensor([[2., 2.]])
+        """
         return self.block(x) + self.shortcut(x)
 
 
 @dataclass(frozen=True)
 class LayerBound:
-    """One row of the per-layer table: a certified constant of one leaf module on the shape it receives."""
+    """One row of the per-layer table: a certified constant of one leaf module on the shape it receives.
+
+    Attributes
+    ----------
+    name : str
+        The module's qualified name in the model (as ``model.named_modules()`` gives it).
+    layer : str
+        The module's type name (``"Linear"``, ``"Conv2d"``, ``"ReLU"``, ...).
+    input_shape : tuple of int
+        Shape of the input the module receives, without the batch axis.
+    output_shape : tuple of int
+        Shape of its output, without the batch axis.
+    upper : float
+        Certified upper bound on the module's l2 Lipschitz constant.
+    confidence : float
+        Probability that ``upper`` holds (1.0 for a deterministic bound).
+    how : str
+        What gave the bound (e.g. ``"spectra.norm(svd)"``, ``"spectra.conv_norm(fft)"``, ``"sup |f'|"``).
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()
+    >>> row = st.lipschitz_bound(net, (4,), method="fft").layers[1]
+    >>> row.name, row.layer, row.input_shape, row.output_shape, row.upper, row.confidence, row.how
+    ('1', 'ReLU', (3,), (3,), 1.0, 1.0, "sup |f'|")
+    """
 
     name: str
     layer: str
@@ -130,8 +183,28 @@ class LayerBound:
 class LipschitzBound:
     """Certified upper bound ``upper`` on the l2 Lipschitz constant, holding with probability ``confidence``.
 
-    ``layers`` lists the per-layer constants; ``confidence`` is the union bound over them (1.0 when every
-    layer's bound is deterministic).
+    ``float(b)`` is ``b.upper``, so a bound can be passed where a number is expected (e.g.
+    :func:`certified_radius`).
+
+    Attributes
+    ----------
+    upper : float
+        Certified upper bound on the network's l2 Lipschitz constant (products and sums of the layers').
+    confidence : float
+        Probability that ``upper`` holds: the union bound over the layers (1.0 when every layer's bound is
+        deterministic).
+    layers : tuple of LayerBound
+        The per-layer constants, in the order the model applies them.
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(2 * torch.eye(3, 4)), net[2].weight.copy_(3 * torch.eye(2, 3))
+    >>> b = st.lipschitz_bound(net, (4,), method="fft")
+    >>> round(float(b), 4), b.confidence, [round(layer.upper, 4) for layer in b.layers]
+    (6.0, 1.0, [2.0, 1.0, 3.0])
     """
 
     upper: float
@@ -142,7 +215,22 @@ class LipschitzBound:
         return float(self.upper)
 
     def table(self) -> str:
-        """The per-layer table as aligned text."""
+        """The per-layer table as aligned text.
+
+        Returns
+        -------
+        str
+            One line per layer (name, type, input and output shapes, upper bound, confidence, what gave it),
+            a header line, and a last line for the whole network.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()
+        >>> lines = st.lipschitz_bound(net, (4,), method="fft").table().splitlines()
+        >>> lines[0].split(), lines[2].split()[:6], len(lines)
+        (['layer', 'type', 'input', 'output', 'upper', 'confidence', 'how'], ['1', 'ReLU', '(3,)', '(3,)', '1', '1'], 4)
+        """
         rows = [("layer", "type", "input", "output", "upper", "confidence", "how")]
         for b in self.layers:
             rows.append(
@@ -332,12 +420,12 @@ class _Walker:
 
 def lipschitz_bound(
     model: nn.Module,
-    input_shape,
+    input_shape: Sequence[int],
     *,
     method: str = "auto",
     rtol: float = 1e-4,
     confidence: float = 0.999,
-    seed=None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
 ) -> LipschitzBound:
     """Certified upper bound on the l2 Lipschitz constant of a feed-forward network.
 
@@ -356,10 +444,11 @@ def lipschitz_bound(
         convolutions. ``"fft"``: deterministic bounds only (SVD; DFT / circular embedding for convolutions), so
         ``confidence == 1``. Or ``"lanczos"``, ``"power"``, ``"randomized"``.
     rtol : float
-        Relative accuracy asked of the iterative methods.
+        Relative accuracy asked of the iterative methods; a positive finite float, checked on every route.
     confidence : float
-        Joint confidence: each probabilistic layer bound gets ``(1 - confidence) / (number of weight layers)``.
-    seed : optional
+        Joint confidence, in ``(0, 1)`` (also for ``method="fft"``, whose bounds then hold with confidence 1):
+        each probabilistic layer bound gets ``(1 - confidence) / (number of weight layers)``.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of the random starts.
 
     Returns
@@ -371,6 +460,7 @@ def lipschitz_bound(
     Raises
     ------
     TypeError
+        ``model`` is not a ``torch.nn.Module``; ``seed`` is not a seed NumPy takes (as :func:`spectra.norm`).
         A module without a certified constant, a subclass of a supported one with its own ``forward``, or a
         module with a forward hook or pre-hook (also a global one) that may change what it returns; the hooks
         of ``torch.nn.utils.spectral_norm``/``weight_norm`` and of :func:`spectral_norm` only recompute the
@@ -378,7 +468,23 @@ def lipschitz_bound(
     ValueError
         ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
         ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``
-        not listed above.
+        not listed above; ``rtol`` not positive and finite; ``confidence`` outside ``(0, 1)`` (checked up
+        front, as :func:`spectra.norm` does).
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`spectra.norm`, from a layer bounded by an iterative method.
+
+    Notes
+    -----
+    Composition multiplies Lipschitz constants and a residual block ``x + f(x)`` adds them. Per layer:
+    ``Linear`` and convolutions by :func:`spectra.norm` / :func:`spectra.conv_norm` (docs/bounds.md §11);
+    ``BatchNorm`` in eval mode ``max_c |gamma_c| / sqrt(running_var_c + eps)``; ``Dropout`` in eval mode 1;
+    average pooling as a linear operator (overlapping windows: its norm as a depthwise convolution; else
+    ``sqrt(coverage / smallest window)`` by Cauchy–Schwarz, exact for a partition); max pooling
+    ``sqrt(coverage)``, ``coverage`` the most windows that share one input entry; elementwise activations
+    ``sup |f'|`` (:data:`ACTIVATION_CONSTANTS`, rounded up). Every product and sum is rounded up.
 
     Examples
     --------
@@ -390,8 +496,13 @@ def lipschitz_bound(
     >>> b.confidence, len(b.layers)
     (1.0, 4)
     """
-    if method not in METHODS:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    # rtol, confidence and seed as spectra.norm checks them, on every route (also where no layer reaches norm)
+    opts = validate_solver_options(rtol=rtol, confidence=confidence, seed=seed)
+    seed = opts["rng"]
     weighted = sum(isinstance(m, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)) for m in model.modules())
     walker = _Walker(method, rtol, (1.0 - confidence) / max(weighted, 1), seed)
     p = next(model.parameters(), None)
@@ -415,7 +526,9 @@ def lipschitz_bound(
     return LipschitzBound(float(lip), conf, tuple(walker.rows))
 
 
-def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | None = None) -> torch.Tensor:
+def certified_radius(
+    logits: torch.Tensor, lipschitz: float | LipschitzBound, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """l2 radius around each input within which the predicted class cannot change: ``margin / (sqrt(2) L)``.
 
     For a network ``f`` with l2 Lipschitz constant ``<= L``, each margin ``f_y - f_j`` is ``sqrt(2) L``-Lipschitz
@@ -442,6 +555,8 @@ def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | Non
     ValueError
         ``lipschitz`` negative or NaN; ``logits`` not 2-D; ``labels`` not ``(batch,)`` integers in
         ``[0, classes)``.
+    TypeError
+        ``lipschitz`` is not a number (or a :class:`LipschitzBound`).
 
     Examples
     --------
@@ -449,7 +564,12 @@ def certified_radius(logits: torch.Tensor, lipschitz, labels: torch.Tensor | Non
     >>> certified_radius(torch.tensor([[3.0, 1.0]]), 1.0)
     tensor([1.4142], dtype=torch.float64)
     """
-    L = float(lipschitz)
+    try:
+        L = float(lipschitz)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"lipschitz must be a number or a LipschitzBound (an upper bound L), got {type(lipschitz).__name__}"
+        ) from None
     if not L >= 0.0:
         raise ValueError(f"lipschitz must be a Lipschitz upper bound, >= 0; got {L}")
     if logits.ndim != 2:

@@ -10,6 +10,7 @@ estimate. The design is in docs/design.md ("Convolution layers and the PyTorch i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from torch.nn.utils import parametrize
 
 from .. import _bounds
 from .._api import norm
-from .._conv import conv_norm_on, deterministic_upper
+from .._conv import CONV_METHODS, conv_norm_on, deterministic_upper
 from .._conv_geometry import (
     ConvGeometry,
     _padding,
@@ -31,6 +32,7 @@ from .._conv_geometry import (
 )
 from .._conv_ops import TorchConv
 from .._plan import AUTO_SVD_MAX_WORK
+from .._validate import METHODS
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 from ._tracking import ConvDriftGeometry, drift_upper, reshaped_drift_upper, round_up_to
 
@@ -49,15 +51,66 @@ _FLOAT64_STATE = ("_upper_ref", "_lower_ref", "_frob_ref", "_sigma", "_delta_spe
 class CertifiedSpectralNorm(nn.Module):
     """The parametrization registered by :func:`spectral_norm` (see there for the arguments).
 
+    Usually built by :func:`spectral_norm`; the arguments are those of :func:`spectral_norm`, except ``conv``
+    and ``dim`` (below).
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        The weight to normalise (real floating); its shape and device set the buffers.
+    n_power_iterations : int
+        Power steps per training forward (``>= 1``).
+    dim : int
+        Output dimension of the reshaped-matrix view (no ``None`` here: :func:`spectral_norm` resolves it).
+    eps : float
+        Floor of the vector norms and of ``sigma`` (``> 0``).
+    conv : dict or None
+        ``None``: the weight is normed as a reshaped matrix. Else the convolution's arguments, normed as an
+        operator: ``stride``, ``padding``, ``padding_mode``, ``dilation``, ``groups`` (as ``torch.nn.Conv2d``
+        holds them), plus ``transposed=True`` and ``output_padding`` for a ``ConvTransposeNd``.
+    input_shape : sequence of int, optional
+        ``(c_in, *spatial)`` of a convolution's input; else set by :meth:`set_input_shape` (the forward
+        pre-hook that :func:`spectral_norm` registers calls it).
+    tol : float
+        Relative slack before a refresh, in ``(0, 1)``.
+    method : str
+        Method of the full certificates (see :func:`spectral_norm`).
+    confidence : float
+        Joint probability that every certificate holds, in ``(0, 1)``.
+
     Attributes
     ----------
     sigma : float
-        The value the weight was last divided by: a certified upper bound of its operator norm.
+        The value the weight was last divided by: a certified upper bound of its operator norm. ``nan`` until
+        the first forward call for a convolution registered without ``input_shape`` (its shape is not known
+        before).
     confidence : float
         Probability that every certificate computed so far holds (union bound over the refreshes,
         ``1.0`` when all were deterministic).
     refreshes : int
         Full certificates computed so far.
+
+    Raises
+    ------
+    TypeError
+        A complex or non-floating weight.
+    IndexError
+        ``dim`` outside ``[-weight.ndim, weight.ndim - 1]``.
+    ValueError
+        ``n_power_iterations < 1``; ``eps`` not positive; ``tol`` or ``confidence`` outside ``(0, 1)``; a
+        ``method`` that does not apply to this weight (see :func:`spectral_norm`).
+
+    Examples
+    --------
+    >>> import torch, spectra.torch as st
+    >>> _ = torch.manual_seed(0)
+    >>> conv = st.spectral_norm(torch.nn.Conv2d(2, 3, 3, padding=1))  # no input_shape: shaped lazily
+    >>> p = conv.parametrizations.weight[0]
+    >>> p.sigma   # nothing certified before the first forward call
+    nan
+    >>> _ = conv(torch.randn(1, 2, 8, 8))
+    >>> p.sigma > 0, p.refreshes, p.conv_input_shape((2, 8, 8))
+    (True, 1, (2, 8, 8))
     """
 
     def __init__(
@@ -68,7 +121,7 @@ class CertifiedSpectralNorm(nn.Module):
         dim: int = 0,
         eps: float = 1e-12,
         conv: dict | None = None,
-        input_shape=None,
+        input_shape: Sequence[int] | None = None,
         tol: float = 0.02,
         method: str = "auto",
         confidence: float = 0.999,
@@ -94,6 +147,9 @@ class CertifiedSpectralNorm(nn.Module):
             raise ValueError(f"tol must be a float in (0, 1), e.g. 0.02; got {tol!r}")
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+        if isinstance(eps, bool) or not isinstance(eps, float | int) or not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a positive float (PyTorch's default is 1e-12), got {eps!r}")
+        _check_method(method, conv is not None and ndim > 1)
         self.dim = dim % ndim if ndim else 0
         self.eps = float(eps)
         self.n_power_iterations = int(n_power_iterations)
@@ -221,11 +277,43 @@ class CertifiedSpectralNorm(nn.Module):
             self._power_method(weight, 15)
             self._certify(weight.detach())
 
-    def conv_input_shape(self, layer_input_shape: tuple, output_size=None) -> tuple:
+    def _require_conv(self, what: str) -> None:
+        if self.conv is None:
+            raise ValueError(
+                f"{what} applies to a convolution normed as an operator (conv_norm='operator'); this "
+                "parametrization norms a matrix (the weight reshaped to a matrix), which has no input shape"
+            )
+
+    def conv_input_shape(self, layer_input_shape: tuple, output_size: Sequence[int] | None = None) -> tuple:
         """``(c, *spatial)`` of the convolution whose norm is taken: the layer's input shape, or for a
-        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution). A forward
-        call's ``output_size`` sets that shape as it sets PyTorch's output padding
-        (:func:`spectra._conv_geometry.transposed_output_padding`)."""
+        ``ConvTransposeNd`` the shape of its output (the layer is the adjoint of that convolution).
+
+        Parameters
+        ----------
+        layer_input_shape : tuple of int
+            ``(c_in, *spatial)`` of the layer's input (no batch axis).
+        output_size : sequence of int, optional
+            A ``ConvTransposeNd`` forward call's ``output_size``: it sets that shape as it sets PyTorch's output
+            padding. Ignored by a plain convolution.
+
+        Returns
+        -------
+        tuple of int
+            ``(c, *spatial)`` of the convolution's input.
+
+        Raises
+        ------
+        ValueError
+            The parametrization norms a matrix (not a convolution normed as an operator).
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> up = st.spectral_norm(torch.nn.ConvTranspose2d(4, 2, 2, stride=2))
+        >>> up.parametrizations.weight[0].conv_input_shape((4, 5, 5))   # the adjoint conv acts on the output
+        (2, 10, 10)
+        """
+        self._require_conv("conv_input_shape")
         return self._adjoint_arguments(layer_input_shape, output_size)[0]
 
     def _adjoint_arguments(self, layer_input_shape: tuple, output_size=None) -> tuple[tuple, dict]:
@@ -248,9 +336,35 @@ class CertifiedSpectralNorm(nn.Module):
         padding = transposed_padding(self._w_ref.ndim - 2, c["padding"], c["stride"], output_padding)
         return {**c, "padding": padding, "crop": True}
 
-    def set_input_shape(self, input_shape: tuple, weight: torch.Tensor | None = None, output_size=None) -> None:
-        """Fix the layer's input shape ``(c_in, *spatial)`` (and a ``ConvTransposeNd``'s ``output_size``, as
-        passed to its forward; called by the forward pre-hook)."""
+    def set_input_shape(
+        self, input_shape: tuple, weight: torch.Tensor | None = None, output_size: Sequence[int] | None = None
+    ) -> None:
+        """Fix the layer's input shape (called by the forward pre-hook; a certificate is computed for it).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(c_in, *spatial)`` of the layer's input (no batch axis).
+        weight : torch.Tensor, optional
+            The current (unnormalised) weight; default: that of the last certificate.
+        output_size : sequence of int, optional
+            A ``ConvTransposeNd``'s ``output_size``, as passed to its forward.
+
+        Raises
+        ------
+        ValueError
+            The parametrization norms a matrix (no input shape), or the shape does not suit the convolution.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> conv = st.spectral_norm(torch.nn.Conv2d(2, 3, 3, padding=1))
+        >>> p = conv.parametrizations.weight[0]
+        >>> p.set_input_shape((2, 8, 8))   # certified now, before any forward call
+        >>> p.refreshes
+        1
+        """
+        self._require_conv("set_input_shape")
         if weight is None:
             weight = self._w_ref
         shape, arguments = self._adjoint_arguments(input_shape, output_size)
@@ -310,16 +424,17 @@ class CertifiedSpectralNorm(nn.Module):
         elif self.conv is not None and (est := self._embedding_certificate(weight)) is not None:
             pass
         elif self.conv is not None:
+            iterative = self.method not in ("fft", "svd")  # maxiter and v0 do not apply to svd
             res = conv_norm_on(
                 weight,
                 self._geom,
                 method=self.method,
                 rtol=self.tol / 4,
                 confidence=1.0 - delta_r,
-                maxiter=REFRESH_MAXITER if self.method != "fft" else None,
+                maxiter=REFRESH_MAXITER if iterative else None,
                 certify=True if self.method in ("lanczos", "power", "randomized") else None,
                 seed=seed,
-                v0=self._v.reshape(-1).detach().cpu().double().numpy(),
+                v0=self._v.reshape(-1).detach().cpu().double().numpy() if self.method != "svd" else None,
             )
             est = dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
         else:
@@ -360,7 +475,8 @@ class CertifiedSpectralNorm(nn.Module):
             v0 = self._v.detach()
             # certify: the width, not a residual (power's default), stops it: the tightness of tol
             kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, certify=True)
-            kw["v0"] = v0 if bool(v0.any()) else None
+            # gram is deterministic and takes no start vector
+            kw["v0"] = v0 if bool(v0.any()) and method != "gram" else None
         res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
         return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
 
@@ -420,6 +536,27 @@ class CertifiedSpectralNorm(nn.Module):
     # graph would capture as constants (a stale divisor: a normalised weight of norm 1.11 after eight steps)
     @torch.compiler.disable
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        """The normalised weight ``W / sigma`` (with PyTorch's gradient; the certificate is refreshed as needed).
+
+        Parameters
+        ----------
+        weight : torch.Tensor
+            The unnormalised weight (``parametrizations.<name>.original``).
+
+        Returns
+        -------
+        torch.Tensor
+            ``weight / sigma``, of the weight's shape and dtype.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> layer = st.spectral_norm(torch.nn.Linear(3, 2))
+        >>> p = layer.parametrizations.weight[0]
+        >>> W = layer.parametrizations.weight.original
+        >>> bool(torch.equal(p(W), layer.weight))   # what reading layer.weight computes
+        True
+        """
         if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
             return weight * 1.0
         if (self.conv is not None and self._geom is None) or self._recertify:
@@ -465,6 +602,29 @@ class CertifiedSpectralNorm(nn.Module):
         return weight / ((s - s.detach()) + sigma)
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        """What assigning ``module.<name> = value`` stores as the original: ``value`` unchanged (as PyTorch's).
+
+        Parameters
+        ----------
+        value : torch.Tensor
+            The assigned weight.
+
+        Returns
+        -------
+        torch.Tensor
+            ``value``.
+
+        Examples
+        --------
+        >>> import torch, spectra.torch as st
+        >>> layer = st.spectral_norm(torch.nn.Linear(3, 2))
+        >>> with torch.no_grad():
+        ...     layer.weight = torch.ones(2, 3)    # stored as the original through right_inverse
+        >>> layer.parametrizations.weight.original
+        Parameter containing:
+        tensor([[1., 1., 1.],
+                [1., 1., 1.]], requires_grad=True)
+        """
         return value
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -501,6 +661,17 @@ class CertifiedSpectralNorm(nn.Module):
         self._recertify = True
 
 
+def _check_method(method: Any, conv: bool) -> None:
+    """``method`` at registration: a method of :func:`spectra.conv_norm` for a convolution normed as an operator,
+    else one of :func:`spectra.norm` (the matrix certificate)."""
+    methods, of = (CONV_METHODS, "spectra.conv_norm") if conv else (METHODS, "spectra.norm")
+    if not isinstance(method, str) or method not in methods:
+        what = "a convolution normed as an operator" if conv else "a matrix (a weight normed as a reshaped matrix)"
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, methods))} (the methods of {of}) for {what}; got {method!r}"
+        )
+
+
 def _check_finite(weight: torch.Tensor) -> None:
     """Refuse a weight with NaN or Inf (a divergent step) before it reaches the certificate's state."""
     if not bool(torch.isfinite(weight).all()):
@@ -524,7 +695,7 @@ def spectral_norm(
     eps: float = 1e-12,
     dim: int | None = None,
     *,
-    input_shape=None,
+    input_shape: Sequence[int] | None = None,
     conv_norm: str = "operator",
     tol: float = 0.02,
     method: str = "auto",
@@ -584,8 +755,11 @@ def spectral_norm(
         certified to ``tol / 4``. The tightness ``||W||_2 / sigma`` stays above about ``1 / (1 + tol)``.
     method : str
         Method of the full certificate: ``"auto"`` (``svd`` for small matrices, else ``lanczos``; for a
-        convolution the DFT when exact, else ``lanczos`` capped by the circular-embedding bound), or any
-        method of :func:`spectra.norm` / :func:`spectra.conv_norm`.
+        convolution the DFT when exact, else ``lanczos`` capped by the circular-embedding bound). For a weight
+        normed as a matrix (``nn.Linear``, ``conv_norm="kernel"``, ...) any method of :func:`spectra.norm`:
+        ``"auto"``, ``"svd"``, ``"power"``, ``"lanczos"``, ``"randomized"``, ``"gram"``; for a convolution
+        normed as an operator any method of :func:`spectra.conv_norm`: ``"auto"``, ``"fft"``, ``"svd"``,
+        ``"lanczos"``, ``"power"``, ``"randomized"``. Checked when the parametrization is registered.
     confidence : float
         Joint probability, over the whole run, that every certificate holds.
 
@@ -597,10 +771,25 @@ def spectral_norm(
     Raises
     ------
     ValueError
-        ``module`` has no parameter ``name``, or an argument is out of range. At a forward call: the weight
-        contains NaN or Inf (the certificate's state is left unchanged).
+        ``module`` has no parameter ``name``; an argument is out of range (``n_power_iterations < 1``, ``eps``
+        not positive, ``tol`` or ``confidence`` outside ``(0, 1)``, ``conv_norm``); ``method`` is not one of the
+        methods listed above for this kind of weight (checked at registration, also for a convolution without
+        ``input_shape``). At a forward call: the weight contains NaN or Inf (the certificate's state is left
+        unchanged).
     TypeError
         The weight is complex (or not floating): only real floating weights are normalised.
+    IndexError
+        ``dim`` outside ``[-weight.ndim, weight.ndim - 1]``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`spectra.norm`, from a full certificate computed by an iterative method.
+
+    Notes
+    -----
+    The drift bound, the tracking rule and the union bound over the refreshes are derived in docs/bounds.md
+    §12; the convolution bounds in §11.
 
     Examples
     --------
