@@ -88,9 +88,13 @@ def norm(
         2-2.5 times its memory (measured), which is why ``"auto"`` picks it only when ``block_size`` is given.
     v0 : array_like, optional
         Warm start on the right side of ``A`` (e.g. a previous result's ``v``), shape ``(n,)`` or
-        ``(..., n)``. A random component is mixed in so the upper bound keeps its confidence. Complex only
-        for a complex ``A`` (a complex ``v0`` with a nonzero imaginary part for a real ``A`` raises
-        ``ValueError``).
+        ``(..., n)``, for ``lanczos`` and ``power`` (``svd``, ``gram`` and ``randomized``, whose block start
+        must be Gaussian for its bound, raise ``ValueError``). A random component is mixed in so the upper
+        bound keeps its confidence for any ``v0`` that does not depend on the same seed's draws. With
+        ``certify=True`` it saves few products (the certificate needs the Krylov space to resolve the top of
+        the spectrum whatever the start; docs/performance.md); with ``certify=False`` the residual test is met
+        sooner. Complex only for a complex ``A`` (a complex ``v0`` with a nonzero imaginary part for a real
+        ``A`` raises ``ValueError``).
     seed : None, int, SeedSequence, BitGenerator or Generator
         Seed of the random start (anything :func:`numpy.random.default_rng` takes); start vectors are drawn on
         the host, so a seed gives the same start on every backend. Estimates then agree up to the rounding of
@@ -135,8 +139,9 @@ def norm(
         ``LinearOperator`` whose ``rmatvec`` is visibly not the adjoint of its ``matvec`` (``check_adjoint``);
         incompatible options: ``"svd"`` or ``"gram"`` on a sparse matrix or a ``LinearOperator``,
         ``backend="dask"`` with a NumPy array (or another backend that does not take the input), ``block_size``
-        without ``"randomized"``, ``maxiter`` or ``v0`` with ``"svd"``, ``v0`` with ``"gram"``. An error raised
-        by a ``LinearOperator``'s own ``matvec``/``rmatvec`` propagates unchanged.
+        without ``"randomized"``, ``maxiter`` or ``v0`` with ``"svd"``, ``v0`` with ``"gram"`` or
+        ``"randomized"``. An error raised by a ``LinearOperator``'s own ``matvec``/``rmatvec`` propagates
+        unchanged.
     TypeError
         Non-numeric input or wrongly typed options; a ``LinearOperator`` without ``rmatvec`` (the adjoint
         products the bounds need); an object that is not an array (a pandas ``DataFrame`` or an xarray

@@ -452,3 +452,18 @@ def test_zero_inputs_make_their_final_report(A):
         np.size(r.lower),
     )
     assert info.method == r.method and info.matrix == ((0,) if A.ndim == 3 and A.shape[0] else None)
+
+
+def test_a_warm_start_in_the_null_space_of_a_wide_stack_still_settles():
+    """Regression: for a wide stack the kernel's start is ``A v0``; with ``A v0 = 0`` (``v0`` on a zero column)
+    it divided by ``||A v0|| = 0``, and the NaN start left all 64 matrices to the batched Lanczos fallback (30×
+    slower). The start is then the random one, and the kernel settles the stack as for any other ``v0``."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((64, 10, 16))
+    A[:, :, -1] = 0.0
+    v0 = np.zeros(16)
+    v0[-1] = 1.0
+    r = spectra.norm(A, method="lanczos", backend="numba", v0=v0, seed=0)
+    assert "not settled" not in str(r.plan)
+    truth = oracle(A)
+    assert np.all(r.lower <= truth) and np.all(truth <= r.upper) and np.all(r.converged)

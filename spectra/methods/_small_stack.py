@@ -84,7 +84,8 @@ def run(op: Operand, opts: Options, fallback) -> MethodResult | None:
             x0 = x0 + 1j * (opts.rng.random((op.B, q)) - 0.5)
     if opts.v0 is not None:  # a warm start on the original right side, mixed with the random start
         w = opts.v0 if not adjoint else _stack_product(op, A, opts.v0)
-        w = w / np.linalg.norm(w, axis=1, keepdims=True)
+        nw = np.linalg.norm(w, axis=1, keepdims=True)
+        w = np.where(nw > 0, w / np.where(nw > 0, nw, 1.0), 0.0)  # A v0 = 0 (a wide stack): the random start
         x0 = w + 1e-3 * x0 / np.linalg.norm(x0, axis=1, keepdims=True)
     c1, c2 = op.split_scale if op.scale_exp.any() else (np.ones(op.B),) * 2  # no scaling: no ldexp per matrix
     maxsteps = opts.maxiter if opts.maxiter_given else 2 * q + 8  # no reorthogonalisation: may pass q

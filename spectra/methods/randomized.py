@@ -64,6 +64,11 @@ def _residual_bound(theta, noise, coupling, t_block):
 
 
 def run(op: Operand, opts: Options, *, max_basis: int | None = None, keep: int = KEEP) -> MethodResult:
+    if opts.v0 is not None:  # the block bound (§4, §4d) needs a Gaussian block; a warm start was dropped silently
+        raise ValueError(
+            "v0 does not apply to method='randomized' (its bound needs a Gaussian start block); use "
+            "method='lanczos' for a warm start"
+        )
     stop = Stopper(op, opts, "randomized")
     b = min(opts.block_size or DEFAULT_BLOCK_SIZE, op.n)
     x_delta = _bounds.block_dixon_threshold(b, opts.delta, op.is_complex)
