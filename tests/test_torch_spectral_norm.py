@@ -291,7 +291,7 @@ def test_every_matrix_method_certifies_a_linear_layer(method):
         assert float(torch.linalg.matrix_norm(layer.weight.double(), 2)) <= 1.0
 
 
-@pytest.mark.parametrize("method", ["fft", "svd", "lanczos"])
+@pytest.mark.parametrize("method", ["fft", "svd", "lanczos", "power", "randomized"])
 def test_every_conv_method_certifies_a_conv_layer(method):
     torch.manual_seed(0)
     layer = st.spectral_norm(nn.Conv2d(2, 3, 3, padding=1), method=method, input_shape=(2, 6, 6))

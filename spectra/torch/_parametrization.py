@@ -434,7 +434,10 @@ class CertifiedSpectralNorm(nn.Module):
                 maxiter=REFRESH_MAXITER if iterative else None,
                 certify=True if self.method in ("lanczos", "power", "randomized") else None,
                 seed=seed,
-                v0=self._v.reshape(-1).detach().cpu().double().numpy() if self.method != "svd" else None,
+                # no start vector for svd, nor for randomized (its bound needs a Gaussian start block)
+                v0=self._v.reshape(-1).detach().cpu().double().numpy()
+                if self.method not in ("svd", "randomized")
+                else None,
             )
             est = dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
         else:
@@ -475,8 +478,8 @@ class CertifiedSpectralNorm(nn.Module):
             v0 = self._v.detach()
             # certify: the width, not a residual (power's default), stops it: the tightness of tol
             kw = dict(rtol=self.tol / 4, maxiter=REFRESH_MAXITER, seed=seed, certify=True)
-            # gram is deterministic and takes no start vector
-            kw["v0"] = v0 if bool(v0.any()) and method != "gram" else None
+            # gram is deterministic and takes no start vector; randomized's bound needs a Gaussian start block
+            kw["v0"] = v0 if bool(v0.any()) and method not in ("gram", "randomized") else None
         res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
         return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
 
