@@ -901,6 +901,7 @@ def _twin_cases(dtype):
     stats = (np.empty((nb, n)), np.empty((nb, n)))
     cases = [
         ("max_abs_rows", (B, np.empty((nb, 2)), bounds), (1,)),
+        ("abs_stats_rows", (B, 0.5, np.empty((nb, n)), np.empty((nb, n)), np.empty((nb, 3)), bounds), (2, 3, 4)),
         (
             "csr_gram",
             (ip, ix, S.data, X, real.type(0.5), np.empty((203, 3), dtype), np.empty((61, 3), dtype), bounds),
@@ -926,7 +927,7 @@ def test_workqueue_fallback_twins_compute_the_kernels_bits(dtype):
     from spectra.backends._numba_jit import REGISTRY
 
     with_fallback = {k.__qualname__ for k in REGISTRY if k.fallback is not None}
-    assert with_fallback == {"max_abs_rows", "max_abs_bits_rows", "csr_gram", "csr_abs_stats"}
+    assert with_fallback == {"max_abs_rows", "max_abs_bits_rows", "abs_stats_rows", "csr_gram", "csr_abs_stats"}
     for name, args, outputs in _twin_cases(dtype):
         kernel = getattr(_numba_kernels, name, None) or getattr(_numba_sparse, name)
         runs = []

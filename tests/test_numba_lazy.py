@@ -139,6 +139,30 @@ def test_compile_ahead_fills_the_cache_for_a_later_process(tmp_path):
     assert out["twins_agree"]
 
 
+def test_dense_entry_statistics_loaded_from_the_cache_equal_their_serial_twin(tmp_path):
+    """Regression: with reassociation allowed, the parallel ``abs_stats_rows`` loaded from Numba's cache summed
+    complex rows in another order than its serial twin (equal in the process that compiled them), so with a warm
+    cache the entry statistics, and a result's last bits, depended on the pass schedule. Compiled in source order
+    now: the two agree bitwise in the compiling process and in a later one that loads both from the cache."""
+    code = """
+        import json, numpy as np
+        from spectra.backends import _numba_kernels as K, _numba_serial as S
+        rng = np.random.default_rng(12)
+        B = (rng.standard_normal((301, 173)) + 1j * rng.standard_normal((301, 173))).astype(np.complex64)
+        bounds = np.array([0, 100, 100, 301], dtype=np.int64)
+        runs = []
+        for kernel in (K.abs_stats_rows, S.abs_stats_rows):
+            out = (np.empty((3, 173)), np.empty((3, 173)), np.empty((3, 3)))
+            kernel(B, 0.5, *out, bounds)
+            runs.append([x.tobytes().hex() for x in out])
+        print(json.dumps({"agree": runs[0] == runs[1],
+                          "hits": sum(K.abs_stats_rows.stats.cache_hits.values())}))
+    """
+    first, _ = _run(code, tmp_path)
+    later, _ = _run(code, tmp_path)
+    assert first["agree"] and later["agree"] and later["hits"] >= 1
+
+
 def test_compile_numba_kernels_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown dtype 'int64'; choose among float32"):
         spectra.compile_numba_kernels(["int64"])

@@ -319,7 +319,8 @@ def max_abs_bits_rows(B, mask, out, bounds):
         _out(types.float64, 2),
         _out(types.float64, 2),
         _in(types.int64, 1),
-    )
+    ),
+    fastmath=_FASTMATH - {"reassoc"},
 )
 def abs_stats_rows(B, s, colsq, gers, rows, bounds):
     """Entry statistics of ``s |B|`` in float64, one read of ``B``, per row block ``b``.
@@ -331,6 +332,11 @@ def abs_stats_rows(B, s, colsq, gers, rows, bounds):
     Rows are taken four at a time (``h`` apart, as in :func:`dense_gram`): their sums are formed first, then
     scattered together while the rows are still in cache, so each update of the two float64 accumulators
     serves four rows (1.2-1.7 times faster than row by row, docs/performance.md).
+
+    Compiled without reassociation, as ``csr_abs_stats``: the sums run in source order. With it, the parallel
+    build loaded from Numba's cache summed complex rows in another order than its serial twin (last bits of the
+    statistics, hence of a result, depended on the pass schedule; docs/design.md "Kernels compiled or loaded
+    from the cache").
     """
     n = B.shape[1]
     for blk in numba.prange(bounds.shape[0] - 1):

@@ -49,10 +49,10 @@ max_abs_rows = serial_twin(kernels.max_abs_rows)
 max_abs_bits_rows = serial_twin(kernels.max_abs_bits_rows)
 abs_stats_rows = serial_twin(kernels.abs_stats_rows)
 
-#: twins that compute their kernel's bits from the same arguments (maxima, exact in any order), run instead of it
-#: while another thread runs a parallel region on Numba's workqueue layer. Not ``abs_stats_rows``: the parallel
-#: build loaded from Numba's cache summed complex rows in another order than its twin (last bits differ)
-BITWISE_TWINS = ("max_abs_rows", "max_abs_bits_rows")
+#: twins that compute their kernel's bits from the same arguments (maxima, exact in any order; ``abs_stats_rows``,
+#: compiled without reassociation, sums in source order), run instead of it while another thread runs a parallel
+#: region on Numba's workqueue layer
+BITWISE_TWINS = ("max_abs_rows", "max_abs_bits_rows", "abs_stats_rows")
 for _name in BITWISE_TWINS:
     if isinstance(getattr(kernels, _name), LazyKernel):
         getattr(kernels, _name).fallback = globals()[_name]
