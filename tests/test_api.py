@@ -155,6 +155,25 @@ def test_a_warm_start_that_cancels_the_random_start_claims_no_probability(method
     assert np.isfinite(r.value) and r.lower <= truth <= r.upper and r.confidence == 1.0
 
 
+def test_a_warm_start_that_nearly_cancels_the_random_start_claims_no_probability():
+    """Regression: ``v0 = -b + eps d`` (``b`` the seed's own start, ``d`` orthogonal to the top singular vector)
+    left ``||x0||`` just above ``t``, so ``t_eff = t/||x0||`` claimed a start well aligned with the top vector:
+    ``lanczos`` returned ``[5.27, 5.27]`` at confidence 0.999 for a norm of 10. Below ``||x0|| = 1/2`` no
+    probabilistic bound is claimed; the interval holds the prescribed norm."""
+    rng = np.random.default_rng(5)
+    m, n = 60, 40
+    U = np.linalg.qr(rng.standard_normal((m, n)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    M = U @ np.diag(np.r_[10.0, np.linspace(1.0, 0.5, n - 1)]) @ V.T  # ||M||_2 = 10
+    b = spectra.norm(np.eye(n), method="lanczos", seed=7, return_vectors=True).v  # the seed-7 start on n = 40
+    d = rng.standard_normal(n)
+    d -= (d @ V[:, 0]) * V[:, 0]
+    d /= np.linalg.norm(d)
+    for eps in (1e-3, 1e-2, 0.3):
+        r = spectra.norm(M, method="lanczos", seed=7, v0=-b + eps * d)
+        assert r.lower <= 10.0 <= r.upper * (1 + 1e-15), (eps, r.interval)
+
+
 def test_warm_start_wide_matrix_and_stack():
     W = A.T.copy()
     first = spectra.norm(W, method="power", seed=0, return_vectors=True)

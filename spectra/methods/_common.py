@@ -103,9 +103,10 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
     unimodal (real ``N >= 3``, complex ``N >= 2``), so by Anderson's inequality
     ``P(|z^H x0| < t) <= P(|z^H b| < t) = delta``; hence ``|z^H x0| / ||x0|| >= t / ||x0||`` on the same
     event and ``t_eff = t / ||x0||`` (``||x0|| <= 2``) keeps the confidence. For real ``N <= 2`` the density
-    is not unimodal and ``v0`` is not used. Where ``||x0|| < t`` (``v0`` cancelled ``b``, which a ``v0`` built
-    from the same seed's draws can do) the event cannot hold: the start is ``b`` and ``t_eff = 0`` (no
-    probabilistic bound). ``t_eff`` is finally lowered to ``(t_eff - u)/(1 + u)`` for
+    is not unimodal and ``v0`` is not used. Where ``||x0|| < 1/2`` (``v0`` nearly cancels ``b``, which a ``v0``
+    built from the same seed's draws can do) the start is ``b`` and ``t_eff = 0`` (no probabilistic bound):
+    claiming none is always safe, so ``t_eff = t/||x0|| <= 2t`` is never inflated by such a ``v0``.
+    ``t_eff`` is finally lowered to ``(t_eff - u)/(1 + u)`` for
     the rounding of the start to the working precision (0 when ``t <= u``: no probabilistic bound then).
     """
     N = op.n
@@ -126,10 +127,12 @@ def start_vector(op: Operand, opts: Options) -> tuple[Any, np.ndarray]:
         w = np.where(nw > 0, w / np.where(nw > 0, nw, 1.0), 0.0)
         x = w + b
         nx = np.linalg.norm(x, axis=1)
-        # the sum's rounding moves z^H x by at most 4 float64 units (||w||, ||b|| <= 1); where ||x0|| < t the
-        # event |z^H x0| >= t cannot hold (v0 cancelled the random start: a v0 built from this seed's own
-        # draws): no probabilistic bound is claimed there, and the start is b alone (not 0/0)
-        cancelled = nx < t
+        # the sum's rounding moves z^H x by at most 4 float64 units (||w||, ||b|| <= 1). Where ||x0|| < 1/2, v0
+        # nearly cancels the random start, which an independent v0 does with negligible probability but one built
+        # from this seed's own draws does (minus the v of a nearly orthogonal matrix under the same seed; below
+        # t the event cannot even hold): no probabilistic bound is claimed there (claiming none is always
+        # safe), and the start is b alone (not 0/0, nor t/||x0|| inflated by a dependent v0)
+        cancelled = nx < max(t, 0.5)
         t_eff = np.where(cancelled, 0.0, np.maximum(t - 4.0 * 2.0**-53, 0.0) / np.where(cancelled, 1.0, nx))
         x = np.where(cancelled[:, None], b, x / np.where(cancelled, 1.0, nx)[:, None])
     # the device copy of the start is rounded to the working precision: ||fl(x) - x|| <= u, so
