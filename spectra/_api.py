@@ -253,9 +253,11 @@ def norm(
         return _exact_zero(A, kind, be, plan, batch, m0, n0, opts_in)
     if op.nonfinite:  # check_finite=False and NaN/Inf present: undefined, reported as NaN without iterating
         bad = ~np.isfinite(op.max_abs) if op.max_abs is not None else None
-        if batch and isinstance(A, np.ndarray) and bad is not None and not np.all(bad):
+        if batch and bad is not None and not np.all(bad):
             # the finite members' own run makes the final progress report
-            return _finite_members(A, bad, kwargs, _undefined(op, plan, method, opts_in, None))
+            return _finite_members(
+                A, bad, dict(kwargs, backend=backend), _undefined(op, plan, method, opts_in, None), be
+            )
         return _undefined(op, plan, method, opts_in, batch)
     opts = Options(
         rtol=opts_in["rtol"],
@@ -447,27 +449,39 @@ def _round_float32(x: np.ndarray, toward: float) -> np.ndarray:
     return np.where(wrong, np.nextafter(y, np.float32(toward)), y)
 
 
-def _finite_members(A: np.ndarray, bad: np.ndarray, kwargs: dict, undefined: NormEstimate) -> NormEstimate:
-    """A NumPy stack with NaN/Inf in some matrices under ``check_finite=False``: the others computed as a stack
-    of their own, the ones with NaN/Inf left as ``undefined`` reports them (NaN, not iterated, confidence 1)."""
+def _members(x, keep: np.ndarray, tail: tuple):
+    """The matrices (or vectors) ``keep`` of a stack ``x`` flattened to ``(-1, *tail)``, in ``x``'s own namespace."""
+    if isinstance(x, np.ndarray) or array_api_compat.is_dask_array(x):
+        return x.reshape(-1, *tail)[keep]
+    xp = array_api_compat.array_namespace(x)
+    index = xp.asarray(keep, device=array_api_compat.device(x))
+    return xp.take(xp.reshape(x, (-1, *tail)), index, axis=0)
+
+
+def _finite_members(A, bad: np.ndarray, kwargs: dict, undefined: NormEstimate, be) -> NormEstimate:
+    """A stack with NaN/Inf in some matrices under ``check_finite=False``: the others computed as a stack of their
+    own (in the input's namespace, on its backend), the ones with NaN/Inf left as ``undefined`` reports them
+    (NaN, not iterated, confidence 1). Fields are merged on the host and returned in the namespace of
+    ``undefined``'s fields."""
     keep = np.flatnonzero(~bad)
     m, n = A.shape[-2:]
     kw = dict(kwargs)
     if kw.get("v0") is not None:
-        kw["v0"] = np.asarray(kw["v0"]).reshape(-1, n)[keep]
+        kw["v0"] = _members(kw["v0"], keep, (n,))
     with caller_frames(1):
-        r = norm(A.reshape(-1, m, n)[keep], **kw)
+        r = norm(_members(A, keep, (m, n)), **kw)
+    like = undefined.value
 
     def merged(full, part):
         if part is None:
             return full
-        part = np.asarray(part)
+        part = be.to_host(part)
         if full is None:  # the vectors: NaN where the matrix is undefined
             full = np.full((*undefined.shape, *part.shape[1:]), np.nan, dtype=part.dtype)
-        out = np.array(full, copy=True)
+        out = np.array(be.to_host(full), copy=True)
         flat = out.reshape(-1, *out.shape[len(undefined.shape) :])
         flat[keep] = part
-        return flat.reshape(out.shape)
+        return be.from_host(flat.reshape(out.shape), like)
 
     fields = ("value", "lower", "upper", "confidence", "converged", "iterations", "matvecs", "rtol_effective", "u", "v")
     merge = {f: merged(getattr(undefined, f), getattr(r, f)) for f in fields}

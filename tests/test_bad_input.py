@@ -11,6 +11,8 @@ from scipy.sparse.linalg import aslinearoperator
 
 import spectra
 
+from .conftest import as_flavour, backend_for, to_numpy
+
 A = np.arange(12.0).reshape(4, 3)
 
 
@@ -310,6 +312,38 @@ def test_check_finite_false_stack_reports_nan_only_where_the_matrix_has_one(meth
         assert np.isnan(r.u[1, 0]).all() and np.array_equal(np.delete(r.u.reshape(6, 9), 2, axis=0), alone.u)
     W = spectra.normalize(S, check_finite=False, seed=0)
     assert np.linalg.norm(W[0, 0], 2) <= 1 and np.linalg.norm(W[0, 0], 2) > 0.99
+
+
+@pytest.mark.parametrize("method", ["svd", "lanczos"])
+def test_check_finite_false_stack_reports_nan_per_matrix_in_every_namespace(flavour, method):
+    """The same per-matrix NaN in every namespace and on the backend asked for. Regression: only NumPy stacks
+    were split; a Dask, array-API or torch (``backend="array_api"``) stack with NaN in one matrix gave NaN for
+    every matrix, and a NumPy stack's finite matrices ran under ``backend="auto"`` whatever ``backend`` said
+    (``backend="numba"`` gave ``r.backend == "numpy"``)."""
+    rng = np.random.default_rng(7)
+    S = rng.standard_normal((2, 3, 7, 5))
+    S[0, 1, 4, 2] = np.nan
+    S[1, 2, 0, 0] = -np.inf
+    v0 = rng.standard_normal((2, 3, 5))
+    backend = backend_for(flavour) if flavour not in ("torch", "jax") else "array_api"
+    kw = dict(method=method, backend=backend, seed=0, return_vectors=True)
+    if method == "lanczos":
+        kw["v0"] = as_flavour(v0, flavour)
+    r = spectra.norm(as_flavour(S, flavour), check_finite=False, **kw)
+    keep = [0, 2, 3, 4]
+    if method == "lanczos":
+        kw["v0"] = as_flavour(v0.reshape(6, 5)[keep], flavour)
+    alone = spectra.norm(as_flavour(S.reshape(6, 7, 5)[keep], flavour), **kw)
+    expected = backend if backend != "auto" else {"dask": "dask", "array_api_strict": "array_api"}[flavour]
+    assert r.backend == alone.backend == expected
+    assert type(r.value) is type(alone.value) and type(r.u) is type(alone.u)
+    for field in ("value", "lower", "upper", "confidence", "converged", "iterations", "u", "v"):
+        got = to_numpy(getattr(r, field)).reshape(6, -1)
+        assert np.array_equal(got[keep], to_numpy(getattr(alone, field)).reshape(4, -1)), field
+        if field in ("value", "lower", "upper", "u", "v"):
+            assert np.isnan(got[[1, 5]]).all(), field
+    assert not to_numpy(r.converged).reshape(6)[[1, 5]].any()
+    assert (to_numpy(r.confidence).reshape(6)[[1, 5]] == 1.0).all()
 
 
 def test_progress_none_is_off_and_the_seed_message_names_what_numpy_takes(capsys):
