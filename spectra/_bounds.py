@@ -89,6 +89,21 @@ def power_steps_for(rtol: float, t: float) -> int:
     return max(1, math.ceil(-math.log(t) / math.log1p(rtol)))
 
 
+def scale_by_power_of_two(x, e, outward: int = 0) -> np.ndarray:
+    """``x · 2**e`` in float64: exact unless the result leaves float64's normal range (docs/bounds.md §6f).
+
+    There ``outward=-1`` (a lower bound) rounds down, to the largest finite float64 on overflow, and
+    ``outward=+1`` (an upper bound) rounds up; ``outward=0`` takes NumPy's rounding to nearest.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        y = np.ldexp(x, e)
+        if outward == 0:
+            return y
+        inexact = np.isfinite(x) & (np.ldexp(y, np.negative(e)) != x)
+    return np.where(inexact, np.nextafter(y, np.inf if outward > 0 else -np.inf), y)
+
+
 def svd_interval(s, m: int, n: int, u: float, absolute: float = 0.0):
     """Interval ``s/(1 + p u) - e, s/(1 - p u) + e``, ``p = max(m, n) + 4``, for a LAPACK singular value (§6b).
 

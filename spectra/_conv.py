@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias
@@ -78,6 +79,12 @@ def _circulant_top(weight, grid, dilation, groups: int) -> tuple[float, float, f
     from ._api import norm
 
     w = np.asarray(weight, dtype=np.float64)
+    # the layer's norm is homogeneous: work with the largest tap in [1/2, 1), so that the rounding term's sums of
+    # squares neither overflow (taps from ~1e154 on made the upper bound inf) nor underflow; taps that the
+    # scaling takes below float64's range are off by at most 2^-1075 each, covered by ``w.size * 2^-1074``
+    big = float(np.max(np.abs(w))) if w.size else 0.0
+    shift = math.frexp(big)[1] if big > 0 else 0
+    w = np.ldexp(w, -shift)
     G = groups
     c_out, ci = w.shape[:2]
     co = c_out // G
@@ -86,7 +93,7 @@ def _circulant_top(weight, grid, dilation, groups: int) -> tuple[float, float, f
     E = [_phases(n, k, dl, half=(a == d - 1)) for a, (n, k, dl) in enumerate(zip(grid, kernel, dilation, strict=True))]
     S = np.abs(w).reshape(c_out, ci, -1).sum(axis=2).reshape(G, co, ci)
     fro_S = float(np.max(np.sqrt(np.sum(S * S, axis=(1, 2)))))
-    err = _dft_rounding(kernel) * fro_S * (1.0 + 1e-12)
+    err = _dft_rounding(kernel) * fro_S * (1.0 + 1e-12) + (w.size * 2.0**-1074 if shift > 0 else 0.0)
     per_row = max(1, math.prod(e.shape[0] for e in E[1:]) * c_out * ci * 16)
     rows = max(1, _CHUNK_BYTES // per_row)
     lower = value = upper = 0.0
@@ -106,7 +113,11 @@ def _circulant_top(weight, grid, dilation, groups: int) -> tuple[float, float, f
             g, *f = np.unravel_index(int(np.argmax(r.value)), (G, *freqs))
             top = (int(g), int(f[0]) + r0, *map(int, f[1:]))
         upper = max(upper, float(np.max(r.upper)))
-    return max(lower - err, 0.0), value, upper + err, top
+    lower, value, upper = (
+        float(_bounds.scale_by_power_of_two(x, shift, outward))
+        for x, outward in ((max(lower - err, 0.0), -1), (value, 0), (upper + err, 1))
+    )
+    return lower, value, upper, top
 
 
 def circulant_vectors(weight: np.ndarray, geom: ConvGeometry, top: tuple[int, ...], A) -> tuple[np.ndarray, ...]:
@@ -378,6 +389,33 @@ def _host_vector(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if is_torch(x) else np.asarray(x)
 
 
+#: taps outside this range are scaled by a power of two first (:func:`_rescaled`)
+_SAFE_TAPS = (2.0**-500, 2.0**500)
+
+
+def _rescaled(weight, w64: np.ndarray, big: float, geom: ConvGeometry, options: dict) -> NormEstimate:
+    """:func:`conv_norm_on` of a layer whose largest tap ``big`` lies outside :data:`_SAFE_TAPS`: run on the weight
+    times ``2^-e`` (largest tap in ``[1/2, 1)``), then scale the interval back. The norm is homogeneous and a
+    power of two is exact, except for taps the scaling takes below float64's range: each moves by at most
+    ``2^-1075``, and the interval is widened by ``w.size * 2^-1074`` for them (a bound on the norm of that
+    perturbation) before it is scaled back, outward (docs/bounds.md §6f). Without it the layer's products
+    overflowed (taps near 1e307: "the LinearOperator returned NaN or Inf") or lost their digits below 1e-308.
+    """
+    shift = math.frexp(big)[1]
+    scaled = np.ldexp(w64, -shift)
+    if is_torch(weight):
+        import torch
+
+        scaled = torch.from_numpy(scaled)
+    r = conv_norm_on(scaled, geom, **options)
+    slack = w64.size * 2.0**-1074 if shift > 0 else 0.0
+    lower, value, upper = (
+        float(_bounds.scale_by_power_of_two(x, shift, outward))
+        for x, outward in ((max(r.lower - slack, 0.0), -1), (r.value, 0), (r.upper + slack, 1))
+    )
+    return dataclasses.replace(r, value=min(max(value, lower), upper), lower=lower, upper=upper)
+
+
 def conv_norm_on(
     weight: Any,
     geom: ConvGeometry,
@@ -409,6 +447,10 @@ def conv_norm_on(
     w64 = _host_weight(weight)
     if not np.all(np.isfinite(w64)):
         raise ValueError("weight contains NaN or Inf")
+    big = float(np.max(np.abs(w64))) if w64.size else 0.0
+    if big > 0.0 and not _SAFE_TAPS[0] <= big <= _SAFE_TAPS[1]:
+        options = dict(method=method, rtol=rtol, confidence=confidence, maxiter=maxiter, seed=seed, v0=v0)
+        return _rescaled(weight, w64, big, geom, dict(options, return_vectors=return_vectors, certify=certify))
     backend = "torch" if is_torch(weight) else "numpy"
     asked = "" if method == "auto" else f"{method} requested; "
     d_lo, d_val, d_up, exact, top = _deterministic(w64, geom)

@@ -177,7 +177,7 @@ def conv_geometry(
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; got {padding_mode!r}")
     for n, (lo, hi) in zip(shape, pad, strict=True):
-        if lo < 0 or (hi < 0 and not (crop and padding_mode == "zeros" and n + hi >= 1)):
+        if lo < 0 or (hi < 0 and not (crop and padding_mode == "zeros" and lo + n + hi >= 1)):
             raise ValueError(f"padding must be non-negative, got {pad}")
         if padding_mode == "reflect" and max(lo, hi) >= n:
             raise ValueError(f"padding_mode='reflect' needs padding < input size, got padding {pad} for {shape}")

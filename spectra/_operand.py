@@ -84,12 +84,7 @@ class Operand:
         x = np.asarray(x, dtype=np.float64)
         if not self.scale_exp.any():  # no scaling (the common case): nothing to undo
             return x.copy()
-        with np.errstate(over="ignore", under="ignore"):
-            y = np.ldexp(x, -self.scale_exp)
-            if outward == 0:
-                return y
-            inexact = np.isfinite(x) & (np.ldexp(y, self.scale_exp) != x)
-        return np.where(inexact, np.nextafter(y, np.inf if outward > 0 else -np.inf), y)
+        return _bounds.scale_by_power_of_two(x, -self.scale_exp, outward)
 
     @property
     def u(self) -> float:

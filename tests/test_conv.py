@@ -288,3 +288,21 @@ def test_return_vectors_of_a_zero_kernel_are_those_of_a_zero_matrix(mode):
         np.testing.assert_array_equal(r.v, z.v)
         assert r.u.shape == (256,) and r.v.shape == (192,)
         assert np.linalg.norm(r.u) == np.linalg.norm(r.v) == 1.0  # unit, as every method's vectors
+
+
+@pytest.mark.parametrize("mode, padding", [("circular", 1), ("zeros", 1), ("zeros", 0)])
+def test_taps_near_the_ends_of_float64s_range(mode, padding):
+    """The interval of ``2^k w`` is ``2^k`` times that of ``w``, up to the rounding at the ends of the range.
+    Regression: taps ~1e200 gave ``[0, inf]`` with ``converged=True`` on the DFT route (the rounding term's sums
+    of squares overflowed from ~1e154 on), the zero-padding embedding bound was ``inf`` from ~1e181, and taps
+    near 1e307 raised "the LinearOperator returned NaN or Inf" (the layer's products overflowed)."""
+    w = np.random.default_rng(0).standard_normal((3, 2, 3, 3))
+    ref = spectra.conv_norm(w, (6, 6), padding=padding, padding_mode=mode, method="svd")
+    for k in (-1070, -1000, -600, 600, 1000, 1020):
+        lo, hi = np.ldexp(ref.lower, k), np.ldexp(ref.upper, k)
+        for method in ("auto", "fft", "svd", "lanczos"):
+            r = spectra.conv_norm(np.ldexp(w, k), (6, 6), padding=padding, padding_mode=mode, method=method, seed=0)
+            assert r.lower <= hi and lo <= r.upper < np.inf, (k, method, r.interval, (lo, hi))
+            assert r.lower <= r.value <= r.upper
+            if k >= -1000 and method != "fft":  # as narrow as at scale 1 (fft: an embedding bound for zeros)
+                assert r.upper <= hi * (1 + 1e-5) and r.lower >= lo * (1 - 1e-5), (k, method, r.interval)

@@ -195,3 +195,34 @@ def test_output_padding_at_or_above_the_stride(make, shape):
 def test_output_padding_must_be_below_the_stride_or_the_dilation():
     with pytest.raises(ValueError, match=r"must be smaller than either the stride \(2,\) or the dilation \(2,\)"):
         spectra.conv_norm(torch.randn(2, 2, 3), (2, 5), transposed=True, stride=2, dilation=2, output_padding=2)
+
+
+CROP_BEYOND_THE_INPUT = [
+    # (n, kernel, stride, padding, output_padding, dilation) that PyTorch accepts and whose adjoint convolution
+    # crops the whole input (after-padding p - output_padding <= -n): zero maps; every such case of kernel 1-3,
+    # stride 1-2, padding and output_padding 0-3, dilation 1-4 on inputs of length 1, 2, 3, 5
+    (1, 1, 1, 1, 2, 3),
+    (1, 1, 1, 1, 2, 4),
+    (1, 1, 1, 1, 3, 4),
+    (1, 1, 2, 1, 2, 3),
+    (1, 1, 2, 1, 2, 4),
+    (1, 1, 2, 1, 3, 4),
+    (2, 1, 1, 2, 3, 4),
+]
+
+
+@pytest.mark.parametrize("n, k, s, p, op, dl", CROP_BEYOND_THE_INPUT)
+def test_a_transposed_layer_whose_adjoint_crops_the_whole_input(n, k, s, p, op, dl):
+    """Regression: ``ConvTranspose1d(1, 1, 1, padding=1, output_padding=2, dilation=3)`` on length 1 (PyTorch
+    computes it: a zero map) raised "padding must be non-negative" in ``conv_norm``, ``lipschitz_bound`` and
+    ``spectral_norm``; the crop was allowed only while it left an input entry."""
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose1d(2, 3, k, stride=s, padding=p, output_padding=op, dilation=dl, bias=False).double()
+    truth = np.linalg.norm(dense(layer, (2, n)), 2)
+    for method in ("auto", "fft", "svd", "lanczos"):
+        r = spectra.conv_norm(layer.weight.detach(), (2, n), transposed=True, method=method, seed=0, **arguments(layer))
+        assert r.lower <= truth <= r.upper * (1 + 1e-12), (method, r, truth)
+    assert st.lipschitz_bound(nn.Sequential(layer).eval(), (2, n)).upper >= truth
+    sn = st.spectral_norm(nn.ConvTranspose1d(2, 3, k, stride=s, padding=p, output_padding=op, dilation=dl).double())
+    assert sn(torch.randn(1, 2, n, dtype=torch.float64)).shape == layer(torch.zeros(1, 2, n, dtype=torch.float64)).shape
+    assert np.linalg.norm(dense(sn, (2, n)), 2) <= 1.0
