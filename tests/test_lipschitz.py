@@ -347,3 +347,148 @@ def test_the_weight_hooks_of_torch_and_spectra_are_read_through():
     assert 0.5 < exact <= b.upper
     conv = nn.Sequential(st.spectral_norm(nn.Conv1d(1, 2, 3, padding=1).double()), nn.Flatten()).eval()
     assert st.lipschitz_bound(conv, (1, 6)).upper >= _linear_map_norm(nn.Sequential(nn.Unflatten(1, (1, 6)), conv), 6)
+
+
+def _two_identity(n: int) -> nn.Linear:
+    layer = nn.Linear(n, n, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(2.0 * torch.eye(n, dtype=torch.float64))  # ||W||_2 = 2
+    return layer
+
+
+def _tied_models():
+    lin = _two_identity(6)
+    block = nn.Sequential(lin, nn.ReLU())
+    return [
+        ("listed thrice", nn.Sequential(lin, nn.ReLU(), lin, nn.ReLU(), lin), 8.0),
+        ("a repeated block", nn.Sequential(block, block, block), 8.0),
+        ("nested in a Residual", st.Residual(nn.Sequential(lin, lin), shortcut=lin), 6.0),  # 2 (2 x) + 2 x
+    ]
+
+
+@pytest.mark.parametrize("case", range(3), ids=[c[0] for c in _tied_models()])
+def test_a_module_applied_twice_is_bounded_at_each_application(case):
+    """Regression: the walker iterated ``named_children()``, which yields a module object once, while
+    ``Sequential.forward`` applies it every time it is listed: ``Sequential(l, ReLU(), l, ReLU(), l)`` with
+    ``W = 2I`` (the map ``8 x`` on the positive orthant) was certified 2.0, a repeated block ``(l, ReLU())`` x 3
+    likewise 2.0, ``Residual(Sequential(l, l), shortcut=l)`` (``6 x``) 4.0."""
+    _, net, exact = _tied_models()[case]
+    net = net.eval()
+    b = st.lipschitz_bound(net, (6,), method="fft")
+    x = torch.rand(6, dtype=torch.float64) + 0.5  # positive: every ReLU is the identity there
+    assert jacobian_norm(net, x) == pytest.approx(exact, rel=1e-12)
+    assert exact <= b.upper <= exact * (1 + 1e-12)
+    assert sum(r.layer == "Linear" for r in b.layers) == 3  # one row per application
+    # each application shares the requested confidence: the union bound over all of them holds it
+    torch.manual_seed(0)
+    lin = nn.Linear(30, 30)
+    tied = nn.Sequential(lin, nn.ReLU(), lin, nn.ReLU(), lin)
+    assert st.lipschitz_bound(tied, (30,), method="lanczos", confidence=0.99, seed=0).confidence >= 0.99
+
+
+def test_a_repeated_convolution_is_bounded_on_each_input_shape():
+    """Regression: ``Sequential(conv, conv)`` (one valid ``Conv1d`` with kernel [1, 2, 1], input 8 -> 6 -> 4)
+    was bounded by its first application alone (one row, on shape (1, 8)): 4.00 reported for a map of norm
+    13.8. Each application is now a row, on the shape it receives."""
+    conv = nn.Conv1d(1, 1, 3, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[1.0, 2.0, 1.0]]]))
+    net = nn.Sequential(conv, conv).eval()
+    b = st.lipschitz_bound(net, (1, 8), method="fft")
+    assert [r.input_shape for r in b.layers] == [(1, 8), (1, 6)] and [r.name for r in b.layers] == ["0", "1"]
+    exact = jacobian_norm(net, torch.zeros(1, 8, dtype=torch.float64))  # a linear map: its Jacobian anywhere
+    assert exact <= b.upper
+
+
+class _ScaledConv(nn.Conv2d):  # no forward of its own: Conv2d.forward calls the overridden _conv_forward
+    def _conv_forward(self, x, weight, bias):
+        return super()._conv_forward(x, 10.0 * weight, bias)
+
+
+class _ScaledBatchNorm(nn.BatchNorm1d):  # _BatchNorm.forward calls _check_input_dim on the input it normalises
+    def _check_input_dim(self, x):
+        x.mul_(10.0)
+
+
+class _TwiceSequential(nn.Sequential):  # Sequential.forward applies what __iter__ yields
+    def __iter__(self):
+        for m in super().__iter__():
+            yield m
+            yield m
+
+
+def _patched(layer: nn.Module, attr: str, scale: float = 10.0) -> nn.Module:
+    original = getattr(layer, attr)
+    setattr(layer, attr, lambda *args: scale * original(*args))
+    return layer
+
+
+@pytest.mark.parametrize(
+    "make, shape, match",
+    [
+        (lambda: _ScaledConv(1, 2, 3, padding=1, bias=False), (1, 5, 5), "_ScaledConv .*own _conv_forward"),
+        (lambda: _ScaledBatchNorm(4), (4,), "_ScaledBatchNorm .*own _check_input_dim"),
+        (lambda: _TwiceSequential(_two_identity(4)), (4,), r"_TwiceSequential \(the model\).*own __iter__"),
+        (lambda: _patched(nn.Linear(4, 4), "forward"), (4,), r"Linear \(0\): its forward is replaced on the inst"),
+        (
+            lambda: _patched(nn.Conv1d(1, 2, 3, padding=1), "_conv_forward"),
+            (1, 5),
+            "its _conv_forward is replaced on the instance",
+        ),
+    ],
+    ids=["_conv_forward", "_check_input_dim", "__iter__", "instance-forward", "instance-_conv_forward"],
+)
+def test_a_changed_forward_path_is_refused(make, shape, match):
+    """Regression: only ``type(m).forward`` was checked, so a method the standard forward delegates to
+    (``ConvNd._conv_forward``, ``_BatchNorm._check_input_dim``, ``Sequential.__iter__``), overridden or set on
+    the instance, was bounded as the plain layer. Reported against the constant of the map computed (the
+    matrix's norm): 1.18 / 10.6 (_conv_forward scaling the weight by 10), 1.00 / 10.0 (_check_input_dim scaling
+    the input in place), 2.0 / 4.0 (__iter__ yielding each module twice), 0.689 / 6.89 (a Linear's forward set
+    on the instance), 0.854 / 8.21 (a Conv1d's _conv_forward set on the instance). Each is now a TypeError
+    naming the module and the method."""
+    torch.manual_seed(0)
+    layer = make().double()
+    net = layer if isinstance(layer, nn.Sequential) else nn.Sequential(layer)
+    net.eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_var.fill_(1.0)
+    n = math.prod(shape)
+    with torch.no_grad():  # the (affine) map's matrix, one basis input at a time
+        M = net(torch.eye(n, dtype=torch.float64).reshape(n, *shape)) - net(torch.zeros((1, *shape)).double())
+    true = float(np.linalg.norm(M.reshape(n, -1).numpy(), 2))
+    with pytest.raises(TypeError, match=match):
+        st.lipschitz_bound(net, shape, method="fft")
+    assert true > 1.5  # the map the model computes (the plain layers' constants are below it)
+
+
+def test_a_parametrized_weight_is_bounded_as_the_layer_uses_it():
+    """The way out the refusal of ``_conv_forward`` names: a scaled weight as a parametrization is read through
+    ``m.weight`` as the forward reads it, so the bound holds on the map computed."""
+    from torch.nn.utils import parametrize
+
+    class Times10(nn.Module):
+        def forward(self, w):
+            return 10.0 * w
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 2, 3, padding=1, bias=False).double()
+    parametrize.register_parametrization(conv, "weight", Times10())
+    net = nn.Sequential(conv, nn.Flatten()).eval()
+    b = st.lipschitz_bound(net, (1, 5, 5), method="fft")
+    true = jacobian_norm(nn.Sequential(nn.Unflatten(1, (1, 5, 5)), net), torch.zeros(25, dtype=torch.float64))
+    assert 5.0 < true <= b.upper <= 1.2 * true  # the circular-embedding bound of method="fft"
+
+
+def test_a_model_with_only_floating_buffers_is_probed_in_their_dtype():
+    """Regression: the probe input took the first parameter's dtype, float32 without one, so a float64 model
+    whose state is buffers (``BatchNorm1d(4, affine=False)``) raised "mixed dtype"; its constant is
+    ``1 / sqrt(running_var + eps)``."""
+    net = nn.Sequential(nn.BatchNorm1d(4, affine=False)).double().eval()
+    with torch.no_grad():
+        net[0].running_var.copy_(torch.tensor([0.25, 1.0, 2.0, 4.0], dtype=torch.float64))
+    b = st.lipschitz_bound(net, (4,))
+    exact = jacobian_norm(net, torch.randn(4, dtype=torch.float64))
+    assert exact == pytest.approx(1.0 / math.sqrt(0.25 + 1e-5), rel=1e-12)
+    assert exact <= b.upper <= exact * (1 + 1e-12) and b.layers[0].input_shape == (4,)

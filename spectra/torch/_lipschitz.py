@@ -17,6 +17,7 @@ constant is at most the product (and sums) of certified per-layer constants:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .. import _bounds
 from .._api import norm
 from .._conv import conv_norm
 from .._validate import validate_solver_options
+from ._activations import ACTIVATION_CONSTANTS, activation_constant
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
 from ._parametrization import _InputShapeHook
 
@@ -44,30 +46,6 @@ __all__ = [
     "lipschitz_bound",
 ]
 
-#: sup |f'| of elementwise activations, rounded up (GELU: Φ(√2) + √2 φ(√2) = 1.12897; SiLU: 1.09984;
-#: Mish: 1.08852; SELU: scale · alpha = 1.75810); Softmax: its Jacobian diag(p) - p pᵀ has norm <= max p <= 1
-ACTIVATION_CONSTANTS: dict[type, object] = {
-    nn.ReLU: 1.0,
-    nn.ReLU6: 1.0,
-    nn.Tanh: 1.0,
-    nn.Hardtanh: 1.0,
-    nn.Sigmoid: 0.25,
-    nn.Hardsigmoid: 1.0 / 6.0 * (1.0 + 1e-15),
-    nn.Softplus: 1.0,
-    nn.Softsign: 1.0,
-    nn.CELU: 1.0,
-    nn.GELU: 1.129,
-    nn.SiLU: 1.1,
-    nn.Mish: 1.089,
-    nn.Hardswish: 1.5,
-    nn.SELU: 1.7581,
-    nn.Softmax: 1.0,
-    nn.LeakyReLU: lambda m: max(1.0, abs(m.negative_slope)),
-    nn.ELU: lambda m: max(1.0, abs(m.alpha)),
-    nn.Identity: 1.0,
-    nn.Flatten: 1.0,
-    nn.Unflatten: 1.0,
-}
 #: the ``method`` values :func:`lipschitz_bound` accepts
 METHODS = ("auto", "fft", "lanczos", "power", "randomized")
 _U64 = _bounds.unit_roundoff(np.float64)
@@ -91,6 +69,44 @@ def _check_hooks(hooks: dict, where: str) -> None:
                 "returns, so the map the model computes is not the one the layers' constants bound. Remove the "
                 "hook while bounding (the handle's remove()) and register it again after."
             )
+
+
+#: the methods through which the supported modules compute their output: ``forward``, the call machinery and what
+#: the standard forwards delegate to (``ConvNd._conv_forward``, ``ConvTransposeNd._output_padding``,
+#: ``_BatchNorm._check_input_dim``, ``Sequential.__iter__``)
+_FORWARD_PATH = (
+    "forward",
+    "__call__",
+    "_wrapped_call_impl",
+    "_call_impl",
+    "__iter__",
+    "_conv_forward",
+    "_output_padding",
+    "_check_input_dim",
+)
+
+
+def _check_forward_path(module: nn.Module, where: str) -> None:
+    """The map bounded is that of the module's base class: refuse a class that overrides a method of its forward
+    path outside ``torch.nn.modules`` (``Residual.forward`` excepted), and any such method set on the instance."""
+    for attr in _FORWARD_PATH:
+        if attr in vars(module):
+            raise TypeError(
+                f"lipschitz_bound cannot bound {where}: its {attr} is replaced on the instance, so the map it "
+                f"computes is not the one of {type(module).__name__} that would be bounded. Delete the attribute "
+                f"while bounding (del module.{attr}) or build the change from supported modules."
+            )
+        owner = next((c for c in type(module).__mro__ if attr in vars(c)), None)
+        if owner is None or owner is Residual or owner.__module__.startswith("torch.nn.modules."):
+            continue
+        detail = "" if attr == "forward" else ", which the forward of its torch.nn base class calls"
+        raise TypeError(
+            f"lipschitz_bound has no certified constant for {where}: it defines its own {attr}{detail}, so the map "
+            "of its base class is not the map it computes. Build it from the supported modules (see "
+            "lipschitz_bound's docstring), wrap residual blocks in spectra.torch.Residual, or express a changed "
+            "weight as a parametrization (torch.nn.utils.parametrize.register_parametrization), whose weight is "
+            "the one bounded."
+        )
 
 
 class Residual(nn.Module):
@@ -147,7 +163,8 @@ class LayerBound:
     Attributes
     ----------
     name : str
-        The module's qualified name in the model (as ``model.named_modules()`` gives it).
+        The module's qualified name in the model (as ``model.named_modules()`` gives it); a module applied more
+        than once (listed twice in a ``Sequential``) has one row per application, named by the position of each.
     layer : str
         The module's type name (``"Linear"``, ``"Conv2d"``, ``"ReLU"``, ...).
     input_shape : tuple of int
@@ -265,6 +282,18 @@ def _adaptive_windows(n: int, o: int) -> tuple[int, int]:
     return int(counts.max()), smallest
 
 
+def _applications(module: nn.Module):
+    """Every leaf the walker bounds, once per application (a module listed twice in a Sequential runs twice)."""
+    if isinstance(module, nn.Sequential):
+        for child in module._modules.values():
+            yield from _applications(child)
+    elif isinstance(module, Residual):
+        yield from _applications(module.block)
+        yield from _applications(module.shortcut)
+    else:
+        yield module
+
+
 def _tup(v, d):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,) * d
 
@@ -277,21 +306,15 @@ class _Walker:
 
     # --------------------------------------------------------------- composition
     def walk(self, module: nn.Module, x: torch.Tensor, name: str) -> tuple[float, torch.Tensor]:
-        forward = type(module).forward
-        if not (forward is Residual.forward or getattr(forward, "__module__", "").startswith("torch.nn.")):
-            # a subclass of a supported module with its own forward computes another map than the one bounded
-            raise TypeError(
-                f"lipschitz_bound has no certified constant for {type(module).__name__} ({name or 'the model'}): "
-                f"it defines its own forward, so the map of its base class is not the map it computes. Build it "
-                "from the supported modules (see lipschitz_bound's docstring) or wrap residual blocks in "
-                "spectra.torch.Residual."
-            )
         where = f"{type(module).__name__} ({name or 'the model'})"
+        _check_forward_path(module, where)
         _check_hooks(module._forward_pre_hooks, where)
         _check_hooks(module._forward_hooks, where)
         if isinstance(module, nn.Sequential):
+            # Sequential.forward applies every entry of _modules, a module listed twice twice; named_children()
+            # would yield it once
             total = 1.0
-            for child_name, child in module.named_children():
+            for child_name, child in module._modules.items():
                 lip, x = self.walk(child, x, f"{name}.{child_name}" if name else child_name)
                 total *= lip * (1.0 + 2.0 * _U64)
             return total, x
@@ -378,10 +401,9 @@ class _Walker:
             value = math.sqrt(cov / smallest) if is_avg else math.sqrt(cov)
             how = f"sqrt({cov} / {smallest})" if is_avg else f"sqrt(coverage {cov})"
             return value * (1.0 + 2.0 * _U64), how, 1.0
-        for cls, const in ACTIVATION_CONSTANTS.items():
-            if type(m) is cls:
-                value = const(m) if callable(const) else const
-                return float(value), "sup |f'|", 1.0
+        value = activation_constant(m, x.dtype)
+        if value is not None:
+            return value, "sup |f'|", 1.0
         raise TypeError(
             f"lipschitz_bound has no certified constant for {type(m).__name__}; supported: Sequential, "
             "spectra.torch.Residual, Linear, Conv(Transpose)1d/2d/3d, BatchNorm and Dropout (eval), pooling and the "
@@ -436,6 +458,8 @@ def lipschitz_bound(
         ``ConvTranspose1d/2d/3d``, ``BatchNorm`` in eval mode, average/max pooling (also adaptive), ``Flatten``,
         every ``Dropout`` (also ``AlphaDropout``) in eval mode and the activations of
         :data:`spectra.torch.ACTIVATION_CONSTANTS` (matched by exact type). Any other module raises ``TypeError``.
+        A module listed more than once in a ``Sequential`` (weight tying, a repeated block) is bounded at each
+        application, on the input shape it receives there.
     input_shape : tuple of int
         Shape of one input without the batch axis, e.g. ``(3, 32, 32)``; convolutions are bounded on the
         shapes they receive.
@@ -461,12 +485,21 @@ def lipschitz_bound(
     ------
     TypeError
         ``model`` is not a ``torch.nn.Module``; ``seed`` is not a seed NumPy takes (as :func:`spectra.norm`).
-        A module without a certified constant, a subclass of a supported one with its own ``forward``, or a
-        module with a forward hook or pre-hook (also a global one) that may change what it returns; the hooks
-        of ``torch.nn.utils.spectral_norm``/``weight_norm`` and of :func:`spectral_norm` only recompute the
-        weight and are read through.
+        A module without a certified constant; a subclass of a supported one that defines its own ``forward``
+        or a method that forward calls (``_conv_forward`` of a convolution, ``_output_padding`` of a transposed
+        one, ``_check_input_dim`` of ``BatchNorm``, ``__iter__`` of ``Sequential``, the call machinery); a
+        module with such a method set on the instance (``layer.forward = ...``); a module with a forward hook
+        or pre-hook (also a global one) that may change what it returns. The hooks of
+        ``torch.nn.utils.spectral_norm``/``weight_norm`` and of :func:`spectral_norm`, and parametrizations
+        (``torch.nn.utils.parametrize``), only recompute the weight and are read through.
     ValueError
-        ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call ``model.eval()`` first. An
+        An activation whose PyTorch definition is not Lipschitz for its parameters: ``CELU`` with
+        ``alpha <= 0``; ``Softplus`` with ``beta = 0``, or whose jump ``log1p(exp(-threshold)) / |beta|`` at
+        ``x = threshold / beta`` (where PyTorch switches to the identity) exceeds ``u |threshold / beta|``, the
+        rounding error of the output there in the dtype the layer computes in (``u`` its unit roundoff; the
+        default ``threshold=20`` passes in float32, float16 and bfloat16, not in float64: use
+        ``threshold >= 34`` there). ``BatchNorm`` or ``Dropout`` (``p > 0``) in training mode: call
+        ``model.eval()`` first. An
         ``input_shape`` that is not a tuple of positive ints, or that the model does not run on. A ``method``
         not listed above; ``rtol`` not positive and finite; ``confidence`` outside ``(0, 1)`` (checked up
         front, as :func:`spectra.norm` does).
@@ -484,7 +517,8 @@ def lipschitz_bound(
     average pooling as a linear operator (overlapping windows: its norm as a depthwise convolution; else
     ``sqrt(coverage / smallest window)`` by Cauchy–Schwarz, exact for a partition); max pooling
     ``sqrt(coverage)``, ``coverage`` the most windows that share one input entry; elementwise activations
-    ``sup |f'|`` (:data:`ACTIVATION_CONSTANTS`, rounded up). Every product and sum is rounded up.
+    ``sup |f'|`` (:data:`ACTIVATION_CONSTANTS`, rounded up). Every product and sum is rounded up. The probe input
+    has the dtype and device of the model's first floating parameter (or buffer, where it has no parameter).
 
     Examples
     --------
@@ -503,9 +537,11 @@ def lipschitz_bound(
     # rtol, confidence and seed as spectra.norm checks them, on every route (also where no layer reaches norm)
     opts = validate_solver_options(rtol=rtol, confidence=confidence, seed=seed)
     seed = opts["rng"]
-    weighted = sum(isinstance(m, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)) for m in model.modules())
+    weighted = sum(isinstance(m, (nn.Linear, *CONV_TYPES, *TRANSPOSED_TYPES)) for m in _applications(model))
     walker = _Walker(method, rtol, (1.0 - confidence) / max(weighted, 1), seed)
-    p = next(model.parameters(), None)
+    # the probe in the model's floating dtype: of its parameters or, where it has none, of its buffers
+    state = itertools.chain(model.parameters(), model.buffers())
+    p = next((t for t in state if t.is_floating_point()), None)
     kw = dict(dtype=p.dtype, device=p.device) if p is not None else {}
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else None
     if shape is None or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
