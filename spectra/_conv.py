@@ -27,6 +27,7 @@ from . import _bounds
 from ._conv_geometry import ConvGeometry, conv_geometry, transposed_input_shape, transposed_padding
 from ._conv_ops import conv_operator, is_torch
 from ._conv_plan import DFT, EMBEDDING, ConvPlan, embedding_text, frequency_text, not_circulant_text, work_text
+from ._host_view import tensor_to_numpy
 from ._plan import AUTO_SVD_MAX_WORK  # method="auto" materialises layers up to this work and takes the SVD
 from ._result import NormEstimate, zero_matrix_vectors
 from ._validate import validate_solver_options, validate_v0
@@ -386,7 +387,7 @@ def check_options(
 
 
 def _host_vector(x: Any) -> np.ndarray:
-    return x.detach().cpu().numpy() if is_torch(x) else np.asarray(x)
+    return tensor_to_numpy(x) if is_torch(x) else np.asarray(x)
 
 
 #: taps outside this range are scaled by a power of two first (:func:`_rescaled`)

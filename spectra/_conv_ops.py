@@ -169,7 +169,9 @@ class TorchConv(_Conv):
 
     @staticmethod
     def to_numpy(x):
-        return x.detach().cpu().numpy().astype(np.float64, copy=False)
+        from ._host_view import tensor_to_numpy
+
+        return tensor_to_numpy(x).astype(np.float64, copy=False)
 
     def forward(self, x, weight=None):
         """The layer applied to ``x`` (autograd flows through ``weight`` when it is given)."""

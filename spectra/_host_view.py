@@ -23,7 +23,7 @@ import numpy as np
 
 from ._result import NormEstimate
 
-__all__ = ["from_numpy_view", "host_start", "numpy_view"]
+__all__ = ["from_numpy_view", "host_start", "numpy_view", "tensor_to_numpy"]
 
 
 def numpy_view(A: Any) -> tuple[np.ndarray, bool] | None:
@@ -60,13 +60,28 @@ def numpy_view(A: Any) -> tuple[np.ndarray, bool] | None:
     return (view, conjugated) if view.dtype.kind in "biufc" else None
 
 
+def tensor_to_numpy(t: Any) -> np.ndarray:
+    """A PyTorch tensor as a host NumPy array: detached from autograd, its lazy conjugate or negation resolved
+    (NumPy reads neither), copied to the CPU when it is elsewhere. A dtype NumPy lacks is widened exactly, as
+    :func:`spectra.norm` widens such a matrix: bfloat16 and the float8 types to float32 (each of their values is a
+    float32), complex32 to complex64."""
+    import torch
+
+    t = t.detach().resolve_conj().resolve_neg().cpu()
+    if t.dtype == torch.complex32:
+        t = t.to(torch.complex64)
+    elif t.is_floating_point() and t.dtype not in (torch.float16, torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t.numpy()
+
+
 def host_start(v0: Any, conjugated: bool) -> Any:
-    """The start vector ``v0`` for the NumPy view of a matrix: a PyTorch tensor detached from autograd with its
-    lazy conjugate or negation resolved (NumPy reads neither), conjugated where the view holds the conjugate."""
+    """The start vector ``v0`` for the NumPy view of a matrix: a PyTorch tensor as :func:`tensor_to_numpy` reads
+    it, conjugated where the view holds the conjugate."""
     if v0 is None:
         return None
     if array_api_compat.is_torch_array(v0):
-        v0 = np.asarray(v0.detach().resolve_conj().resolve_neg().cpu())
+        v0 = tensor_to_numpy(v0)
     return np.conj(np.asarray(v0)) if conjugated else v0
 
 

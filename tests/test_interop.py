@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import spectra
+from spectra._testing import conv_layer_matrix
 from spectra.backends._base import ArrayAPIBackend
 
 from .conftest import to_numpy
@@ -200,6 +201,32 @@ def test_tensors_numpy_cannot_view_stay_on_array_api():
     r = spectra.norm(X, method="lanczos", seed=0)
     assert r.backend == "array_api"
     truth = np.linalg.norm(X.double().numpy(), 2)
+    assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper
+
+
+@pytest.mark.parametrize("backend", ["auto", "array_api"])
+@pytest.mark.parametrize("matrix_dtype", ["bfloat16", "float32"])
+def test_a_bfloat16_start_vector_is_widened_exactly(backend, matrix_dtype):
+    """Regression: a bfloat16 tensor ``v0`` raised ``TypeError: v0 must be an array, got Tensor (Got unsupported
+    ScalarType BFloat16)`` (NumPy has no bfloat16), in spectra.norm and spectra.conv_norm alike. It is widened
+    exactly to float32, as a bfloat16 matrix is: the call is bitwise the one with ``v0.float()``."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(12, 9, generator=gen).to(getattr(torch, matrix_dtype))
+    v0 = torch.randn(9, generator=gen).to(torch.bfloat16)
+    truth = np.linalg.norm(A.double().numpy(), 2)  # float64 LAPACK on the stored entries
+    for method in ("lanczos", "power"):
+        r = spectra.norm(A, method=method, v0=v0, seed=0, backend=backend)
+        same = spectra.norm(A, method=method, v0=v0.float(), seed=0, backend=backend)
+        assert (float(r.lower), float(r.upper)) == (float(same.lower), float(same.upper)), method
+        assert float(r.lower) <= truth * (1 + 1e-12) and truth <= float(r.upper), method
+    w = torch.randn(2, 3, 3, generator=gen).to(torch.bfloat16)
+    v0 = torch.randn(3 * 7, generator=gen).to(torch.bfloat16)
+    r = spectra.conv_norm(w, (7,), padding=1, method="lanczos", v0=v0, seed=0)
+    same = spectra.conv_norm(w, (7,), padding=1, method="lanczos", v0=v0.float(), seed=0)
+    truth = np.linalg.norm(conv_layer_matrix(w.double().numpy(), (7,), (1,), ((1, 1),), (1,), 1, "zeros"), 2)
+    assert (r.lower, r.upper) == (same.lower, same.upper)
     assert r.lower <= truth * (1 + 1e-12) and truth <= r.upper
 
 

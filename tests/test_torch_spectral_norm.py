@@ -15,9 +15,10 @@ from spectra._conv_geometry import conv_geometry
 from spectra._testing import conv_layer_matrix
 
 
-def true_norm(module: nn.Module, input_shape=None) -> float:
-    """float64 LAPACK norm of the normalised weight as the layer uses it (dense operator for a conv)."""
-    W = module.weight.detach().double().numpy()
+def true_norm(module: nn.Module, input_shape=None, weight=None) -> float:
+    """float64 LAPACK norm of the normalised weight as the layer uses it (dense operator for a conv); ``weight``:
+    another weight of the layer's shape in its place (e.g. the one an autocast product uses)."""
+    W = (module.weight if weight is None else weight).detach().double().numpy()
     if input_shape is None:
         return float(np.linalg.norm(W.reshape(W.shape[0], -1), 2))
     g = conv_geometry(

@@ -202,7 +202,9 @@ class ArrayAPIBackend:
         if isinstance(x, np.ndarray):
             return x
         if array_api_compat.is_torch_array(x):
-            return x.detach().cpu().numpy()
+            from .._host_view import tensor_to_numpy
+
+            return tensor_to_numpy(x)  # bfloat16 (no NumPy dtype) widened exactly to float32
         if array_api_compat.is_cupy_array(x):
             return x.get()
         try:

@@ -113,7 +113,7 @@ class DaskBackend(NumPyBackend):
     def to_host(self, x) -> np.ndarray:
         if array_api_compat.is_dask_array(x):
             return np.asarray(x.compute())
-        return np.asarray(x)
+        return super().to_host(x)
 
     def from_host(self, x, like):
         return np.asarray(x)

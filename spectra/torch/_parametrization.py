@@ -33,8 +33,10 @@ from .._conv_geometry import (
 from .._conv_ops import TorchConv
 from .._plan import AUTO_SVD_MAX_WORK
 from .._validate import METHODS
+from ._autocast import autocast_off, autocast_state, roundoff
 from ._modules import CONV_TYPES, TRANSPOSED_TYPES, conv_arguments
-from ._tracking import ConvDriftGeometry, drift_upper, reshaped_drift_upper, round_up_to
+from ._power import ldexp, times_pow2, unit, weight_exponent
+from ._tracking import ConvDriftGeometry, drift_upper, reshaped_drift_upper, round_up_to, underflow_upper
 
 __all__ = ["CertifiedSpectralNorm", "spectral_norm"]
 
@@ -63,7 +65,8 @@ class CertifiedSpectralNorm(nn.Module):
     dim : int
         Output dimension of the reshaped-matrix view (no ``None`` here: :func:`spectral_norm` resolves it).
     eps : float
-        Floor of the vector norms and of ``sigma`` (``> 0``).
+        Floor of ``sigma`` (``> 0``), and of the norms of the power vectors once scaled by a power of two (their
+        largest entry in ``[1/2, 1)``), so that only a zero vector meets it.
     conv : dict or None
         ``None``: the weight is normed as a reshaped matrix. Else the convolution's arguments, normed as an
         operator: ``stride``, ``padding``, ``padding_mode``, ``dilation``, ``groups`` (as ``torch.nn.Conv2d``
@@ -396,15 +399,30 @@ class CertifiedSpectralNorm(nn.Module):
 
     @torch.no_grad()
     def _power_method(self, weight: torch.Tensor, steps: int) -> None:
-        # in place, as PyTorch's: DataParallel replicas share the buffers' storage
+        """``steps`` power steps on ``u``, ``v`` at any finite scale of ``weight`` (:mod:`._power`); a step that
+        gives no direction (a zero weight, or a product beyond float64) leaves ``u``, ``v`` as they were."""
+        k = self._weight_exponent(weight)
+        w = weight if k == 0 else times_pow2(weight, k)
+        v = self._v
         for _ in range(steps):
-            u = self._product(weight, self._v)
-            self._u.copy_(F.normalize(u.flatten(), dim=0, eps=self.eps).reshape(self._u.shape))
-            v = self._adjoint_product(weight, self._u)
-            norm_v = torch.linalg.vector_norm(v)
-            self._v.copy_(v / norm_v.clamp_min(self.eps))
+            u = unit(self._product(w, v).flatten(), self.eps)[0].reshape(self._u.shape)
+            v, norm_v, e = unit(self._adjoint_product(w, u).flatten(), self.eps)
+            v = v.reshape(self._v.shape)
         # u^H W v for the new v is ||W^H u||: the lower estimate, without another product
-        self._power_lower = float(norm_v)
+        lower = ldexp(float(norm_v), int(e) - k)
+        if math.isfinite(lower) and lower > 0.0:
+            # in place, as PyTorch's: DataParallel replicas share the buffers' storage
+            self._u.copy_(u)
+            self._v.copy_(v)
+        self._power_lower = lower if math.isfinite(lower) else 0.0
+
+    def _weight_exponent(self, weight: torch.Tensor) -> int:
+        """The power of two the products are scaled by (:func:`weight_exponent`), from the weight's size at the
+        last certificate (no extra pass), or from the weight itself before the first one."""
+        scale = float(self._frob_ref)
+        if not scale > 0.0:
+            scale = drift_upper(weight.detach(), None)
+        return weight_exponent(scale, weight.dtype)
 
     # ------------------------------------------------------------------ certificates
     def _drift(self, weight: torch.Tensor) -> float:
@@ -421,12 +439,32 @@ class CertifiedSpectralNorm(nn.Module):
         if weight.ndim <= 1:
             fro = drift_upper(weight.reshape(1, -1), None)
             est = dict(lower=float(torch.linalg.vector_norm(weight, dtype=torch.float64)), upper=fro, confidence=1.0)
-        elif self.conv is not None and (est := self._embedding_certificate(weight)) is not None:
-            pass
         elif self.conv is not None:
+            est = self._conv_certificate(weight, seed, delta_r)
+        else:
+            est = self._matrix_certificate(self._matrix(weight), seed, delta_r)
+        if est["confidence"] < 1.0:
+            self._delta_spent += delta_r
+        self._upper_ref.fill_(est["upper"])
+        self._lower_ref.fill_(est["lower"])
+        self._w_ref.copy_(weight)
+        zero = torch.zeros_like(weight)
+        self._frob_ref.fill_(drift_upper(weight - zero, self._pad_norm() if weight.ndim > 1 else None))
+        self._refreshes += 1
+
+    def _conv_certificate(self, weight: torch.Tensor, seed, delta_r: float) -> dict:
+        """The operator norm's certificate (the embedding bound, else :func:`spectra.conv_norm`), taken of the
+        float64 weight times the power of two ``2**-k`` that puts ``max |W|`` into ``[1/2, 1)`` (exact; the norm is
+        homogeneous, and conv_norm's float64 sums of squares overflow beyond 1e154), its bounds scaled back
+        outward."""
+        w64 = weight.detach().to(dtype=torch.float64)
+        k = int(torch.frexp(w64.abs().amax()).exponent)
+        w64 = times_pow2(w64, -k)
+        est = self._embedding_certificate(w64, weight, k)
+        if est is None:
             iterative = self.method not in ("fft", "svd")  # maxiter and v0 do not apply to svd
             res = conv_norm_on(
-                weight,
+                w64,
                 self._geom,
                 method=self.method,
                 rtol=self.tol / 4,
@@ -440,32 +478,25 @@ class CertifiedSpectralNorm(nn.Module):
                 else None,
             )
             est = dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
-        else:
-            est = self._matrix_certificate(self._matrix(weight), seed, delta_r)
-        if est["confidence"] < 1.0:
-            self._delta_spent += delta_r
-        self._upper_ref.fill_(est["upper"])
-        self._lower_ref.fill_(est["lower"])
-        self._w_ref.copy_(weight)
-        zero = torch.zeros_like(weight)
-        self._frob_ref.fill_(drift_upper(weight - zero, self._pad_norm() if weight.ndim > 1 else None))
-        self._refreshes += 1
+        return dict(lower=ldexp(est["lower"], k), upper=ldexp(est["upper"], k, up=True), confidence=est["confidence"])
 
-    def _embedding_certificate(self, weight: torch.Tensor) -> dict | None:
-        """The deterministic DFT / circular-embedding bound (bounds.md §11) when it is exact or within ``tol / 4``
-        of the power estimate ``u^H W v``; else ``None`` (then :func:`spectra.conv_norm` certifies)."""
+    def _embedding_certificate(self, w64: torch.Tensor, weight: torch.Tensor, k: int) -> dict | None:
+        """The deterministic DFT / circular-embedding bound (bounds.md §11) of ``w64 = 2**-k weight`` when it is
+        exact or within ``tol / 4`` of the power estimate ``u^H W v`` of ``weight``; else ``None`` (then
+        :func:`spectra.conv_norm` certifies). Bounds of ``w64``."""
         if self.method not in ("auto", "fft"):
             return None
-        w64 = weight.detach().to(device="cpu", dtype=torch.float64).numpy()
-        lower, _, upper, exact = deterministic_upper(w64, self._geom)
+        lower, _, upper, exact = deterministic_upper(w64.cpu().numpy(), self._geom)
         if exact:
             return dict(lower=lower, upper=upper, confidence=1.0)
+        target = ldexp(upper, k, up=True)  # the bound of the weight itself
         for _ in range(EMBEDDING_POWER_STEPS):  # a lagging power estimate: cheaper to improve than Lanczos
-            if upper <= (1.0 + self.tol / 4) * self._power_lower:
+            if target <= (1.0 + self.tol / 4) * self._power_lower:
                 break
             self._power_method(weight, 1)
-        if upper <= (1.0 + self.tol / 4) * self._power_lower:
-            return dict(lower=min(self._power_lower, upper), upper=upper, confidence=1.0)  # lower: an estimate
+        if target <= (1.0 + self.tol / 4) * self._power_lower:
+            # lower: an estimate
+            return dict(lower=min(ldexp(self._power_lower, -k), upper), upper=upper, confidence=1.0)
         return None
 
     def _matrix_certificate(self, W: torch.Tensor, seed, delta_r: float) -> dict:
@@ -483,17 +514,26 @@ class CertifiedSpectralNorm(nn.Module):
         res = norm(W.detach(), method=method, confidence=1.0 - delta_r, **kw)
         return dict(lower=res.lower, upper=res.upper, confidence=res.confidence)
 
-    def _divisor(self, weight: torch.Tensor, drift: float) -> float:
-        """``upper(W_ref) + drift``, plus the rounding of ``W / sigma`` in the weight's precision, rounded up."""
-        u64 = _bounds.unit_roundoff(np.float64)
-        u_w = torch.finfo(weight.dtype).eps / 2.0
-        upper = (float(self._upper_ref) + drift) * (1.0 + 4.0 * u64)
-        # computed W/sigma = (W/sigma)∘(1 + E), |E| <= u_w: adds at most u_w · drift(W) / sigma to the norm
-        upper += u_w * (float(self._frob_ref) + drift) * (1.0 + 4.0 * u64)
+    def _divisor(
+        self, weight: torch.Tensor, drift: float, lowered: torch.dtype | None, pad_norm: float | None = None
+    ) -> float:
+        """``upper(W_ref) + drift``, padded for the rounding of ``W / sigma`` in the weight's precision and, under
+        autocast, its cast to ``lowered`` (bounds.md §12), rounded up to the weight's dtype. ``pad_norm``: the
+        padding factor of the drift bound (default the layer's ``||P||``; none for a matrix)."""
+        pad = 1.0 + 4.0 * _bounds.unit_roundoff(np.float64)
+        u, eta = roundoff(weight.dtype, lowered)
+        upper = (float(self._upper_ref) + drift) * pad
+        # the weight used is (W/sigma)∘(1 + E) + Z, |E| <= u, |Z| <= eta: E adds at most u · drift(W) / sigma to
+        # the norm (drift(W) <= drift(W_ref) + drift(D) bounds || |W| || for the matrix or the layer), Z at most z
+        upper += u * (float(self._frob_ref) + drift) * pad
+        if weight.ndim > 1 and pad_norm is None:
+            pad_norm = self._pad_norm()
+        z = eta * underflow_upper(weight, pad_norm) * pad
+        upper = upper / (1.0 - z) * pad if z < 0.5 else math.inf
         return round_up_to(max(upper, self.eps), weight.dtype)
 
     @torch.no_grad()
-    def _shape_free_divisor(self, weight: torch.Tensor) -> float:
+    def _shape_free_divisor(self, weight: torch.Tensor, lowered: torch.dtype | None) -> float:
         """Before the input shape is known: ``sqrt(prod(1 + lo + hi)) · Σ_j ||W_j||_F`` bounds the layer on every
         input shape (each entry is copied at most ``1 + lo + hi`` times per axis by any padding mode); loose."""
         d = weight.ndim - 2
@@ -503,7 +543,7 @@ class CertifiedSpectralNorm(nn.Module):
         self._frob_ref.fill_(frob)
         self._upper_ref.fill_(frob)
         self._w_ref.copy_(weight)
-        return self._divisor(weight, 0.0)
+        return self._divisor(weight, 0.0, lowered, copies)
 
     def _tracked(self, weight: torch.Tensor, drift: float) -> float | None:
         """The drift bound to divide by, or ``None`` when ``upper(W_ref) + drift > (1 + tol) · lower`` persists
@@ -562,11 +602,19 @@ class CertifiedSpectralNorm(nn.Module):
         """
         if weight.is_meta:  # no values (shape inference on the meta device): the shape and dtype of the result
             return weight * 1.0
+        # under autocast the layer's product casts W / sigma to `lowered`: sigma is padded for that rounding, and the
+        # certificate's own arithmetic (products of a CUDA weight, the power steps) stays in the weight's precision
+        enabled, lowered = autocast_state(weight)
+        with autocast_off(weight, enabled):
+            return self._normalised(weight, lowered)
+
+    def _normalised(self, weight: torch.Tensor, lowered: torch.dtype | None) -> torch.Tensor:
+        """:meth:`forward` without autocast: ``weight / sigma``, ``sigma`` padded for a cast to ``lowered``."""
         if (self.conv is not None and self._geom is None) or self._recertify:
             with torch.no_grad():
                 _check_finite(weight)
         if self.conv is not None and self._geom is None:
-            return weight / self._shape_free_divisor(weight)
+            return weight / self._shape_free_divisor(weight, lowered)
         if self._recertify:  # a checkpoint, a cast or a materialised module: this weight has no certificate yet
             if self._fresh_vectors and weight.ndim > 1:
                 self._init_vectors(weight)  # power steps from a random start, then the certificate
@@ -587,7 +635,7 @@ class CertifiedSpectralNorm(nn.Module):
                     drift = self._drift(weight)
                 else:
                     drift = tracked
-            sigma = self._divisor(weight, drift)
+            sigma = self._divisor(weight, drift, lowered)
             self._sigma.fill_(sigma)
         if weight.ndim <= 1 or not (torch.is_grad_enabled() and weight.requires_grad):
             return weight / sigma
@@ -740,7 +788,8 @@ def spectral_norm(
     n_power_iterations : int
         Power steps per training forward (they keep ``u``, ``v`` and the lower estimate current).
     eps : float
-        Floor of the vector norms in the power steps and of ``sigma``.
+        Floor of ``sigma``: a weight of norm below ``eps`` is divided by ``eps``. The power steps normalise their
+        vectors at any scale (scaled by powers of two first; ``eps`` only guards a zero vector).
     dim : int, optional
         Output dimension for the reshaped-matrix view, as in PyTorch (default 0, 1 for ``ConvTranspose``).
     input_shape : tuple of int, optional
@@ -792,7 +841,10 @@ def spectral_norm(
     Notes
     -----
     The drift bound, the tracking rule and the union bound over the refreshes are derived in docs/bounds.md
-    §12; the convolution bounds in §11.
+    §12; the convolution bounds in §11. Under :class:`torch.autocast` (when it would cast the weight: floating,
+    not float64, not already of the autocast dtype) ``sigma`` is also padded for the cast of ``W / sigma`` to the
+    autocast dtype, so the weight the layer's product uses has norm ``<= 1``; it costs relative tightness
+    ``u·||W||_F / sigma`` (``u = 2**-8`` for bfloat16), docs/torch.md.
 
     Examples
     --------

@@ -24,8 +24,9 @@ import torch
 
 from .. import _bounds
 from .._conv_geometry import ConvGeometry
+from ._power import ldexp, times_pow2
 
-__all__ = ["ConvDriftGeometry", "drift_upper", "reshaped_drift_upper", "round_up_to"]
+__all__ = ["ConvDriftGeometry", "drift_upper", "reshaped_drift_upper", "round_up_to", "underflow_upper"]
 
 _U64 = _bounds.unit_roundoff("float64")
 
@@ -38,15 +39,43 @@ def drift_upper(D: torch.Tensor, pad_norm: float | None) -> float:
     """
     u_w = torch.finfo(D.dtype).eps / 2.0
     n = D.numel()
-    if pad_norm is None:
-        fro = float(torch.linalg.vector_norm(D, dtype=torch.float64))
-        terms = 1
-    else:
-        taps = torch.linalg.vector_norm(D.reshape(D.shape[0] * D.shape[1], -1), dim=0, dtype=torch.float64)
-        fro = float(taps.sum()) * pad_norm
-        terms = taps.numel()
+    terms = 1 if pad_norm is None else math.prod(D.shape[2:])
+    fro = _norm_sum(D, pad_norm is not None)
+    if D.dtype == torch.float64 and not _SAFE_SUM[0] <= fro <= _SAFE_SUM[1]:
+        # squares of float64 entries below 1e-154 underflow and above 1e154 overflow (a sum of 0 for a nonzero D
+        # would be an unsafe drift): the entries are scaled by the power of two that puts max |D| into [1/2, 1)
+        # (scaled entries that fall below 2**-1022 err by 2**-1075 each, against a sum above 1/2)
+        top = torch.frexp(D.detach().abs().amax())
+        if float(top.mantissa) != 0.0:
+            e = int(top.exponent)
+            fro = ldexp(_norm_sum(times_pow2(D, -e), pad_norm is not None), e)
+    if pad_norm is not None:
+        fro *= pad_norm
     pad = (1.0 + _bounds.gamma(n + terms + 8, _U64)) / (1.0 - u_w)
     return fro * pad
+
+
+def underflow_upper(weight: torch.Tensor, pad_norm: float | None) -> float:
+    """``max ||op(Z)||_2`` over ``Z`` of ``weight``'s shape with ``|Z| <= 1`` entrywise, bounded as
+    :func:`drift_upper` bounds ``op(D)``: ``sqrt(n)`` for a matrix (``pad_norm=None``; ``||Z||_F``), and
+    ``||P|| Σ_j ||Z_j||_F <= ||P|| sqrt(T n)`` for a convolution (``T`` taps of ``n / T`` entries each)."""
+    n = weight.numel()
+    if pad_norm is None:
+        return math.sqrt(n) * (1.0 + 4.0 * _U64)
+    return pad_norm * math.sqrt(math.prod(weight.shape[2:]) * n) * (1.0 + 4.0 * _U64)
+
+
+#: a float64 sum of squares in this range lost nothing to the underflow of single squares beyond its γ pad
+#: (each lost square is below 2**-1074, n of them against a sum above 2**-900) and had no overflow
+_SAFE_SUM = (2.0**-450, 2.0**450)
+
+
+def _norm_sum(D: torch.Tensor, per_tap: bool) -> float:
+    """``||D||_F``, or ``Σ_j ||D_j||_F`` over the kernel taps ``j`` (``per_tap``), squares summed in float64."""
+    if not per_tap:
+        return float(torch.linalg.vector_norm(D, dtype=torch.float64))
+    taps = torch.linalg.vector_norm(D.reshape(D.shape[0] * D.shape[1], -1), dim=0, dtype=torch.float64)
+    return float(taps.sum())
 
 
 @dataclass(frozen=True)
