@@ -63,12 +63,7 @@ def passes(A: np.ndarray, b: int, seed: int, maxsteps: int = 200):
         for _ in range(2):
             W -= basis @ (basis.T @ W)
         Vn, Bk = np.linalg.qr(W)
-        T = np.zeros((k * b, k * b))
-        for j in range(k):
-            T[j * b : (j + 1) * b, j * b : (j + 1) * b] = As[j]
-            if j < k - 1:
-                T[(j + 1) * b : (j + 2) * b, j * b : (j + 1) * b] = Bs[j]
-                T[j * b : (j + 1) * b, (j + 1) * b : (j + 2) * b] = Bs[j].T
+        T = _block_jacobi(As, Bs)
         theta = np.linalg.eigvalsh(T)[-1]
         Bs.append(Bk)
         Vs.append(Vn)
