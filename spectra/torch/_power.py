@@ -13,23 +13,18 @@ scaling only keeps them meaningful.
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
+
+from .._bounds import scale_by_power_of_two
 
 __all__ = ["ldexp", "times_pow2", "unit", "weight_exponent"]
 
 
 def ldexp(x: float, e: int, up: bool = False) -> float:
-    """``x · 2**e`` as a float64, ``±inf`` beyond its range (:func:`math.ldexp` raises there); exact unless it is
-    subnormal, where ``up=True`` rounds it up (for an upper bound)."""
-    try:
-        y = math.ldexp(x, e)
-    except OverflowError:
-        return math.copysign(math.inf, x)
-    if up and abs(y) < sys.float_info.min and math.ldexp(y, -e) != x:
-        y = math.nextafter(y, math.inf)
-    return y
+    """``x · 2**e`` as a float64, ``±inf`` beyond its range; exact unless it leaves float64's normal range, where
+    ``up=True`` rounds it up (for an upper bound): :func:`spectra._bounds.scale_by_power_of_two`."""
+    return float(scale_by_power_of_two(x, e, 1 if up else 0))
 
 
 def times_pow2(x: torch.Tensor, k) -> torch.Tensor:
